@@ -1,0 +1,113 @@
+"""Gas of request() and fulfill() as anvil's transaction receipts report it.
+
+Receipts include what forge's test figures leave out: the 21,000 base cost, calldata, and the
+refund cap. Run: `.venv/bin/python benchmarks/gas.py` (after `make setup`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+
+from coprocessor.protocol import RequestCommitment, SignedResult, Status, sign_result
+from enclave.anvil import DEV_KEYS, Anvil
+from enclave.contracts import deploy_contract, deploy_system, send
+
+CLUSTER_KEY = bytes.fromhex("c1" * 32)
+AGENT_CODE = b"export default async function main(input) { return input; }"
+INPUT = bytes(range(64))
+CALLBACK_GAS = 100_000
+
+
+def main() -> None:
+    with Anvil() as anvil:
+        w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
+        deployer = Account.from_key(DEV_KEYS[0])
+        transmitter = Account.from_key(DEV_KEYS[1])
+        deployment = deploy_system(w3, DEV_KEYS[0])
+        router = deployment.contract(w3, "AgentRouter")
+        tee = deployment.contract(w3, "TeeRegistry")
+        cluster = Account.from_key(CLUSTER_KEY)
+        send(w3, deployer, tee.functions.publishEpoch(1, cluster.address, b"\x01" * 32))
+        send(w3, deployer, router.functions.registerAgent(AGENT_CODE, 0, False))
+        code_hash = Web3.keccak(AGENT_CODE)
+        consumers = {
+            "empty callback": deploy_contract(w3, deployer, "EmptyConsumer").address,
+            "callback stores 32 bytes": deploy_contract(w3, deployer, "Store32Consumer").address,
+        }
+        bench = Bench(w3, router, code_hash, transmitter)
+
+        rows: list[tuple[str, int, int]] = []
+        eoa_request = bench.request_from(deployer.address)[2]
+        via_consumer = send(
+            w3, deployer, deployment.contract(w3, "EchoConsumer").functions.ask(1, INPUT, CALLBACK_GAS)
+        )["gasUsed"]
+        rows.append(("request(), 64-byte input, from an EOA", 1, eoa_request))
+        rows.append(("request(), 64-byte input, through EchoConsumer.ask", 1, via_consumer))
+
+        # Warm-up: the transmitter's balance slot is non-zero in steady state.
+        bench.fulfill([bench.request_from(consumers["empty callback"])[:2]])
+        for label, consumer in consumers.items():
+            for size in (1, 10, 50):
+                requests = [bench.request_from(consumer)[:2] for _ in range(size)]
+                rows.append((f"fulfill(), {label}", size, bench.fulfill(requests)))
+
+        print(f"{'operation':58} {'results':>7} {'gasUsed':>10} {'per result':>11}")
+        for label, size, gas in rows:
+            print(f"{label:58} {size:>7} {gas:>10,} {gas // size:>11,}")
+
+
+class Bench:
+    def __init__(self, w3: Web3, router: Any, code_hash: bytes, transmitter: Any) -> None:
+        self.w3 = w3
+        self.router = router
+        self.code_hash = code_hash
+        self.transmitter = transmitter
+
+    def request_from(self, sender: str) -> tuple[int, RequestCommitment, int]:
+        """Sends request() as `sender` (impersonated on anvil); returns id, fields and gas."""
+        self.w3.provider.make_request("anvil_impersonateAccount", [sender])  # type: ignore[arg-type]
+        self.w3.provider.make_request("anvil_setBalance", [sender, hex(10**20)])  # type: ignore[arg-type]
+        tx_hash = self.router.functions.request(1, INPUT, CALLBACK_GAS).transact({"from": sender})
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
+        event = self.router.events.AgentRequested().process_receipt(receipt)[0]["args"]
+        commitment = RequestCommitment(
+            agent_id=event["agentId"],
+            code_hash=event["codeHash"],
+            consumer=event["consumer"],
+            fee=event["fee"],
+            callback_gas_limit=event["callbackGasLimit"],
+            created_at=event["createdAt"],
+            deadline=event["deadline"],
+        )
+        return event["requestId"], commitment, receipt["gasUsed"]
+
+    def fulfill(self, requests: list[tuple[int, RequestCommitment]]) -> int:
+        results: list[SignedResult] = [
+            sign_result(
+                CLUSTER_KEY,
+                chain_id=self.w3.eth.chain_id,
+                router=self.router.address,
+                request_id=request_id,
+                commitment=commitment,
+                status=Status.OK,
+                output=Web3.keccak(request_id.to_bytes(32, "big")),
+                epoch=1,
+            )
+            for request_id, commitment in requests
+        ]
+        receipt = send(
+            self.w3,
+            self.transmitter,
+            self.router.functions.fulfill([r.as_tuple() for r in results]),
+            gas=len(results) * 250_000 + 200_000,
+        )
+        delivered = self.router.events.RequestFulfilled().process_receipt(receipt)
+        assert len(delivered) == len(results), "every result must be delivered"
+        return int(receipt["gasUsed"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The bridge: watches the chain, persists requests, dispatches to workers, submits results."""

@@ -1,0 +1,132 @@
+"""Compiled contracts, and deploying the whole system to any RPC URL.
+
+Artifacts come from forge's `out/` folder (the setup runs `forge build`). A deployment is
+written as JSON with the chain id, the block it started at, and every contract's address and
+ABI, so that the bridge, the workers, the dashboard and users' scripts all read one file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from enclave.anvil import PROJECT_ROOT
+from enclave.errors import ArtifactMissing, DeploymentError
+
+ARTIFACTS_DIR = PROJECT_ROOT / "out"
+
+# Where each contract's source lives, relative to solidity/ (forge names out/ by file name).
+SOURCES = {
+    "TeeRegistry": "TeeRegistry.sol",
+    "AgentRouter": "AgentRouter.sol",
+    "EchoConsumer": "EchoConsumer.sol",
+    "PriceFeedConsumer": "PriceFeedConsumer.sol",
+    "EmptyConsumer": "BenchConsumers.sol",
+    "Store32Consumer": "BenchConsumers.sol",
+}
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+
+
+def load_artifact(name: str, artifacts_dir: Path = ARTIFACTS_DIR) -> Artifact:
+    """The ABI and creation bytecode of a compiled contract."""
+    path = artifacts_dir / SOURCES.get(name, f"{name}.sol") / f"{name}.json"
+    if not path.exists():
+        raise ArtifactMissing(name, str(path))
+    data = json.loads(path.read_text())
+    return Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"]["object"])
+
+
+def send(w3: Web3, account: LocalAccount, call: Any, value: int = 0, gas: int | None = None) -> Any:
+    """Signs and sends a contract call (or a constructor) from `account`; returns the receipt.
+
+    Raises DeploymentError when the transaction reverts.
+    """
+    params: dict[str, Any] = {"from": account.address, "value": value, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+    if gas is not None:
+        params["gas"] = gas
+    tx = call.build_transaction(params)
+    signed = account.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+    if receipt["status"] != 1:
+        raise DeploymentError(f"transaction {tx_hash.hex()} reverted")
+    return receipt
+
+
+def deploy_contract(w3: Web3, account: LocalAccount, name: str, *args: Any) -> Contract:
+    artifact = load_artifact(name)
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = send(w3, account, factory.constructor(*args))
+    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+
+
+@dataclass
+class Deployment:
+    """Where the system lives on one chain."""
+
+    chain_id: int
+    start_block: int
+    addresses: dict[str, str]
+    abis: dict[str, list[dict[str, Any]]]
+
+    def contract(self, w3: Web3, name: str) -> Contract:
+        if name not in self.addresses:
+            raise DeploymentError(f"{name} is not in this deployment")
+        return w3.eth.contract(address=Web3.to_checksum_address(self.addresses[name]), abi=self.abis[name])
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "chainId": self.chain_id,
+            "startBlock": self.start_block,
+            "contracts": {name: {"address": self.addresses[name], "abi": self.abis[name]} for name in self.addresses},
+        }
+        path.write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment:
+        try:
+            data = json.loads(path.read_text())
+            contracts = data["contracts"]
+            return cls(
+                chain_id=int(data["chainId"]),
+                start_block=int(data["startBlock"]),
+                addresses={name: entry["address"] for name, entry in contracts.items()},
+                abis={name: entry["abi"] for name, entry in contracts.items()},
+            )
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise DeploymentError(f"cannot read deployment file {path}: {err}") from err
+
+
+def deploy_system(w3: Web3, deployer_key: str, gatekeepers: list[str] | None = None) -> Deployment:
+    """Deploys TeeRegistry, AgentRouter and the EchoConsumer example, owned by the deployer.
+
+    `gatekeepers` are added to the TeeRegistry (the deployer by default, as on a dev chain).
+    """
+    account: LocalAccount = Account.from_key(deployer_key)
+    start_block = w3.eth.block_number
+    tee = deploy_contract(w3, account, "TeeRegistry", account.address)
+    router = deploy_contract(w3, account, "AgentRouter", account.address, tee.address)
+    echo = deploy_contract(w3, account, "EchoConsumer", router.address)
+    for gatekeeper in gatekeepers if gatekeepers is not None else [account.address]:
+        send(w3, account, tee.functions.addGatekeeper(Web3.to_checksum_address(gatekeeper)))
+    contracts = {"TeeRegistry": tee, "AgentRouter": router, "EchoConsumer": echo}
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        start_block=start_block,
+        addresses={name: c.address for name, c in contracts.items()},
+        abis={name: list(c.abi) for name, c in contracts.items()},
+    )

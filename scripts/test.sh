@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Every test: the Foundry suite, then pytest. Both must run tests and pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+profile=${FOUNDRY_PROFILE:-default}
+[ "${CI:-}" = "true" ] && profile=ci
+echo "== forge test (profile $profile)"
+FOUNDRY_PROFILE=$profile forge test
+
+echo "== pytest"
+# pytest exits 5 when it collects no test; that is a failure here, as any non-zero code is.
+.venv/bin/python -m pytest "$@"

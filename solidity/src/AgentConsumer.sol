@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IAgentConsumer} from "./interfaces/IAgentConsumer.sol";
+import {IAgentRouter} from "./interfaces/IAgentRouter.sol";
+import {AgentStatus} from "./libraries/AgentTypes.sol";
+
+/// @title AgentConsumer
+/// @notice The base of a contract that asks agents for work: call `_requestAgent`, override
+///         `_onAgentResult`.
+abstract contract AgentConsumer is IAgentConsumer {
+    /// @notice Thrown when someone other than the router delivers a result.
+    error OnlyRouterCanFulfill(address caller);
+
+    /// @notice The router this consumer talks to.
+    IAgentRouter public immutable ROUTER;
+
+    /// @param router The AgentRouter's address.
+    constructor(address router) {
+        ROUTER = IAgentRouter(router);
+    }
+
+    modifier onlyRouter() {
+        if (msg.sender != address(ROUTER)) revert OnlyRouterCanFulfill(msg.sender);
+        _;
+    }
+
+    /// @inheritdoc IAgentConsumer
+    function onAgentResult(uint256 requestId, AgentStatus status, bytes calldata output) external onlyRouter {
+        _onAgentResult(requestId, status, output);
+    }
+
+    /// @notice Asks the router to run an agent; `fee` wei leave this contract's balance.
+    /// @param agentId The agent.
+    /// @param input The input bytes for the agent's `main`.
+    /// @param callbackGasLimit Gas for `_onAgentResult`.
+    /// @param fee The fee in wei, at least the agent's price.
+    /// @return requestId The request's id.
+    function _requestAgent(uint256 agentId, bytes memory input, uint32 callbackGasLimit, uint256 fee)
+        internal
+        returns (uint256 requestId)
+    {
+        return ROUTER.request{value: fee}(agentId, input, callbackGasLimit);
+    }
+
+    /// @notice Withdraws fees refunded to this contract by cancelled requests.
+    /// @param to The recipient.
+    function _withdrawRefunds(address payable to) internal {
+        ROUTER.withdraw(to);
+    }
+
+    /// @notice Receives a verified result. Keep it within the request's callback gas limit.
+    /// @param requestId The request.
+    /// @param status How the agent run ended.
+    /// @param output The output, or an error message when `status` is not OK.
+    function _onAgentResult(uint256 requestId, AgentStatus status, bytes calldata output) internal virtual;
+}

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IAgentRegistry} from "./interfaces/IAgentRegistry.sol";
+
+/// @title AgentRegistry
+/// @notice Agents, their code versions and who may call them.
+/// @dev The router inherits this contract (as Chainlink's FunctionsRouter inherits its
+///      subscriptions) so that a request reads the agent without an external call. The record
+///      is laid out so that a request touches two slots: the code hash, then price and flags.
+contract AgentRegistry is IAgentRegistry {
+    /// @notice Largest agent source accepted, in bytes.
+    uint256 public constant MAX_CODE_SIZE = 64 * 1024;
+
+    uint256 private s_agentCount;
+    mapping(uint256 agentId => Agent) internal s_agents;
+    mapping(uint256 agentId => mapping(address consumer => bool)) internal s_allowedConsumers;
+
+    modifier onlyAgentOwner(uint256 agentId) {
+        address owner = s_agents[agentId].owner;
+        if (owner == address(0)) revert AgentNotFound(agentId);
+        if (owner != msg.sender) revert NotAgentOwner(agentId, msg.sender);
+        _;
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function registerAgent(bytes calldata code, uint96 price, bool restricted) external returns (uint256 agentId) {
+        bytes32 codeHash = _publishCode(code);
+        agentId = ++s_agentCount;
+        s_agents[agentId] = Agent({
+            codeHash: codeHash,
+            price: price,
+            version: 1,
+            paused: false,
+            restricted: restricted,
+            owner: msg.sender,
+            pendingOwner: address(0)
+        });
+        emit AgentRegistered({agentId: agentId, owner: msg.sender, codeHash: codeHash, price: price});
+        if (restricted) emit AgentRestrictionSet({agentId: agentId, restricted: true});
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function publishVersion(uint256 agentId, bytes calldata code)
+        external
+        onlyAgentOwner(agentId)
+        returns (uint32 version)
+    {
+        bytes32 codeHash = _publishCode(code);
+        Agent storage agent = s_agents[agentId];
+        agent.codeHash = codeHash;
+        version = ++agent.version;
+        emit AgentVersionPublished({agentId: agentId, version: version, codeHash: codeHash});
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function pauseAgent(uint256 agentId) external onlyAgentOwner(agentId) {
+        _setPaused(agentId, true);
+        emit AgentPaused(agentId);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function unpauseAgent(uint256 agentId) external onlyAgentOwner(agentId) {
+        _setPaused(agentId, false);
+        emit AgentUnpaused(agentId);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function setPrice(uint256 agentId, uint96 price) external onlyAgentOwner(agentId) {
+        s_agents[agentId].price = price;
+        emit AgentPriceSet({agentId: agentId, price: price});
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function setRestricted(uint256 agentId, bool restricted) external onlyAgentOwner(agentId) {
+        s_agents[agentId].restricted = restricted;
+        emit AgentRestrictionSet({agentId: agentId, restricted: restricted});
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function setConsumerAllowed(uint256 agentId, address consumer, bool allowed) external onlyAgentOwner(agentId) {
+        if (consumer == address(0)) revert ZeroAddress();
+        s_allowedConsumers[agentId][consumer] = allowed;
+        emit AgentConsumerSet({agentId: agentId, consumer: consumer, allowed: allowed});
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function transferAgentOwnership(uint256 agentId, address newOwner) external onlyAgentOwner(agentId) {
+        s_agents[agentId].pendingOwner = newOwner;
+        emit AgentOwnershipTransferStarted({agentId: agentId, from: msg.sender, to: newOwner});
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function acceptAgentOwnership(uint256 agentId) external {
+        Agent storage agent = s_agents[agentId];
+        if (agent.owner == address(0)) revert AgentNotFound(agentId);
+        if (agent.pendingOwner != msg.sender) revert NotPendingAgentOwner(agentId, msg.sender);
+        address previous = agent.owner;
+        agent.owner = msg.sender;
+        agent.pendingOwner = address(0);
+        emit AgentOwnershipTransferred({agentId: agentId, from: previous, to: msg.sender});
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function getAgent(uint256 agentId) external view returns (Agent memory agent) {
+        agent = s_agents[agentId];
+        if (agent.owner == address(0)) revert AgentNotFound(agentId);
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function isConsumerAllowed(uint256 agentId, address consumer) public view returns (bool allowed) {
+        return !s_agents[agentId].restricted || s_allowedConsumers[agentId][consumer];
+    }
+
+    /// @inheritdoc IAgentRegistry
+    function agentCount() external view returns (uint256 count) {
+        return s_agentCount;
+    }
+
+    function _publishCode(bytes calldata code) private returns (bytes32 codeHash) {
+        if (code.length == 0 || code.length > MAX_CODE_SIZE) revert InvalidCodeSize(code.length, MAX_CODE_SIZE);
+        codeHash = keccak256(code);
+        emit AgentCodePublished({codeHash: codeHash, code: code});
+    }
+
+    function _setPaused(uint256 agentId, bool paused) private {
+        Agent storage agent = s_agents[agentId];
+        if (agent.paused == paused) revert AgentPauseUnchanged(agentId, paused);
+        agent.paused = paused;
+    }
+}

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AgentResult, AgentStatus, NotProcessedReason, RequestCommitment} from "../libraries/AgentTypes.sol";
+
+/// @title IAgentRouter
+/// @notice Where consumer contracts request agent runs and where signed results come back.
+/// @dev A request escrows its fee and stores one commitment slot. `fulfill` takes a batch of
+///      results, each signed (EIP-712, domain `EnclaveAgents`/`1`) by the cluster key of its
+///      epoch; a result that cannot be processed emits `RequestNotProcessed` and the batch goes
+///      on. Fees accrue to the transmitter and are withdrawn (pull payment).
+interface IAgentRouter {
+    /// @notice Router settings.
+    /// @param maxCallbackGasLimit Upper bound for a request's `callbackGasLimit`.
+    /// @param maxOutputSize Largest output, in bytes, that `fulfill` delivers.
+    /// @param maxInputSize Largest input, in bytes, that `request` accepts.
+    /// @param requestTimeout Seconds after which an unanswered request may be cancelled.
+    struct Config {
+        uint32 maxCallbackGasLimit;
+        uint32 maxOutputSize;
+        uint32 maxInputSize;
+        uint32 requestTimeout;
+    }
+
+    /// @notice Thrown when requesting a paused agent.
+    error AgentIsPaused(uint256 agentId);
+    /// @notice Thrown when a consumer not on a restricted agent's allow-list requests it.
+    error ConsumerNotAllowed(uint256 agentId, address consumer);
+    /// @notice Thrown when the fee sent is below the agent's price.
+    error InsufficientFee(uint256 paid, uint256 price);
+    /// @notice Thrown when the fee does not fit in 96 bits.
+    error FeeTooLarge(uint256 paid);
+    /// @notice Thrown when a request's callback gas limit exceeds the router's maximum.
+    error CallbackGasTooHigh(uint32 limit, uint32 max);
+    /// @notice Thrown when a request's input exceeds the router's maximum.
+    error InputTooLarge(uint256 size, uint256 max);
+    /// @notice Thrown when `fulfill` is called with no results.
+    error EmptyBatch();
+    /// @notice Thrown when cancelling a request that has no open commitment.
+    error UnknownRequest(uint256 requestId);
+    /// @notice Thrown when the fields given to `cancel` do not match the commitment.
+    error CommitmentMismatch(uint256 requestId);
+    /// @notice Thrown when cancelling a request before its deadline.
+    error RequestNotExpired(uint256 requestId, uint48 deadline);
+    /// @notice Thrown when withdrawing with a zero balance.
+    error NothingToWithdraw(address account);
+    /// @notice Thrown when sending a withdrawal fails.
+    error WithdrawalFailed(address to, uint256 amount);
+    /// @notice Thrown when a setting is out of its range.
+    error InvalidConfig();
+
+    /// @notice Emitted for every request; it carries everything a worker and the bridge need.
+    /// @param requestId The new request's id.
+    /// @param agentId The agent to run.
+    /// @param consumer The contract that receives the result.
+    /// @param codeHash The agent version that must run (keccak256 of its code).
+    /// @param input The agent's input bytes.
+    /// @param fee The escrowed fee in wei.
+    /// @param callbackGasLimit Gas given to the consumer's callback.
+    /// @param createdAt Block number of the request.
+    /// @param deadline Unix time after which the request may be cancelled.
+    event AgentRequested(
+        uint256 indexed requestId,
+        uint256 indexed agentId,
+        address indexed consumer,
+        bytes32 codeHash,
+        bytes input,
+        uint96 fee,
+        uint32 callbackGasLimit,
+        uint48 createdAt,
+        uint48 deadline
+    );
+    /// @notice Emitted when a result is delivered and the request closed.
+    /// @param requestId The request.
+    /// @param status How the agent run ended.
+    /// @param callbackSucceeded False when the consumer's callback reverted or ran out of gas.
+    /// @param transmitter Who submitted the result and earned the fee.
+    event RequestFulfilled(
+        uint256 indexed requestId, AgentStatus status, bool callbackSucceeded, address indexed transmitter
+    );
+    /// @notice Emitted when a result of a batch is skipped; the request, if open, stays open.
+    /// @param requestId The request the result named.
+    /// @param reason Why it was skipped.
+    event RequestNotProcessed(uint256 indexed requestId, NotProcessedReason reason);
+    /// @notice Emitted when an expired request is cancelled and its fee credited to its consumer.
+    /// @param requestId The request.
+    /// @param consumer Who gets the fee back.
+    /// @param fee The refunded fee in wei.
+    event RequestCancelled(uint256 indexed requestId, address indexed consumer, uint96 fee);
+    /// @notice Emitted when an account withdraws its balance.
+    /// @param account Whose balance.
+    /// @param to Where it went.
+    /// @param amount How much, in wei.
+    event BalanceWithdrawn(address indexed account, address indexed to, uint256 amount);
+    /// @notice Emitted when the owner changes the settings.
+    /// @param config The new settings.
+    event ConfigSet(Config config);
+
+    /// @notice Requests a run of an agent; the caller receives the result in `onAgentResult`.
+    /// @param agentId The agent.
+    /// @param input The input bytes handed to the agent's `main`.
+    /// @param callbackGasLimit Gas for the consumer's callback, at most `maxCallbackGasLimit`.
+    /// @return requestId The request's id.
+    function request(uint256 agentId, bytes calldata input, uint32 callbackGasLimit)
+        external
+        payable
+        returns (uint256 requestId);
+
+    /// @notice Delivers a batch of signed results. Anyone may transmit; each fee goes to the caller.
+    /// @dev Never reverts for one bad result: it emits `RequestNotProcessed` and moves on.
+    /// @param results The results, each with its request fields and signature.
+    /// @return fulfilled How many results were delivered.
+    function fulfill(AgentResult[] calldata results) external returns (uint256 fulfilled);
+
+    /// @notice Cancels an unanswered request after its deadline; the fee is credited to the consumer.
+    /// @param requestId The request.
+    /// @param commitment The request's fields as emitted in `AgentRequested`.
+    function cancel(uint256 requestId, RequestCommitment calldata commitment) external;
+
+    /// @notice Sends the caller's whole balance (earned fees or refunds) to `to`.
+    /// @param to The recipient.
+    function withdraw(address payable to) external;
+
+    /// @notice Changes the settings. Owner only.
+    /// @param config The new settings.
+    function setConfig(Config calldata config) external;
+
+    /// @notice The EIP-712 digest that the cluster key signs for a result.
+    /// @param requestId The request.
+    /// @param agentId The agent.
+    /// @param codeHash The code version that ran.
+    /// @param status How the run ended.
+    /// @param outputHash keccak256 of the output.
+    /// @param epoch The key epoch of the signer.
+    /// @return digest The typed-data hash.
+    function resultDigest(
+        uint256 requestId,
+        uint256 agentId,
+        bytes32 codeHash,
+        AgentStatus status,
+        bytes32 outputHash,
+        uint64 epoch
+    ) external view returns (bytes32 digest);
+
+    /// @notice The stored commitment of an open request, zero when none is open.
+    /// @param requestId The request.
+    /// @return commitment keccak256 of the request's `RequestCommitment`.
+    function commitmentOf(uint256 requestId) external view returns (bytes32 commitment);
+
+    /// @notice An account's withdrawable balance in wei.
+    /// @param account The account.
+    /// @return amount The balance.
+    function balanceOf(address account) external view returns (uint256 amount);
+
+    /// @notice The current settings.
+    /// @return config The settings.
+    function getConfig() external view returns (Config memory config);
+
+    /// @notice The id the next request will get.
+    /// @return requestId The next id.
+    function nextRequestId() external view returns (uint256 requestId);
+}

@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+/// @notice Outcome of an agent run, as signed by the worker and delivered to the consumer.
+/// @dev OK carries the agent's output; the others carry a short error message as output.
+enum AgentStatus {
+    OK, // the agent returned normally
+    AGENT_ERROR, // the agent threw
+    TIMEOUT, // the wall-time limit was reached
+    RESOURCE_LIMIT, // memory, output size or HTTP call count exceeded
+    BAD_INPUT // the input or a secret could not be decoded
+}
+
+/// @notice Why `fulfill` skipped one result of a batch (see `RequestNotProcessed`).
+enum NotProcessedReason {
+    UNKNOWN_REQUEST, // no open commitment: never made, already fulfilled, or cancelled
+    COMMITMENT_MISMATCH, // the request fields do not hash to the stored commitment
+    INVALID_SIGNATURE, // the signature does not recover to the epoch's signer
+    STALE_EPOCH, // the epoch is unknown, revoked, or newer than allowed for this request
+    REQUEST_EXPIRED, // the request's deadline has passed; it can only be cancelled
+    OUTPUT_TOO_LARGE, // the output exceeds the router's cap
+    INSUFFICIENT_GAS // not enough gas left to give the callback its full limit
+}
+
+/// @notice The fields of a request that its one-slot commitment hashes.
+/// @dev `fulfill` and `cancel` take them back in calldata and check them against the commitment,
+///      so a request costs a single storage slot. All of them are in the `AgentRequested` event.
+struct RequestCommitment {
+    uint256 agentId;
+    bytes32 codeHash;
+    address consumer;
+    uint96 fee;
+    uint32 callbackGasLimit;
+    uint48 createdAt; // block number: decides which key epochs may answer
+    uint48 deadline; // unix time after which the request can be cancelled
+}
+
+/// @notice One signed result, as a worker produced it, for `AgentRouter.fulfill`.
+/// @dev The signature is EIP-2098 compact (r, yParityAndS) over the EIP-712 `AgentResult` digest.
+struct AgentResult {
+    uint256 requestId;
+    RequestCommitment commitment;
+    AgentStatus status;
+    uint64 epoch;
+    bytes32 r;
+    bytes32 vs;
+    bytes output;
+}

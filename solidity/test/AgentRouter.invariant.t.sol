@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {CommonBase} from "forge-std/Base.sol";
+import {StdCheats} from "forge-std/StdCheats.sol";
+import {StdUtils} from "forge-std/StdUtils.sol";
+
+import {AgentRouter} from "../src/AgentRouter.sol";
+import {AgentResult, AgentStatus, RequestCommitment} from "../src/libraries/AgentTypes.sol";
+import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
+import {GasBurningConsumer, RevertingConsumer} from "./mocks/HostileConsumers.sol";
+import {RouterSetup} from "./utils/RouterSetup.sol";
+
+/// @notice Drives the router with requests, honest and forged results, cancellations and
+///         withdrawals, keeping ghost totals of what it should hold.
+contract RouterHandler is CommonBase, StdCheats, StdUtils {
+    AgentRouter internal immutable router;
+    uint256 internal immutable agentId;
+    uint256 internal immutable clusterKey;
+    bytes32 internal immutable codeHash;
+    address[] internal consumers;
+    address[] internal transmitters;
+
+    uint256[] internal openIds;
+    mapping(uint256 => RequestCommitment) internal commitments;
+
+    uint256 public ghostEscrowed;
+    uint256 public ghostFulfilled;
+
+    constructor(AgentRouter router_, uint256 agentId_, uint256 clusterKey_, bytes32 codeHash_) {
+        router = router_;
+        agentId = agentId_;
+        clusterKey = clusterKey_;
+        codeHash = codeHash_;
+        consumers.push(address(new EchoConsumer(address(router_))));
+        consumers.push(address(new RevertingConsumer()));
+        consumers.push(address(new GasBurningConsumer()));
+        transmitters.push(address(0x7A45));
+        transmitters.push(address(0x7A46));
+    }
+
+    function request(uint256 consumerSeed, uint96 fee, bytes calldata input, uint32 gasLimit) external {
+        address consumer = consumers[consumerSeed % consumers.length];
+        fee = uint96(bound(fee, 0.001 ether, 10 ether));
+        gasLimit = uint32(bound(gasLimit, 0, 300_000));
+        if (input.length > 1024) return;
+        vm.deal(consumer, fee);
+        vm.prank(consumer);
+        uint256 requestId = router.request{value: fee}(agentId, input, gasLimit);
+        commitments[requestId] = RequestCommitment({
+            agentId: agentId,
+            codeHash: codeHash,
+            consumer: consumer,
+            fee: fee,
+            callbackGasLimit: gasLimit,
+            createdAt: uint48(block.number),
+            deadline: uint48(block.timestamp + router.getConfig().requestTimeout)
+        });
+        openIds.push(requestId);
+        ghostEscrowed += fee;
+    }
+
+    function fulfill(uint256 seed, uint8 count, uint256 transmitterSeed) external {
+        if (openIds.length == 0) return;
+        count = uint8(bound(count, 1, 8));
+        AgentResult[] memory batch = new AgentResult[](count);
+        for (uint256 i; i < count; ++i) {
+            uint256 requestId = openIds[uint256(keccak256(abi.encode(seed, i))) % openIds.length];
+            bool forged = uint256(keccak256(abi.encode(seed, i, "forge"))) % 4 == 0;
+            batch[i] = _sign(forged ? 0xBAD : clusterKey, requestId, commitments[requestId]);
+        }
+        uint256 balanceBefore = address(router).balance;
+        vm.prank(transmitters[transmitterSeed % transmitters.length]);
+        ghostFulfilled += router.fulfill{gas: 15_000_000}(batch);
+        _forgetClosed();
+        assert(address(router).balance == balanceBefore);
+    }
+
+    function cancel(uint256 seed) external {
+        if (openIds.length == 0) return;
+        uint256 requestId = openIds[seed % openIds.length];
+        RequestCommitment memory commitment = commitments[requestId];
+        if (block.timestamp <= commitment.deadline) vm.warp(commitment.deadline + 1);
+        router.cancel(requestId, commitment);
+        _forgetClosed();
+    }
+
+    function withdraw(uint256 seed) external {
+        address[] memory accounts = allAccounts();
+        address account = accounts[seed % accounts.length];
+        if (router.balanceOf(account) == 0) return;
+        vm.prank(account);
+        router.withdraw(payable(address(0xD00D)));
+    }
+
+    function allAccounts() public view returns (address[] memory accounts) {
+        accounts = new address[](consumers.length + transmitters.length);
+        for (uint256 i; i < consumers.length; ++i) accounts[i] = consumers[i];
+        for (uint256 i; i < transmitters.length; ++i) accounts[consumers.length + i] = transmitters[i];
+    }
+
+    /// @dev Drops the requests the router closed and takes their fees out of the escrow total.
+    function _forgetClosed() internal {
+        for (uint256 i = openIds.length; i > 0; --i) {
+            uint256 requestId = openIds[i - 1];
+            if (router.commitmentOf(requestId) != bytes32(0)) continue;
+            ghostEscrowed -= commitments[requestId].fee;
+            openIds[i - 1] = openIds[openIds.length - 1];
+            openIds.pop();
+        }
+    }
+
+    function _sign(uint256 key, uint256 requestId, RequestCommitment memory commitment)
+        internal
+        view
+        returns (AgentResult memory result)
+    {
+        bytes memory output = abi.encode(requestId);
+        bytes32 digest =
+            router.resultDigest(requestId, agentId, commitment.codeHash, AgentStatus.OK, keccak256(output), 1);
+        (bytes32 r, bytes32 vs) = vm.signCompact(key, digest);
+        result = AgentResult(requestId, commitment, AgentStatus.OK, 1, r, vs, output);
+    }
+}
+
+contract AgentRouter_Invariants is RouterSetup {
+    RouterHandler internal handler;
+
+    function setUp() public override {
+        super.setUp();
+        handler = new RouterHandler(router, agentId, CLUSTER_KEY_1, keccak256(AGENT_CODE));
+        targetContract(address(handler));
+    }
+
+    /// @notice The router holds exactly the escrowed fees plus what accounts may withdraw.
+    function invariant_BalanceEqualsEscrowPlusWithdrawable() public view {
+        address[] memory accounts = handler.allAccounts();
+        uint256 withdrawable;
+        for (uint256 i; i < accounts.length; ++i) {
+            withdrawable += router.balanceOf(accounts[i]);
+        }
+        assertEq(address(router).balance, handler.ghostEscrowed() + withdrawable);
+    }
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AgentRouter} from "../src/AgentRouter.sol";
+import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
+import {AgentResult, AgentStatus, NotProcessedReason, RequestCommitment} from "../src/libraries/AgentTypes.sol";
+import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
+import {RouterSetup} from "./utils/RouterSetup.sol";
+
+/// @notice A signed result is good for exactly one request on one router of one chain, one code
+///         version and one key epoch, once.
+contract AgentRouter_Replay is RouterSetup {
+    function test_Replay_RejectedOnAnotherChain() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        AgentResult memory result = _ok(requestId, commitment, "pong");
+        vm.chainId(block.chainid + 1);
+        _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
+        assertEq(_fulfill(_one(result)), 0);
+    }
+
+    function test_Replay_RejectedOnAnotherRouter() public {
+        AgentRouter other = new AgentRouter(OWNER, tee);
+        vm.prank(AGENT_OWNER);
+        other.registerAgent(AGENT_CODE, PRICE, false);
+        EchoConsumer otherConsumer = new EchoConsumer(address(other));
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        AgentResult memory result = _ok(requestId, commitment, "pong");
+
+        // The same request id and fields, opened on the second router.
+        vm.deal(address(otherConsumer), PRICE);
+        vm.prank(address(otherConsumer));
+        other.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
+        commitment.consumer = address(otherConsumer);
+        result.commitment = commitment;
+
+        vm.expectEmit(address(other));
+        emit IAgentRouter.RequestNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
+        assertEq(other.fulfill(_one(result)), 0);
+    }
+
+    function test_Replay_RejectedForAnotherRequest() public {
+        (uint256 first, RequestCommitment memory commitment) = _request("x");
+        (uint256 second,) = _request("x");
+        AgentResult memory result = _ok(first, commitment, "pong");
+        result.requestId = second;
+        _expectNotProcessed(second, NotProcessedReason.INVALID_SIGNATURE);
+        assertEq(_fulfill(_one(result)), 0);
+    }
+
+    function test_Replay_RejectedForAnotherCodeHash() public {
+        (uint256 oldRequest, RequestCommitment memory oldCommitment) = _request("x");
+        AgentResult memory oldResult = _ok(oldRequest, oldCommitment, "pong");
+        vm.prank(AGENT_OWNER);
+        router.publishVersion(agentId, "export default async () => 'v2';");
+        vm.deal(address(consumer), PRICE);
+        vm.prank(address(consumer));
+        uint256 newRequest = router.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
+
+        // The old version's result, pointed at the new request: its commitment names the old code.
+        oldResult.requestId = newRequest;
+        _expectNotProcessed(newRequest, NotProcessedReason.COMMITMENT_MISMATCH);
+        assertEq(_fulfill(_one(oldResult)), 0);
+    }
+
+    function test_Replay_RejectedForAnotherEpoch() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        AgentResult memory result = _ok(requestId, commitment, "pong");
+        _rotate(CLUSTER_KEY_2);
+        result.epoch = 2; // the epoch-1 signature claimed for epoch 2
+        _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
+        assertEq(_fulfill(_one(result)), 0);
+    }
+
+    function test_Replay_RejectedTheSecondTime() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        AgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        assertEq(_fulfill(batch), 1);
+        _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(batch), 0);
+    }
+
+    function test_Replay_RejectedTwiceInOneBatch() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        AgentResult memory result = _ok(requestId, commitment, "pong");
+        AgentResult[] memory batch = new AgentResult[](2);
+        batch[0] = result;
+        batch[1] = result;
+        _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(batch), 1);
+        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+    }
+
+    function _expectNotProcessed(uint256 requestId, NotProcessedReason reason) internal {
+        vm.expectEmit(address(router));
+        emit IAgentRouter.RequestNotProcessed(requestId, reason);
+    }
+}
+
+/// @notice Which epoch may answer which request across a rotation.
+contract AgentRouter_EpochRotation is RouterSetup {
+    function test_Rotation_OldEpochStillAnswersRequestsMadeBeforeIt() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        _rotate(CLUSTER_KEY_2);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+    }
+
+    function test_Rotation_NewEpochAnswersRequestsMadeBeforeIt() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        _rotate(CLUSTER_KEY_2);
+        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_2, 2, requestId, commitment, AgentStatus.OK, "pong"))), 1);
+    }
+
+    function test_Rotation_OldEpochRefusedForRequestsMadeAfterIt() public {
+        _rotate(CLUSTER_KEY_2);
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        vm.expectEmit(address(router));
+        emit IAgentRouter.RequestNotProcessed(requestId, NotProcessedReason.STALE_EPOCH);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 0);
+        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_2, 2, requestId, commitment, AgentStatus.OK, "pong"))), 1);
+    }
+
+    function test_Rotation_EpochTwoBackIsRevoked() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        _rotate(CLUSTER_KEY_2);
+        _rotate(CLUSTER_KEY_3);
+        vm.expectEmit(address(router));
+        emit IAgentRouter.RequestNotProcessed(requestId, NotProcessedReason.STALE_EPOCH);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 0);
+        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_3, 3, requestId, commitment, AgentStatus.OK, "pong"))), 1);
+    }
+
+    function test_Rotation_BatchMixingEpochs() public {
+        (uint256 before, RequestCommitment memory c1) = _request("x");
+        _rotate(CLUSTER_KEY_2);
+        (uint256 afterwards, RequestCommitment memory c2) = _request("y");
+        AgentResult[] memory batch = new AgentResult[](3);
+        batch[0] = _ok(before, c1, "old key, old request");
+        batch[1] = _ok(afterwards, c2, "old key, new request");
+        batch[2] = _signed(CLUSTER_KEY_2, 2, afterwards, c2, AgentStatus.OK, "new key");
+        assertEq(_fulfill(batch), 2);
+        assertEq(consumer.lastOutput(), "new key");
+    }
+}

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AgentRouter} from "../src/AgentRouter.sol";
+import {IAgentRegistry} from "../src/interfaces/IAgentRegistry.sol";
+import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
+import {AgentResult, AgentStatus, NotProcessedReason, RequestCommitment} from "../src/libraries/AgentTypes.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {
+    GasBurningConsumer,
+    GasMeteringConsumer,
+    ReentrantConsumer,
+    ReturnBombConsumer,
+    RevertingConsumer
+} from "./mocks/HostileConsumers.sol";
+import {RouterSetup} from "./utils/RouterSetup.sol";
+
+contract AgentRouter_Request is RouterSetup {
+    function test_Request_StoresCommitmentAndEmitsEverythingAWorkerNeeds() public {
+        bytes memory input = "hello";
+        uint48 deadline = uint48(block.timestamp + 15 minutes);
+        vm.expectEmit(address(router));
+        emit IAgentRouter.AgentRequested({
+            requestId: 1,
+            agentId: agentId,
+            consumer: address(consumer),
+            codeHash: keccak256(AGENT_CODE),
+            input: input,
+            fee: PRICE,
+            callbackGasLimit: CALLBACK_GAS,
+            createdAt: uint48(block.number),
+            deadline: deadline
+        });
+        (uint256 requestId, RequestCommitment memory commitment) = _request(input);
+
+        assertEq(requestId, 1);
+        assertEq(router.nextRequestId(), 2);
+        assertEq(router.commitmentOf(requestId), keccak256(abi.encode(commitment)));
+        assertEq(address(router).balance, PRICE);
+    }
+
+    function test_Request_IdsIncrease() public {
+        (uint256 first,) = _request("a");
+        (uint256 second,) = _request("b");
+        assertEq(second, first + 1);
+    }
+
+    function test_Request_EscrowsOverpayment() public {
+        vm.deal(address(consumer), 1 ether);
+        vm.prank(address(consumer));
+        router.request{value: 1 ether}(agentId, "x", CALLBACK_GAS);
+        assertEq(address(router).balance, 1 ether);
+    }
+
+    function test_Request_RevertWhen_AgentUnknown() public {
+        vm.expectRevert(abi.encodeWithSelector(IAgentRegistry.AgentNotFound.selector, 99));
+        router.request{value: PRICE}(99, "x", CALLBACK_GAS);
+    }
+
+    function test_Request_RevertWhen_AgentPaused() public {
+        vm.prank(AGENT_OWNER);
+        router.pauseAgent(agentId);
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.AgentIsPaused.selector, agentId));
+        router.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
+    }
+
+    function test_Request_RevertWhen_ConsumerNotAllowed() public {
+        vm.prank(AGENT_OWNER);
+        router.setRestricted(agentId, true);
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.ConsumerNotAllowed.selector, agentId, address(this)));
+        router.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
+    }
+
+    function test_Request_Succeeds_WhenRestrictedAndAllowListed() public {
+        vm.startPrank(AGENT_OWNER);
+        router.setRestricted(agentId, true);
+        router.setConsumerAllowed(agentId, address(this), true);
+        vm.stopPrank();
+        uint256 requestId = router.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
+        assertTrue(router.commitmentOf(requestId) != bytes32(0));
+    }
+
+    function test_Request_RevertWhen_FeeBelowPrice() public {
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.InsufficientFee.selector, PRICE - 1, PRICE));
+        router.request{value: PRICE - 1}(agentId, "x", CALLBACK_GAS);
+    }
+
+    function test_Request_RevertWhen_FeeAbove96Bits() public {
+        uint256 fee = uint256(type(uint96).max) + 1;
+        vm.deal(address(this), fee);
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.FeeTooLarge.selector, fee));
+        router.request{value: fee}(agentId, "x", CALLBACK_GAS);
+    }
+
+    function test_Request_RevertWhen_CallbackGasAboveMax() public {
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.CallbackGasTooHigh.selector, 2_500_001, 2_500_000));
+        router.request{value: PRICE}(agentId, "x", 2_500_001);
+    }
+
+    function test_Request_RevertWhen_InputAboveMax() public {
+        bytes memory input = new bytes(32 * 1024 + 1);
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.InputTooLarge.selector, input.length, 32 * 1024));
+        router.request{value: PRICE}(agentId, input, CALLBACK_GAS);
+    }
+
+    function testFuzz_Request_AcceptsEveryInputAndGasLimitWithinBounds(bytes calldata input, uint32 gasLimit) public {
+        vm.assume(input.length <= 32 * 1024);
+        gasLimit = uint32(bound(gasLimit, 0, 2_500_000));
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(consumer), input, gasLimit);
+        assertEq(router.commitmentOf(requestId), keccak256(abi.encode(commitment)));
+    }
+}
+
+contract AgentRouter_Fulfill is RouterSetup {
+    function test_Fulfill_DeliversOutputToConsumerAndPaysTransmitter() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        vm.expectEmit(address(router));
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, true, TRANSMITTER);
+        uint256 fulfilled = _fulfill(_one(_ok(requestId, commitment, "pong")));
+
+        assertEq(fulfilled, 1);
+        assertEq(consumer.lastRequestId(), requestId);
+        assertEq(uint8(consumer.lastStatus()), uint8(AgentStatus.OK));
+        assertEq(consumer.lastOutput(), "pong");
+        assertEq(router.commitmentOf(requestId), bytes32(0));
+        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+    }
+
+    function test_Fulfill_DeliversErrorStatus() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        _fulfill(_one(_signed(CLUSTER_KEY_1, 1, requestId, commitment, AgentStatus.TIMEOUT, "wall time exceeded")));
+        assertEq(uint8(consumer.lastStatus()), uint8(AgentStatus.TIMEOUT));
+        assertEq(consumer.lastOutput(), "wall time exceeded");
+    }
+
+    function test_Fulfill_RevertWhen_BatchEmpty() public {
+        vm.expectRevert(IAgentRouter.EmptyBatch.selector);
+        router.fulfill(new AgentResult[](0));
+    }
+
+    function test_Fulfill_SkipsUnknownRequest() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        AgentResult memory result = _ok(requestId + 1, commitment, "pong");
+        _expectNotProcessed(requestId + 1, NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(_one(result)), 0);
+    }
+
+    function test_Fulfill_SkipsDuplicate() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        AgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        _fulfill(batch);
+        _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(batch), 0);
+        assertEq(consumer.resultCount(), 1);
+        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+    }
+
+    function test_Fulfill_SkipsTamperedCommitmentFields() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        commitment.callbackGasLimit += 1; // a transmitter asking for more callback gas than was paid for
+        _expectNotProcessed(requestId, NotProcessedReason.COMMITMENT_MISMATCH);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 0);
+    }
+
+    function test_Fulfill_SkipsForgedSignature() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        AgentResult memory forged = _signed(0xBAD, 1, requestId, commitment, AgentStatus.OK, "pong");
+        _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
+        assertEq(_fulfill(_one(forged)), 0);
+        assertTrue(router.commitmentOf(requestId) != bytes32(0), "request stays open");
+    }
+
+    function test_Fulfill_SkipsTamperedOutputAndStatus() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        AgentResult memory result = _ok(requestId, commitment, "pong");
+        result.output = "pwned";
+        _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
+        _fulfill(_one(result));
+
+        result = _ok(requestId, commitment, "pong");
+        result.status = AgentStatus.AGENT_ERROR;
+        _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
+        assertEq(_fulfill(_one(result)), 0);
+    }
+
+    function test_Fulfill_SkipsMalformedSignature() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        AgentResult memory result = _ok(requestId, commitment, "pong");
+        result.r = bytes32(0);
+        _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
+        assertEq(_fulfill(_one(result)), 0);
+    }
+
+    function test_Fulfill_SkipsUnknownEpoch() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        AgentResult memory result = _signed(CLUSTER_KEY_1, 2, requestId, commitment, AgentStatus.OK, "pong");
+        _expectNotProcessed(requestId, NotProcessedReason.STALE_EPOCH);
+        assertEq(_fulfill(_one(result)), 0);
+    }
+
+    function test_Fulfill_SkipsExpiredRequest() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        vm.warp(commitment.deadline + 1);
+        _expectNotProcessed(requestId, NotProcessedReason.REQUEST_EXPIRED);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 0);
+    }
+
+    function test_Fulfill_Succeeds_AtDeadline() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        vm.warp(commitment.deadline);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+    }
+
+    function test_Fulfill_SkipsOutputAboveCap() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
+        _expectNotProcessed(requestId, NotProcessedReason.OUTPUT_TOO_LARGE);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, new bytes(4097)))), 0);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, new bytes(4096)))), 1);
+    }
+
+    function test_Fulfill_SkipsWhenGasCannotCoverCallback() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(consumer), "x", 2_000_000);
+        AgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        _expectNotProcessed(requestId, NotProcessedReason.INSUFFICIENT_GAS);
+        vm.prank(TRANSMITTER);
+        assertEq(router.fulfill{gas: 1_000_000}(batch), 0);
+        assertTrue(router.commitmentOf(requestId) != bytes32(0), "request stays open for a retry");
+        assertEq(_fulfill(batch), 1);
+    }
+
+    function test_Fulfill_GivesCallbackExactlyItsGasLimit() public {
+        GasMeteringConsumer meter = new GasMeteringConsumer();
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(meter), "x", 100_000);
+        _fulfill(_one(_ok(requestId, commitment, "")));
+        // gasleft() at the callback's first line: the limit less the dispatch and calldata decoding.
+        assertLe(meter.gasSeen(), 100_000);
+        assertGe(meter.gasSeen(), 100_000 - 1_000);
+    }
+
+    function test_Fulfill_PaysFee_WhenCallbackReverts() public {
+        RevertingConsumer hostile = new RevertingConsumer();
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", CALLBACK_GAS);
+        vm.expectEmit(address(router));
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false, TRANSMITTER);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+        assertEq(router.commitmentOf(requestId), bytes32(0));
+    }
+
+    function test_Fulfill_PaysFee_WhenCallbackBurnsAllGas() public {
+        GasBurningConsumer hostile = new GasBurningConsumer();
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 1_000_000);
+        (uint256 other, RequestCommitment memory otherCommitment) = _request("y");
+        AgentResult[] memory batch = new AgentResult[](2);
+        batch[0] = _ok(requestId, commitment, "pong");
+        batch[1] = _ok(other, otherCommitment, "pong");
+        assertEq(_fulfill(batch), 2);
+        assertEq(router.balanceOf(TRANSMITTER), 2 * PRICE);
+        assertEq(consumer.lastRequestId(), other, "the batch goes on after the gas burner");
+    }
+
+    function test_Fulfill_IgnoresReturnBomb() public {
+        ReturnBombConsumer hostile = new ReturnBombConsumer();
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 2_000_000);
+        AgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        vm.prank(TRANSMITTER);
+        uint256 gasBefore = gasleft();
+        router.fulfill{gas: 5_000_000}(batch);
+        assertLt(gasBefore - gasleft(), 2_300_000, "the router copied no return data");
+        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+    }
+
+    function test_Fulfill_ReentrantFulfillIsBlocked() public {
+        ReentrantConsumer hostile = new ReentrantConsumer(router);
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 500_000);
+        (uint256 other, RequestCommitment memory otherCommitment) = _request("y");
+        hostile.arm(ReentrantConsumer.Target.FULFILL, _ok(other, otherCommitment, "stolen"), agentId);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        assertFalse(hostile.reentrySucceeded());
+        assertTrue(router.commitmentOf(other) != bytes32(0), "the other request is untouched");
+        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+        assertEq(router.balanceOf(address(hostile)), 0);
+    }
+
+    function test_Fulfill_ReentrantCancelIsBlocked() public {
+        ReentrantConsumer hostile = new ReentrantConsumer(router);
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 500_000);
+        (uint256 other, RequestCommitment memory otherCommitment) = _requestFrom(address(hostile), "y", 500_000);
+        vm.warp(block.timestamp + 10 minutes);
+        hostile.arm(ReentrantConsumer.Target.CANCEL, _ok(other, otherCommitment, ""), agentId);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        assertFalse(hostile.reentrySucceeded());
+        assertTrue(router.commitmentOf(other) != bytes32(0));
+    }
+
+    function test_Fulfill_ReentrantRequestOpensANewRequest() public {
+        ReentrantConsumer hostile = new ReentrantConsumer(router);
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 500_000);
+        vm.deal(address(hostile), PRICE);
+        hostile.arm(ReentrantConsumer.Target.REQUEST, _ok(requestId, commitment, ""), agentId);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        assertTrue(hostile.reentrySucceeded(), "chaining a request from a callback is a feature");
+        assertTrue(router.commitmentOf(hostile.chainedRequestId()) != bytes32(0));
+        assertEq(address(router).balance, router.balanceOf(TRANSMITTER) + PRICE);
+    }
+
+    function test_Fulfill_MixedBatchDeliversExactlyTheValidResults() public {
+        (uint256 valid1, RequestCommitment memory c1) = _request("1");
+        (uint256 stale, RequestCommitment memory c2) = _request("2");
+        (uint256 forged, RequestCommitment memory c3) = _request("3");
+        (uint256 valid2, RequestCommitment memory c4) = _request("4");
+        (uint256 done, RequestCommitment memory c5) = _request("5");
+        _fulfill(_one(_ok(done, c5, "first")));
+
+        AgentResult[] memory batch = new AgentResult[](5);
+        batch[0] = _ok(valid1, c1, "one");
+        batch[1] = _signed(CLUSTER_KEY_1, 7, stale, c2, AgentStatus.OK, "two");
+        batch[2] = _signed(0xBAD, 1, forged, c3, AgentStatus.OK, "three");
+        batch[3] = _ok(done, c5, "again");
+        batch[4] = _ok(valid2, c4, "four");
+
+        _expectNotProcessed(stale, NotProcessedReason.STALE_EPOCH);
+        _expectNotProcessed(forged, NotProcessedReason.INVALID_SIGNATURE);
+        _expectNotProcessed(done, NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(batch), 2);
+        assertEq(router.commitmentOf(valid1), bytes32(0));
+        assertEq(router.commitmentOf(valid2), bytes32(0));
+        assertTrue(router.commitmentOf(stale) != bytes32(0));
+        assertTrue(router.commitmentOf(forged) != bytes32(0));
+        assertEq(consumer.resultCount(), 3);
+        assertEq(router.balanceOf(TRANSMITTER), 3 * PRICE);
+    }
+
+    function testFuzz_Fulfill_BatchComposition(uint256 seed, uint8 size) public {
+        size = uint8(bound(size, 1, 24));
+        AgentResult[] memory batch = new AgentResult[](size);
+        bool[] memory expectValid = new bool[](size);
+        uint256 validCount;
+        for (uint256 i; i < size; ++i) {
+            (uint256 requestId, RequestCommitment memory commitment) = _request(abi.encode(i));
+            uint256 kind = uint256(keccak256(abi.encode(seed, i))) % 4;
+            if (kind == 0) batch[i] = _signed(0xBAD, 1, requestId, commitment, AgentStatus.OK, "forged");
+            else if (kind == 1) batch[i] = _signed(CLUSTER_KEY_1, 9, requestId, commitment, AgentStatus.OK, "stale");
+            else batch[i] = _ok(requestId, commitment, abi.encode(i));
+            expectValid[i] = kind >= 2;
+            if (kind >= 2) ++validCount;
+        }
+        assertEq(_fulfill(batch), validCount);
+        for (uint256 i; i < size; ++i) {
+            assertEq(router.commitmentOf(batch[i].requestId) == bytes32(0), expectValid[i]);
+        }
+        assertEq(router.balanceOf(TRANSMITTER), validCount * PRICE);
+    }
+
+    function testFuzz_Fulfill_DeliversAnyOutputUpToTheCap(bytes calldata output, uint8 status) public {
+        vm.assume(output.length <= 4096);
+        AgentStatus agentStatus = AgentStatus(bound(status, 0, 4));
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        _fulfill(_one(_signed(CLUSTER_KEY_1, 1, requestId, commitment, agentStatus, output)));
+        assertEq(consumer.lastOutput(), output);
+        assertEq(uint8(consumer.lastStatus()), uint8(agentStatus));
+    }
+
+    function _expectNotProcessed(uint256 requestId, NotProcessedReason reason) internal {
+        vm.expectEmit(address(router));
+        emit IAgentRouter.RequestNotProcessed(requestId, reason);
+    }
+}
+
+contract AgentRouter_Cancel is RouterSetup {
+    function test_Cancel_AfterDeadline_CreditsFeeToConsumer() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        vm.warp(commitment.deadline + 1);
+        vm.expectEmit(address(router));
+        emit IAgentRouter.RequestCancelled(requestId, address(consumer), PRICE);
+        router.cancel(requestId, commitment);
+        assertEq(router.commitmentOf(requestId), bytes32(0));
+        assertEq(router.balanceOf(address(consumer)), PRICE);
+    }
+
+    function test_Cancel_RevertWhen_BeforeDeadline() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        vm.warp(commitment.deadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentRouter.RequestNotExpired.selector, requestId, commitment.deadline)
+        );
+        router.cancel(requestId, commitment);
+    }
+
+    function test_Cancel_RevertWhen_Unknown() public {
+        (, RequestCommitment memory commitment) = _request("x");
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.UnknownRequest.selector, 42));
+        router.cancel(42, commitment);
+    }
+
+    function test_Cancel_RevertWhen_AlreadyFulfilled() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        _fulfill(_one(_ok(requestId, commitment, "done")));
+        vm.warp(commitment.deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.UnknownRequest.selector, requestId));
+        router.cancel(requestId, commitment);
+    }
+
+    function test_Cancel_RevertWhen_FieldsDoNotMatch() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        vm.warp(commitment.deadline + 1);
+        commitment.fee = 100 ether; // asking for more refund than was paid
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.CommitmentMismatch.selector, requestId));
+        router.cancel(requestId, commitment);
+    }
+
+    function test_Cancel_ThenFulfillIsSkipped() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        vm.warp(commitment.deadline + 1);
+        router.cancel(requestId, commitment);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "late"))), 0);
+        assertEq(router.balanceOf(TRANSMITTER), 0);
+    }
+}
+
+contract AgentRouter_Withdraw is RouterSetup {
+    function test_Withdraw_SendsWholeBalance() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        _fulfill(_one(_ok(requestId, commitment, "done")));
+        address payable to = payable(address(0xBEEF));
+        vm.expectEmit(address(router));
+        emit IAgentRouter.BalanceWithdrawn(TRANSMITTER, to, PRICE);
+        vm.prank(TRANSMITTER);
+        router.withdraw(to);
+        assertEq(to.balance, PRICE);
+        assertEq(router.balanceOf(TRANSMITTER), 0);
+        assertEq(address(router).balance, 0);
+    }
+
+    function test_Withdraw_RevertWhen_NothingToWithdraw() public {
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.NothingToWithdraw.selector, address(this)));
+        router.withdraw(payable(address(this)));
+    }
+
+    function test_Withdraw_RevertWhen_RecipientZero() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        _fulfill(_one(_ok(requestId, commitment, "done")));
+        vm.prank(TRANSMITTER);
+        vm.expectRevert(IAgentRegistry.ZeroAddress.selector);
+        router.withdraw(payable(address(0)));
+    }
+
+    function test_Withdraw_RevertWhen_RecipientRejects() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        _fulfill(_one(_ok(requestId, commitment, "done")));
+        address payable rejecter = payable(address(new RevertingConsumer()));
+        vm.prank(TRANSMITTER);
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.WithdrawalFailed.selector, rejecter, PRICE));
+        router.withdraw(rejecter);
+        assertEq(router.balanceOf(TRANSMITTER), PRICE, "the balance is kept");
+    }
+
+    function test_Withdraw_ConsumerRefundAfterCancel() public {
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        vm.warp(commitment.deadline + 1);
+        router.cancel(requestId, commitment);
+        vm.prank(address(consumer));
+        router.withdraw(payable(address(0xCAFE)));
+        assertEq(address(0xCAFE).balance, PRICE);
+    }
+}
+
+contract AgentRouter_SetConfig is RouterSetup {
+    function test_SetConfig_ChangesLimits() public {
+        IAgentRouter.Config memory config = IAgentRouter.Config(1_000_000, 256, 64, 60);
+        vm.expectEmit(address(router));
+        emit IAgentRouter.ConfigSet(config);
+        vm.prank(OWNER);
+        router.setConfig(config);
+        assertEq(abi.encode(router.getConfig()), abi.encode(config));
+        assertEq(router.nextRequestId(), 1, "the request counter is kept");
+
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.InputTooLarge.selector, 65, 64));
+        router.request{value: PRICE}(agentId, new bytes(65), 100);
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        assertEq(commitment.deadline, block.timestamp + 60);
+        assertEq(_fulfill(_one(_ok(requestId, commitment, new bytes(257)))), 0);
+    }
+
+    function test_SetConfig_RevertWhen_NotOwner() public {
+        vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, address(this)));
+        router.setConfig(IAgentRouter.Config(1, 1, 1, 1));
+    }
+
+    function test_SetConfig_RevertWhen_ZeroValue() public {
+        vm.prank(OWNER);
+        vm.expectRevert(IAgentRouter.InvalidConfig.selector);
+        router.setConfig(IAgentRouter.Config(1, 0, 1, 1));
+    }
+}

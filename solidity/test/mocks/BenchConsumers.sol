@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IAgentConsumer} from "../../src/interfaces/IAgentConsumer.sol";
+import {AgentStatus} from "../../src/libraries/AgentTypes.sol";
+
+/// @notice A consumer whose callback does nothing: fulfilment's own cost.
+contract EmptyConsumer is IAgentConsumer {
+    function onAgentResult(uint256, AgentStatus, bytes calldata) external {}
+}
+
+/// @notice A consumer whose callback stores 32 bytes of the output.
+contract Store32Consumer is IAgentConsumer {
+    mapping(uint256 requestId => bytes32) public stored;
+
+    function onAgentResult(uint256 requestId, AgentStatus, bytes calldata output) external {
+        stored[requestId] = bytes32(output);
+    }
+}

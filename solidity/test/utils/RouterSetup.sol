@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {Test} from "forge-std/Test.sol";
+
+import {AgentRouter} from "../../src/AgentRouter.sol";
+import {TeeRegistry} from "../../src/TeeRegistry.sol";
+import {EchoConsumer} from "../../src/examples/EchoConsumer.sol";
+import {AgentResult, AgentStatus, RequestCommitment} from "../../src/libraries/AgentTypes.sol";
+
+/// @notice A TeeRegistry with one gatekeeper and epoch 1 published.
+contract TeeSetup is Test {
+    address internal constant OWNER = address(0xA11CE);
+    address internal constant GATEKEEPER = address(0x6A7E);
+    uint256 internal constant CLUSTER_KEY_1 = 0xC1;
+    uint256 internal constant CLUSTER_KEY_2 = 0xC2;
+    uint256 internal constant CLUSTER_KEY_3 = 0xC3;
+    bytes32 internal constant ENCRYPTION_KEY = bytes32(uint256(0xE1));
+
+    TeeRegistry internal tee;
+
+    function setUp() public virtual {
+        vm.roll(100);
+        vm.warp(1_800_000_000);
+        tee = new TeeRegistry(OWNER);
+        vm.prank(OWNER);
+        tee.addGatekeeper(GATEKEEPER);
+        vm.prank(GATEKEEPER);
+        tee.publishEpoch(1, vm.addr(CLUSTER_KEY_1), ENCRYPTION_KEY);
+    }
+
+    /// @dev Requests a rotation and publishes the next epoch under `key`, one block later.
+    function _rotate(uint256 key) internal {
+        vm.roll(block.number + 1);
+        vm.prank(OWNER);
+        tee.requestRotation();
+        uint64 next = tee.currentEpoch() + 1;
+        vm.prank(GATEKEEPER);
+        tee.publishEpoch(next, vm.addr(key), bytes32(uint256(next)));
+    }
+}
+
+/// @notice A router with one open agent and an EchoConsumer, plus helpers to request and sign.
+contract RouterSetup is TeeSetup {
+    address internal constant AGENT_OWNER = address(0xA6E7);
+    address internal constant TRANSMITTER = address(0x7A45);
+    uint96 internal constant PRICE = 0.001 ether;
+    uint32 internal constant CALLBACK_GAS = 200_000;
+    bytes internal constant AGENT_CODE = "export default async function main(input) { return input; }";
+
+    AgentRouter internal router;
+    EchoConsumer internal consumer;
+    uint256 internal agentId;
+
+    function setUp() public virtual override {
+        super.setUp();
+        router = new AgentRouter(OWNER, tee);
+        vm.prank(AGENT_OWNER);
+        agentId = router.registerAgent(AGENT_CODE, PRICE, false);
+        consumer = new EchoConsumer(address(router));
+        vm.deal(address(this), 1_000 ether);
+    }
+
+    /// @dev Has the EchoConsumer request the agent; returns the id and the event's fields.
+    function _request(bytes memory input) internal returns (uint256 requestId, RequestCommitment memory commitment) {
+        return _requestFrom(address(consumer), input, CALLBACK_GAS);
+    }
+
+    function _requestFrom(address from, bytes memory input, uint32 callbackGas)
+        internal
+        returns (uint256 requestId, RequestCommitment memory commitment)
+    {
+        vm.deal(from, from.balance + PRICE);
+        vm.prank(from);
+        requestId = router.request{value: PRICE}(agentId, input, callbackGas);
+        commitment = RequestCommitment({
+            agentId: agentId,
+            codeHash: keccak256(AGENT_CODE),
+            consumer: from,
+            fee: PRICE,
+            callbackGasLimit: callbackGas,
+            createdAt: uint48(block.number),
+            deadline: uint48(block.timestamp + router.getConfig().requestTimeout)
+        });
+    }
+
+    /// @dev A result signed by `key` for `epoch` on this router.
+    function _signed(
+        uint256 key,
+        uint64 epoch,
+        uint256 requestId,
+        RequestCommitment memory commitment,
+        AgentStatus status,
+        bytes memory output
+    ) internal view returns (AgentResult memory result) {
+        bytes32 digest = router.resultDigest(
+            requestId, commitment.agentId, commitment.codeHash, status, keccak256(output), epoch
+        );
+        (bytes32 r, bytes32 vs) = vm.signCompact(key, digest);
+        result = AgentResult({
+            requestId: requestId,
+            commitment: commitment,
+            status: status,
+            epoch: epoch,
+            r: r,
+            vs: vs,
+            output: output
+        });
+    }
+
+    function _ok(uint256 requestId, RequestCommitment memory commitment, bytes memory output)
+        internal
+        view
+        returns (AgentResult memory)
+    {
+        return _signed(CLUSTER_KEY_1, 1, requestId, commitment, AgentStatus.OK, output);
+    }
+
+    function _one(AgentResult memory result) internal pure returns (AgentResult[] memory batch) {
+        batch = new AgentResult[](1);
+        batch[0] = result;
+    }
+
+    function _fulfill(AgentResult[] memory batch) internal returns (uint256 fulfilled) {
+        vm.prank(TRANSMITTER);
+        return router.fulfill{gas: 20_000_000}(batch);
+    }
+}

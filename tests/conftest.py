@@ -1,0 +1,27 @@
+"""Shared fixtures: a real anvil chain per test module and the system deployed on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from web3 import Web3
+
+from enclave.anvil import DEV_KEYS, Anvil
+from enclave.contracts import Deployment, deploy_system
+
+
+@pytest.fixture(scope="module")
+def anvil() -> Iterator[Anvil]:
+    with Anvil() as chain:
+        yield chain
+
+
+@pytest.fixture(scope="module")
+def w3(anvil: Anvil) -> Web3:
+    return Web3(Web3.HTTPProvider(anvil.rpc_url))
+
+
+@pytest.fixture(scope="module")
+def deployment(w3: Web3) -> Deployment:
+    return deploy_system(w3, DEV_KEYS[0])

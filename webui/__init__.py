@@ -1,0 +1,1 @@
+"""The dashboard: FastAPI, Jinja2 and htmx over the bridge store and the workers."""
