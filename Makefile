@@ -6,7 +6,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	.venv/bin/enclave demo
+	.venv/bin/enclave deploy
 
 test: setup
 	scripts/test.sh

@@ -11,7 +11,7 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from coprocessor.protocol import RequestCommitment, SignedResult, Status, sign_result
+from coprocessor.protocol import AgentResult, RequestCommitment, Status, batch_digest, sign_digest, sign_result
 from enclave.anvil import DEV_KEYS, Anvil
 from enclave.contracts import deploy_contract, deploy_system, send
 
@@ -52,11 +52,15 @@ def main() -> None:
         for label, consumer in consumers.items():
             for size in (1, 10, 50):
                 requests = [bench.request_from(consumer)[:2] for _ in range(size)]
-                rows.append((f"fulfill(), {label}", size, bench.fulfill(requests)))
+                rows.append((f"fulfill(), a signature per result, {label}", size, bench.fulfill(requests)))
+            for size in (1, 10, 50):
+                requests = [bench.request_from(consumer)[:2] for _ in range(size)]
+                rows.append((f"fulfillBatch(), one signature, {label}", size, bench.fulfill_batch(requests)))
 
-        print(f"{'operation':58} {'results':>7} {'gasUsed':>10} {'per result':>11}")
+        print(f"| {'operation':70} | {'results':>7} | {'gasUsed':>10} | {'per result':>10} |")
+        print(f"| {'-' * 70} | {'-' * 7}:| {'-' * 10}:| {'-' * 10}:|")
         for label, size, gas in rows:
-            print(f"{label:58} {size:>7} {gas:>10,} {gas // size:>11,}")
+            print(f"| {label:70} | {size:>7} | {gas:>10,} | {gas // size:>10,} |")
 
 
 class Bench:
@@ -72,41 +76,36 @@ class Bench:
         self.w3.provider.make_request("anvil_setBalance", [sender, hex(10**20)])  # type: ignore[arg-type]
         tx_hash = self.router.functions.request(1, INPUT, CALLBACK_GAS).transact({"from": sender})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
-        event = self.router.events.AgentRequested().process_receipt(receipt)[0]["args"]
-        commitment = RequestCommitment(
-            agent_id=event["agentId"],
-            code_hash=event["codeHash"],
-            consumer=event["consumer"],
-            fee=event["fee"],
-            callback_gas_limit=event["callbackGasLimit"],
-            created_at=event["createdAt"],
-            deadline=event["deadline"],
-        )
-        return event["requestId"], commitment, receipt["gasUsed"]
+        log = self.router.events.AgentRequested().process_receipt(receipt)[0]
+        commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
+        return int(log["args"]["requestId"]), commitment, int(receipt["gasUsed"])
+
+    def _results(self, requests: list[tuple[int, RequestCommitment]]) -> list[AgentResult]:
+        return [
+            AgentResult(request_id=i, commitment=c, status=Status.OK, output=Web3.keccak(i.to_bytes(32, "big")))
+            for i, c in requests
+        ]
+
+    def _submit(self, call: Any, size: int) -> int:
+        receipt = send(self.w3, self.transmitter, call, gas=size * 250_000 + 200_000)
+        delivered = self.router.events.RequestFulfilled().process_receipt(receipt)
+        assert len(delivered) == size, "every result must be delivered"
+        return int(receipt["gasUsed"])
 
     def fulfill(self, requests: list[tuple[int, RequestCommitment]]) -> int:
-        results: list[SignedResult] = [
-            sign_result(
-                CLUSTER_KEY,
-                chain_id=self.w3.eth.chain_id,
-                router=self.router.address,
-                request_id=request_id,
-                commitment=commitment,
-                status=Status.OK,
-                output=Web3.keccak(request_id.to_bytes(32, "big")),
-                epoch=1,
-            )
-            for request_id, commitment in requests
+        chain_id, router = self.w3.eth.chain_id, self.router.address
+        signed = [
+            sign_result(CLUSTER_KEY, chain_id=chain_id, router=router, result=r, epoch=1)
+            for r in self._results(requests)
         ]
-        receipt = send(
-            self.w3,
-            self.transmitter,
-            self.router.functions.fulfill([r.as_tuple() for r in results]),
-            gas=len(results) * 250_000 + 200_000,
-        )
-        delivered = self.router.events.RequestFulfilled().process_receipt(receipt)
-        assert len(delivered) == len(results), "every result must be delivered"
-        return int(receipt["gasUsed"])
+        return self._submit(self.router.functions.fulfill([s.as_tuple() for s in signed]), len(signed))
+
+    def fulfill_batch(self, requests: list[tuple[int, RequestCommitment]]) -> int:
+        results = self._results(requests)
+        digest = batch_digest(chain_id=self.w3.eth.chain_id, router=self.router.address, results=results, epoch=1)
+        signature = sign_digest(CLUSTER_KEY, digest, 1)
+        call = self.router.functions.fulfillBatch([r.as_tuple() for r in results], signature.as_tuple())
+        return self._submit(call, len(results))
 
 
 if __name__ == "__main__":

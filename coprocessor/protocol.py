@@ -6,6 +6,7 @@ This module mirrors `solidity/src/libraries/AgentTypes.sol` and `AgentRouter.res
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
@@ -19,9 +20,9 @@ DOMAIN_VERSION = "1"
 DOMAIN_TYPEHASH = keccak(
     text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
 )
-RESULT_TYPEHASH = keccak(
-    text="AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
-)
+RESULT_TYPE = "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
+RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
+BATCH_TYPEHASH = keccak(text="AgentResultBatch(AgentResult[] results)" + RESULT_TYPE)
 
 
 class Status(IntEnum):
@@ -69,6 +70,19 @@ class RequestCommitment:
             self.deadline,
         )
 
+    @classmethod
+    def from_event(cls, args: Mapping[str, Any], block_number: int) -> RequestCommitment:
+        """The fields of an `AgentRequested` log; `createdAt` is the log's block number."""
+        return cls(
+            agent_id=int(args["agentId"]),
+            code_hash=bytes(args["codeHash"]),
+            consumer=str(args["consumer"]),
+            fee=int(args["fee"]),
+            callback_gas_limit=int(args["callbackGasLimit"]),
+            created_at=block_number,
+            deadline=int(args["deadline"]),
+        )
+
     def hash(self) -> bytes:
         return keccak(
             encode(["uint256", "bytes32", "address", "uint96", "uint32", "uint48", "uint48"], list(self.as_tuple()))
@@ -76,27 +90,55 @@ class RequestCommitment:
 
 
 @dataclass(frozen=True)
-class SignedResult:
-    """A result as `fulfill` takes it (AgentResult on-chain)."""
+class AgentResult:
+    """What a worker returns for one request (AgentResult on-chain)."""
 
     request_id: int
     commitment: RequestCommitment
     status: Status
-    epoch: int
-    r: bytes
-    vs: bytes
     output: bytes
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return (
-            self.request_id,
-            self.commitment.as_tuple(),
-            int(self.status),
-            self.epoch,
-            self.r,
-            self.vs,
-            self.output,
+        return (self.request_id, self.commitment.as_tuple(), int(self.status), self.output)
+
+    def struct_hash(self, epoch: int) -> bytes:
+        return keccak(
+            encode(
+                ["bytes32", "uint256", "uint256", "bytes32", "uint8", "bytes32", "uint64"],
+                [
+                    RESULT_TYPEHASH,
+                    self.request_id,
+                    self.commitment.agent_id,
+                    self.commitment.code_hash,
+                    int(self.status),
+                    keccak(self.output),
+                    epoch,
+                ],
+            )
         )
+
+
+@dataclass(frozen=True)
+class CompactSignature:
+    """An EIP-2098 signature with the key epoch that made it."""
+
+    epoch: int
+    r: bytes
+    vs: bytes
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.epoch, self.r, self.vs)
+
+
+@dataclass(frozen=True)
+class SignedResult:
+    """A result with its own signature, as `fulfill` takes it (SignedAgentResult on-chain)."""
+
+    result: AgentResult
+    signature: CompactSignature
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.result.as_tuple(), self.signature.epoch, self.signature.r, self.signature.vs)
 
 
 def domain_separator(chain_id: int, router: str) -> bytes:
@@ -108,58 +150,39 @@ def domain_separator(chain_id: int, router: str) -> bytes:
     )
 
 
-def result_digest(
-    *,
-    chain_id: int,
-    router: str,
-    request_id: int,
-    agent_id: int,
-    code_hash: bytes,
-    status: Status,
-    output: bytes,
-    epoch: int,
-) -> bytes:
-    """The EIP-712 digest the cluster key signs; equals `AgentRouter.resultDigest`."""
-    struct_hash = keccak(
-        encode(
-            ["bytes32", "uint256", "uint256", "bytes32", "uint8", "bytes32", "uint64"],
-            [RESULT_TYPEHASH, request_id, agent_id, code_hash, int(status), keccak(output), epoch],
-        )
-    )
+def _typed_digest(chain_id: int, router: str, struct_hash: bytes) -> bytes:
     return keccak(b"\x19\x01" + domain_separator(chain_id, router) + struct_hash)
 
 
-def sign_result(
-    signing_key: bytes,
-    *,
-    chain_id: int,
-    router: str,
-    request_id: int,
-    commitment: RequestCommitment,
-    status: Status,
-    output: bytes,
-    epoch: int,
-) -> SignedResult:
-    """Signs a result with a cluster key, in the compact (EIP-2098) form the router takes."""
-    digest = result_digest(
-        chain_id=chain_id,
-        router=router,
-        request_id=request_id,
-        agent_id=commitment.agent_id,
-        code_hash=commitment.code_hash,
-        status=status,
-        output=output,
-        epoch=epoch,
-    )
+def result_digest(*, chain_id: int, router: str, result: AgentResult, epoch: int) -> bytes:
+    """The EIP-712 digest the cluster key signs for one result; equals `AgentRouter.resultDigest`."""
+    return _typed_digest(chain_id, router, result.struct_hash(epoch))
+
+
+def batch_digest(*, chain_id: int, router: str, results: list[AgentResult], epoch: int) -> bytes:
+    """The EIP-712 digest of a batch; equals `AgentRouter.batchDigest`."""
+    hashes = b"".join(result.struct_hash(epoch) for result in results)
+    return _typed_digest(chain_id, router, keccak(encode(["bytes32", "bytes32"], [BATCH_TYPEHASH, keccak(hashes)])))
+
+
+def sign_digest(signing_key: bytes, digest: bytes, epoch: int) -> CompactSignature:
+    """Signs a digest in the compact (EIP-2098) form the router takes."""
     signature = Account.unsafe_sign_hash(digest, signing_key)
     y_parity = signature.v - 27
     vs = (signature.s | (y_parity << 255)).to_bytes(32, "big")
-    return SignedResult(
-        request_id=request_id,
-        commitment=commitment,
-        status=status,
-        epoch=epoch,
-        r=signature.r.to_bytes(32, "big"),
-        vs=vs,
-        output=output,
-    )
+    return CompactSignature(epoch=epoch, r=signature.r.to_bytes(32, "big"), vs=vs)
+
+
+def sign_result(signing_key: bytes, *, chain_id: int, router: str, result: AgentResult, epoch: int) -> SignedResult:
+    """Signs one result with a cluster key."""
+    digest = result_digest(chain_id=chain_id, router=router, result=result, epoch=epoch)
+    return SignedResult(result=result, signature=sign_digest(signing_key, digest, epoch))
+
+
+def recover_result_signer(*, chain_id: int, router: str, signed: SignedResult) -> str:
+    """The address that signed a result (to check a result before co-signing it in a batch)."""
+    digest = result_digest(chain_id=chain_id, router=router, result=signed.result, epoch=signed.signature.epoch)
+    vs = int.from_bytes(signed.signature.vs, "big")
+    v = (vs >> 255) + 27
+    s_value = vs & ((1 << 255) - 1)
+    return str(Account._recover_hash(digest, vrs=(v, int.from_bytes(signed.signature.r, "big"), s_value)))

@@ -8,20 +8,51 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from coprocessor.protocol import RequestCommitment, Status, result_digest, sign_result
+from coprocessor.protocol import (
+    AgentResult,
+    RequestCommitment,
+    Status,
+    batch_digest,
+    recover_result_signer,
+    result_digest,
+    sign_digest,
+    sign_result,
+)
 from enclave.anvil import DEV_KEYS
 from enclave.contracts import Deployment, send
+from enclave.errors import DeploymentError
 
 CLUSTER_KEY = bytes.fromhex("c1" * 32)
 CODE = b"export default async function main(input) { return input; }"
+COMMITMENT = RequestCommitment(
+    agent_id=3, code_hash=b"\x11" * 32, consumer="0x" + "22" * 20, fee=5, callback_gas_limit=9, created_at=1, deadline=2
+)
 
 
 def test_result_digest_matches_router(w3: Web3, deployment: Deployment) -> None:
     router = deployment.contract(w3, "AgentRouter")
-    args = dict(request_id=7, agent_id=3, code_hash=b"\x11" * 32, status=Status.TIMEOUT, output=b"late", epoch=2)
-    ours = result_digest(chain_id=w3.eth.chain_id, router=router.address, **args)  # type: ignore[arg-type]
+    result = AgentResult(request_id=7, commitment=COMMITMENT, status=Status.TIMEOUT, output=b"late")
+    ours = result_digest(chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=2)
     theirs = router.functions.resultDigest(7, 3, b"\x11" * 32, int(Status.TIMEOUT), Web3.keccak(b"late"), 2).call()
     assert ours == theirs
+
+
+def test_batch_digest_matches_router(w3: Web3, deployment: Deployment) -> None:
+    router = deployment.contract(w3, "AgentRouter")
+    results = [
+        AgentResult(request_id=i, commitment=COMMITMENT, status=Status.OK, output=bytes([i]) * i) for i in range(1, 4)
+    ]
+    ours = batch_digest(chain_id=w3.eth.chain_id, router=router.address, results=results, epoch=4)
+    theirs = router.functions.batchDigest([r.as_tuple() for r in results], 4).call()
+    assert ours == theirs
+
+
+def test_signature_recovers_to_cluster_signer() -> None:
+    result = AgentResult(request_id=1, commitment=COMMITMENT, status=Status.OK, output=b"x")
+    signed = sign_result(CLUSTER_KEY, chain_id=1, router="0x" + "33" * 20, result=result, epoch=1)
+    signer = recover_result_signer(chain_id=1, router="0x" + "33" * 20, signed=signed)
+    assert signer == Account.from_key(CLUSTER_KEY).address
+    assert recover_result_signer(chain_id=2, router="0x" + "33" * 20, signed=signed) != signer
 
 
 def test_deployment_file_round_trips(w3: Web3, deployment: Deployment, tmp_path: Path) -> None:
@@ -30,52 +61,54 @@ def test_deployment_file_round_trips(w3: Web3, deployment: Deployment, tmp_path:
     loaded = Deployment.load(path)
     assert loaded.addresses == deployment.addresses
     assert loaded.chain_id == w3.eth.chain_id
-    assert loaded.contract(w3, "AgentRouter").functions.nextRequestId().call() >= 1
+    assert loaded.contract(w3, "AgentRouter").functions.getConfig().call()[1] == 4096
 
 
 def test_deployment_load_rejects_garbage(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text("{not json")
-    with pytest.raises(Exception, match="cannot read deployment file"):
+    with pytest.raises(DeploymentError, match="cannot read deployment file"):
         Deployment.load(path)
+
+
+def _open_request(w3: Web3, deployment: Deployment, input_: bytes) -> tuple[int, RequestCommitment]:
+    owner = Account.from_key(DEV_KEYS[0])
+    router = deployment.contract(w3, "AgentRouter")
+    tee = deployment.contract(w3, "TeeRegistry")
+    if tee.functions.currentEpoch().call() == 0:
+        send(w3, owner, tee.functions.publishEpoch(1, Account.from_key(CLUSTER_KEY).address, b"\x01" * 32))
+    if router.functions.agentCount().call() == 0:
+        send(w3, owner, router.functions.registerAgent(CODE, 0, False))
+    receipt = send(w3, owner, deployment.contract(w3, "EchoConsumer").functions.ask(1, input_, 200_000))
+    log = router.events.AgentRequested().process_receipt(receipt)[0]
+    commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
+    assert router.functions.commitmentOf(log["args"]["requestId"]).call() == commitment.hash()
+    return int(log["args"]["requestId"]), commitment
 
 
 def test_signed_result_is_fulfilled_on_chain(w3: Web3, deployment: Deployment) -> None:
     """A request answered with a Python-signed result reaches EchoConsumer."""
-    owner = Account.from_key(DEV_KEYS[0])
     router = deployment.contract(w3, "AgentRouter")
-    tee = deployment.contract(w3, "TeeRegistry")
     echo = deployment.contract(w3, "EchoConsumer")
-    if tee.functions.currentEpoch().call() == 0:
-        send(w3, owner, tee.functions.publishEpoch(1, Account.from_key(CLUSTER_KEY).address, b"\x01" * 32))
-    send(w3, owner, router.functions.registerAgent(CODE, 0, False))
-    agent_id = router.functions.agentCount().call()
-
-    receipt = send(w3, owner, echo.functions.ask(agent_id, b"ping", 200_000))
-    event = router.events.AgentRequested().process_receipt(receipt)[0]["args"]
-    commitment = RequestCommitment(
-        agent_id=event["agentId"],
-        code_hash=event["codeHash"],
-        consumer=event["consumer"],
-        fee=event["fee"],
-        callback_gas_limit=event["callbackGasLimit"],
-        created_at=event["createdAt"],
-        deadline=event["deadline"],
-    )
-    assert router.functions.commitmentOf(event["requestId"]).call() == commitment.hash()
-
-    result = sign_result(
-        CLUSTER_KEY,
-        chain_id=w3.eth.chain_id,
-        router=router.address,
-        request_id=event["requestId"],
-        commitment=commitment,
-        status=Status.OK,
-        output=b"pong",
-        epoch=1,
-    )
+    request_id, commitment = _open_request(w3, deployment, b"ping")
+    result = AgentResult(request_id=request_id, commitment=commitment, status=Status.OK, output=b"pong")
+    signed = sign_result(CLUSTER_KEY, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=1)
     transmitter = Account.from_key(DEV_KEYS[1])
-    send(w3, transmitter, router.functions.fulfill([result.as_tuple()]), gas=1_000_000)
+    before = router.functions.balanceOf(transmitter.address).call()
+    send(w3, transmitter, router.functions.fulfill([signed.as_tuple()]), gas=1_000_000)
     assert echo.functions.lastOutput().call() == b"pong"
-    assert echo.functions.lastRequestId().call() == event["requestId"]
-    assert router.functions.balanceOf(transmitter.address).call() == event["fee"]
+    assert echo.functions.lastRequestId().call() == request_id
+    assert router.functions.balanceOf(transmitter.address).call() == before + commitment.fee
+
+
+def test_batch_signed_results_are_fulfilled_on_chain(w3: Web3, deployment: Deployment) -> None:
+    router = deployment.contract(w3, "AgentRouter")
+    echo = deployment.contract(w3, "EchoConsumer")
+    opened = [_open_request(w3, deployment, bytes([i])) for i in range(3)]
+    results = [AgentResult(request_id=i, commitment=c, status=Status.OK, output=b"n%d" % i) for i, c in opened]
+    digest = batch_digest(chain_id=w3.eth.chain_id, router=router.address, results=results, epoch=1)
+    signature = sign_digest(CLUSTER_KEY, digest, 1)
+    count_before = echo.functions.resultCount().call()
+    send(w3, Account.from_key(DEV_KEYS[1]), router.functions.fulfillBatch([r.as_tuple() for r in results], signature.as_tuple()), gas=2_000_000)
+    assert echo.functions.resultCount().call() == count_before + 3
+    assert echo.functions.lastOutput().call() == results[-1].output

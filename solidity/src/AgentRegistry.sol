@@ -7,13 +7,28 @@ import {IAgentRegistry} from "./interfaces/IAgentRegistry.sol";
 /// @notice Agents, their code versions and who may call them.
 /// @dev The router inherits this contract (as Chainlink's FunctionsRouter inherits its
 ///      subscriptions) so that a request reads the agent without an external call. The record
-///      is laid out so that a request touches two slots: the code hash, then price and flags.
+///      is laid out so that a request reads two slots: the code hash, then the packed terms.
 contract AgentRegistry is IAgentRegistry {
     /// @notice Largest agent source accepted, in bytes.
     uint256 public constant MAX_CODE_SIZE = 64 * 1024;
 
+    /// @dev What a request needs besides the code hash, in one slot.
+    struct AgentTerms {
+        uint96 price;
+        uint32 version;
+        bool paused;
+        bool restricted;
+    }
+
+    struct AgentRecord {
+        bytes32 codeHash;
+        AgentTerms terms;
+        address owner;
+        address pendingOwner;
+    }
+
     uint256 private s_agentCount;
-    mapping(uint256 agentId => Agent) internal s_agents;
+    mapping(uint256 agentId => AgentRecord) internal s_agents;
     mapping(uint256 agentId => mapping(address consumer => bool)) internal s_allowedConsumers;
 
     modifier onlyAgentOwner(uint256 agentId) {
@@ -27,12 +42,9 @@ contract AgentRegistry is IAgentRegistry {
     function registerAgent(bytes calldata code, uint96 price, bool restricted) external returns (uint256 agentId) {
         bytes32 codeHash = _publishCode(code);
         agentId = ++s_agentCount;
-        s_agents[agentId] = Agent({
+        s_agents[agentId] = AgentRecord({
             codeHash: codeHash,
-            price: price,
-            version: 1,
-            paused: false,
-            restricted: restricted,
+            terms: AgentTerms({price: price, version: 1, paused: false, restricted: restricted}),
             owner: msg.sender,
             pendingOwner: address(0)
         });
@@ -47,9 +59,9 @@ contract AgentRegistry is IAgentRegistry {
         returns (uint32 version)
     {
         bytes32 codeHash = _publishCode(code);
-        Agent storage agent = s_agents[agentId];
+        AgentRecord storage agent = s_agents[agentId];
         agent.codeHash = codeHash;
-        version = ++agent.version;
+        version = ++agent.terms.version;
         emit AgentVersionPublished({agentId: agentId, version: version, codeHash: codeHash});
     }
 
@@ -67,13 +79,13 @@ contract AgentRegistry is IAgentRegistry {
 
     /// @inheritdoc IAgentRegistry
     function setPrice(uint256 agentId, uint96 price) external onlyAgentOwner(agentId) {
-        s_agents[agentId].price = price;
+        s_agents[agentId].terms.price = price;
         emit AgentPriceSet({agentId: agentId, price: price});
     }
 
     /// @inheritdoc IAgentRegistry
     function setRestricted(uint256 agentId, bool restricted) external onlyAgentOwner(agentId) {
-        s_agents[agentId].restricted = restricted;
+        s_agents[agentId].terms.restricted = restricted;
         emit AgentRestrictionSet({agentId: agentId, restricted: restricted});
     }
 
@@ -92,7 +104,7 @@ contract AgentRegistry is IAgentRegistry {
 
     /// @inheritdoc IAgentRegistry
     function acceptAgentOwnership(uint256 agentId) external {
-        Agent storage agent = s_agents[agentId];
+        AgentRecord storage agent = s_agents[agentId];
         if (agent.owner == address(0)) revert AgentNotFound(agentId);
         if (agent.pendingOwner != msg.sender) revert NotPendingAgentOwner(agentId, msg.sender);
         address previous = agent.owner;
@@ -103,13 +115,23 @@ contract AgentRegistry is IAgentRegistry {
 
     /// @inheritdoc IAgentRegistry
     function getAgent(uint256 agentId) external view returns (Agent memory agent) {
-        agent = s_agents[agentId];
-        if (agent.owner == address(0)) revert AgentNotFound(agentId);
+        AgentRecord storage record = s_agents[agentId];
+        if (record.owner == address(0)) revert AgentNotFound(agentId);
+        AgentTerms memory terms = record.terms;
+        agent = Agent({
+            codeHash: record.codeHash,
+            price: terms.price,
+            version: terms.version,
+            paused: terms.paused,
+            restricted: terms.restricted,
+            owner: record.owner,
+            pendingOwner: record.pendingOwner
+        });
     }
 
     /// @inheritdoc IAgentRegistry
     function isConsumerAllowed(uint256 agentId, address consumer) public view returns (bool allowed) {
-        return !s_agents[agentId].restricted || s_allowedConsumers[agentId][consumer];
+        return !s_agents[agentId].terms.restricted || s_allowedConsumers[agentId][consumer];
     }
 
     /// @inheritdoc IAgentRegistry
@@ -124,8 +146,8 @@ contract AgentRegistry is IAgentRegistry {
     }
 
     function _setPaused(uint256 agentId, bool paused) private {
-        Agent storage agent = s_agents[agentId];
-        if (agent.paused == paused) revert AgentPauseUnchanged(agentId, paused);
-        agent.paused = paused;
+        AgentTerms storage terms = s_agents[agentId].terms;
+        if (terms.paused == paused) revert AgentPauseUnchanged(agentId, paused);
+        terms.paused = paused;
     }
 }

@@ -11,7 +11,14 @@ import {AgentRegistry} from "./AgentRegistry.sol";
 import {IAgentConsumer} from "./interfaces/IAgentConsumer.sol";
 import {IAgentRouter} from "./interfaces/IAgentRouter.sol";
 import {ITeeRegistry} from "./interfaces/ITeeRegistry.sol";
-import {AgentResult, AgentStatus, NotProcessedReason, RequestCommitment} from "./libraries/AgentTypes.sol";
+import {
+    AgentResult,
+    AgentStatus,
+    BatchSignature,
+    NotProcessedReason,
+    RequestCommitment,
+    SignedAgentResult
+} from "./libraries/AgentTypes.sol";
 
 /// @title AgentRouter
 /// @notice Takes agent requests from consumer contracts and delivers the results that the
@@ -21,21 +28,16 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     bytes32 public constant RESULT_TYPEHASH = keccak256(
         "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
     );
+    /// @notice The EIP-712 type of a signed batch.
+    bytes32 public constant BATCH_TYPEHASH = keccak256(
+        "AgentResultBatch(AgentResult[] results)AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
+    );
 
     /// @dev Gas that one delivery needs besides the callback itself (closing the commitment,
     ///      encoding the call, the event), kept free before the callback is started.
     uint256 private constant DELIVERY_OVERHEAD = 30_000;
     /// @dev Gas the exact-gas check itself may spend before the CALL opcode.
     uint256 private constant GAS_FOR_CALL_EXACT_CHECK = 5_000;
-
-    /// @dev The settings and the request counter share one slot: a request reads it anyway.
-    struct RouterState {
-        uint64 nextRequestId;
-        uint32 maxCallbackGasLimit;
-        uint32 maxOutputSize;
-        uint32 maxInputSize;
-        uint32 requestTimeout;
-    }
 
     /// @dev The signer of the last epoch seen in a batch: batches rarely mix epochs.
     struct EpochCache {
@@ -47,20 +49,18 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     /// @notice Where the key epochs live.
     ITeeRegistry public immutable TEE_REGISTRY;
 
-    RouterState private s_state;
+    Config private s_config;
     mapping(uint256 requestId => bytes32 commitment) private s_commitments;
+    /// @dev Requests made so far in this transaction: the salt of the next request id.
+    uint256 private transient s_requestsInTransaction;
     mapping(address account => uint256 amount) private s_balances;
 
     /// @param owner Who may change the settings.
     /// @param teeRegistry The registry of key epochs.
     constructor(address owner, ITeeRegistry teeRegistry) EIP712("EnclaveAgents", "1") Ownable(owner) {
         TEE_REGISTRY = teeRegistry;
-        s_state = RouterState({
-            nextRequestId: 1,
-            maxCallbackGasLimit: 2_500_000,
-            maxOutputSize: 4 * 1024,
-            maxInputSize: 32 * 1024,
-            requestTimeout: 15 minutes
+        s_config = Config({
+            maxCallbackGasLimit: 2_500_000, maxOutputSize: 4 * 1024, maxInputSize: 32 * 1024, requestTimeout: 15 minutes
         });
     }
 
@@ -70,25 +70,24 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         payable
         returns (uint256 requestId)
     {
-        RouterState memory state = s_state;
-        if (input.length > state.maxInputSize) revert InputTooLarge(input.length, state.maxInputSize);
-        if (callbackGasLimit > state.maxCallbackGasLimit) {
-            revert CallbackGasTooHigh(callbackGasLimit, state.maxCallbackGasLimit);
+        Config memory config = s_config;
+        if (input.length > config.maxInputSize) revert InputTooLarge(input.length, config.maxInputSize);
+        if (callbackGasLimit > config.maxCallbackGasLimit) {
+            revert CallbackGasTooHigh(callbackGasLimit, config.maxCallbackGasLimit);
         }
 
-        Agent storage agent = s_agents[agentId];
+        AgentRecord storage agent = s_agents[agentId];
         bytes32 codeHash = agent.codeHash;
         if (codeHash == bytes32(0)) revert AgentNotFound(agentId);
-        if (agent.paused) revert AgentIsPaused(agentId);
-        if (agent.restricted && !s_allowedConsumers[agentId][msg.sender]) {
+        AgentTerms memory terms = agent.terms;
+        if (terms.paused) revert AgentIsPaused(agentId);
+        if (terms.restricted && !s_allowedConsumers[agentId][msg.sender]) {
             revert ConsumerNotAllowed(agentId, msg.sender);
         }
-        if (msg.value < agent.price) revert InsufficientFee(msg.value, agent.price);
+        if (msg.value < terms.price) revert InsufficientFee(msg.value, terms.price);
         if (msg.value > type(uint96).max) revert FeeTooLarge(msg.value);
 
-        requestId = state.nextRequestId;
-        s_state.nextRequestId = state.nextRequestId + 1;
-
+        requestId = _newRequestId();
         RequestCommitment memory commitment = RequestCommitment({
             agentId: agentId,
             codeHash: codeHash,
@@ -96,9 +95,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             fee: uint96(msg.value),
             callbackGasLimit: callbackGasLimit,
             createdAt: uint48(block.number),
-            deadline: uint48(block.timestamp + state.requestTimeout)
+            deadline: uint48(block.timestamp + config.requestTimeout)
         });
-        s_commitments[requestId] = keccak256(abi.encode(commitment));
+        s_commitments[requestId] = _hashCommitment(commitment);
         emit AgentRequested({
             requestId: requestId,
             agentId: agentId,
@@ -107,43 +106,69 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             input: input,
             fee: commitment.fee,
             callbackGasLimit: callbackGasLimit,
-            createdAt: commitment.createdAt,
             deadline: commitment.deadline
         });
     }
 
     /// @inheritdoc IAgentRouter
-    function fulfill(AgentResult[] calldata results) external nonReentrant returns (uint256 fulfilled) {
+    function fulfill(SignedAgentResult[] calldata results) external nonReentrant returns (uint256 fulfilled) {
         if (results.length == 0) revert EmptyBatch();
-        uint256 maxOutputSize = s_state.maxOutputSize;
+        uint256 maxOutputSize = s_config.maxOutputSize;
         EpochCache memory cache;
         uint256 earned;
-        uint256 freeMemory;
-        assembly ("memory-safe") {
-            freeMemory := mload(0x40)
-        }
+        uint256 freeMemory = _freeMemoryPointer();
 
         for (uint256 i; i < results.length; ++i) {
-            // Each delivery's scratch memory is dead once it is done; reusing it keeps the cost
-            // of a batch linear in its size.
-            assembly ("memory-safe") {
-                mstore(0x40, freeMemory)
+            _resetFreeMemoryPointer(freeMemory);
+            SignedAgentResult calldata signed = results[i];
+            AgentResult calldata result = signed.result;
+            if (cache.epoch != signed.epoch || cache.signer == address(0)) {
+                (cache.signer, cache.validBefore) = TEE_REGISTRY.epochSigner(signed.epoch);
+                cache.epoch = signed.epoch;
             }
+            bool valid;
+            NotProcessedReason reason;
+            if (cache.signer == address(0)) reason = NotProcessedReason.STALE_EPOCH;
+            else if (!_isSignedBy(result, signed, cache.signer)) reason = NotProcessedReason.INVALID_SIGNATURE;
+            else (valid, reason) = _checkOpen(result, maxOutputSize, cache.validBefore);
+            if (valid && _tryDeliver(result)) {
+                earned += result.commitment.fee;
+                ++fulfilled;
+            } else {
+                emit RequestNotProcessed({
+                    requestId: result.requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason
+                });
+            }
+        }
+        if (earned != 0) s_balances[msg.sender] += earned;
+    }
+
+    /// @inheritdoc IAgentRouter
+    function fulfillBatch(AgentResult[] calldata results, BatchSignature calldata signature)
+        external
+        nonReentrant
+        returns (uint256 fulfilled)
+    {
+        if (results.length == 0) revert EmptyBatch();
+        (address signer, uint48 validBefore) = TEE_REGISTRY.epochSigner(signature.epoch);
+        (address recovered,,) = ECDSA.tryRecover(batchDigest(results, signature.epoch), signature.r, signature.vs);
+        if (recovered == address(0) || recovered != signer) revert InvalidBatchSignature(signature.epoch, recovered);
+
+        uint256 maxOutputSize = s_config.maxOutputSize;
+        uint256 earned;
+        uint256 freeMemory = _freeMemoryPointer();
+        for (uint256 i; i < results.length; ++i) {
+            _resetFreeMemoryPointer(freeMemory);
             AgentResult calldata result = results[i];
-            (bool valid, NotProcessedReason reason) = _validate(result, maxOutputSize, cache);
-            if (valid) {
-                uint256 needed = result.commitment.callbackGasLimit;
-                if (gasleft() > needed + needed / 63 + DELIVERY_OVERHEAD) {
-                    delete s_commitments[result.requestId];
-                    earned += result.commitment.fee;
-                    _deliver(result);
-                    ++fulfilled;
-                    continue;
-                }
-                // The request stays open for a transmitter that sends more gas.
-                reason = NotProcessedReason.INSUFFICIENT_GAS;
+            (bool valid, NotProcessedReason reason) = _checkOpen(result, maxOutputSize, validBefore);
+            if (valid && _tryDeliver(result)) {
+                earned += result.commitment.fee;
+                ++fulfilled;
+            } else {
+                emit RequestNotProcessed({
+                    requestId: result.requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason
+                });
             }
-            emit RequestNotProcessed({requestId: result.requestId, reason: reason});
         }
         if (earned != 0) s_balances[msg.sender] += earned;
     }
@@ -176,13 +201,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             config.maxCallbackGasLimit == 0 || config.maxOutputSize == 0 || config.maxInputSize == 0
                 || config.requestTimeout == 0
         ) revert InvalidConfig();
-        s_state = RouterState({
-            nextRequestId: s_state.nextRequestId,
-            maxCallbackGasLimit: config.maxCallbackGasLimit,
-            maxOutputSize: config.maxOutputSize,
-            maxInputSize: config.maxInputSize,
-            requestTimeout: config.requestTimeout
-        });
+        s_config = config;
         emit ConfigSet(config);
     }
 
@@ -195,7 +214,24 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         bytes32 outputHash,
         uint64 epoch
     ) public view returns (bytes32 digest) {
-        return _hashTypedDataV4(keccak256(abi.encode(RESULT_TYPEHASH, requestId, agentId, codeHash, status, outputHash, epoch)));
+        return _hashTypedDataV4(_resultStructHash(requestId, agentId, codeHash, status, outputHash, epoch));
+    }
+
+    /// @inheritdoc IAgentRouter
+    function batchDigest(AgentResult[] calldata results, uint64 epoch) public view returns (bytes32 digest) {
+        bytes32[] memory hashes = new bytes32[](results.length);
+        for (uint256 i; i < results.length; ++i) {
+            AgentResult calldata result = results[i];
+            hashes[i] = _resultStructHash(
+                result.requestId,
+                result.commitment.agentId,
+                result.commitment.codeHash,
+                result.status,
+                keccak256(result.output),
+                epoch
+            );
+        }
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, keccak256(abi.encodePacked(hashes)))));
     }
 
     /// @inheritdoc IAgentRouter
@@ -210,22 +246,56 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
 
     /// @inheritdoc IAgentRouter
     function getConfig() external view returns (Config memory config) {
-        RouterState memory state = s_state;
-        return Config({
-            maxCallbackGasLimit: state.maxCallbackGasLimit,
-            maxOutputSize: state.maxOutputSize,
-            maxInputSize: state.maxInputSize,
-            requestTimeout: state.requestTimeout
-        });
+        return s_config;
     }
 
-    /// @inheritdoc IAgentRouter
-    function nextRequestId() external view returns (uint256 requestId) {
-        return s_state.nextRequestId;
+    /// @dev keccak256(consumer, block number, salt), with the salt counting the requests of this
+    ///      transaction and then probing past an id still open from an earlier transaction of the
+    ///      same block. A counter in storage would cost a write per request; the probe's read
+    ///      makes the commitment's write warm, so it costs nothing. An id comes back only after
+    ///      its request closed, and never within a block that could hold a signed result for it:
+    ///      results are made after their request's block.
+    function _newRequestId() private returns (uint256 requestId) {
+        uint256 salt = s_requestsInTransaction;
+        requestId = uint256(keccak256(abi.encode(msg.sender, block.number, salt)));
+        while (s_commitments[requestId] != bytes32(0)) {
+            requestId = uint256(keccak256(abi.encode(msg.sender, block.number, ++salt)));
+        }
+        s_requestsInTransaction = salt + 1;
     }
 
-    /// @dev Whether a result may be delivered and, when not, why. Cheap checks come first.
-    function _validate(AgentResult calldata result, uint256 maxOutputSize, EpochCache memory cache)
+    function _resultStructHash(
+        uint256 requestId,
+        uint256 agentId,
+        bytes32 codeHash,
+        AgentStatus status,
+        bytes32 outputHash,
+        uint64 epoch
+    ) private pure returns (bytes32) {
+        return keccak256(abi.encode(RESULT_TYPEHASH, requestId, agentId, codeHash, status, outputHash, epoch));
+    }
+
+    /// @dev Whether a result's own signature recovers to `signer`.
+    function _isSignedBy(AgentResult calldata result, SignedAgentResult calldata signed, address signer)
+        private
+        view
+        returns (bool)
+    {
+        bytes32 digest = resultDigest(
+            result.requestId,
+            result.commitment.agentId,
+            result.commitment.codeHash,
+            result.status,
+            keccak256(result.output),
+            signed.epoch
+        );
+        (address recovered,,) = ECDSA.tryRecover(digest, signed.r, signed.vs);
+        return recovered == signer;
+    }
+
+    /// @dev Whether an authentic result may close its request and, when not, why. `validBefore`
+    ///      is the first request block that the signing epoch may no longer answer.
+    function _checkOpen(AgentResult calldata result, uint256 maxOutputSize, uint48 validBefore)
         private
         view
         returns (bool valid, NotProcessedReason reason)
@@ -234,44 +304,56 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         if (stored == bytes32(0)) return (false, NotProcessedReason.UNKNOWN_REQUEST);
         RequestCommitment calldata commitment = result.commitment;
         if (keccak256(abi.encode(commitment)) != stored) return (false, NotProcessedReason.COMMITMENT_MISMATCH);
+        if (commitment.createdAt >= validBefore) return (false, NotProcessedReason.STALE_EPOCH);
         if (block.timestamp > commitment.deadline) return (false, NotProcessedReason.REQUEST_EXPIRED);
         if (result.output.length > maxOutputSize) return (false, NotProcessedReason.OUTPUT_TOO_LARGE);
-
-        if (cache.epoch != result.epoch || cache.signer == address(0)) {
-            (cache.signer, cache.validBefore) = TEE_REGISTRY.epochSigner(result.epoch);
-            cache.epoch = result.epoch;
-        }
-        if (cache.signer == address(0) || commitment.createdAt >= cache.validBefore) {
-            return (false, NotProcessedReason.STALE_EPOCH);
-        }
-        bytes32 digest = resultDigest(
-            result.requestId, commitment.agentId, commitment.codeHash, result.status, keccak256(result.output), result.epoch
-        );
-        (address signer, ECDSA.RecoverError error,) = ECDSA.tryRecover(digest, result.r, result.vs);
-        if (error != ECDSA.RecoverError.NoError || signer != cache.signer) return (false, NotProcessedReason.INVALID_SIGNATURE);
         return (true, reason);
     }
 
-    /// @dev Calls the consumer with exactly its callback gas limit. The return data is never
-    ///      copied, so a consumer cannot make the router pay for a huge revert reason.
-    function _deliver(AgentResult calldata result) private {
-        bytes memory data = abi.encodeCall(IAgentConsumer.onAgentResult, (result.requestId, result.status, result.output));
-        address consumer = result.commitment.consumer;
+    /// @dev Closes the request and calls the consumer with exactly its callback gas limit, or
+    ///      returns false, leaving the request open, when the gas left cannot cover the callback.
+    ///      The return data is never copied, so a consumer cannot make the router pay for a
+    ///      huge revert reason.
+    function _tryDeliver(AgentResult calldata result) private returns (bool) {
         uint256 gasLimit = result.commitment.callbackGasLimit;
+        if (gasleft() <= gasLimit + gasLimit / 63 + DELIVERY_OVERHEAD) return false;
+        delete s_commitments[result.requestId];
+
+        bytes memory data =
+            abi.encodeCall(IAgentConsumer.onAgentResult, (result.requestId, result.status, result.output));
+        address consumer = result.commitment.consumer;
         bool success;
         assembly ("memory-safe") {
             let g := gas()
-            // The caller checked the gas with a margin; this is the exact rule of EIP-150.
+            // The check above left a margin; this is the exact rule of EIP-150.
             if lt(g, GAS_FOR_CALL_EXACT_CHECK) { revert(0, 0) }
             g := sub(g, GAS_FOR_CALL_EXACT_CHECK)
             if iszero(gt(sub(g, div(g, 64)), gasLimit)) { revert(0, 0) }
             success := call(gasLimit, consumer, 0, add(data, 0x20), mload(data), 0, 0)
         }
-        emit RequestFulfilled({
-            requestId: result.requestId,
-            status: result.status,
-            callbackSucceeded: success,
-            transmitter: msg.sender
-        });
+        emit RequestFulfilled({requestId: result.requestId, status: result.status, callbackSucceeded: success});
+        return true;
+    }
+
+    /// @dev keccak256(abi.encode(commitment)) without the copy: a struct of static fields lies
+    ///      in memory exactly as abi.encode lays it out.
+    function _hashCommitment(RequestCommitment memory commitment) private pure returns (bytes32 hash) {
+        assembly ("memory-safe") {
+            hash := keccak256(commitment, 0xe0)
+        }
+    }
+
+    function _freeMemoryPointer() private pure returns (uint256 pointer) {
+        assembly ("memory-safe") {
+            pointer := mload(0x40)
+        }
+    }
+
+    /// @dev A delivery's scratch memory is dead once it is done; reusing it keeps the memory
+    ///      cost of a batch linear in its size.
+    function _resetFreeMemoryPointer(uint256 pointer) private pure {
+        assembly ("memory-safe") {
+            mstore(0x40, pointer)
+        }
     }
 }

@@ -6,7 +6,7 @@ import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
 
 import {AgentRouter} from "../src/AgentRouter.sol";
-import {AgentResult, AgentStatus, RequestCommitment} from "../src/libraries/AgentTypes.sol";
+import {AgentResult, SignedAgentResult, AgentStatus, RequestCommitment} from "../src/libraries/AgentTypes.sol";
 import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
 import {GasBurningConsumer, RevertingConsumer} from "./mocks/HostileConsumers.sol";
 import {RouterSetup} from "./utils/RouterSetup.sol";
@@ -63,7 +63,7 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
     function fulfill(uint256 seed, uint8 count, uint256 transmitterSeed) external {
         if (openIds.length == 0) return;
         count = uint8(bound(count, 1, 8));
-        AgentResult[] memory batch = new AgentResult[](count);
+        SignedAgentResult[] memory batch = new SignedAgentResult[](count);
         for (uint256 i; i < count; ++i) {
             uint256 requestId = openIds[uint256(keccak256(abi.encode(seed, i))) % openIds.length];
             bool forged = uint256(keccak256(abi.encode(seed, i, "forge"))) % 4 == 0;
@@ -95,8 +95,12 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
 
     function allAccounts() public view returns (address[] memory accounts) {
         accounts = new address[](consumers.length + transmitters.length);
-        for (uint256 i; i < consumers.length; ++i) accounts[i] = consumers[i];
-        for (uint256 i; i < transmitters.length; ++i) accounts[consumers.length + i] = transmitters[i];
+        for (uint256 i; i < consumers.length; ++i) {
+            accounts[i] = consumers[i];
+        }
+        for (uint256 i; i < transmitters.length; ++i) {
+            accounts[consumers.length + i] = transmitters[i];
+        }
     }
 
     /// @dev Drops the requests the router closed and takes their fees out of the escrow total.
@@ -113,13 +117,13 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
     function _sign(uint256 key, uint256 requestId, RequestCommitment memory commitment)
         internal
         view
-        returns (AgentResult memory result)
+        returns (SignedAgentResult memory result)
     {
         bytes memory output = abi.encode(requestId);
         bytes32 digest =
             router.resultDigest(requestId, agentId, commitment.codeHash, AgentStatus.OK, keccak256(output), 1);
         (bytes32 r, bytes32 vs) = vm.signCompact(key, digest);
-        result = AgentResult(requestId, commitment, AgentStatus.OK, 1, r, vs, output);
+        result = SignedAgentResult(AgentResult(requestId, commitment, AgentStatus.OK, output), 1, r, vs);
     }
 }
 

@@ -3,7 +3,13 @@ pragma solidity ^0.8.24;
 
 import {AgentRouter} from "../src/AgentRouter.sol";
 import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
-import {AgentResult, AgentStatus, NotProcessedReason, RequestCommitment} from "../src/libraries/AgentTypes.sol";
+import {
+    AgentResult,
+    SignedAgentResult,
+    AgentStatus,
+    NotProcessedReason,
+    RequestCommitment
+} from "../src/libraries/AgentTypes.sol";
 import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
 import {RouterSetup} from "./utils/RouterSetup.sol";
 
@@ -12,7 +18,7 @@ import {RouterSetup} from "./utils/RouterSetup.sol";
 contract AgentRouter_Replay is RouterSetup {
     function test_Replay_RejectedOnAnotherChain() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        AgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
         vm.chainId(block.chainid + 1);
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(result)), 0);
@@ -24,14 +30,14 @@ contract AgentRouter_Replay is RouterSetup {
         other.registerAgent(AGENT_CODE, PRICE, false);
         EchoConsumer otherConsumer = new EchoConsumer(address(other));
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        AgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
 
         // The same request id and fields, opened on the second router.
         vm.deal(address(otherConsumer), PRICE);
         vm.prank(address(otherConsumer));
         other.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
         commitment.consumer = address(otherConsumer);
-        result.commitment = commitment;
+        result.result.commitment = commitment;
 
         vm.expectEmit(address(other));
         emit IAgentRouter.RequestNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
@@ -41,30 +47,38 @@ contract AgentRouter_Replay is RouterSetup {
     function test_Replay_RejectedForAnotherRequest() public {
         (uint256 first, RequestCommitment memory commitment) = _request("x");
         (uint256 second,) = _request("x");
-        AgentResult memory result = _ok(first, commitment, "pong");
-        result.requestId = second;
+        SignedAgentResult memory result = _ok(first, commitment, "pong");
+        result.result.requestId = second;
         _expectNotProcessed(second, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(result)), 0);
     }
 
     function test_Replay_RejectedForAnotherCodeHash() public {
-        (uint256 oldRequest, RequestCommitment memory oldCommitment) = _request("x");
-        AgentResult memory oldResult = _ok(oldRequest, oldCommitment, "pong");
+        bytes32 oldCodeHash = keccak256(AGENT_CODE);
+        bytes memory newCode = "export default async () => 'v2';";
         vm.prank(AGENT_OWNER);
-        router.publishVersion(agentId, "export default async () => 'v2';");
-        vm.deal(address(consumer), PRICE);
-        vm.prank(address(consumer));
-        uint256 newRequest = router.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
+        router.publishVersion(agentId, newCode);
+        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        commitment.codeHash = keccak256(newCode);
 
-        // The old version's result, pointed at the new request: its commitment names the old code.
-        oldResult.requestId = newRequest;
-        _expectNotProcessed(newRequest, NotProcessedReason.COMMITMENT_MISMATCH);
-        assertEq(_fulfill(_one(oldResult)), 0);
+        // A worker that ran the old code signs the old code hash: the request committed to the new one.
+        RequestCommitment memory oldFields = _copy(commitment);
+        oldFields.codeHash = oldCodeHash;
+        _expectNotProcessed(requestId, NotProcessedReason.COMMITMENT_MISMATCH);
+        assertEq(_fulfill(_one(_ok(requestId, oldFields, "old"))), 0);
+
+        // Its signature, moved onto the new code hash, no longer verifies.
+        SignedAgentResult memory moved = _ok(requestId, oldFields, "old");
+        moved.result.commitment = commitment;
+        _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
+        assertEq(_fulfill(_one(moved)), 0);
+
+        assertEq(_fulfill(_one(_ok(requestId, commitment, "new"))), 1);
     }
 
     function test_Replay_RejectedForAnotherEpoch() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        AgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
         _rotate(CLUSTER_KEY_2);
         result.epoch = 2; // the epoch-1 signature claimed for epoch 2
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
@@ -73,7 +87,7 @@ contract AgentRouter_Replay is RouterSetup {
 
     function test_Replay_RejectedTheSecondTime() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        AgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        SignedAgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
         assertEq(_fulfill(batch), 1);
         _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
         assertEq(_fulfill(batch), 0);
@@ -81,8 +95,8 @@ contract AgentRouter_Replay is RouterSetup {
 
     function test_Replay_RejectedTwiceInOneBatch() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        AgentResult memory result = _ok(requestId, commitment, "pong");
-        AgentResult[] memory batch = new AgentResult[](2);
+        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult[] memory batch = new SignedAgentResult[](2);
         batch[0] = result;
         batch[1] = result;
         _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
@@ -93,6 +107,10 @@ contract AgentRouter_Replay is RouterSetup {
     function _expectNotProcessed(uint256 requestId, NotProcessedReason reason) internal {
         vm.expectEmit(address(router));
         emit IAgentRouter.RequestNotProcessed(requestId, reason);
+    }
+
+    function _copy(RequestCommitment memory commitment) internal pure returns (RequestCommitment memory) {
+        return abi.decode(abi.encode(commitment), (RequestCommitment));
     }
 }
 
@@ -133,7 +151,7 @@ contract AgentRouter_EpochRotation is RouterSetup {
         (uint256 before, RequestCommitment memory c1) = _request("x");
         _rotate(CLUSTER_KEY_2);
         (uint256 afterwards, RequestCommitment memory c2) = _request("y");
-        AgentResult[] memory batch = new AgentResult[](3);
+        SignedAgentResult[] memory batch = new SignedAgentResult[](3);
         batch[0] = _ok(before, c1, "old key, old request");
         batch[1] = _ok(afterwards, c2, "old key, new request");
         batch[2] = _signed(CLUSTER_KEY_2, 2, afterwards, c2, AgentStatus.OK, "new key");

@@ -4,7 +4,13 @@ pragma solidity ^0.8.24;
 import {AgentRouter} from "../src/AgentRouter.sol";
 import {IAgentRegistry} from "../src/interfaces/IAgentRegistry.sol";
 import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
-import {AgentResult, AgentStatus, NotProcessedReason, RequestCommitment} from "../src/libraries/AgentTypes.sol";
+import {
+    AgentResult,
+    SignedAgentResult,
+    AgentStatus,
+    NotProcessedReason,
+    RequestCommitment
+} from "../src/libraries/AgentTypes.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {
     GasBurningConsumer,
@@ -13,36 +19,48 @@ import {
     ReturnBombConsumer,
     RevertingConsumer
 } from "./mocks/HostileConsumers.sol";
+import {OutputHashConsumer} from "./mocks/BenchConsumers.sol";
 import {RouterSetup} from "./utils/RouterSetup.sol";
 
 contract AgentRouter_Request is RouterSetup {
     function test_Request_StoresCommitmentAndEmitsEverythingAWorkerNeeds() public {
         bytes memory input = "hello";
         uint48 deadline = uint48(block.timestamp + 15 minutes);
+        uint256 expectedId = uint256(keccak256(abi.encode(address(consumer), block.number, uint256(0))));
         vm.expectEmit(address(router));
         emit IAgentRouter.AgentRequested({
-            requestId: 1,
+            requestId: expectedId,
             agentId: agentId,
             consumer: address(consumer),
             codeHash: keccak256(AGENT_CODE),
             input: input,
             fee: PRICE,
             callbackGasLimit: CALLBACK_GAS,
-            createdAt: uint48(block.number),
             deadline: deadline
         });
         (uint256 requestId, RequestCommitment memory commitment) = _request(input);
 
-        assertEq(requestId, 1);
-        assertEq(router.nextRequestId(), 2);
+        assertEq(requestId, expectedId);
         assertEq(router.commitmentOf(requestId), keccak256(abi.encode(commitment)));
         assertEq(address(router).balance, PRICE);
     }
 
-    function test_Request_IdsIncrease() public {
+    function test_Request_IdsAreUniqueWithinABlock() public {
+        // Each _request is its own call, so the transaction counter restarts: the probe is what
+        // keeps these apart.
         (uint256 first,) = _request("a");
-        (uint256 second,) = _request("b");
-        assertEq(second, first + 1);
+        (uint256 second,) = _request("a");
+        (uint256 third,) = _request("a");
+        assertTrue(first != second && second != third && first != third);
+        assertTrue(router.commitmentOf(third) != bytes32(0));
+    }
+
+    function test_Request_IdsDifferAcrossBlocksAndConsumers() public {
+        (uint256 first,) = _request("a");
+        vm.roll(block.number + 1);
+        (uint256 second,) = _request("a");
+        (uint256 other,) = _requestFrom(address(0xC0FFEE), "a", CALLBACK_GAS);
+        assertTrue(first != second && second != other);
     }
 
     function test_Request_EscrowsOverpayment() public {
@@ -115,7 +133,7 @@ contract AgentRouter_Fulfill is RouterSetup {
     function test_Fulfill_DeliversOutputToConsumerAndPaysTransmitter() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, true, TRANSMITTER);
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, true);
         uint256 fulfilled = _fulfill(_one(_ok(requestId, commitment, "pong")));
 
         assertEq(fulfilled, 1);
@@ -135,19 +153,19 @@ contract AgentRouter_Fulfill is RouterSetup {
 
     function test_Fulfill_RevertWhen_BatchEmpty() public {
         vm.expectRevert(IAgentRouter.EmptyBatch.selector);
-        router.fulfill(new AgentResult[](0));
+        router.fulfill(new SignedAgentResult[](0));
     }
 
     function test_Fulfill_SkipsUnknownRequest() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        AgentResult memory result = _ok(requestId + 1, commitment, "pong");
+        SignedAgentResult memory result = _ok(requestId + 1, commitment, "pong");
         _expectNotProcessed(requestId + 1, NotProcessedReason.UNKNOWN_REQUEST);
         assertEq(_fulfill(_one(result)), 0);
     }
 
     function test_Fulfill_SkipsDuplicate() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        AgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        SignedAgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
         _fulfill(batch);
         _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
         assertEq(_fulfill(batch), 0);
@@ -164,7 +182,7 @@ contract AgentRouter_Fulfill is RouterSetup {
 
     function test_Fulfill_SkipsForgedSignature() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        AgentResult memory forged = _signed(0xBAD, 1, requestId, commitment, AgentStatus.OK, "pong");
+        SignedAgentResult memory forged = _signed(0xBAD, 1, requestId, commitment, AgentStatus.OK, "pong");
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(forged)), 0);
         assertTrue(router.commitmentOf(requestId) != bytes32(0), "request stays open");
@@ -172,20 +190,20 @@ contract AgentRouter_Fulfill is RouterSetup {
 
     function test_Fulfill_SkipsTamperedOutputAndStatus() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        AgentResult memory result = _ok(requestId, commitment, "pong");
-        result.output = "pwned";
+        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
+        result.result.output = "pwned";
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         _fulfill(_one(result));
 
         result = _ok(requestId, commitment, "pong");
-        result.status = AgentStatus.AGENT_ERROR;
+        result.result.status = AgentStatus.AGENT_ERROR;
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(result)), 0);
     }
 
     function test_Fulfill_SkipsMalformedSignature() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        AgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
         result.r = bytes32(0);
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(result)), 0);
@@ -193,7 +211,7 @@ contract AgentRouter_Fulfill is RouterSetup {
 
     function test_Fulfill_SkipsUnknownEpoch() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        AgentResult memory result = _signed(CLUSTER_KEY_1, 2, requestId, commitment, AgentStatus.OK, "pong");
+        SignedAgentResult memory result = _signed(CLUSTER_KEY_1, 2, requestId, commitment, AgentStatus.OK, "pong");
         _expectNotProcessed(requestId, NotProcessedReason.STALE_EPOCH);
         assertEq(_fulfill(_one(result)), 0);
     }
@@ -220,7 +238,7 @@ contract AgentRouter_Fulfill is RouterSetup {
 
     function test_Fulfill_SkipsWhenGasCannotCoverCallback() public {
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(consumer), "x", 2_000_000);
-        AgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        SignedAgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
         _expectNotProcessed(requestId, NotProcessedReason.INSUFFICIENT_GAS);
         vm.prank(TRANSMITTER);
         assertEq(router.fulfill{gas: 1_000_000}(batch), 0);
@@ -241,7 +259,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         RevertingConsumer hostile = new RevertingConsumer();
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", CALLBACK_GAS);
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false, TRANSMITTER);
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false);
         assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
         assertEq(router.balanceOf(TRANSMITTER), PRICE);
         assertEq(router.commitmentOf(requestId), bytes32(0));
@@ -251,7 +269,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         GasBurningConsumer hostile = new GasBurningConsumer();
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 1_000_000);
         (uint256 other, RequestCommitment memory otherCommitment) = _request("y");
-        AgentResult[] memory batch = new AgentResult[](2);
+        SignedAgentResult[] memory batch = new SignedAgentResult[](2);
         batch[0] = _ok(requestId, commitment, "pong");
         batch[1] = _ok(other, otherCommitment, "pong");
         assertEq(_fulfill(batch), 2);
@@ -262,7 +280,7 @@ contract AgentRouter_Fulfill is RouterSetup {
     function test_Fulfill_IgnoresReturnBomb() public {
         ReturnBombConsumer hostile = new ReturnBombConsumer();
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 2_000_000);
-        AgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        SignedAgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
         vm.prank(TRANSMITTER);
         uint256 gasBefore = gasleft();
         router.fulfill{gas: 5_000_000}(batch);
@@ -312,7 +330,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         (uint256 done, RequestCommitment memory c5) = _request("5");
         _fulfill(_one(_ok(done, c5, "first")));
 
-        AgentResult[] memory batch = new AgentResult[](5);
+        SignedAgentResult[] memory batch = new SignedAgentResult[](5);
         batch[0] = _ok(valid1, c1, "one");
         batch[1] = _signed(CLUSTER_KEY_1, 7, stale, c2, AgentStatus.OK, "two");
         batch[2] = _signed(0xBAD, 1, forged, c3, AgentStatus.OK, "three");
@@ -333,7 +351,7 @@ contract AgentRouter_Fulfill is RouterSetup {
 
     function testFuzz_Fulfill_BatchComposition(uint256 seed, uint8 size) public {
         size = uint8(bound(size, 1, 24));
-        AgentResult[] memory batch = new AgentResult[](size);
+        SignedAgentResult[] memory batch = new SignedAgentResult[](size);
         bool[] memory expectValid = new bool[](size);
         uint256 validCount;
         for (uint256 i; i < size; ++i) {
@@ -347,7 +365,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         }
         assertEq(_fulfill(batch), validCount);
         for (uint256 i; i < size; ++i) {
-            assertEq(router.commitmentOf(batch[i].requestId) == bytes32(0), expectValid[i]);
+            assertEq(router.commitmentOf(batch[i].result.requestId) == bytes32(0), expectValid[i]);
         }
         assertEq(router.balanceOf(TRANSMITTER), validCount * PRICE);
     }
@@ -355,10 +373,11 @@ contract AgentRouter_Fulfill is RouterSetup {
     function testFuzz_Fulfill_DeliversAnyOutputUpToTheCap(bytes calldata output, uint8 status) public {
         vm.assume(output.length <= 4096);
         AgentStatus agentStatus = AgentStatus(bound(status, 0, 4));
-        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
+        OutputHashConsumer receiver = new OutputHashConsumer();
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(receiver), "x", CALLBACK_GAS);
         _fulfill(_one(_signed(CLUSTER_KEY_1, 1, requestId, commitment, agentStatus, output)));
-        assertEq(consumer.lastOutput(), output);
-        assertEq(uint8(consumer.lastStatus()), uint8(agentStatus));
+        assertEq(receiver.outputHash(), keccak256(output));
+        assertEq(uint8(receiver.status()), uint8(agentStatus));
     }
 
     function _expectNotProcessed(uint256 requestId, NotProcessedReason reason) internal {
@@ -381,9 +400,7 @@ contract AgentRouter_Cancel is RouterSetup {
     function test_Cancel_RevertWhen_BeforeDeadline() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         vm.warp(commitment.deadline);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAgentRouter.RequestNotExpired.selector, requestId, commitment.deadline)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.RequestNotExpired.selector, requestId, commitment.deadline));
         router.cancel(requestId, commitment);
     }
 
@@ -473,7 +490,6 @@ contract AgentRouter_SetConfig is RouterSetup {
         vm.prank(OWNER);
         router.setConfig(config);
         assertEq(abi.encode(router.getConfig()), abi.encode(config));
-        assertEq(router.nextRequestId(), 1, "the request counter is kept");
 
         vm.expectRevert(abi.encodeWithSelector(IAgentRouter.InputTooLarge.selector, 65, 64));
         router.request{value: PRICE}(agentId, new bytes(65), 100);

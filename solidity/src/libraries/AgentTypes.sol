@@ -31,18 +31,32 @@ struct RequestCommitment {
     address consumer;
     uint96 fee;
     uint32 callbackGasLimit;
-    uint48 createdAt; // block number: decides which key epochs may answer
+    uint48 createdAt; // block number of the request: decides which key epochs may answer
     uint48 deadline; // unix time after which the request can be cancelled
 }
 
-/// @notice One signed result, as a worker produced it, for `AgentRouter.fulfill`.
-/// @dev The signature is EIP-2098 compact (r, yParityAndS) over the EIP-712 `AgentResult` digest.
+/// @notice One result of an agent run, as a worker produced it.
 struct AgentResult {
     uint256 requestId;
     RequestCommitment commitment;
     AgentStatus status;
+    bytes output;
+}
+
+/// @notice A result with its own signature, for `AgentRouter.fulfill`.
+/// @dev The signature is EIP-2098 compact (r, yParityAndS) over the EIP-712 `AgentResult`
+///      digest, made with the cluster key of `epoch`.
+struct SignedAgentResult {
+    AgentResult result;
     uint64 epoch;
     bytes32 r;
     bytes32 vs;
-    bytes output;
+}
+
+/// @notice One signature of the cluster key of `epoch` over a whole batch of results, for
+///         `AgentRouter.fulfillBatch`; EIP-2098 compact like a result's own signature.
+struct BatchSignature {
+    uint64 epoch;
+    bytes32 r;
+    bytes32 vs;
 }

@@ -3,7 +3,7 @@ pragma solidity ^0.8.24;
 
 import {IAgentConsumer} from "../../src/interfaces/IAgentConsumer.sol";
 import {AgentRouter} from "../../src/AgentRouter.sol";
-import {AgentResult, AgentStatus, RequestCommitment} from "../../src/libraries/AgentTypes.sol";
+import {AgentResult, SignedAgentResult, AgentStatus, RequestCommitment} from "../../src/libraries/AgentTypes.sol";
 
 /// @notice A consumer whose callback always reverts.
 contract RevertingConsumer is IAgentConsumer {
@@ -52,7 +52,7 @@ contract ReentrantConsumer is IAgentConsumer {
 
     AgentRouter public immutable ROUTER;
     Target public target;
-    AgentResult internal replay;
+    SignedAgentResult internal replay;
     uint256 public agentId;
     bool public reentrySucceeded;
     uint256 public chainedRequestId;
@@ -61,7 +61,7 @@ contract ReentrantConsumer is IAgentConsumer {
         ROUTER = router;
     }
 
-    function arm(Target target_, AgentResult calldata replay_, uint256 agentId_) external {
+    function arm(Target target_, SignedAgentResult calldata replay_, uint256 agentId_) external {
         target = target_;
         replay = replay_;
         agentId = agentId_;
@@ -73,12 +73,12 @@ contract ReentrantConsumer is IAgentConsumer {
 
     function onAgentResult(uint256, AgentStatus, bytes calldata) external {
         if (target == Target.FULFILL) {
-            AgentResult[] memory batch = new AgentResult[](1);
+            SignedAgentResult[] memory batch = new SignedAgentResult[](1);
             batch[0] = replay;
             ROUTER.fulfill(batch);
             reentrySucceeded = true;
         } else if (target == Target.CANCEL) {
-            ROUTER.cancel(replay.requestId, replay.commitment);
+            ROUTER.cancel(replay.result.requestId, replay.result.commitment);
             reentrySucceeded = true;
         } else {
             chainedRequestId = ROUTER.request{value: address(this).balance}(agentId, "again", 100_000);

@@ -6,7 +6,7 @@ import {Test} from "forge-std/Test.sol";
 import {AgentRouter} from "../../src/AgentRouter.sol";
 import {TeeRegistry} from "../../src/TeeRegistry.sol";
 import {EchoConsumer} from "../../src/examples/EchoConsumer.sol";
-import {AgentResult, AgentStatus, RequestCommitment} from "../../src/libraries/AgentTypes.sol";
+import {AgentResult, SignedAgentResult, AgentStatus, RequestCommitment} from "../../src/libraries/AgentTypes.sol";
 
 /// @notice A TeeRegistry with one gatekeeper and epoch 1 published.
 contract TeeSetup is Test {
@@ -92,36 +92,33 @@ contract RouterSetup is TeeSetup {
         RequestCommitment memory commitment,
         AgentStatus status,
         bytes memory output
-    ) internal view returns (AgentResult memory result) {
+    ) internal view returns (SignedAgentResult memory result) {
         bytes32 digest = router.resultDigest(
             requestId, commitment.agentId, commitment.codeHash, status, keccak256(output), epoch
         );
         (bytes32 r, bytes32 vs) = vm.signCompact(key, digest);
-        result = AgentResult({
-            requestId: requestId,
-            commitment: commitment,
-            status: status,
+        result = SignedAgentResult({
+            result: AgentResult({requestId: requestId, commitment: commitment, status: status, output: output}),
             epoch: epoch,
             r: r,
-            vs: vs,
-            output: output
+            vs: vs
         });
     }
 
     function _ok(uint256 requestId, RequestCommitment memory commitment, bytes memory output)
         internal
         view
-        returns (AgentResult memory)
+        returns (SignedAgentResult memory)
     {
         return _signed(CLUSTER_KEY_1, 1, requestId, commitment, AgentStatus.OK, output);
     }
 
-    function _one(AgentResult memory result) internal pure returns (AgentResult[] memory batch) {
-        batch = new AgentResult[](1);
+    function _one(SignedAgentResult memory result) internal pure returns (SignedAgentResult[] memory batch) {
+        batch = new SignedAgentResult[](1);
         batch[0] = result;
     }
 
-    function _fulfill(AgentResult[] memory batch) internal returns (uint256 fulfilled) {
+    function _fulfill(SignedAgentResult[] memory batch) internal returns (uint256 fulfilled) {
         vm.prank(TRANSMITTER);
         return router.fulfill{gas: 20_000_000}(batch);
     }
