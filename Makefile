@@ -1,6 +1,6 @@
 # The two commands of the README: `make demo` (the main job) and `make test` (every test).
 # Each runs the idempotent setup first, so both work on a fresh machine.
-.PHONY: setup demo test gas snapshot lint
+.PHONY: setup demo test gas snapshot fmt
 
 setup:
 	@scripts/setup.sh
@@ -17,6 +17,6 @@ gas: setup
 snapshot: setup
 	PATH="$$PWD/node_modules/.bin:$$PATH" forge snapshot --no-match-test "testFuzz|invariant"
 
-lint: setup
-	.venv/bin/ruff check coprocessor bridge webui enclave tests benchmarks
-	.venv/bin/mypy coprocessor bridge webui enclave
+fmt: setup
+	.venv/bin/ruff format .
+	PATH="$$PWD/node_modules/.bin:$$PATH" forge fmt

@@ -11,16 +11,16 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from eth_abi import encode
+from eth_abi.abi import encode
 from eth_account import Account
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 DOMAIN_NAME = "EnclaveAgents"
 DOMAIN_VERSION = "1"
-DOMAIN_TYPEHASH = keccak(
-    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+RESULT_TYPE = (
+    "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
 )
-RESULT_TYPE = "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
 RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
 BATCH_TYPEHASH = keccak(text="AgentResultBatch(AgentResult[] results)" + RESULT_TYPE)
 

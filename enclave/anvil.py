@@ -62,9 +62,12 @@ class Anvil:
     def start(self, timeout: float = 20.0) -> Anvil:
         args = [
             tool_path("anvil"),
-            "--host", "127.0.0.1",
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
             "--silent",
         ]
         if self.block_time is not None:

@@ -32,7 +32,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="enclave", description="Enclave Agents: a confidential coprocessor for EVM contracts.")
+    parser = argparse.ArgumentParser(
+        prog="enclave", description="Enclave Agents: a confidential coprocessor for EVM contracts."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     deploy = sub.add_parser("deploy", help="deploy the contracts and write a deployment file")

@@ -54,7 +54,11 @@ def send(w3: Web3, account: LocalAccount, call: Any, value: int = 0, gas: int | 
 
     Raises DeploymentError when the transaction reverts.
     """
-    params: dict[str, Any] = {"from": account.address, "value": value, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+    params: dict[str, Any] = {
+        "from": account.address,
+        "value": value,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+    }
     if gas is not None:
         params["gas"] = gas
     tx = call.build_transaction(params)
@@ -70,7 +74,8 @@ def deploy_contract(w3: Web3, account: LocalAccount, name: str, *args: Any) -> C
     artifact = load_artifact(name)
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     receipt = send(w3, account, factory.constructor(*args))
-    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    contract: Contract = w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
+    return contract
 
 
 @dataclass
@@ -85,7 +90,10 @@ class Deployment:
     def contract(self, w3: Web3, name: str) -> Contract:
         if name not in self.addresses:
             raise DeploymentError(f"{name} is not in this deployment")
-        return w3.eth.contract(address=Web3.to_checksum_address(self.addresses[name]), abi=self.abis[name])
+        contract: Contract = w3.eth.contract(
+            address=Web3.to_checksum_address(self.addresses[name]), abi=self.abis[name]
+        )
+        return contract
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,5 +136,5 @@ def deploy_system(w3: Web3, deployer_key: str, gatekeepers: list[str] | None = N
         chain_id=w3.eth.chain_id,
         start_block=start_block,
         addresses={name: c.address for name, c in contracts.items()},
-        abis={name: list(c.abi) for name, c in contracts.items()},
+        abis={name: load_artifact(name).abi for name in contracts},
     )

@@ -1,9 +1,9 @@
 """The base exception of the `enclave` package.
 
-    EnclaveError
-    ├── ArtifactMissing      a compiled contract is not in out/ (run `forge build`)
-    ├── DeploymentError      a deployment file is missing, malformed or for another chain
-    └── AnvilError           anvil did not start or answer
+EnclaveError
+├── ArtifactMissing      a compiled contract is not in out/ (run `forge build`)
+├── DeploymentError      a deployment file is missing, malformed or for another chain
+└── AnvilError           anvil did not start or answer
 """
 
 

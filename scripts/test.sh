@@ -4,6 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
+echo "== lint: ruff, mypy (strict)"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check --quiet .
+.venv/bin/mypy coprocessor bridge webui enclave
+
 profile=${FOUNDRY_PROFILE:-default}
 [ "${CI:-}" = "true" ] && profile=ci
 echo "== forge test (profile $profile)"

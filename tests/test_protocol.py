@@ -109,6 +109,11 @@ def test_batch_signed_results_are_fulfilled_on_chain(w3: Web3, deployment: Deplo
     digest = batch_digest(chain_id=w3.eth.chain_id, router=router.address, results=results, epoch=1)
     signature = sign_digest(CLUSTER_KEY, digest, 1)
     count_before = echo.functions.resultCount().call()
-    send(w3, Account.from_key(DEV_KEYS[1]), router.functions.fulfillBatch([r.as_tuple() for r in results], signature.as_tuple()), gas=2_000_000)
+    send(
+        w3,
+        Account.from_key(DEV_KEYS[1]),
+        router.functions.fulfillBatch([r.as_tuple() for r in results], signature.as_tuple()),
+        gas=2_000_000,
+    )
     assert echo.functions.resultCount().call() == count_before + 3
     assert echo.functions.lastOutput().call() == results[-1].output
