@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 from eth_abi.abi import encode
 from eth_account import Account
 from eth_utils.crypto import keccak
+
+from coprocessor.status import NotProcessedReason as NotProcessedReason
+from coprocessor.status import Status as Status
 
 DOMAIN_NAME = "EnclaveAgents"
 DOMAIN_VERSION = "1"
@@ -23,28 +25,6 @@ RESULT_TYPE = (
 )
 RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
 BATCH_TYPEHASH = keccak(text="AgentResultBatch(AgentResult[] results)" + RESULT_TYPE)
-
-
-class Status(IntEnum):
-    """How an agent run ended (AgentStatus on-chain)."""
-
-    OK = 0
-    AGENT_ERROR = 1
-    TIMEOUT = 2
-    RESOURCE_LIMIT = 3
-    BAD_INPUT = 4
-
-
-class NotProcessedReason(IntEnum):
-    """Why `fulfill` skipped a result (NotProcessedReason on-chain)."""
-
-    UNKNOWN_REQUEST = 0
-    COMMITMENT_MISMATCH = 1
-    INVALID_SIGNATURE = 2
-    STALE_EPOCH = 3
-    REQUEST_EXPIRED = 4
-    OUTPUT_TOO_LARGE = 5
-    INSUFFICIENT_GAS = 6
 
 
 @dataclass(frozen=True)

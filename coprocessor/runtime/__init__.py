@@ -1,0 +1,10 @@
+"""The agent runtime: QuickJS with limits, in killable child processes.
+
+sandbox.Sandbox ── pipes ──▶ child process: engine.execute ── __host ──▶ host.HostApi
+"""
+
+from coprocessor.runtime.engine import Execution, execute
+from coprocessor.runtime.limits import Limits
+from coprocessor.runtime.sandbox import Sandbox
+
+__all__ = ["Execution", "Limits", "Sandbox", "execute"]

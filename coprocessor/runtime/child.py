@@ -1,0 +1,23 @@
+"""The sandbox child process: reads jobs on stdin, runs each agent, writes the result on stdout."""
+
+from __future__ import annotations
+
+import sys
+
+from coprocessor.runtime.engine import execute
+from coprocessor.runtime.limits import Limits
+from coprocessor.runtime.sandbox import execution_to_wire, read_message, write_message
+
+
+def main() -> None:
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    # An agent cannot print (QuickJS has no console here), but keep stray writes off the pipe.
+    sys.stdout = sys.stderr
+    write_message(stdout, {"ready": True})
+    while (job := read_message(stdin)) is not None:
+        execution = execute(job["code"], bytes.fromhex(job["input"]), Limits.from_dict(job["limits"]))
+        write_message(stdout, execution_to_wire(execution))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The host side of `ctx`: the functions an agent reaches through `__host(name, argsJson)`.
+
+`HostApi` is the seam: the worker, `enclave agent simulate` and tests build one per run and add
+capabilities to it (fetch, secrets, storage and agent calls arrive as more entries). A handler
+takes the decoded JSON arguments and returns a JSON-able value; raising `HostError` becomes a
+JS exception with the same message in the agent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError, EncodingError
+from eth_utils.crypto import keccak
+
+from coprocessor.runtime.limits import Limits
+
+BIGINT = "$bigint"
+
+Handler = Callable[..., Any]
+
+
+class HostError(Exception):
+    """A failure the agent sees as a thrown Error."""
+
+
+def hex_to_bytes(value: str) -> bytes:
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise HostError("expected a 0x hex string")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError as err:
+        raise HostError(f"invalid hex: {err}") from err
+
+
+def to_json_value(value: Any) -> Any:
+    """ABI values as JSON: ints beyond 2^53 become BigInts in JS, bytes become hex."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else {BIGINT: str(value)}
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    return value
+
+
+def from_json_value(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {BIGINT}:
+        return int(value[BIGINT])
+    if isinstance(value, list):
+        return [from_json_value(v) for v in value]
+    return value
+
+
+def _abi_value(abi_type: str, value: Any) -> Any:
+    """eth-abi wants bytes for bytesN/bytes and ints for numbers; JS sends hex and strings."""
+    if abi_type.endswith("]"):
+        inner = abi_type[: abi_type.rindex("[")]
+        return [_abi_value(inner, v) for v in value]
+    if abi_type.startswith("bytes") and isinstance(value, str):
+        return hex_to_bytes(value)
+    if abi_type.startswith(("uint", "int")) and isinstance(value, str):
+        return int(value, 0)
+    return value
+
+
+@dataclass
+class HostApi:
+    """The capabilities of one agent run, and what the run left behind (its logs)."""
+
+    limits: Limits = field(default_factory=Limits)
+    logs: list[str] = field(default_factory=list)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    _log_bytes: int = 0
+
+    def __post_init__(self) -> None:
+        self.handlers.update(
+            {
+                "log": self.log,
+                "hash.keccak256": lambda data: "0x" + keccak(hex_to_bytes(data)).hex(),
+                "hash.sha256": lambda data: "0x" + hashlib.sha256(hex_to_bytes(data)).hexdigest(),
+                "abi.encode": self.abi_encode,
+                "abi.decode": self.abi_decode,
+                "utf8.encode": lambda text: "0x" + str(text).encode("utf-8").hex(),
+                "utf8.decode": self.utf8_decode,
+            }
+        )
+
+    def register(self, name: str, handler: Handler) -> None:
+        self.handlers[name] = handler
+
+    def dispatch(self, name: str, args_json: str) -> str:
+        """Called from JS; never raises, so the agent always gets an answer it can throw."""
+        handler = self.handlers.get(name)
+        if handler is None:
+            return json.dumps({"error": f"unknown host function {name}"})
+        try:
+            args = from_json_value(json.loads(args_json))
+            return json.dumps({"ok": to_json_value(handler(*args))})
+        except HostError as err:
+            return json.dumps({"error": str(err)})
+        except (TypeError, ValueError) as err:
+            return json.dumps({"error": f"{name}: {err}"})
+
+    def log(self, line: str) -> None:
+        line = str(line)
+        if len(self.logs) >= self.limits.log_lines or self._log_bytes + len(line) > self.limits.log_bytes:
+            return  # logs are a debugging aid: past the cap they are dropped, the run goes on
+        self.logs.append(line)
+        self._log_bytes += len(line)
+
+    def abi_encode(self, types: list[str], values: list[Any]) -> str:
+        if len(types) != len(values):
+            raise HostError(f"abi.encode: {len(types)} types but {len(values)} values")
+        try:
+            return "0x" + encode(types, [_abi_value(t, v) for t, v in zip(types, values, strict=True)]).hex()
+        except (EncodingError, ValueError, TypeError) as err:
+            raise HostError(f"abi.encode: {err}") from err
+
+    def abi_decode(self, types: list[str], data: str) -> list[Any]:
+        try:
+            return list(decode(types, hex_to_bytes(data)))
+        except (DecodingError, ValueError, TypeError) as err:
+            raise HostError(f"abi.decode: {err}") from err
+
+    @staticmethod
+    def utf8_decode(data: str) -> str:
+        try:
+            return hex_to_bytes(data).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise HostError(f"input is not UTF-8 text: {err}") from err

@@ -1,0 +1,173 @@
+"""The sandbox: agent runs in pooled child processes, killed at their wall-time deadline.
+
+QuickJS cannot enforce a time limit while host functions are callable, and a crash in its C code
+would take the worker down, so each run happens in a child process that the parent kills at
+the deadline and replaces. Children are started ahead of time (a start costs ~0.3 s; a run of
+a small agent ~1 ms) and speak length-prefixed JSON over their stdin and stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import select
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Any
+
+from coprocessor.runtime.engine import Execution
+from coprocessor.runtime.limits import Limits
+from coprocessor.status import Status
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">I")
+
+
+def write_message(stream: IO[bytes], message: dict[str, Any]) -> None:
+    """Frames a JSON message with its length: the pipe protocol between parent and child."""
+    body = json.dumps(message).encode()
+    stream.write(_HEADER.pack(len(body)) + body)
+    stream.flush()
+
+
+def read_message(stream: IO[bytes]) -> dict[str, Any] | None:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    (length,) = _HEADER.unpack(header)
+    message: dict[str, Any] = json.loads(stream.read(length))
+    return message
+
+
+def execution_to_wire(execution: Execution) -> dict[str, Any]:
+    return {
+        "status": int(execution.status),
+        "output": execution.output.hex(),
+        "logs": execution.logs,
+        "error": execution.error,
+        "elapsed_ms": execution.elapsed_ms,
+        "memory_bytes": execution.memory_bytes,
+    }
+
+
+def execution_from_wire(data: dict[str, Any]) -> Execution:
+    return Execution(
+        status=Status(data["status"]),
+        output=bytes.fromhex(data["output"]),
+        logs=list(data["logs"]),
+        error=data["error"],
+        elapsed_ms=float(data["elapsed_ms"]),
+        memory_bytes=int(data["memory_bytes"]),
+    )
+
+
+# How long a new child may take to import the runtime before it counts as broken.
+_START_TIMEOUT_S = 30.0
+
+
+@dataclass
+class _Child:
+    process: subprocess.Popen[bytes]
+    ready: bool = False
+
+    @classmethod
+    def start(cls) -> _Child:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "coprocessor.runtime.child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        return cls(process=process)
+
+    def send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        if not self.ready:
+            # The start-up handshake: imports are not the agent's wall time.
+            if self.receive(_START_TIMEOUT_S) is None:
+                raise EOFError("the sandbox process did not start")
+            self.ready = True
+        write_message(self.process.stdin, message)
+
+    def receive(self, timeout: float) -> dict[str, Any] | None:
+        """The child's reply, or None when it did not start one within `timeout` seconds."""
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            return None
+        reply = read_message(self.process.stdout)
+        if reply is None:
+            raise EOFError("the sandbox process closed its pipe")
+        return reply
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(timeout=5)
+        for stream in (self.process.stdin, self.process.stdout):
+            if stream is not None:
+                stream.close()
+
+
+class Sandbox:
+    """A pool of sandbox processes; `execute` is safe to call from many threads."""
+
+    def __init__(self, size: int = 2) -> None:
+        self._idle: queue.Queue[_Child] = queue.Queue()
+        self._closed = False
+        self.restarts = 0
+        for _ in range(size):
+            self._idle.put(_Child.start())
+
+    def execute(self, code: str, input_: bytes, limits: Limits) -> Execution:
+        """Runs an agent; a run past its wall time ends as TIMEOUT and never blocks the pool."""
+        child = self._idle.get()
+        started = time.perf_counter()
+        try:
+            child.send({"code": code, "input": input_.hex(), "limits": limits.as_dict()})
+            # The child's own bookkeeping (a fresh context, the reply) is small; the budget is
+            # the agent's wall time.
+            reply = child.receive(limits.wall_time_ms / 1000)
+            if reply is not None:
+                self._idle.put(child)
+                return execution_from_wire(reply)
+            elapsed = (time.perf_counter() - started) * 1000
+            self._replace(child)
+            return Execution.failed(
+                Status.TIMEOUT, f"wall time of {limits.wall_time_ms} ms exceeded", elapsed_ms=elapsed
+            )
+        except (EOFError, OSError, BrokenPipeError) as err:
+            log.warning("sandbox process died: %s", err)
+            self._replace(child)
+            return Execution.failed(Status.RESOURCE_LIMIT, "the sandbox process died during the run")
+
+    def _replace(self, child: _Child) -> None:
+        """Kills a child and starts its successor in the background."""
+        self.restarts += 1
+
+        def restart() -> None:
+            child.kill()
+            if not self._closed:
+                self._idle.put(_Child.start())
+
+        threading.Thread(target=restart, daemon=True).start()
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().kill()
+            except queue.Empty:
+                return
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,27 @@
+"""Status codes shared with the contracts (`AgentTypes.sol`); imported by the sandbox child, so light."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Status(IntEnum):
+    """How an agent run ended (AgentStatus on-chain)."""
+
+    OK = 0
+    AGENT_ERROR = 1
+    TIMEOUT = 2
+    RESOURCE_LIMIT = 3
+    BAD_INPUT = 4
+
+
+class NotProcessedReason(IntEnum):
+    """Why `fulfill` skipped a result (NotProcessedReason on-chain)."""
+
+    UNKNOWN_REQUEST = 0
+    COMMITMENT_MISMATCH = 1
+    INVALID_SIGNATURE = 2
+    STALE_EPOCH = 3
+    REQUEST_EXPIRED = 4
+    OUTPUT_TOO_LARGE = 5
+    INSUFFICIENT_GAS = 6
