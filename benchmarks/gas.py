@@ -11,9 +11,9 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
+from coprocessor.chain import deploy_contract, deploy_system, send
 from coprocessor.protocol import AgentResult, RequestCommitment, Status, batch_digest, sign_digest, sign_result
 from enclave.anvil import DEV_KEYS, Anvil
-from enclave.contracts import deploy_contract, deploy_system, send
 
 CLUSTER_KEY = bytes.fromhex("c1" * 32)
 AGENT_CODE = b"export default async function main(input) { return input; }"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from web3 import Web3
 
+from coprocessor.chain import deploy_system
 from enclave.anvil import DEV_KEYS, Anvil
-from enclave.contracts import deploy_system
 from enclave.errors import EnclaveError
 
 

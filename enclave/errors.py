@@ -1,9 +1,8 @@
 """The base exception of the `enclave` package.
 
 EnclaveError
-├── ArtifactMissing      a compiled contract is not in out/ (run `forge build`)
-├── DeploymentError      a deployment file is missing, malformed or for another chain
-└── AnvilError           anvil did not start or answer
+├── AnvilError           anvil did not start or answer
+└── StackError           a service of the stack did not start or become healthy
 """
 
 
@@ -11,15 +10,9 @@ class EnclaveError(Exception):
     """Anything the command line reports as a clear error instead of a traceback."""
 
 
-class ArtifactMissing(EnclaveError):
-    def __init__(self, name: str, path: str) -> None:
-        super().__init__(f"compiled contract {name} not found at {path}: run `forge build` (make setup)")
-        self.name = name
-
-
-class DeploymentError(EnclaveError):
+class AnvilError(EnclaveError):
     pass
 
 
-class AnvilError(EnclaveError):
+class StackError(EnclaveError):
     pass

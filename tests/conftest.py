@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from web3 import Web3
 
+from coprocessor.chain import Deployment, deploy_system
 from enclave.anvil import DEV_KEYS, Anvil
-from enclave.contracts import Deployment, deploy_system
 
 
 @pytest.fixture(scope="module")

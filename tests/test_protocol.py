@@ -8,6 +8,8 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
+from coprocessor.chain import Deployment, send
+from coprocessor.errors import DeploymentError
 from coprocessor.protocol import (
     AgentResult,
     RequestCommitment,
@@ -19,8 +21,6 @@ from coprocessor.protocol import (
     sign_result,
 )
 from enclave.anvil import DEV_KEYS
-from enclave.contracts import Deployment, send
-from enclave.errors import DeploymentError
 
 CLUSTER_KEY = bytes.fromhex("c1" * 32)
 CODE = b"export default async function main(input) { return input; }"

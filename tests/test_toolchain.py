@@ -8,7 +8,7 @@ from pathlib import Path
 import solcx
 import solcx.wrapper
 
-from enclave.anvil import PROJECT_ROOT
+from coprocessor.chain import PROJECT_ROOT
 
 SOLC_SHIM = PROJECT_ROOT / "scripts" / "solc"
 REMAPPINGS = [

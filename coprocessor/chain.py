@@ -17,9 +17,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from enclave.anvil import PROJECT_ROOT
-from enclave.errors import ArtifactMissing, DeploymentError
+from coprocessor.errors import ArtifactMissing, DeploymentError
 
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = PROJECT_ROOT / "out"
 
 # Where each contract's source lives, relative to solidity/ (forge names out/ by file name).

@@ -1,0 +1,31 @@
+"""The bridge's HTTP API: health and status for `enclave status` and the dashboard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+
+from bridge.service import Bridge
+
+
+def create_app(bridge: Bridge) -> FastAPI:
+    app = FastAPI(title="Enclave Agents bridge")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/v1/status")
+    def status() -> dict[str, Any]:
+        return bridge.status()
+
+    @app.get("/v1/requests/{request_id}")
+    def request(request_id: str) -> dict[str, Any]:
+        stored = bridge.store.get(int(request_id, 0))
+        if stored is None:
+            raise HTTPException(status_code=404, detail="unknown request")
+        row = {k: v for k, v in stored.row.items() if k not in ("input", "output", "result")}
+        return {**row, "transitions": bridge.store.transitions(stored.request_id)}
+
+    return app

@@ -1,0 +1,107 @@
+"""The dispatcher: hands pending requests to healthy workers, failing over on errors."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from bridge.store import RequestStore, StoredRequest
+from coprocessor.client import WorkerClient, WorkerError
+from coprocessor.wire import CommitmentModel, ExecuteRequest
+
+log = logging.getLogger(__name__)
+
+
+class WorkerPool:
+    """The workers the bridge knows, with a cool-down for the ones that just failed."""
+
+    def __init__(self, urls: list[str], cooldown_s: float = 5.0, timeout_s: float = 30.0) -> None:
+        self.clients = [WorkerClient(url, timeout=timeout_s) for url in urls]
+        self.cooldown_s = cooldown_s
+        self._failed_at: dict[str, float] = {}
+        self._order = itertools.cycle(range(len(self.clients)))
+        self._lock = threading.Lock()
+
+    def candidates(self) -> list[WorkerClient]:
+        """Every worker, starting with the next in turn; workers cooling down go last."""
+        with self._lock:
+            start = next(self._order)
+            now = time.monotonic()
+        rotated = self.clients[start:] + self.clients[:start]
+        fresh = [c for c in rotated if now - self._failed_at.get(c.url, -1e9) > self.cooldown_s]
+        return fresh + [c for c in rotated if c not in fresh]
+
+    def mark_failed(self, client: WorkerClient) -> None:
+        with self._lock:
+            self._failed_at[client.url] = time.monotonic()
+
+    def mark_ok(self, client: WorkerClient) -> None:
+        with self._lock:
+            self._failed_at.pop(client.url, None)
+
+
+class Dispatcher:
+    def __init__(self, store: RequestStore, workers: WorkerPool, concurrency: int = 4, max_attempts: int = 10) -> None:
+        self.store = store
+        self.workers = workers
+        self.max_attempts = max_attempts
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dispatch")
+        self._slots = threading.Semaphore(concurrency)
+        # Dispatch can be held, for example while the cluster rotates its keys.
+        self.held = threading.Event()
+
+    def recover(self) -> None:
+        """After a restart, requests that were with a worker go back to pending: results are
+        only ever delivered once on-chain, so running an agent twice is safe."""
+        for request in self.store.list_in("dispatched"):
+            self.store.move(request.request_id, "pending", "bridge restarted while dispatched")
+
+    def poll(self) -> int:
+        if self.held.is_set():
+            return 0
+        taken = 0
+        while self._slots.acquire(blocking=False):
+            batch = self.store.take("pending", "dispatched", 1)
+            if not batch:
+                self._slots.release()
+                break
+            taken += 1
+            self._pool.submit(self._dispatch, batch[0])
+        return taken
+
+    def _dispatch(self, request: StoredRequest) -> None:
+        try:
+            body = ExecuteRequest(
+                requestId=str(request.request_id),
+                commitment=CommitmentModel.of(request.commitment),
+                input="0x" + request.input.hex(),
+            )
+            errors = []
+            for client in self.workers.candidates():
+                try:
+                    response = client.execute(body)
+                except WorkerError as err:
+                    self.workers.mark_failed(client)
+                    errors.append(str(err))
+                    log.warning("request %s: %s; failing over", _short(request.request_id), err)
+                    continue
+                self.workers.mark_ok(client)
+                self.store.mark_executed(request.request_id, response.model_dump())
+                return
+            if request.attempts + 1 >= self.max_attempts:
+                self.store.move(request.request_id, "failed", "no worker could run it: " + "; ".join(errors))
+            else:
+                self.store.move(request.request_id, "pending", "no worker available: " + "; ".join(errors), True)
+                time.sleep(0.5)
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _short(request_id: int) -> str:
+    return f"0x{request_id:064x}"[:10]

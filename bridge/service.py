@@ -1,0 +1,90 @@
+"""The bridge: watcher, dispatcher and submitter, each in its own loop over one store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eth_account import Account
+
+from bridge.dispatcher import Dispatcher, WorkerPool
+from bridge.settings import BridgeSettings
+from bridge.store import RequestStore
+from bridge.submitter import Submitter
+from bridge.watcher import ChainWatcher
+from coprocessor.chain import Deployment
+from coprocessor.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+# Consecutive failures after which a loop logs at error level (it keeps trying: the chain or a
+# worker coming back is the normal way out).
+LOUD_AFTER = 10
+
+
+class Bridge:
+    def __init__(self, settings: BridgeSettings) -> None:
+        self.settings = settings
+        w3 = ServiceSettings(rpc_url=settings.rpc_url).web3()
+        deployment = Deployment.load(settings.deployment)
+        router = deployment.contract(w3, "AgentRouter")
+        self.store = RequestStore(settings.database)
+        self.workers = WorkerPool(settings.worker_urls, timeout_s=settings.worker_timeout_s)
+        self.watcher = ChainWatcher(w3, router, self.store, deployment.start_block, settings.confirmations)
+        self.dispatcher = Dispatcher(self.store, self.workers, concurrency=settings.dispatch_concurrency)
+        account = Account.from_key(settings.eth_private_key.get_secret_value())
+        self.submitter = Submitter(
+            w3, router, account, self.store, self.workers, deployment.start_block, settings.batch_size
+        )
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.errors: dict[str, str] = {}
+
+    def start(self) -> None:
+        self.dispatcher.recover()
+        self.submitter.recover()
+        for name, step in (
+            ("watcher", self.watcher.poll),
+            ("dispatcher", self.dispatcher.poll),
+            ("submitter", self.submitter.poll),
+        ):
+            thread = threading.Thread(target=self._loop, args=(name, step), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _loop(self, name: str, step: Callable[[], int]) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                busy = step()
+                failures = 0
+                self.errors.pop(name, None)
+            except Exception as err:  # noqa: BLE001 - a loop must outlive any one failure
+                failures += 1
+                self.errors[name] = f"{err.__class__.__name__}: {err}"
+                level = logging.ERROR if failures >= LOUD_AFTER else logging.WARNING
+                log.log(level, "%s failed (%d in a row): %s", name, failures, err)
+                busy = 0
+            if not busy:
+                self._stop.wait(self.settings.poll_interval_s * (1 + min(failures, 10)))
+
+    def status(self) -> dict[str, Any]:
+        cursor = self.store.cursor()
+        return {
+            "counts": self.store.counts(),
+            "lastBlockSeen": cursor[0] if cursor else None,
+            "lastBlockProcessed": cursor[1] if cursor else None,
+            "dispatchHeld": self.dispatcher.held.is_set(),
+            "errors": dict(self.errors),
+            "time": time.time(),
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.dispatcher.close()
+        self.store.close()

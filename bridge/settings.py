@@ -1,0 +1,26 @@
+"""The bridge's settings, from ENCLAVE_BRIDGE_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BridgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_BRIDGE_")
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    deployment: Path = Path(".state/deployment.json")
+    database: Path = Path(".state/bridge.sqlite")
+    worker_urls: list[str] = []
+    # The transmitter's key: it pays for fulfil transactions and earns the fees.
+    eth_private_key: SecretStr = SecretStr("")
+    confirmations: int = 0
+    poll_interval_s: float = 0.2
+    batch_size: int = 50
+    dispatch_concurrency: int = 4
+    worker_timeout_s: float = 30.0
+    host: str = "127.0.0.1"
+    port: int = 0

@@ -1,0 +1,295 @@
+"""The bridge's memory: every request and each of its state transitions, in SQLite.
+
+Every change is one SQLite transaction, and the chain cursor moves in the same transaction as
+the requests it found, so a SIGKILL at any moment loses nothing: on restart the bridge reads
+where it was and carries on.
+
+    pending ──▶ dispatched ──▶ executed ──▶ submitted ──▶ fulfilled
+       ▲            │              ▲            │
+       └────────────┴──────────────┴────────────┴──▶ failed | cancelled
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coprocessor.protocol import RequestCommitment
+
+STATES = ("pending", "dispatched", "executed", "submitted", "fulfilled", "failed", "cancelled")
+OPEN_STATES = ("pending", "dispatched", "executed", "submitted")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    agent_id INTEGER NOT NULL,
+    consumer TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    input BLOB NOT NULL,
+    fee TEXT NOT NULL,
+    callback_gas_limit INTEGER NOT NULL,
+    created_at_block INTEGER NOT NULL,
+    deadline INTEGER NOT NULL,
+    request_tx TEXT NOT NULL,
+    requested_at REAL NOT NULL,
+    state TEXT NOT NULL,
+    worker TEXT,
+    epoch INTEGER,
+    status TEXT,
+    output BLOB,
+    error TEXT,
+    logs TEXT,
+    stats TEXT,
+    result TEXT,
+    fulfil_tx TEXT,
+    gas_used INTEGER,
+    callback_succeeded INTEGER,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, updated_at);
+CREATE TABLE IF NOT EXISTS transitions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at REAL NOT NULL,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id, id);
+CREATE TABLE IF NOT EXISTS cursor (
+    name TEXT PRIMARY KEY,
+    last_block_seen INTEGER NOT NULL,
+    last_block_processed INTEGER NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class NewRequest:
+    """An `AgentRequested` log, as the watcher found it."""
+
+    request_id: int
+    commitment: RequestCommitment
+    input: bytes
+    request_tx: str
+    requested_at: float
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    request_id: int
+    commitment: RequestCommitment
+    input: bytes
+    state: str
+    attempts: int
+    result: dict[str, Any] | None
+    fulfil_tx: str | None
+    row: dict[str, Any]
+
+
+class RequestStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _transition(self, db: sqlite3.Connection, request_id: int, state: str, detail: str | None = None) -> None:
+        now = time.time()
+        db.execute("UPDATE requests SET state = ?, updated_at = ? WHERE request_id = ?", (state, now, str(request_id)))
+        db.execute(
+            "INSERT INTO transitions (request_id, state, at, detail) VALUES (?, ?, ?, ?)",
+            (str(request_id), state, now, detail),
+        )
+
+    # -- the chain cursor ---------------------------------------------------------------------
+
+    def cursor(self, name: str = "router") -> tuple[int, int] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM cursor WHERE name = ?", (name,)).fetchone()
+        return (row["last_block_seen"], row["last_block_processed"]) if row else None
+
+    def record_blocks(
+        self,
+        requests: list[NewRequest],
+        closed: list[tuple[int, str, str]],
+        last_block_seen: int,
+        last_block_processed: int,
+        name: str = "router",
+    ) -> int:
+        """Stores new requests and on-chain closures, and moves the cursor, atomically.
+
+        `closed` holds (request id, "fulfilled" | "cancelled", tx hash). Returns how many
+        requests were new.
+        """
+        added = 0
+        with self._transaction() as db:
+            for req in requests:
+                c = req.commitment
+                cur = db.execute(
+                    """INSERT OR IGNORE INTO requests (request_id, agent_id, consumer, code_hash, input, fee,
+                    callback_gas_limit, created_at_block, deadline, request_tx, requested_at, state, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                    (
+                        str(req.request_id),
+                        c.agent_id,
+                        c.consumer,
+                        "0x" + c.code_hash.hex(),
+                        req.input,
+                        str(c.fee),
+                        c.callback_gas_limit,
+                        c.created_at,
+                        c.deadline,
+                        req.request_tx,
+                        req.requested_at,
+                        time.time(),
+                    ),
+                )
+                if cur.rowcount:
+                    added += 1
+                    self._transition(db, req.request_id, "pending", f"seen in tx {req.request_tx}")
+            for request_id, state, tx_hash in closed:
+                row = db.execute("SELECT state FROM requests WHERE request_id = ?", (str(request_id),)).fetchone()
+                if row is None or row["state"] in ("fulfilled", "cancelled"):
+                    continue
+                db.execute("UPDATE requests SET fulfil_tx = ? WHERE request_id = ?", (tx_hash, str(request_id)))
+                self._transition(db, request_id, state, f"{state} on-chain in tx {tx_hash}")
+            db.execute(
+                """INSERT INTO cursor (name, last_block_seen, last_block_processed) VALUES (?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET last_block_seen = excluded.last_block_seen,
+                last_block_processed = excluded.last_block_processed""",
+                (name, last_block_seen, last_block_processed),
+            )
+        return added
+
+    # -- moving requests along ------------------------------------------------------------------
+
+    def take(self, state: str, next_state: str, limit: int) -> list[StoredRequest]:
+        """Claims up to `limit` requests in `state`, oldest first, moving them to `next_state`."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM requests WHERE state = ? ORDER BY updated_at LIMIT ?", (state, limit)
+            ).fetchall()
+            for row in rows:
+                self._transition(db, int(row["request_id"]), next_state)
+        return [self._stored(row) for row in rows]
+
+    def list_in(self, state: str, limit: int = 1000) -> list[StoredRequest]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM requests WHERE state = ? ORDER BY updated_at LIMIT ?", (state, limit)
+            ).fetchall()
+        return [self._stored(row) for row in rows]
+
+    def mark_executed(self, request_id: int, result: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                """UPDATE requests SET worker = ?, epoch = ?, status = ?, output = ?, error = ?, logs = ?,
+                stats = ?, result = ? WHERE request_id = ?""",
+                (
+                    result["worker"],
+                    result["signature"]["epoch"],
+                    result["status"],
+                    bytes.fromhex(result["output"][2:]),
+                    result.get("error"),
+                    json.dumps(result["logs"]),
+                    json.dumps(result["stats"]),
+                    json.dumps(result),
+                    str(request_id),
+                ),
+            )
+            self._transition(db, request_id, "executed", f"{result['status']} by {result['worker']}")
+
+    def mark_submitted(self, request_ids: list[int], tx_hash: str) -> None:
+        with self._transaction() as db:
+            for request_id in request_ids:
+                db.execute("UPDATE requests SET fulfil_tx = ? WHERE request_id = ?", (tx_hash, str(request_id)))
+                self._transition(db, request_id, "submitted", f"tx {tx_hash}")
+
+    def mark_fulfilled(
+        self, request_id: int, tx_hash: str, gas_used: int | None, callback_succeeded: bool | None, detail: str
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE requests SET fulfil_tx = ?, gas_used = ?, callback_succeeded = ? WHERE request_id = ?",
+                (tx_hash, gas_used, callback_succeeded, str(request_id)),
+            )
+            self._transition(db, request_id, "fulfilled", detail)
+
+    def move(self, request_id: int, state: str, reason: str, count_attempt: bool = False) -> None:
+        """Moves a request back (to retry) or to an end state, recording why."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE requests SET reason = ?, attempts = attempts + ? WHERE request_id = ?",
+                (reason, 1 if count_attempt else 0, str(request_id)),
+            )
+            self._transition(db, request_id, state, reason)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def get(self, request_id: int) -> StoredRequest | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM requests WHERE request_id = ?", (str(request_id),)).fetchone()
+        return self._stored(row) if row else None
+
+    def transitions(self, request_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state, at, detail FROM transitions WHERE request_id = ? ORDER BY id", (str(request_id),)
+            ).fetchall()
+        return [dict(row) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT state, COUNT(*) AS n FROM requests GROUP BY state").fetchall()
+        counts = dict.fromkeys(STATES, 0)
+        counts.update({row["state"]: row["n"] for row in rows})
+        return counts
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @staticmethod
+    def _stored(row: sqlite3.Row) -> StoredRequest:
+        commitment = RequestCommitment(
+            agent_id=row["agent_id"],
+            code_hash=bytes.fromhex(row["code_hash"][2:]),
+            consumer=row["consumer"],
+            fee=int(row["fee"]),
+            callback_gas_limit=row["callback_gas_limit"],
+            created_at=row["created_at_block"],
+            deadline=row["deadline"],
+        )
+        return StoredRequest(
+            request_id=int(row["request_id"]),
+            commitment=commitment,
+            input=bytes(row["input"]),
+            state=row["state"],
+            attempts=row["attempts"],
+            result=json.loads(row["result"]) if row["result"] else None,
+            fulfil_tx=row["fulfil_tx"],
+            row=dict(row),
+        )

@@ -1,0 +1,233 @@
+"""The submitter: batches executed results into `fulfill` transactions and reads their receipts.
+
+A transaction's hash is stored before it is sent, so a bridge killed mid-send finds it on
+restart: mined, still pending, or dropped (then the results are submitted again; the chain
+refuses a duplicate, which is recorded as such and not retried).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception
+from web3.logs import DISCARD
+
+from bridge.dispatcher import WorkerPool
+from bridge.store import RequestStore, StoredRequest
+from coprocessor.client import WorkerError
+from coprocessor.protocol import NotProcessedReason
+from coprocessor.wire import ExecuteResponse
+
+log = logging.getLogger(__name__)
+
+# Gas around the callbacks: the transaction, the signature check(s), the commitment, the event.
+BASE_GAS = 120_000
+PER_RESULT_GAS = 60_000
+BLOCK_GAS_BUDGET = 25_000_000
+
+FULFILLED_TOPIC = keccak(text="RequestFulfilled(uint256,uint8,bool)")
+CANCELLED_TOPIC = keccak(text="RequestCancelled(uint256,address,uint96)")
+RETRY_BY_REEXECUTING = {NotProcessedReason.STALE_EPOCH, NotProcessedReason.INVALID_SIGNATURE}
+
+
+class Submitter:
+    def __init__(
+        self,
+        w3: Web3,
+        router: Contract,
+        account: LocalAccount,
+        store: RequestStore,
+        workers: WorkerPool,
+        start_block: int = 0,
+        batch_size: int = 50,
+        receipt_timeout_s: float = 120.0,
+        max_attempts: int = 5,
+    ) -> None:
+        self.w3 = w3
+        self.router = router
+        self.account = account
+        self.store = store
+        self.workers = workers
+        self.start_block = start_block
+        self.batch_size = batch_size
+        self.receipt_timeout_s = receipt_timeout_s
+        self.max_attempts = max_attempts
+
+    # -- after a restart ------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        by_tx: dict[str, list[int]] = defaultdict(list)
+        for request in self.store.list_in("submitted"):
+            by_tx[request.fulfil_tx or ""].append(request.request_id)
+        for tx_hash, request_ids in by_tx.items():
+            receipt = self._find_receipt(tx_hash) if tx_hash else None
+            if receipt is not None:
+                self._apply(receipt, request_ids)
+                continue
+            for request_id in request_ids:
+                self.store.move(request_id, "executed", f"fulfil tx {tx_hash or '?'} was never mined")
+
+    def _find_receipt(self, tx_hash: str) -> Any | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            pass
+        try:
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        try:  # still in the mempool: wait for it
+            return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout_s)  # type: ignore[arg-type]
+        except TimeExhausted:
+            return None
+
+    # -- submitting -----------------------------------------------------------------------------
+
+    def poll(self) -> int:
+        ready = self.store.list_in("executed", limit=self.batch_size)
+        if not ready:
+            return 0
+        by_epoch: dict[int, list[tuple[StoredRequest, ExecuteResponse]]] = defaultdict(list)
+        for request in ready:
+            assert request.result is not None
+            response = ExecuteResponse.model_validate(request.result)
+            by_epoch[response.signature.epoch].append((request, response))
+        for group in by_epoch.values():
+            for chunk in self._chunks(group):
+                self._submit(chunk)
+        return len(ready)
+
+    def _chunks(
+        self, group: list[tuple[StoredRequest, ExecuteResponse]]
+    ) -> list[list[tuple[StoredRequest, ExecuteResponse]]]:
+        """Splits a group so that each transaction's gas fits in a block."""
+        chunks: list[list[tuple[StoredRequest, ExecuteResponse]]] = [[]]
+        budget = BLOCK_GAS_BUDGET - BASE_GAS
+        for item in group:
+            need = self._result_gas(item[0])
+            if chunks[-1] and need > budget:
+                chunks.append([])
+                budget = BLOCK_GAS_BUDGET - BASE_GAS
+            chunks[-1].append(item)
+            budget -= need
+        return chunks
+
+    @staticmethod
+    def _result_gas(request: StoredRequest) -> int:
+        limit = request.commitment.callback_gas_limit
+        return limit + limit // 63 + PER_RESULT_GAS
+
+    def _submit(self, group: list[tuple[StoredRequest, ExecuteResponse]]) -> None:
+        request_ids = [request.request_id for request, _ in group]
+        responses = [response for _, response in group]
+        call = self._batch_call(responses) if len(responses) > 1 else None
+        if call is None:
+            call = self.router.functions.fulfill([r.signed_result().as_tuple() for r in responses])
+        gas = BASE_GAS + sum(self._result_gas(request) for request, _ in group)
+        try:
+            tx = call.build_transaction(
+                {
+                    "from": self.account.address,
+                    "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                    "gas": gas,
+                }
+            )
+            signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
+            tx_hash = "0x" + bytes(signed.hash).hex()
+            self.store.mark_submitted(request_ids, tx_hash)
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            receipt = self.w3.eth.wait_for_transaction_receipt(signed.hash, timeout=self.receipt_timeout_s)
+        except (Web3Exception, ValueError, OSError) as err:
+            log.warning("fulfil transaction failed: %s", err)
+            for request_id in request_ids:
+                self._retry(request_id, "executed", f"fulfil transaction failed: {err}")
+            return
+        self._apply(receipt, request_ids)
+
+    def _batch_call(self, responses: list[ExecuteResponse]) -> Any | None:
+        """`fulfillBatch` with one signature from any worker, or None to fall back to `fulfill`."""
+        for client in self.workers.candidates():
+            try:
+                signature = client.sign_batch(responses)
+            except WorkerError as err:
+                log.info("batch signature from %s failed: %s", client.url, err)
+                continue
+            results = [r.signed_result().result.as_tuple() for r in responses]
+            return self.router.functions.fulfillBatch(results, signature.as_tuple())
+        return None
+
+    # -- reading what the chain did ---------------------------------------------------------------
+
+    def _apply(self, receipt: Any, request_ids: list[int]) -> None:
+        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        if receipt["status"] != 1:
+            for request_id in request_ids:
+                self._retry(request_id, "executed", f"fulfil tx {tx_hash} reverted")
+            return
+        gas_share = int(receipt["gasUsed"]) // max(len(request_ids), 1)
+        seen: set[int] = set()
+        for event in self.router.events.RequestFulfilled().process_receipt(receipt, errors=DISCARD):
+            request_id = int(event["args"]["requestId"])
+            seen.add(request_id)
+            self.store.mark_fulfilled(
+                request_id,
+                tx_hash,
+                gas_share,
+                bool(event["args"]["callbackSucceeded"]),
+                f"fulfilled in tx {tx_hash} (block {receipt['blockNumber']}, {receipt['gasUsed']} gas for the tx)",
+            )
+        for event in self.router.events.RequestNotProcessed().process_receipt(receipt, errors=DISCARD):
+            request_id = int(event["args"]["requestId"])
+            seen.add(request_id)
+            self._not_processed(request_id, NotProcessedReason(event["args"]["reason"]), tx_hash)
+        for request_id in set(request_ids) - seen:
+            self._retry(request_id, "executed", f"tx {tx_hash} said nothing of this request")
+
+    def _not_processed(self, request_id: int, reason: NotProcessedReason, tx_hash: str) -> None:
+        detail = f"{reason.name} in tx {tx_hash}"
+        if reason == NotProcessedReason.UNKNOWN_REQUEST:
+            earlier = self._closing_tx(request_id)
+            if earlier is not None:
+                state, closing_tx = earlier
+                if state == "fulfilled":
+                    self.store.mark_fulfilled(
+                        request_id, closing_tx, None, None, f"duplicate refused ({detail}); fulfilled in {closing_tx}"
+                    )
+                else:
+                    self.store.move(request_id, "cancelled", f"cancelled in tx {closing_tx}")
+            else:
+                self.store.move(request_id, "failed", f"the router has no such open request ({detail})")
+        elif reason in RETRY_BY_REEXECUTING:
+            self._retry(request_id, "pending", f"{detail}: executing again under the current key")
+        elif reason == NotProcessedReason.INSUFFICIENT_GAS:
+            self._retry(request_id, "executed", detail)
+        else:
+            self.store.move(request_id, "failed", detail)
+
+    def _closing_tx(self, request_id: int) -> tuple[str, str] | None:
+        """How and where a request was closed on-chain, if it was."""
+        for topic, state in ((FULFILLED_TOPIC, "fulfilled"), (CANCELLED_TOPIC, "cancelled")):
+            logs = self.w3.eth.get_logs(
+                {
+                    "address": self.router.address,
+                    "topics": [topic, request_id.to_bytes(32, "big")],  # type: ignore[list-item]
+                    "fromBlock": self.start_block,
+                    "toBlock": "latest",
+                }
+            )
+            if logs:
+                return state, "0x" + bytes(logs[0]["transactionHash"]).hex()
+        return None
+
+    def _retry(self, request_id: int, state: str, reason: str) -> None:
+        request = self.store.get(request_id)
+        if request is not None and request.attempts + 1 >= self.max_attempts:
+            self.store.move(request_id, "failed", f"gave up after {request.attempts + 1} attempts: {reason}")
+        else:
+            self.store.move(request_id, state, reason, count_attempt=True)

@@ -1,0 +1,88 @@
+"""The chain watcher: finds AgentRequested (and closures by anyone) behind a confirmation depth."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.contract import Contract
+
+from bridge.store import NewRequest, RequestStore
+from coprocessor.protocol import RequestCommitment
+
+log = logging.getLogger(__name__)
+
+TOPICS = {
+    keccak(text="AgentRequested(uint256,uint256,address,bytes32,bytes,uint96,uint32,uint48)"): "AgentRequested",
+    keccak(text="RequestFulfilled(uint256,uint8,bool)"): "RequestFulfilled",
+    keccak(text="RequestCancelled(uint256,address,uint96)"): "RequestCancelled",
+}
+
+
+class ChainWatcher:
+    def __init__(
+        self,
+        w3: Web3,
+        router: Contract,
+        store: RequestStore,
+        start_block: int,
+        confirmations: int = 0,
+        max_range: int = 2_000,
+    ) -> None:
+        self.w3 = w3
+        self.router = router
+        self.store = store
+        self.start_block = start_block
+        self.confirmations = confirmations
+        self.max_range = max_range
+        self._timestamps: dict[int, float] = {}
+
+    def poll(self) -> int:
+        """Processes the next confirmed range of blocks; returns how many requests were new."""
+        head = self.w3.eth.block_number
+        safe = head - self.confirmations
+        cursor = self.store.cursor()
+        first = cursor[1] + 1 if cursor else self.start_block
+        if safe < first:
+            return 0
+        last = min(safe, first + self.max_range - 1)
+        logs = self.w3.eth.get_logs(
+            {
+                "address": self.router.address,
+                "topics": [list(TOPICS)],  # type: ignore[arg-type]
+                "fromBlock": first,
+                "toBlock": last,
+            }
+        )
+        requests: list[NewRequest] = []
+        closed: list[tuple[int, str, str]] = []
+        for entry in logs:
+            name = TOPICS[bytes(entry["topics"][0])]
+            event = getattr(self.router.events, name)().process_log(entry)
+            args: dict[str, Any] = dict(event["args"])
+            tx_hash = "0x" + bytes(entry["transactionHash"]).hex()
+            if name == "AgentRequested":
+                block = int(entry["blockNumber"])
+                requests.append(
+                    NewRequest(
+                        request_id=int(args["requestId"]),
+                        commitment=RequestCommitment.from_event(args, block),
+                        input=bytes(args["input"]),
+                        request_tx=tx_hash,
+                        requested_at=self._timestamp(block),
+                    )
+                )
+            else:
+                state = "fulfilled" if name == "RequestFulfilled" else "cancelled"
+                closed.append((int(args["requestId"]), state, tx_hash))
+        added = self.store.record_blocks(requests, closed, last_block_seen=head, last_block_processed=last)
+        if added:
+            log.info("blocks %d-%d: %d new request(s)", first, last, added)
+        return added
+
+    def _timestamp(self, block: int) -> float:
+        if block not in self._timestamps:
+            self._timestamps[block] = float(self.w3.eth.get_block(block)["timestamp"])
+        return self._timestamps[block]

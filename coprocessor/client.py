@@ -1,0 +1,53 @@
+"""The HTTP client of a worker: what the bridge (and the dashboard) use, never the internals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from coprocessor.protocol import CompactSignature
+from coprocessor.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
+
+
+class WorkerError(Exception):
+    """The worker answered with an error or did not answer."""
+
+
+class WorkerClient:
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            reply = self._http.post(path, json=body)
+        except httpx.HTTPError as err:
+            raise WorkerError(f"{self.url}{path}: {err.__class__.__name__}: {err}") from err
+        if reply.status_code != 200:
+            raise WorkerError(f"{self.url}{path}: {reply.status_code} {reply.text[:200]}")
+        data: dict[str, Any] = reply.json()
+        return data
+
+    def execute(self, request: ExecuteRequest) -> ExecuteResponse:
+        return ExecuteResponse.model_validate(self._post("/v1/execute", request.model_dump()))
+
+    def sign_batch(self, results: list[ExecuteResponse]) -> CompactSignature:
+        body = SignBatchRequest(results=results).model_dump()
+        return SignatureModel.model_validate(self._post("/v1/sign-batch", body)).to_signature()
+
+    def healthy(self) -> bool:
+        try:
+            return self._http.get("/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def info(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = self._http.get("/v1/info", timeout=2).json()
+            return data
+        except (httpx.HTTPError, ValueError) as err:
+            raise WorkerError(f"{self.url}/v1/info: {err}") from err
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,1 @@
+"""The gatekeeper service: master key, epoch keys, provisioning of attested workers."""

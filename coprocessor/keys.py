@@ -1,0 +1,75 @@
+"""The key hierarchy: master key -> cluster key per epoch (-> per-agent keys, next).
+
+Every derivation is HKDF-SHA256 (RFC 5869) under its own label, so keys of different purposes
+or epochs are independent even though they come from one master key. Key material is held in
+`bytes` and never formatted into a log line or a response: `ClusterKey.__repr__` hides it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+
+from eth_account import Account
+from nacl.public import PrivateKey
+
+LABEL_PREFIX = b"enclave-agents/v1/"
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def hkdf(key_material: bytes, info: bytes, length: int = 32, salt: bytes = b"") -> bytes:
+    """HKDF-SHA256 extract-and-expand."""
+    prk = hmac.new(salt or b"\x00" * 32, key_material, hashlib.sha256).digest()
+    okm, block = b"", b""
+    for counter in range(1, -(-length // 32) + 1):
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        okm += block
+    return okm[:length]
+
+
+def _secp256k1_key(seed: bytes, info: bytes) -> bytes:
+    """A valid secp256k1 private key from HKDF; re-derives in the (2^-128) case it is out of range."""
+    for attempt in range(256):
+        candidate = hkdf(seed, info + b"/" + str(attempt).encode())
+        if 0 < int.from_bytes(candidate, "big") < SECP256K1_ORDER:
+            return candidate
+    raise ValueError("no valid secp256k1 key derived")  # unreachable in practice
+
+
+@dataclass(frozen=True)
+class ClusterKey:
+    """The keys of one epoch that every worker of the cluster holds."""
+
+    epoch: int
+    signing_key: bytes = field(repr=False)  # secp256k1: signs results
+    encryption_key: bytes = field(repr=False)  # X25519: opens what requesters seal to the cluster
+
+    @property
+    def signer_address(self) -> str:
+        return str(Account.from_key(self.signing_key).address)
+
+    @property
+    def encryption_public_key(self) -> bytes:
+        return bytes(PrivateKey(self.encryption_key).public_key)
+
+    def to_secret_dict(self) -> dict[str, str | int]:
+        """For sealing to a worker only."""
+        return {"epoch": self.epoch, "signingKey": self.signing_key.hex(), "encryptionKey": self.encryption_key.hex()}
+
+    @classmethod
+    def from_secret_dict(cls, data: dict[str, str | int]) -> ClusterKey:
+        return cls(
+            epoch=int(data["epoch"]),
+            signing_key=bytes.fromhex(str(data["signingKey"])),
+            encryption_key=bytes.fromhex(str(data["encryptionKey"])),
+        )
+
+
+def derive_cluster_key(master_key: bytes, epoch: int) -> ClusterKey:
+    label = LABEL_PREFIX + b"cluster/epoch:" + str(epoch).encode()
+    return ClusterKey(
+        epoch=epoch,
+        signing_key=_secp256k1_key(master_key, label + b"/signing"),
+        encryption_key=hkdf(master_key, label + b"/encryption"),
+    )

@@ -1,0 +1,58 @@
+"""Settings of the coprocessor's services, from environment variables (and flags, via env)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from web3 import Web3
+
+from coprocessor.chain import Deployment
+from coprocessor.tee.simulated import SimulatedTee, SimulatedVerifier, code_measurement, load_authority
+
+
+class ServiceSettings(BaseSettings):
+    """What the gatekeeper and the worker share: the chain, the state folder, the TEE backend."""
+
+    rpc_url: str = "http://127.0.0.1:8545"
+    deployment: Path = Path(".state/deployment.json")
+    state_dir: Path = Path(".state/service")
+    host: str = "127.0.0.1"
+    port: int = 0
+    tee_backend: str = "simulated"
+    # The simulated TEE's attestation authority (its private key: it stands for the CPU vendor).
+    attestation_authority_key: Path = Path(".state/attestation-authority.key")
+    # Changes the simulated measurement, as modified worker code would: for tests of refusal.
+    measurement_salt: str = ""
+
+    def web3(self) -> Web3:
+        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 10}))
+
+    def load_deployment(self) -> Deployment:
+        return Deployment.load(self.deployment)
+
+    def tee(self) -> SimulatedTee:
+        if self.tee_backend != "simulated":
+            raise ValueError(f"unknown TEE backend {self.tee_backend!r} (this build has: simulated)")
+        authority = load_authority(self.attestation_authority_key)
+        return SimulatedTee(authority, self.state_dir, code_measurement(self.measurement_salt))
+
+    def verifier(self) -> SimulatedVerifier:
+        return SimulatedVerifier(bytes(load_authority(self.attestation_authority_key).verify_key))
+
+
+class GatekeeperSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_GATEKEEPER_")
+
+    # The gatekeeper's chain account, registered in TeeRegistry: it publishes epochs.
+    eth_private_key: SecretStr = SecretStr("")
+
+
+class WorkerSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_WORKER_")
+
+    name: str = "worker"
+    gatekeeper_urls: list[str] = []
+    sandbox_processes: int = 2
+    provision_retry_s: float = 1.0

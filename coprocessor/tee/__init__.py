@@ -1,0 +1,1 @@
+"""TEE backends behind one interface: `simulated` (default) and, next, `dcap`."""

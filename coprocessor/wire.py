@@ -1,0 +1,112 @@
+"""The JSON shapes the worker and the gatekeeper speak, shared by their clients.
+
+Byte strings travel as 0x hex, uint256 values as decimal strings (JSON numbers lose precision
+past 2^53).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from coprocessor.protocol import AgentResult, CompactSignature, RequestCommitment, SignedResult, Status
+
+
+def to_hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def from_hex(text: str) -> bytes:
+    return bytes.fromhex(text.removeprefix("0x"))
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class CommitmentModel(Wire):
+    agentId: int
+    codeHash: str
+    consumer: str
+    fee: str
+    callbackGasLimit: int
+    createdAt: int
+    deadline: int
+
+    @classmethod
+    def of(cls, c: RequestCommitment) -> CommitmentModel:
+        return cls(
+            agentId=c.agent_id,
+            codeHash=to_hex(c.code_hash),
+            consumer=c.consumer,
+            fee=str(c.fee),
+            callbackGasLimit=c.callback_gas_limit,
+            createdAt=c.created_at,
+            deadline=c.deadline,
+        )
+
+    def to_commitment(self) -> RequestCommitment:
+        return RequestCommitment(
+            agent_id=self.agentId,
+            code_hash=from_hex(self.codeHash),
+            consumer=self.consumer,
+            fee=int(self.fee),
+            callback_gas_limit=self.callbackGasLimit,
+            created_at=self.createdAt,
+            deadline=self.deadline,
+        )
+
+
+class SignatureModel(Wire):
+    epoch: int
+    r: str
+    vs: str
+
+    @classmethod
+    def of(cls, s: CompactSignature) -> SignatureModel:
+        return cls(epoch=s.epoch, r=to_hex(s.r), vs=to_hex(s.vs))
+
+    def to_signature(self) -> CompactSignature:
+        return CompactSignature(epoch=self.epoch, r=from_hex(self.r), vs=from_hex(self.vs))
+
+
+class ExecuteRequest(Wire):
+    requestId: str
+    commitment: CommitmentModel
+    input: str
+
+
+class ExecuteResponse(Wire):
+    requestId: str
+    commitment: CommitmentModel
+    status: str
+    output: str
+    signature: SignatureModel
+    logs: list[str]
+    error: str | None
+    stats: dict[str, Any]
+    worker: str
+
+    def signed_result(self) -> SignedResult:
+        result = AgentResult(
+            request_id=int(self.requestId),
+            commitment=self.commitment.to_commitment(),
+            status=Status[self.status],
+            output=from_hex(self.output),
+        )
+        return SignedResult(result=result, signature=self.signature.to_signature())
+
+
+class SignBatchRequest(Wire):
+    results: list[ExecuteResponse]
+
+
+class ProvisionRequest(Wire):
+    quote: dict[str, Any]
+    identityPublicKey: str
+
+
+class ProvisionResponse(Wire):
+    epoch: int
+    sealedClusterKey: str

@@ -1,0 +1,1 @@
+"""The worker service (the pRuntime): attestation, code by hash, sandboxed runs, signatures."""

@@ -1,0 +1,33 @@
+"""`python -m coprocessor.worker`: runs a worker from ENCLAVE_WORKER_* settings."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from coprocessor.runtime import Sandbox
+from coprocessor.settings import WorkerSettings
+from coprocessor.worker.app import create_app
+from coprocessor.worker.service import Worker
+
+
+def main() -> None:
+    settings = WorkerSettings()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP call is noise
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {settings.name} %(levelname)s %(message)s")
+    with Sandbox(size=settings.sandbox_processes) as sandbox:
+        worker = Worker(
+            settings.name,
+            settings.web3(),
+            settings.load_deployment(),
+            settings.tee(),
+            settings.gatekeeper_urls,
+            sandbox,
+        )
+        worker.provision_in_background(settings.provision_retry_s)
+        uvicorn.run(create_app(worker), host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,215 @@
+"""The whole local stack as processes: anvil, a gatekeeper, workers and the bridge.
+
+`enclave up`, `enclave demo` and the end-to-end tests all start it through `Stack`, so what a
+user runs is what the tests prove. Every service logs to a file in the state folder and listens
+on a free port of 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from eth_account import Account
+from web3 import Web3
+
+from coprocessor.chain import Deployment, deploy_system, send
+from coprocessor.errors import DeploymentError
+from coprocessor.tee.simulated import code_measurement
+from enclave.anvil import DEV_KEYS, Anvil, free_port
+from enclave.errors import StackError
+
+DEPLOYER_KEY, TRANSMITTER_KEY, GATEKEEPER_KEY = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]
+
+
+@dataclass
+class Service:
+    """A running service process."""
+
+    name: str
+    url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise StackError(f"{self.name} exited with code {self.process.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise StackError(f"{self.name} was not healthy within {timeout:.0f} s; see {self.log_path}")
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Stack:
+    state_dir: Path = Path(".state")
+    rpc_url: str | None = None
+    workers: int = 2
+    confirmations: int = 0
+    block_time: float | None = None
+    anvil: Anvil | None = None
+    deployment: Deployment | None = None
+    services: dict[str, Service] = field(default_factory=dict)
+
+    # -- starting -------------------------------------------------------------------------------
+
+    def start(self) -> Stack:
+        try:
+            self._start_chain()
+            self.start_gatekeeper()
+            # Workers start side by side: each one's start-up is mostly imports and attestation.
+            workers = [self.start_worker(f"worker-{i}", wait=False) for i in range(1, self.workers + 1)]
+            for worker in workers:
+                worker.wait_healthy()
+            self.start_bridge()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_chain(self) -> None:
+        if self.rpc_url is None:
+            # A new chain makes any earlier state meaningless.
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+            self.state_dir.mkdir(parents=True)
+            self.anvil = Anvil(block_time=self.block_time, log_path=self.state_dir / "anvil.log").start()
+            self.rpc_url = self.anvil.rpc_url
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.deployment = self._deploy_or_reuse()
+
+    def _deploy_or_reuse(self) -> Deployment:
+        w3 = self.web3()
+        path = self.deployment_path
+        if path.exists():
+            try:
+                existing = Deployment.load(path)
+                if existing.chain_id == w3.eth.chain_id and w3.eth.get_code(existing.addresses["AgentRouter"]):
+                    return existing
+            except (DeploymentError, KeyError):
+                pass
+        gatekeeper = Account.from_key(GATEKEEPER_KEY).address
+        deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=[gatekeeper])
+        tee = deployment.contract(w3, "TeeRegistry")
+        send(w3, Account.from_key(DEPLOYER_KEY), tee.functions.allowMeasurement(code_measurement()))
+        deployment.save(path)
+        return deployment
+
+    def _spawn(self, name: str, module: str, env: dict[str, str], port: int) -> Service:
+        log_path = self.state_dir / f"{name}.log"
+        log_file = open(log_path, "ab")  # noqa: SIM115 - the child process owns it from here
+        process = subprocess.Popen(
+            [sys.executable, "-m", module],
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal reaches `enclave up`, which stops us in order
+        )
+        log_file.close()
+        service = Service(name=name, url=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
+        self.services[name] = service
+        return service
+
+    def _common(self, prefix: str, port: int, state: str) -> dict[str, str]:
+        return {
+            f"{prefix}RPC_URL": str(self.rpc_url),
+            f"{prefix}DEPLOYMENT": str(self.deployment_path),
+            f"{prefix}STATE_DIR": str(self.state_dir / state),
+            f"{prefix}PORT": str(port),
+            f"{prefix}ATTESTATION_AUTHORITY_KEY": str(self.state_dir / "attestation-authority.key"),
+        }
+
+    def start_gatekeeper(self, name: str = "gatekeeper") -> Service:
+        port = free_port()
+        env = self._common("ENCLAVE_GATEKEEPER_", port, name) | {"ENCLAVE_GATEKEEPER_ETH_PRIVATE_KEY": GATEKEEPER_KEY}
+        service = self._spawn(name, "coprocessor.gatekeeper", env, port)
+        service.wait_healthy()
+        return service
+
+    def start_worker(self, name: str, measurement_salt: str = "", wait: bool = True) -> Service:
+        port = free_port()
+        gatekeepers = [s.url for n, s in self.services.items() if n.startswith("gatekeeper")]
+        env = self._common("ENCLAVE_WORKER_", port, name) | {
+            "ENCLAVE_WORKER_NAME": name,
+            "ENCLAVE_WORKER_GATEKEEPER_URLS": _json_list(gatekeepers),
+            "ENCLAVE_WORKER_MEASUREMENT_SALT": measurement_salt,
+        }
+        service = self._spawn(name, "coprocessor.worker", env, port)
+        if wait:
+            service.wait_healthy()
+        return service
+
+    def start_bridge(self, port: int | None = None) -> Service:
+        port = port or free_port()
+        workers = [s.url for n, s in self.services.items() if n.startswith("worker")]
+        env = {
+            "ENCLAVE_BRIDGE_RPC_URL": str(self.rpc_url),
+            "ENCLAVE_BRIDGE_DEPLOYMENT": str(self.deployment_path),
+            "ENCLAVE_BRIDGE_DATABASE": str(self.state_dir / "bridge.sqlite"),
+            "ENCLAVE_BRIDGE_WORKER_URLS": _json_list(workers),
+            "ENCLAVE_BRIDGE_ETH_PRIVATE_KEY": TRANSMITTER_KEY,
+            "ENCLAVE_BRIDGE_CONFIRMATIONS": str(self.confirmations),
+            "ENCLAVE_BRIDGE_PORT": str(port),
+        }
+        service = self._spawn("bridge", "bridge", env, port)
+        service.wait_healthy()
+        return service
+
+    # -- using ----------------------------------------------------------------------------------
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.state_dir / "deployment.json"
+
+    def web3(self) -> Web3:
+        if self.rpc_url is None:
+            raise StackError("the stack has no chain yet")
+        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 30}))
+
+    def url(self, name: str) -> str:
+        return self.services[name].url
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        for name in reversed(list(self.services)):
+            self.services[name].stop()
+        self.services.clear()
+        if self.anvil is not None:
+            self.anvil.stop()
+            self.anvil = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _json_list(items: list[str]) -> str:
+    """pydantic-settings reads list settings from env as JSON."""
+    return "[" + ",".join(f'"{item}"' for item in items) + "]"
