@@ -6,7 +6,7 @@ setup:
 	@scripts/setup.sh
 
 demo: setup
-	.venv/bin/enclave deploy
+	.venv/bin/enclave demo
 
 test: setup
 	scripts/test.sh

@@ -6,6 +6,7 @@ import itertools
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from bridge.store import RequestStore, StoredRequest
@@ -52,6 +53,7 @@ class Dispatcher:
         self._slots = threading.Semaphore(concurrency)
         # Dispatch can be held, for example while the cluster rotates its keys.
         self.held = threading.Event()
+        self.on_executed: Callable[[], None] = lambda: None
 
     def recover(self) -> None:
         """After a restart, requests that were with a worker go back to pending: results are
@@ -90,6 +92,7 @@ class Dispatcher:
                     continue
                 self.workers.mark_ok(client)
                 self.store.mark_executed(request.request_id, response.model_dump())
+                self.on_executed()
                 return
             if request.attempts + 1 >= self.max_attempts:
                 self.store.move(request.request_id, "failed", "no worker could run it: " + "; ".join(errors))

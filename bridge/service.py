@@ -40,26 +40,35 @@ class Bridge:
             w3, router, account, self.store, self.workers, deployment.start_block, settings.batch_size
         )
         self._stop = threading.Event()
+        # Each loop sleeps on its own event; the stage before it sets it when there is work, so
+        # a request moves on at once rather than at the next poll.
+        self._wake = {name: threading.Event() for name in ("watcher", "dispatcher", "submitter")}
+        self.dispatcher.on_executed = self._wake["submitter"].set
         self._threads: list[threading.Thread] = []
         self.errors: dict[str, str] = {}
 
     def start(self) -> None:
         self.dispatcher.recover()
         self.submitter.recover()
-        for name, step in (
-            ("watcher", self.watcher.poll),
-            ("dispatcher", self.dispatcher.poll),
-            ("submitter", self.submitter.poll),
+        for name, step, next_stage in (
+            ("watcher", self.watcher.poll, "dispatcher"),
+            ("dispatcher", self.dispatcher.poll, None),
+            ("submitter", self.submitter.poll, None),
         ):
-            thread = threading.Thread(target=self._loop, args=(name, step), name=name, daemon=True)
+            args = (name, step, next_stage)
+            thread = threading.Thread(target=self._loop, args=args, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def _loop(self, name: str, step: Callable[[], int]) -> None:
+    def _loop(self, name: str, step: Callable[[], int], next_stage: str | None) -> None:
         failures = 0
+        wake = self._wake[name]
         while not self._stop.is_set():
+            wake.clear()
             try:
                 busy = step()
+                if busy and next_stage:
+                    self._wake[next_stage].set()
                 failures = 0
                 self.errors.pop(name, None)
             except Exception as err:  # noqa: BLE001 - a loop must outlive any one failure
@@ -69,7 +78,7 @@ class Bridge:
                 log.log(level, "%s failed (%d in a row): %s", name, failures, err)
                 busy = 0
             if not busy:
-                self._stop.wait(self.settings.poll_interval_s * (1 + min(failures, 10)))
+                wake.wait(self.settings.poll_interval_s * (1 + min(failures, 10)))
 
     def status(self) -> dict[str, Any]:
         cursor = self.store.cursor()
@@ -84,6 +93,8 @@ class Bridge:
 
     def stop(self) -> None:
         self._stop.set()
+        for event in self._wake.values():
+            event.set()
         for thread in self._threads:
             thread.join(timeout=10)
         self.dispatcher.close()

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from web3 import Web3
 
 from coprocessor.chain import Deployment
+from coprocessor.runtime.limits import Limits
 from coprocessor.tee.simulated import SimulatedTee, SimulatedVerifier, code_measurement, load_authority
 
 
@@ -56,3 +57,9 @@ class WorkerSettings(ServiceSettings):
     gatekeeper_urls: list[str] = []
     sandbox_processes: int = 2
     provision_retry_s: float = 1.0
+    # Default limits of an agent run (per-agent limits may lower or raise them).
+    wall_time_ms: int = 10_000
+    memory_mb: int = 64
+
+    def limits(self) -> Limits:
+        return Limits(wall_time_ms=self.wall_time_ms, memory_bytes=self.memory_mb * 1024 * 1024)

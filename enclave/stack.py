@@ -72,6 +72,8 @@ class Stack:
     workers: int = 2
     confirmations: int = 0
     block_time: float | None = None
+    # Extra settings for every worker (ENCLAVE_WORKER_*), for example a shorter wall time.
+    worker_env: dict[str, str] = field(default_factory=dict)
     anvil: Anvil | None = None
     deployment: Deployment | None = None
     services: dict[str, Service] = field(default_factory=dict)
@@ -108,7 +110,9 @@ class Stack:
         if path.exists():
             try:
                 existing = Deployment.load(path)
-                if existing.chain_id == w3.eth.chain_id and w3.eth.get_code(existing.addresses["AgentRouter"]):
+                if existing.chain_id == w3.eth.chain_id and w3.eth.get_code(
+                    Web3.to_checksum_address(existing.addresses["AgentRouter"])
+                ):
                     return existing
             except (DeploymentError, KeyError):
                 pass
@@ -153,11 +157,15 @@ class Stack:
     def start_worker(self, name: str, measurement_salt: str = "", wait: bool = True) -> Service:
         port = free_port()
         gatekeepers = [s.url for n, s in self.services.items() if n.startswith("gatekeeper")]
-        env = self._common("ENCLAVE_WORKER_", port, name) | {
-            "ENCLAVE_WORKER_NAME": name,
-            "ENCLAVE_WORKER_GATEKEEPER_URLS": _json_list(gatekeepers),
-            "ENCLAVE_WORKER_MEASUREMENT_SALT": measurement_salt,
-        }
+        env = (
+            self._common("ENCLAVE_WORKER_", port, name)
+            | {
+                "ENCLAVE_WORKER_NAME": name,
+                "ENCLAVE_WORKER_GATEKEEPER_URLS": _json_list(gatekeepers),
+                "ENCLAVE_WORKER_MEASUREMENT_SALT": measurement_salt,
+            }
+            | self.worker_env
+        )
         service = self._spawn(name, "coprocessor.worker", env, port)
         if wait:
             service.wait_healthy()

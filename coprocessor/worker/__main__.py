@@ -24,6 +24,7 @@ def main() -> None:
             settings.tee(),
             settings.gatekeeper_urls,
             sandbox,
+            settings.limits(),
         )
         worker.provision_in_background(settings.provision_retry_s)
         uvicorn.run(create_app(worker), host=settings.host, port=settings.port, log_level="warning")

@@ -1,0 +1,83 @@
+"""Helpers for the end-to-end tests: requests from EchoConsumer and waiting for their callbacks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from eth_account import Account
+from web3 import Web3
+from web3.logs import DISCARD
+
+from coprocessor.chain import PROJECT_ROOT, send
+from coprocessor.status import Status
+from enclave.stack import DEPLOYER_KEY, Stack
+
+AGENTS = PROJECT_ROOT / "examples" / "agents"
+
+
+def register(stack: Stack, code: str | bytes | Path, price: int = 0) -> int:
+    assert stack.deployment is not None
+    w3 = stack.web3()
+    source = code.read_bytes() if isinstance(code, Path) else code.encode() if isinstance(code, str) else code
+    router = stack.deployment.contract(w3, "AgentRouter")
+    receipt = send(w3, Account.from_key(DEPLOYER_KEY), router.functions.registerAgent(source, price, False))
+    return int(router.events.AgentRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["agentId"])
+
+
+def send_asks(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300_000) -> list[bytes]:
+    """Sends one EchoConsumer.ask per payload, without waiting; returns the transaction hashes."""
+    assert stack.deployment is not None
+    w3 = stack.web3()
+    account = Account.from_key(DEPLOYER_KEY)
+    echo = stack.deployment.contract(w3, "EchoConsumer")
+    nonce = w3.eth.get_transaction_count(account.address, "pending")
+    hashes = []
+    for offset, payload in enumerate(payloads):
+        tx = echo.functions.ask(agent_id, payload, gas).build_transaction(
+            {"from": account.address, "nonce": nonce + offset, "gas": 400_000}
+        )
+        hashes.append(bytes(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)))
+    return hashes
+
+
+def request_ids(stack: Stack, hashes: list[bytes]) -> list[int]:
+    """The request ids that the ask transactions opened, in order."""
+    assert stack.deployment is not None
+    w3 = stack.web3()
+    router = stack.deployment.contract(w3, "AgentRouter")
+    ids = []
+    for tx_hash in hashes:
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)  # type: ignore[arg-type]
+        assert receipt["status"] == 1
+        ids.append(int(router.events.AgentRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["requestId"]))
+    return ids
+
+
+def ask_many(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300_000) -> list[int]:
+    return request_ids(stack, send_asks(stack, agent_id, payloads, gas))
+
+
+def results(stack: Stack) -> dict[int, list[tuple[Status, bytes]]]:
+    """Every callback EchoConsumer received, by request id (a list, to see duplicates)."""
+    assert stack.deployment is not None
+    w3: Web3 = stack.web3()
+    echo = stack.deployment.contract(w3, "EchoConsumer")
+    seen: dict[int, list[tuple[Status, bytes]]] = {}
+    for log in echo.events.ResultReceived().get_logs(from_block=stack.deployment.start_block):
+        args = log["args"]
+        seen.setdefault(int(args["requestId"]), []).append((Status(args["status"]), bytes(args["output"])))
+    return seen
+
+
+def wait_for(stack: Stack, request_ids: list[int], timeout: float = 90.0) -> dict[int, tuple[Status, bytes]]:
+    """Waits until every request has its callback; returns each one's (status, output)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = results(stack)
+        if all(i in seen for i in request_ids):
+            return {i: seen[i][0] for i in request_ids}
+        if time.monotonic() > deadline:
+            missing = [hex(i)[:10] for i in request_ids if i not in seen]
+            raise AssertionError(f"no callback for {len(missing)} request(s) within {timeout} s: {missing}")
+        time.sleep(0.2)

@@ -1,0 +1,98 @@
+"""End to end: a worker dies while requests flow; a worker with unknown code gets no key."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from eth_account import Account
+
+from coprocessor.chain import send
+from coprocessor.protocol import AgentResult, NotProcessedReason, RequestCommitment, Status, sign_result
+from coprocessor.tee.simulated import code_measurement
+from enclave.stack import TRANSMITTER_KEY, Stack
+from tests.e2e import ask_many, register, request_ids, send_asks, wait_for
+
+pytestmark = pytest.mark.chain
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with Stack(state_dir=tmp_path_factory.mktemp("stack"), workers=2) as running:
+        yield running
+
+
+def test_worker_with_unknown_measurement_gets_no_key_and_its_signatures_are_refused(stack: Stack) -> None:
+    rogue = stack.start_worker("worker-rogue", measurement_salt="tampered", wait=False)
+    deadline = time.monotonic() + 30
+    refusal = ""
+    while "not allowed" not in refusal:
+        assert time.monotonic() < deadline, "the gatekeeper never answered the rogue worker"
+        refusal = rogue.log_path.read_text()
+        time.sleep(0.2)
+    info = httpx.get(f"{rogue.url}/v1/info", timeout=5).json()
+    assert info["ready"] is False and info["signer"] is None
+    assert info["measurement"] != "0x" + code_measurement().hex()
+    assert httpx.get(f"{rogue.url}/healthz", timeout=5).status_code == 503
+    assert httpx.post(f"{rogue.url}/v1/execute", json={}, timeout=5).status_code in (422, 503)
+
+    # Whatever key such a worker signs with, the chain refuses the result.
+    agent = register(stack, "export default async () => '0x01';")
+    [request_id] = ask_many(stack, agent, [b"x"])
+    stack.services["bridge"].stop(signal.SIGKILL)  # keep the honest path out of the way
+    try:
+        assert stack.deployment is not None
+        w3 = stack.web3()
+        router = stack.deployment.contract(w3, "AgentRouter")
+        log = router.events.AgentRequested().get_logs(
+            from_block=stack.deployment.start_block, argument_filters={"requestId": request_id}
+        )[0]
+        commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
+        forged = sign_result(
+            secrets.token_bytes(32),
+            chain_id=w3.eth.chain_id,
+            router=router.address,
+            result=AgentResult(request_id=request_id, commitment=commitment, status=Status.OK, output=b"forged"),
+            epoch=1,
+        )
+        receipt = send(
+            w3, Account.from_key(TRANSMITTER_KEY), router.functions.fulfill([forged.as_tuple()]), gas=500_000
+        )
+        [event] = router.events.RequestNotProcessed().process_receipt(receipt)
+        assert event["args"]["reason"] == NotProcessedReason.INVALID_SIGNATURE
+        assert router.functions.commitmentOf(request_id).call() != b"\0" * 32
+    finally:
+        stack.start_bridge()
+    status, output = wait_for(stack, [request_id])[request_id]
+    assert (status, output) == (Status.OK, b"\x01"), "the honest workers answer it"
+
+
+def test_killed_worker_fails_over_to_the_other(stack: Stack) -> None:
+    agent = register(stack, "export default async (input) => input.bytes;")
+    payloads = [f"job-{i}".encode() for i in range(10)]
+    first = ask_many(stack, agent, payloads[:3])
+    wait_for(stack, first)
+    second = send_asks(stack, agent, payloads[3:])
+    stack.services["worker-1"].stop(signal.SIGKILL)
+    killed_at = time.time()
+    ids = first + request_ids(stack, second)
+
+    outputs = wait_for(stack, ids)
+    assert [outputs[i] for i in ids] == [(Status.OK, p) for p in payloads]
+    with sqlite3.connect(stack.state_dir / "bridge.sqlite") as db:
+        served_by = dict(db.execute("SELECT request_id, worker FROM requests").fetchall())
+        executed_at = dict(
+            db.execute("SELECT request_id, MAX(at) FROM transitions WHERE state = 'executed' GROUP BY request_id")
+        )
+    after_kill = [i for i in ids if executed_at[str(i)] > killed_at]
+    assert after_kill, "some requests ran after the kill"
+    assert {served_by[str(i)] for i in after_kill} == {"worker-2"}, "after the kill, only the survivor served"
+    status = httpx.get(f"{stack.url('bridge')}/v1/status", timeout=5).json()
+    assert status["counts"]["failed"] == 0
+    assert json.dumps(status)  # the bridge is still healthy and answering
