@@ -54,6 +54,7 @@ class Dispatcher:
         # Dispatch can be held, for example while the cluster rotates its keys.
         self.held = threading.Event()
         self.on_executed: Callable[[], None] = lambda: None
+        self.on_slot_free: Callable[[], None] = lambda: None
 
     def recover(self) -> None:
         """After a restart, requests that were with a worker go back to pending: results are
@@ -64,15 +65,15 @@ class Dispatcher:
     def poll(self) -> int:
         if self.held.is_set():
             return 0
-        taken = 0
+        free = 0
         while self._slots.acquire(blocking=False):
-            batch = self.store.take("pending", "dispatched", 1)
-            if not batch:
-                self._slots.release()
-                break
-            taken += 1
-            self._pool.submit(self._dispatch, batch[0])
-        return taken
+            free += 1
+        batch = self.store.take("pending", "dispatched", free) if free else []
+        for request in batch:
+            self._pool.submit(self._dispatch, request)
+        for _ in range(free - len(batch)):
+            self._slots.release()
+        return len(batch)
 
     def _dispatch(self, request: StoredRequest) -> None:
         try:
@@ -101,6 +102,7 @@ class Dispatcher:
                 time.sleep(0.5)
         finally:
             self._slots.release()
+            self.on_slot_free()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -44,6 +44,7 @@ class Bridge:
         # a request moves on at once rather than at the next poll.
         self._wake = {name: threading.Event() for name in ("watcher", "dispatcher", "submitter")}
         self.dispatcher.on_executed = self._wake["submitter"].set
+        self.dispatcher.on_slot_free = self._wake["dispatcher"].set
         self._threads: list[threading.Thread] = []
         self.errors: dict[str, str] = {}
 

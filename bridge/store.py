@@ -102,7 +102,9 @@ class RequestStore:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        # WAL with synchronous=NORMAL survives any crash of the process (a SIGKILL included);
+        # only a power cut may lose the last transactions, and the chain still has the requests.
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
     @contextmanager

@@ -33,6 +33,7 @@ BLOCK_GAS_BUDGET = 25_000_000
 
 FULFILLED_TOPIC = keccak(text="RequestFulfilled(uint256,uint8,bool)")
 CANCELLED_TOPIC = keccak(text="RequestCancelled(uint256,address,uint96)")
+RECEIPT_POLL_S = 0.02
 RETRY_BY_REEXECUTING = {NotProcessedReason.STALE_EPOCH, NotProcessedReason.INVALID_SIGNATURE}
 
 
@@ -142,7 +143,9 @@ class Submitter:
             tx_hash = "0x" + bytes(signed.hash).hex()
             self.store.mark_submitted(request_ids, tx_hash)
             self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(signed.hash, timeout=self.receipt_timeout_s)
+            receipt = self.w3.eth.wait_for_transaction_receipt(
+                signed.hash, timeout=self.receipt_timeout_s, poll_latency=RECEIPT_POLL_S
+            )
         except (Web3Exception, ValueError, OSError) as err:
             log.warning("fulfil transaction failed: %s", err)
             for request_id in request_ids:

@@ -17,9 +17,10 @@ from coprocessor.chain import deploy_system
 from coprocessor.errors import CoprocessorError
 from coprocessor.status import Status
 from enclave.anvil import DEV_KEYS, Anvil
-from enclave.demo import HELLO_AGENT, register_agent, request_and_wait, stage_times
+from enclave.demo import HELLO_AGENT, request_and_wait, stage_times
 from enclave.errors import EnclaveError
 from enclave.stack import Stack
+from enclave.usage import register
 
 DEFAULT_STATE = Path(".state")
 
@@ -102,7 +103,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _stack(args) as stack:
         _describe(stack)
         assert stack.deployment is not None
-        agent_id = register_agent(stack.web3(), stack.deployment, HELLO_AGENT)
+        agent_id = register(stack, HELLO_AGENT)
         print(f"\nregistered agent {agent_id} ({HELLO_AGENT.name}); EchoConsumer asks it to greet 'Enclave'")
         result = request_and_wait(stack, agent_id, b"Enclave")
         print(f"request    0x{result.request_id:064x}")

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from coprocessor.chain import PROJECT_ROOT
 from coprocessor.status import Status
+from enclave.anvil import DEV_KEYS, tool_path
 from enclave.stack import Stack
-from tests.e2e import AGENTS, ask_many, register, request_ids, results, send_asks, wait_for
+from enclave.usage import AGENTS, ask_many, register, request_ids, results, send_asks, wait_for
 
 pytestmark = pytest.mark.chain
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state = tmp_path_factory.mktemp("stack")
+def stack() -> Iterator[Stack]:
+    # Inside the project: forge scripts may only read files under it (foundry.toml fs_permissions).
+    state = PROJECT_ROOT / ".state" / "tests" / "e2e-requests"
     with Stack(state_dir=state, workers=2, worker_env={"ENCLAVE_WORKER_WALL_TIME_MS": "1000"}) as running:
         yield running
 
@@ -103,3 +108,36 @@ def _states(database: Path, request_ids: list[int]) -> dict[int, str]:
         rows = db.execute("SELECT request_id, state FROM requests").fetchall()
     by_id = {int(r): s for r, s in rows}
     return {i: by_id.get(i, "unseen") for i in request_ids}
+
+
+def test_forge_script_requests_against_the_live_stack(stack: Stack) -> None:
+    """What a user does from the command line: `forge script ... --rpc-url` against `enclave up`."""
+    agent = register(stack, AGENTS / "hello.js")
+    before = set(results(stack))
+    completed = subprocess.run(
+        [
+            tool_path("forge"),
+            "script",
+            "solidity/script/RequestAgent.s.sol",
+            "--rpc-url",
+            str(stack.rpc_url),
+            "--broadcast",
+            "--private-key",
+            DEV_KEYS[3],
+        ],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "AGENT_ID": str(agent), "INPUT": "forge", "DEPLOYMENT": str(stack.deployment_path)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert f"requested agent {agent} through EchoConsumer" in completed.stdout
+    deadline = time.monotonic() + 60
+    while not (new := set(results(stack)) - before):
+        assert time.monotonic() < deadline, "the script's request got no callback"
+        time.sleep(0.2)
+    [request_id] = new
+    status, output = results(stack)[request_id][0]
+    assert status == Status.OK
+    assert json.loads(output)["greeting"] == "Hello, forge!"

@@ -17,7 +17,7 @@ from coprocessor.chain import send
 from coprocessor.protocol import AgentResult, NotProcessedReason, RequestCommitment, Status, sign_result
 from coprocessor.tee.simulated import code_measurement
 from enclave.stack import TRANSMITTER_KEY, Stack
-from tests.e2e import ask_many, register, request_ids, send_asks, wait_for
+from enclave.usage import ask_many, register, request_ids, send_asks, wait_for
 
 pytestmark = pytest.mark.chain
 

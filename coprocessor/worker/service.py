@@ -117,9 +117,11 @@ class Worker:
         result = AgentResult(
             request_id=int(request.requestId), commitment=commitment, status=execution.status, output=execution.output
         )
+        signing_started = time.perf_counter()
         signed = sign_result(
             key.signing_key, chain_id=self.chain_id, router=self.router_address, result=result, epoch=key.epoch
         )
+        sign_ms = (time.perf_counter() - signing_started) * 1000
         self.executions[execution.status.name] += 1
         return ExecuteResponse(
             requestId=request.requestId,
@@ -129,7 +131,7 @@ class Worker:
             signature=SignatureModel.of(signed.signature),
             logs=execution.logs,
             error=execution.error if execution.status != Status.OK else None,
-            stats={"elapsedMs": execution.elapsed_ms, "memoryBytes": execution.memory_bytes},
+            stats={"elapsedMs": execution.elapsed_ms, "memoryBytes": execution.memory_bytes, "signMs": sign_ms},
             worker=self.name,
         )
 

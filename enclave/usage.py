@@ -1,4 +1,7 @@
-"""Helpers for the end-to-end tests: requests from EchoConsumer and waiting for their callbacks."""
+"""Using a stack as a user does: register agents, have EchoConsumer ask, read the callbacks.
+
+The demo, the end-to-end tests and the benchmarks all drive the stack through these.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,11 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 from web3.logs import DISCARD
+from web3.types import Nonce, TxParams
 
 from coprocessor.chain import PROJECT_ROOT, send
 from coprocessor.status import Status
+from enclave.errors import StackError
 from enclave.stack import DEPLOYER_KEY, Stack
 
 AGENTS = PROJECT_ROOT / "examples" / "agents"
@@ -34,10 +39,10 @@ def send_asks(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     hashes = []
     for offset, payload in enumerate(payloads):
-        tx = echo.functions.ask(agent_id, payload, gas).build_transaction(
-            {"from": account.address, "nonce": nonce + offset, "gas": 400_000}
-        )
-        hashes.append(bytes(w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)))
+        params: TxParams = {"from": account.address, "nonce": Nonce(nonce + offset), "gas": 400_000}
+        tx = echo.functions.ask(agent_id, payload, gas).build_transaction(params)
+        signed = account.sign_transaction(tx)
+        hashes.append(bytes(w3.eth.send_raw_transaction(signed.raw_transaction)))
     return hashes
 
 
@@ -49,7 +54,8 @@ def request_ids(stack: Stack, hashes: list[bytes]) -> list[int]:
     ids = []
     for tx_hash in hashes:
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)  # type: ignore[arg-type]
-        assert receipt["status"] == 1
+        if receipt["status"] != 1:
+            raise StackError(f"request transaction {tx_hash.hex()} reverted")
         ids.append(int(router.events.AgentRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["requestId"]))
     return ids
 
@@ -79,5 +85,5 @@ def wait_for(stack: Stack, request_ids: list[int], timeout: float = 90.0) -> dic
             return {i: seen[i][0] for i in request_ids}
         if time.monotonic() > deadline:
             missing = [hex(i)[:10] for i in request_ids if i not in seen]
-            raise AssertionError(f"no callback for {len(missing)} request(s) within {timeout} s: {missing}")
+            raise StackError(f"no callback for {len(missing)} request(s) within {timeout} s: {missing}")
         time.sleep(0.2)
