@@ -52,7 +52,7 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dispatch")
         self._slots = threading.Semaphore(concurrency)
         # Dispatch can be held, for example while the cluster rotates its keys.
-        self.held = threading.Event()
+        self.is_held: Callable[[], bool] = lambda: False
         self.on_executed: Callable[[], None] = lambda: None
         self.on_slot_free: Callable[[], None] = lambda: None
 
@@ -63,7 +63,7 @@ class Dispatcher:
             self.store.move(request.request_id, "pending", "bridge restarted while dispatched")
 
     def poll(self) -> int:
-        if self.held.is_set():
+        if self.is_held():
             return 0
         free = 0
         while self._slots.acquire(blocking=False):

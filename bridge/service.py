@@ -11,6 +11,7 @@ from typing import Any
 from eth_account import Account
 
 from bridge.dispatcher import Dispatcher, WorkerPool
+from bridge.rotation import RotationGate
 from bridge.settings import BridgeSettings
 from bridge.store import RequestStore
 from bridge.submitter import Submitter
@@ -35,6 +36,8 @@ class Bridge:
         self.workers = WorkerPool(settings.worker_urls, timeout_s=settings.worker_timeout_s)
         self.watcher = ChainWatcher(w3, router, self.store, deployment.start_block, settings.confirmations)
         self.dispatcher = Dispatcher(self.store, self.workers, concurrency=settings.dispatch_concurrency)
+        self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
+        self.dispatcher.is_held = self.rotation.held
         account = Account.from_key(settings.eth_private_key.get_secret_value())
         self.submitter = Submitter(
             w3, router, account, self.store, self.workers, deployment.start_block, settings.batch_size
@@ -87,7 +90,7 @@ class Bridge:
             "counts": self.store.counts(),
             "lastBlockSeen": cursor[0] if cursor else None,
             "lastBlockProcessed": cursor[1] if cursor else None,
-            "dispatchHeld": self.dispatcher.held.is_set(),
+            "dispatchHeld": self.rotation.reason or None,
             "errors": dict(self.errors),
             "time": time.time(),
         }

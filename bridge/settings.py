@@ -18,6 +18,8 @@ class BridgeSettings(BaseSettings):
     # The transmitter's key: it pays for fulfil transactions and earns the fees.
     eth_private_key: SecretStr = SecretStr("")
     confirmations: int = 0
+    # Blocks to wait after a new key epoch is published before dispatching again.
+    rotation_confirmations: int = 2
     poll_interval_s: float = 0.2
     batch_size: int = 50
     dispatch_concurrency: int = 4

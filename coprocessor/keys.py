@@ -1,4 +1,4 @@
-"""The key hierarchy: master key -> cluster key per epoch (-> per-agent keys, next).
+"""The key hierarchy: master key -> cluster key per epoch -> per-agent keys.
 
 Every derivation is HKDF-SHA256 (RFC 5869) under its own label, so keys of different purposes
 or epochs are independent even though they come from one master key. Key material is held in
@@ -72,4 +72,30 @@ def derive_cluster_key(master_key: bytes, epoch: int) -> ClusterKey:
         epoch=epoch,
         signing_key=_secp256k1_key(master_key, label + b"/signing"),
         encryption_key=hkdf(master_key, label + b"/encryption"),
+    )
+
+
+@dataclass(frozen=True)
+class AgentKeys:
+    """An agent's keys in one epoch: sealing secrets to it, and encrypting its stored state."""
+
+    agent_id: int
+    epoch: int
+    encryption_key: bytes = field(repr=False)  # X25519: requesters and owners seal secrets to it
+    storage_key: bytes = field(repr=False)  # XSalsa20-Poly1305: the agent's ctx.storage
+
+    @property
+    def encryption_public_key(self) -> bytes:
+        return bytes(PrivateKey(self.encryption_key).public_key)
+
+
+def derive_agent_keys(cluster: ClusterKey, agent_id: int) -> AgentKeys:
+    """Per-agent keys from the cluster key: any worker holding the cluster key derives them."""
+    seed = cluster.signing_key + cluster.encryption_key
+    label = LABEL_PREFIX + f"agent:{agent_id}/epoch:{cluster.epoch}".encode()
+    return AgentKeys(
+        agent_id=agent_id,
+        epoch=cluster.epoch,
+        encryption_key=hkdf(seed, label + b"/encryption"),
+        storage_key=hkdf(seed, label + b"/storage"),
     )

@@ -26,6 +26,8 @@ class ServiceSettings(BaseSettings):
     attestation_authority_key: Path = Path(".state/attestation-authority.key")
     # Changes the simulated measurement, as modified worker code would: for tests of refusal.
     measurement_salt: str = ""
+    # The store every worker of the cluster reaches: agents' sealed state and owners' secrets.
+    cluster_store: Path = Path(".state/cluster.sqlite")
 
     def web3(self) -> Web3:
         return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 10}))
@@ -48,6 +50,11 @@ class GatekeeperSettings(ServiceSettings):
 
     # The gatekeeper's chain account, registered in TeeRegistry: it publishes epochs.
     eth_private_key: SecretStr = SecretStr("")
+    # Other gatekeepers to fetch the master keys from (at start, and after a peer rotated).
+    peers: list[str] = []
+    rotation_poll_s: float = 0.5
+    # Waited before carrying out a rotation; give each gatekeeper its own, so they seldom race.
+    rotation_delay_s: float = 0.0
 
 
 class WorkerSettings(ServiceSettings):

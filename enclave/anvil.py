@@ -23,6 +23,10 @@ DEV_KEYS = (
     "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
     "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
     "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
 )
 
 
@@ -49,6 +53,8 @@ class Anvil:
     """An anvil process; use it as a context manager or call `start` and `stop`."""
 
     port: int = field(default_factory=free_port)
+    # With a block time, anvil still mines each transaction at once (mixed mining) and also
+    # makes a block every `block_time` seconds, so that "N confirmations later" comes to pass.
     block_time: float | None = None
     log_path: Path | None = None
     chain_id: int = 31337
@@ -70,7 +76,7 @@ class Anvil:
             "--silent",
         ]
         if self.block_time is not None:
-            args += ["--block-time", str(self.block_time)]
+            args += ["--block-time", str(self.block_time), "--mixed-mining"]
         if self.log_path:
             with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
                 self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())

@@ -13,12 +13,13 @@ from types import FrameType
 import httpx
 from web3 import Web3
 
-from coprocessor.chain import deploy_system
+from coprocessor.chain import Deployment, deploy_system
 from coprocessor.errors import CoprocessorError
 from coprocessor.status import Status
 from enclave.anvil import DEV_KEYS, Anvil
 from enclave.demo import HELLO_AGENT, request_and_wait, stage_times
 from enclave.errors import EnclaveError
+from enclave.keys import encrypt_input, rotate, set_agent_secrets
 from enclave.stack import Stack
 from enclave.usage import register
 
@@ -139,6 +140,73 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _running(state_dir: str) -> tuple[Web3, Deployment, dict[str, str]]:
+    """The chain, deployment and service URLs of the stack that `enclave up` runs."""
+    try:
+        info = json.loads((Path(state_dir) / "stack.json").read_text())
+        deployment = Deployment.load(Path(state_dir) / "deployment.json")
+    except (OSError, ValueError, CoprocessorError) as err:
+        raise EnclaveError(f"no running stack in {state_dir}: start one with `enclave up` ({err})") from err
+    return Web3(Web3.HTTPProvider(info["rpcUrl"])), deployment, info["services"]
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise EnclaveError(f"expected KEY=VALUE, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+def cmd_secrets_encrypt(args: argparse.Namespace) -> int:
+    """Prints a request input (0x hex) carrying secrets that only a worker can read."""
+    w3, deployment, services = _running(args.state_dir)
+    envelope = encrypt_input(
+        services["gatekeeper"], w3, deployment, args.agent, _pairs(args.secrets), args.input.encode()
+    )
+    print("0x" + envelope.hex())
+    return 0
+
+
+def cmd_secrets_set(args: argparse.Namespace) -> int:
+    """Sets an agent's sealed settings; the key must be the agent owner's."""
+    w3, deployment, services = _running(args.state_dir)
+    epoch = set_agent_secrets(
+        services["gatekeeper"], w3, deployment, args.private_key, args.agent, _pairs(args.secrets)
+    )
+    print(f"sealed {len(args.secrets)} secret(s) to agent {args.agent} under key epoch {epoch}")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Rotates the cluster's keys (TeeRegistry owner only)."""
+    w3, deployment, _ = _running(args.state_dir)
+    epoch = rotate(w3, deployment, args.private_key)
+    record = deployment.contract(w3, "TeeRegistry").functions.getEpoch(epoch).call()
+    print(f"epoch {epoch} is active: signer {record[0]}, published in block {record[1]}")
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    """The key epochs the chain knows."""
+    w3, deployment, _ = _running(args.state_dir)
+    registry = deployment.contract(w3, "TeeRegistry")
+    current = int(registry.functions.currentEpoch().call())
+    for epoch in range(1, current + 1):
+        signer, published, valid_before, key = registry.functions.getEpoch(epoch).call()
+        state = (
+            "current"
+            if epoch == current
+            else ("revoked" if valid_before == 0 else f"valid before block {valid_before}")
+        )
+        print(f"epoch {epoch}: signer {signer}, X25519 0x{bytes(key).hex()}, published in block {published}, {state}")
+    if registry.functions.rotationPending().call():
+        print(f"rotation to epoch {current + 1} requested")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="enclave", description="Enclave Agents: a confidential coprocessor for EVM contracts."
@@ -162,6 +230,26 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what is deployed and running")
     status.add_argument("--state-dir", default=str(DEFAULT_STATE))
     status.set_defaults(run=cmd_status)
+
+    secrets = sub.add_parser("secrets", help="seal secrets to an agent").add_subparsers(dest="action", required=True)
+    encrypt = secrets.add_parser("encrypt", help="print a request input carrying sealed secrets")
+    encrypt.add_argument("--agent", type=int, required=True)
+    encrypt.add_argument("--input", default="", help="the plain input that travels beside the secrets")
+    encrypt.add_argument("secrets", nargs="+", metavar="KEY=VALUE")
+    encrypt.set_defaults(run=cmd_secrets_encrypt)
+    setter = secrets.add_parser("set", help="set an agent's sealed settings (owner only)")
+    setter.add_argument("--agent", type=int, required=True)
+    setter.add_argument("--private-key", default=DEV_KEYS[0], help="the agent owner's key")
+    setter.add_argument("secrets", nargs="+", metavar="KEY=VALUE")
+    setter.set_defaults(run=cmd_secrets_set)
+
+    keys = sub.add_parser("keys", help="key epochs and rotation").add_subparsers(dest="action", required=True)
+    rotate_cmd = keys.add_parser("rotate", help="rotate the cluster's keys (admin)")
+    rotate_cmd.add_argument("--private-key", default=DEV_KEYS[0], help="the TeeRegistry owner's key")
+    rotate_cmd.set_defaults(run=cmd_keys_rotate)
+    keys.add_parser("show", help="the key epochs on-chain").set_defaults(run=cmd_keys_show)
+    for p in (encrypt, setter, rotate_cmd, keys.choices["show"]):
+        p.add_argument("--state-dir", default=str(DEFAULT_STATE))
 
     deploy = sub.add_parser("deploy", help="deploy the contracts and write a deployment file")
     deploy.add_argument("--rpc-url", help="chain to deploy to (default: a fresh local anvil)")

@@ -26,7 +26,10 @@ from coprocessor.tee.simulated import code_measurement
 from enclave.anvil import DEV_KEYS, Anvil, free_port
 from enclave.errors import StackError
 
-DEPLOYER_KEY, TRANSMITTER_KEY, GATEKEEPER_KEY = DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]
+DEPLOYER_KEY, TRANSMITTER_KEY = DEV_KEYS[0], DEV_KEYS[1]
+# Gatekeepers' chain accounts (registered in TeeRegistry at deployment); DEV_KEYS[3] and [4]
+# are left for users and tests.
+GATEKEEPER_KEYS = (DEV_KEYS[2], DEV_KEYS[5], DEV_KEYS[6], DEV_KEYS[7])
 
 
 @dataclass
@@ -69,21 +72,26 @@ class Service:
 class Stack:
     state_dir: Path = Path(".state")
     rpc_url: str | None = None
+    gatekeepers: int = 1
     workers: int = 2
     confirmations: int = 0
-    block_time: float | None = None
+    block_time: float | None = 1.0
     # Extra settings for every worker (ENCLAVE_WORKER_*), for example a shorter wall time.
     worker_env: dict[str, str] = field(default_factory=dict)
     anvil: Anvil | None = None
     deployment: Deployment | None = None
     services: dict[str, Service] = field(default_factory=dict)
+    # Chosen up front, so that every gatekeeper knows every peer, including later ones.
+    gatekeeper_ports: list[int] = field(default_factory=list)
 
     # -- starting -------------------------------------------------------------------------------
 
     def start(self) -> Stack:
         try:
             self._start_chain()
-            self.start_gatekeeper()
+            self.gatekeeper_ports = [free_port() for _ in range(self.gatekeepers)]
+            for index in range(1, self.gatekeepers + 1):
+                self.start_gatekeeper(index)
             # Workers start side by side: each one's start-up is mostly imports and attestation.
             workers = [self.start_worker(f"worker-{i}", wait=False) for i in range(1, self.workers + 1)]
             for worker in workers:
@@ -116,8 +124,8 @@ class Stack:
                     return existing
             except (DeploymentError, KeyError):
                 pass
-        gatekeeper = Account.from_key(GATEKEEPER_KEY).address
-        deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=[gatekeeper])
+        gatekeepers = [Account.from_key(key).address for key in GATEKEEPER_KEYS[: self.gatekeepers]]
+        deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=gatekeepers)
         tee = deployment.contract(w3, "TeeRegistry")
         send(w3, Account.from_key(DEPLOYER_KEY), tee.functions.allowMeasurement(code_measurement()))
         deployment.save(path)
@@ -145,11 +153,22 @@ class Stack:
             f"{prefix}STATE_DIR": str(self.state_dir / state),
             f"{prefix}PORT": str(port),
             f"{prefix}ATTESTATION_AUTHORITY_KEY": str(self.state_dir / "attestation-authority.key"),
+            f"{prefix}CLUSTER_STORE": str(self.state_dir / "cluster.sqlite"),
         }
 
-    def start_gatekeeper(self, name: str = "gatekeeper") -> Service:
-        port = free_port()
-        env = self._common("ENCLAVE_GATEKEEPER_", port, name) | {"ENCLAVE_GATEKEEPER_ETH_PRIVATE_KEY": GATEKEEPER_KEY}
+    def gatekeeper_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.gatekeeper_ports]
+
+    def start_gatekeeper(self, index: int = 1) -> Service:
+        """Gatekeeper 1 makes the master key; the others fetch it from their peers."""
+        name = "gatekeeper" if index == 1 else f"gatekeeper-{index}"
+        port = self.gatekeeper_ports[index - 1] if index <= len(self.gatekeeper_ports) else free_port()
+        peers = [url for url in self.gatekeeper_urls() if not url.endswith(f":{port}")]
+        env = self._common("ENCLAVE_GATEKEEPER_", port, name) | {
+            "ENCLAVE_GATEKEEPER_ETH_PRIVATE_KEY": GATEKEEPER_KEYS[index - 1],
+            "ENCLAVE_GATEKEEPER_PEERS": _json_list(peers),
+            "ENCLAVE_GATEKEEPER_ROTATION_DELAY_S": str((index - 1) * 2.0),
+        }
         service = self._spawn(name, "coprocessor.gatekeeper", env, port)
         service.wait_healthy()
         return service

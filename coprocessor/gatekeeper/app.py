@@ -5,11 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from pydantic import BaseModel
 
-from coprocessor.errors import AttestationError
+from coprocessor.errors import AttestationError, CoprocessorError
 from coprocessor.gatekeeper.service import Gatekeeper
 from coprocessor.tee.base import Quote
 from coprocessor.wire import ProvisionRequest, ProvisionResponse, from_hex, to_hex
+
+
+class JoinRequest(BaseModel):
+    quote: dict[str, Any]
+    identityPublicKey: str
+    address: str
+    signature: str
+
+
+class AgentSecretsRequest(BaseModel):
+    epoch: int
+    sealed: str
+    signature: str
 
 
 def create_app(gatekeeper: Gatekeeper) -> FastAPI:
@@ -31,5 +45,27 @@ def create_app(gatekeeper: Gatekeeper) -> FastAPI:
         except (AttestationError, KeyError, ValueError) as err:
             raise HTTPException(status_code=403, detail=f"attestation refused: {err}") from err
         return ProvisionResponse(epoch=epoch, sealedClusterKey=to_hex(sealed))
+
+    @app.post("/v1/gatekeepers/join")
+    def join(body: JoinRequest) -> dict[str, str]:
+        try:
+            sealed = gatekeeper.share_masters(
+                Quote.from_dict(body.quote), from_hex(body.identityPublicKey), body.address, from_hex(body.signature)
+            )
+        except (AttestationError, KeyError, ValueError) as err:
+            raise HTTPException(status_code=403, detail=f"join refused: {err}") from err
+        return {"sealedMasterKeys": to_hex(sealed)}
+
+    @app.get("/v1/agents/{agent_id}/encryption-key")
+    def agent_key(agent_id: int) -> dict[str, Any]:
+        return gatekeeper.agent_public_key(agent_id)
+
+    @app.put("/v1/agents/{agent_id}/secrets")
+    def agent_secrets(agent_id: int, body: AgentSecretsRequest) -> dict[str, Any]:
+        try:
+            gatekeeper.set_agent_secrets(agent_id, body.epoch, from_hex(body.sealed), from_hex(body.signature))
+        except (AttestationError, CoprocessorError, ValueError) as err:
+            raise HTTPException(status_code=403, detail=str(err)) from err
+        return {"agentId": agent_id, "epoch": body.epoch, "stored": True}
 
     return app

@@ -3,8 +3,9 @@
 sandbox.Sandbox ── pipes ──▶ child process: engine.execute ── __host ──▶ host.HostApi
 """
 
+from coprocessor.runtime.context import RunContext, StorageGrant
 from coprocessor.runtime.engine import Execution, execute
 from coprocessor.runtime.limits import Limits
 from coprocessor.runtime.sandbox import Sandbox
 
-__all__ = ["Execution", "Limits", "Sandbox", "execute"]
+__all__ = ["Execution", "Limits", "RunContext", "Sandbox", "StorageGrant", "execute"]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from coprocessor.runtime.context import RunContext
 from coprocessor.runtime.engine import execute
+from coprocessor.runtime.host import HostApi
 from coprocessor.runtime.limits import Limits
 from coprocessor.runtime.sandbox import execution_to_wire, read_message, write_message
 
@@ -15,7 +17,9 @@ def main() -> None:
     sys.stdout = sys.stderr
     write_message(stdout, {"ready": True})
     while (job := read_message(stdin)) is not None:
-        execution = execute(job["code"], bytes.fromhex(job["input"]), Limits.from_dict(job["limits"]))
+        limits = Limits.from_dict(job["limits"])
+        host = HostApi(limits=limits, context=RunContext.from_wire(job.get("context")))
+        execution = execute(job["code"], bytes.fromhex(job["input"]), limits, host)
         write_message(stdout, execution_to_wire(execution))
 
 

@@ -74,6 +74,13 @@ def expose_default_export(code: str) -> str:
 def execute(code: str, input_: bytes, limits: Limits, host: HostApi | None = None) -> Execution:
     """Runs `main(input, ctx)` of an agent to completion (or to a limit)."""
     host = host or HostApi(limits=limits)
+    try:
+        return _execute(code, input_, limits, host)
+    finally:
+        host.close()
+
+
+def _execute(code: str, input_: bytes, limits: Limits, host: HostApi) -> Execution:
     started = time.perf_counter()
     if len(input_) > limits.input_bytes:
         return Execution.failed(

@@ -12,12 +12,16 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.crypto import keccak
 
+from coprocessor.cluster_store import ClusterStore
+from coprocessor.errors import SealingError
+from coprocessor.runtime.context import RunContext, StorageGrant
 from coprocessor.runtime.limits import Limits
 
 BIGINT = "$bigint"
@@ -76,9 +80,11 @@ class HostApi:
     """The capabilities of one agent run, and what the run left behind (its logs)."""
 
     limits: Limits = field(default_factory=Limits)
+    context: RunContext = field(default_factory=RunContext)
     logs: list[str] = field(default_factory=list)
     handlers: dict[str, Handler] = field(default_factory=dict)
     _log_bytes: int = 0
+    _store: ClusterStore | None = None
 
     def __post_init__(self) -> None:
         self.handlers.update(
@@ -90,6 +96,10 @@ class HostApi:
                 "abi.decode": self.abi_decode,
                 "utf8.encode": lambda text: "0x" + str(text).encode("utf-8").hex(),
                 "utf8.decode": self.utf8_decode,
+                "secrets": lambda: self.context.secrets,
+                "storage.get": self.storage_get,
+                "storage.set": self.storage_set,
+                "storage.delete": self.storage_delete,
             }
         )
 
@@ -129,6 +139,45 @@ class HostApi:
             return list(decode(types, hex_to_bytes(data)))
         except (DecodingError, ValueError, TypeError) as err:
             raise HostError(f"abi.decode: {err}") from err
+
+    def _grant(self) -> tuple[ClusterStore, StorageGrant]:
+        grant = self.context.storage
+        if grant is None:
+            raise HostError("ctx.storage is not available here (no cluster store was given)")
+        if self._store is None:
+            self._store = ClusterStore(Path(grant.path))
+        return self._store, grant
+
+    @staticmethod
+    def _name(name: Any) -> str:
+        if not isinstance(name, str) or not 0 < len(name) <= 256:
+            raise HostError("a storage key is a string of 1 to 256 characters")
+        return name
+
+    def storage_get(self, name: str) -> str | None:
+        store, grant = self._grant()
+        try:
+            return store.get(grant.agent_id, self._name(name), grant.keys, grant.epoch)
+        except SealingError as err:
+            raise HostError(str(err)) from err
+
+    def storage_set(self, name: str, value: Any) -> None:
+        store, grant = self._grant()
+        if not isinstance(value, str):
+            raise HostError("ctx.storage.set stores strings: JSON.stringify other values")
+        try:
+            store.set(grant.agent_id, self._name(name), value, grant.keys[grant.epoch], grant.epoch)
+        except ValueError as err:
+            raise HostError(str(err)) from err
+
+    def storage_delete(self, name: str) -> None:
+        store, grant = self._grant()
+        store.delete(grant.agent_id, self._name(name), grant.keys)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     @staticmethod
     def utf8_decode(data: str) -> str:

@@ -43,7 +43,16 @@
       decode: (types, data) => call("abi.decode", types, bytesArg(data)),
     },
     bytes: { toHex, fromHex, fromText: (text) => fromHex(call("utf8.encode", text)) },
+    // Decrypted inside the worker only: from the request's sealed envelope and the owner's settings.
+    secrets: Object.freeze(call("secrets")),
+    // Sealed key-value state of this agent, shared by every worker of the cluster.
+    storage: {
+      get: (key) => call("storage.get", key),
+      set: (key, value) => call("storage.set", key, value),
+      delete: (key) => call("storage.delete", key),
+    },
   };
+  Object.freeze(ctx.storage);
   Object.freeze(ctx.hash);
   Object.freeze(ctx.abi);
   Object.freeze(ctx.bytes);

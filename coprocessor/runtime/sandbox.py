@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+from coprocessor.runtime.context import RunContext
 from coprocessor.runtime.engine import Execution
 from coprocessor.runtime.limits import Limits
 from coprocessor.status import Status
@@ -125,12 +126,15 @@ class Sandbox:
         for _ in range(size):
             self._idle.put(_Child.start())
 
-    def execute(self, code: str, input_: bytes, limits: Limits) -> Execution:
+    def execute(self, code: str, input_: bytes, limits: Limits, context: RunContext | None = None) -> Execution:
         """Runs an agent; a run past its wall time ends as TIMEOUT and never blocks the pool."""
         child = self._idle.get()
         started = time.perf_counter()
         try:
-            child.send({"code": code, "input": input_.hex(), "limits": limits.as_dict()})
+            job = {"code": code, "input": input_.hex(), "limits": limits.as_dict()}
+            if context is not None:
+                job["context"] = context.to_wire()
+            child.send(job)
             # The child's own bookkeeping (a fresh context, the reply) is small; the budget is
             # the agent's wall time.
             reply = child.receive(limits.wall_time_ms / 1000)

@@ -6,6 +6,7 @@ import logging
 
 import uvicorn
 
+from coprocessor.cluster_store import ClusterStore
 from coprocessor.runtime import Sandbox
 from coprocessor.settings import WorkerSettings
 from coprocessor.worker.app import create_app
@@ -25,6 +26,8 @@ def main() -> None:
             settings.gatekeeper_urls,
             sandbox,
             settings.limits(),
+            store=ClusterStore(settings.cluster_store),
+            store_path=settings.cluster_store,
         )
         worker.provision_in_background(settings.provision_retry_s)
         uvicorn.run(create_app(worker), host=settings.host, port=settings.port, log_level="warning")

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,8 +16,10 @@ from nacl.public import PrivateKey, SealedBox
 from web3 import Web3
 
 from coprocessor.chain import Deployment
+from coprocessor.cluster_store import ClusterStore
+from coprocessor.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
 from coprocessor.errors import ProvisioningError
-from coprocessor.keys import ClusterKey
+from coprocessor.keys import AgentKeys, ClusterKey, derive_agent_keys
 from coprocessor.protocol import (
     AgentResult,
     CompactSignature,
@@ -26,7 +29,7 @@ from coprocessor.protocol import (
     sign_digest,
     sign_result,
 )
-from coprocessor.runtime import Limits, Sandbox
+from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.wire import CommitmentModel, ExecuteRequest, ExecuteResponse, SignatureModel, from_hex, to_hex
 from coprocessor.worker.code import CodeStore
@@ -48,6 +51,8 @@ class Worker:
         gatekeeper_urls: list[str],
         sandbox: Sandbox,
         limits: Limits | None = None,
+        store: ClusterStore | None = None,
+        store_path: Path | None = None,
     ) -> None:
         self.name = name
         self.tee = tee
@@ -61,14 +66,21 @@ class Worker:
         self.code = CodeStore(w3, router, deployment.start_block)
         # The identity key lives in memory only: a restarted worker attests again.
         self._identity = PrivateKey.generate()
-        self._cluster_key: ClusterKey | None = None
+        # The current epoch's key first, then the previous one's (for requests sealed to it).
+        self._keys: list[ClusterKey] = []
+        self.store = store
+        self.store_path = store_path
         self.quote = tee.quote(identity_report_data(bytes(self._identity.public_key)))
         self.executions: Counter[str] = Counter()
         self.started_at = time.time()
 
     @property
     def ready(self) -> bool:
-        return self._cluster_key is not None
+        return bool(self._keys)
+
+    @property
+    def _cluster_key(self) -> ClusterKey | None:
+        return self._keys[0] if self._keys else None
 
     def provision(self) -> None:
         """Asks each gatekeeper in turn for the cluster key; raises when none gives it."""
@@ -81,27 +93,35 @@ class Worker:
                     reasons.append(f"{url}: {reply.status_code} {reply.json().get('detail', '')}")
                     continue
                 sealed = from_hex(reply.json()["sealedClusterKey"])
-                key = ClusterKey.from_secret_dict(json.loads(SealedBox(self._identity).decrypt(sealed)))
+                payload = json.loads(SealedBox(self._identity).decrypt(sealed))
+                keys = [ClusterKey.from_secret_dict(k) for k in payload["keys"]]
             except (httpx.HTTPError, CryptoError, ValueError, KeyError) as err:
                 reasons.append(f"{url}: {err}")
                 continue
-            on_chain_signer = self.registry.functions.getEpoch(key.epoch).call()[0]
-            if on_chain_signer != key.signer_address:
-                reasons.append(f"{url}: gave a key for epoch {key.epoch} that the chain does not know")
+            unknown = [k.epoch for k in keys if self.registry.functions.getEpoch(k.epoch).call()[0] != k.signer_address]
+            if unknown or not keys:
+                reasons.append(f"{url}: gave keys for epochs {unknown} that the chain does not know")
                 continue
-            self._cluster_key = key
-            log.info("provisioned with epoch %d by %s", key.epoch, url)
+            self._keys = keys
+            log.info("provisioned with epoch %d by %s", keys[0].epoch, url)
             return
         raise ProvisioningError("; ".join(reasons) or "no gatekeeper configured")
 
     def provision_in_background(self, retry_s: float) -> threading.Thread:
+        """Provisions, then follows the chain's epoch: after a rotation, provisions again."""
+
         def loop() -> None:
-            while not self.ready:
+            while True:
                 try:
-                    self.provision()
+                    epoch = int(self.registry.functions.currentEpoch().call())
+                    key = self._cluster_key
+                    if key is None or key.epoch < epoch:
+                        self.provision()
                 except ProvisioningError as err:
                     log.warning("not provisioned: %s", err)
-                    time.sleep(retry_s)
+                except Exception as err:  # noqa: BLE001 - the chain may be away for a moment
+                    log.warning("epoch check failed: %s", err)
+                time.sleep(retry_s)
 
         thread = threading.Thread(target=loop, name="provision", daemon=True)
         thread.start()
@@ -113,7 +133,7 @@ class Worker:
             raise NotReady("this worker holds no cluster key yet")
         commitment = request.commitment.to_commitment()
         code = self.code.get(commitment.code_hash)
-        execution = self.sandbox.execute(code, from_hex(request.input), self.limits)
+        execution = self._run(code, commitment.agent_id, from_hex(request.input))
         result = AgentResult(
             request_id=int(request.requestId), commitment=commitment, status=execution.status, output=execution.output
         )
@@ -134,6 +154,40 @@ class Worker:
             stats={"elapsedMs": execution.elapsed_ms, "memoryBytes": execution.memory_bytes, "signMs": sign_ms},
             worker=self.name,
         )
+
+    def _run(self, code: str, agent_id: int, raw_input: bytes) -> Execution:
+        """Opens the input's sealed secrets and the owner's, grants the agent its storage, runs it."""
+        agent_keys = {k.epoch: derive_agent_keys(k, agent_id) for k in self._keys}
+        current = self._keys[0].epoch
+        try:
+            input_, secrets = raw_input, self._owner_secrets(agent_id, agent_keys)
+            if is_envelope(raw_input):
+                epoch = envelope_epoch(raw_input)
+                if epoch not in agent_keys:
+                    raise EnvelopeError(f"the secrets are sealed to epoch {epoch}, which this cluster no longer holds")
+                opened = open_envelope(raw_input, agent_keys[epoch].encryption_key)
+                # The owner's settings win over a requester's: the owner decides what the agent trusts.
+                input_, secrets = opened.input, opened.secrets | secrets
+        except EnvelopeError as err:
+            return Execution.failed(Status.BAD_INPUT, str(err))
+        storage = None
+        if self.store_path is not None:
+            storage = StorageGrant(
+                path=str(self.store_path),
+                agent_id=agent_id,
+                epoch=current,
+                keys={e: k.storage_key for e, k in agent_keys.items()},
+            )
+        return self.sandbox.execute(code, input_, self.limits, RunContext(secrets=secrets, storage=storage))
+
+    def _owner_secrets(self, agent_id: int, agent_keys: dict[int, AgentKeys]) -> dict[str, str]:
+        stored = self.store.secrets(agent_id) if self.store is not None else None
+        if stored is None:
+            return {}
+        epoch, sealed = stored
+        if epoch not in agent_keys:
+            raise EnvelopeError(f"the agent's settings are sealed to epoch {epoch}, which this worker does not hold")
+        return open_sealed_secrets(sealed, agent_keys[epoch].encryption_key)
 
     def sign_batch(self, results: list[ExecuteResponse]) -> CompactSignature:
         """Co-signs a batch of results that this cluster's key signed one by one, and nothing else."""

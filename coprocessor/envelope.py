@@ -1,0 +1,70 @@
+"""Confidential inputs: an input that carries secrets sealed to the agent's public key.
+
+    envelope = MAGIC || abi.encode(uint64 epoch, bytes sealedSecrets, bytes input)
+
+`sealedSecrets` is a libsodium sealed box of the secrets' JSON (`{"API_KEY": "..."}`) to the
+agent's X25519 key of `epoch`. The chain, the bridge and its database see only ciphertext; the
+worker opens it and the agent reads `ctx.secrets`, while `input` reaches `main` as usual. A
+contract can build one too: `abi.encodePacked(MAGIC, abi.encode(epoch, sealed, input))`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from eth_abi.abi import decode, encode
+from eth_abi.exceptions import DecodingError
+from nacl.exceptions import CryptoError
+from nacl.public import PrivateKey, PublicKey, SealedBox
+
+MAGIC = b"\xeaENV1"
+
+
+class EnvelopeError(ValueError):
+    """The envelope is malformed or cannot be opened with the keys at hand."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    input: bytes
+    secrets: dict[str, str] = field(repr=False)
+
+
+def seal_secrets(agent_public_key: bytes, epoch: int, secrets: dict[str, str], input_: bytes = b"") -> bytes:
+    """An envelope for a request: `input_` in the clear, `secrets` for the agent's eyes only."""
+    return MAGIC + encode(["uint64", "bytes", "bytes"], [epoch, seal_to(agent_public_key, secrets), input_])
+
+
+def is_envelope(data: bytes) -> bool:
+    return data.startswith(MAGIC)
+
+
+def envelope_epoch(data: bytes) -> int:
+    try:
+        epoch, _, _ = decode(["uint64", "bytes", "bytes"], data[len(MAGIC) :])
+    except (DecodingError, ValueError) as err:
+        raise EnvelopeError(f"malformed secret envelope: {err}") from err
+    return int(epoch)
+
+
+def seal_to(agent_public_key: bytes, secrets: dict[str, str]) -> bytes:
+    return bytes(SealedBox(PublicKey(agent_public_key)).encrypt(json.dumps(secrets).encode()))
+
+
+def open_sealed_secrets(sealed: bytes, agent_encryption_key: bytes) -> dict[str, str]:
+    try:
+        secrets = json.loads(SealedBox(PrivateKey(agent_encryption_key)).decrypt(sealed))
+    except (CryptoError, ValueError) as err:
+        raise EnvelopeError("the secrets cannot be opened: sealed to another agent or epoch, or corrupt") from err
+    if not isinstance(secrets, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
+        raise EnvelopeError("secrets must be a JSON object of strings")
+    return secrets
+
+
+def open_envelope(data: bytes, agent_encryption_key: bytes) -> Opened:
+    try:
+        _, sealed, input_ = decode(["uint64", "bytes", "bytes"], data[len(MAGIC) :])
+    except (DecodingError, ValueError) as err:
+        raise EnvelopeError(f"malformed secret envelope: {err}") from err
+    return Opened(input=bytes(input_), secrets=open_sealed_secrets(bytes(sealed), agent_encryption_key))

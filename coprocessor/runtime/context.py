@@ -1,0 +1,55 @@
+"""What one run may reach besides its input: secrets and its agent's sealed storage.
+
+It crosses the pipe from the worker to its sandbox child (both inside the TEE) and nothing
+else: `repr` hides the secrets and keys, and the worker never logs a run context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StorageGrant:
+    """Access to one agent's entries in the cluster store, with the keys of the epochs at hand."""
+
+    path: str
+    agent_id: int
+    epoch: int
+    keys: dict[int, bytes] = field(repr=False)
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "agentId": self.agent_id,
+            "epoch": self.epoch,
+            "keys": {str(e): k.hex() for e, k in self.keys.items()},
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> StorageGrant:
+        return cls(
+            path=data["path"],
+            agent_id=int(data["agentId"]),
+            epoch=int(data["epoch"]),
+            keys={int(e): bytes.fromhex(k) for e, k in data["keys"].items()},
+        )
+
+
+@dataclass(frozen=True)
+class RunContext:
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    storage: StorageGrant | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"secrets": self.secrets, "storage": self.storage.to_wire() if self.storage else None}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any] | None) -> RunContext:
+        if not data:
+            return cls()
+        storage = data.get("storage")
+        return cls(
+            secrets=dict(data.get("secrets") or {}), storage=StorageGrant.from_wire(storage) if storage else None
+        )

@@ -1,0 +1,70 @@
+"""The user's side of the key model: sealing secrets to an agent, owners' settings, rotation."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from eth_account import Account
+from web3 import Web3
+
+from coprocessor.attested_keys import agent_key_digest, agent_secrets_digest, sign_statement, statement_signer
+from coprocessor.chain import Deployment, send
+from coprocessor.envelope import seal_secrets, seal_to
+from enclave.errors import EnclaveError
+
+
+class KeyFailure(EnclaveError):
+    """A key could not be fetched, verified or used."""
+
+
+def agent_public_key(gatekeeper_url: str, w3: Web3, deployment: Deployment, agent_id: int) -> tuple[int, bytes]:
+    """The agent's encryption key, checked against the epoch's signer that the chain publishes."""
+    try:
+        served = httpx.get(f"{gatekeeper_url}/v1/agents/{agent_id}/encryption-key", timeout=10).json()
+    except (httpx.HTTPError, ValueError) as err:
+        raise KeyFailure(f"cannot fetch the key of agent {agent_id} from {gatekeeper_url}: {err}") from err
+    epoch, public_key = int(served["epoch"]), bytes.fromhex(served["publicKey"][2:])
+    on_chain = deployment.contract(w3, "TeeRegistry").functions.getEpoch(epoch).call()[0]
+    signer = statement_signer(agent_key_digest(agent_id, epoch, public_key), bytes.fromhex(served["signature"][2:]))
+    if signer != on_chain:
+        raise KeyFailure(f"the key served for agent {agent_id} is signed by {signer}, not epoch {epoch}'s {on_chain}")
+    return epoch, public_key
+
+
+def encrypt_input(
+    gatekeeper_url: str, w3: Web3, deployment: Deployment, agent_id: int, secrets: dict[str, str], input_: bytes = b""
+) -> bytes:
+    """A request input whose secrets only a worker of the cluster can read."""
+    epoch, public_key = agent_public_key(gatekeeper_url, w3, deployment, agent_id)
+    return seal_secrets(public_key, epoch, secrets, input_)
+
+
+def set_agent_secrets(
+    gatekeeper_url: str, w3: Web3, deployment: Deployment, owner_key: str, agent_id: int, secrets: dict[str, str]
+) -> int:
+    """Seals an agent's settings (like Phala's contract settings) and hands them to the cluster."""
+    epoch, public_key = agent_public_key(gatekeeper_url, w3, deployment, agent_id)
+    sealed = seal_to(public_key, secrets)
+    signature = sign_statement(Account.from_key(owner_key).key, agent_secrets_digest(agent_id, epoch, sealed))
+    reply = httpx.put(
+        f"{gatekeeper_url}/v1/agents/{agent_id}/secrets",
+        json={"epoch": epoch, "sealed": "0x" + sealed.hex(), "signature": "0x" + signature.hex()},
+        timeout=10,
+    )
+    if reply.status_code != 200:
+        raise KeyFailure(f"the gatekeeper refused the secrets: {reply.json().get('detail', reply.text)}")
+    return epoch
+
+
+def rotate(w3: Web3, deployment: Deployment, owner_key: str, timeout: float = 60.0) -> int:
+    """Asks for a new key epoch (TeeRegistry owner only) and waits until a gatekeeper publishes it."""
+    registry = deployment.contract(w3, "TeeRegistry")
+    before = int(registry.functions.currentEpoch().call())
+    send(w3, Account.from_key(owner_key), registry.functions.requestRotation())
+    deadline = time.monotonic() + timeout
+    while (epoch := int(registry.functions.currentEpoch().call())) == before:
+        if time.monotonic() > deadline:
+            raise KeyFailure(f"no gatekeeper published epoch {before + 1} within {timeout:.0f} s")
+        time.sleep(0.2)
+    return epoch
