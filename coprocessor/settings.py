@@ -10,6 +10,8 @@ from web3 import Web3
 
 from coprocessor.chain import Deployment
 from coprocessor.runtime.limits import Limits
+from coprocessor.tee.base import QuoteVerifier, TeeBackend
+from coprocessor.tee.dcap import DcapPolicy, DcapTee, DcapVerifier, DstackQuoteSource
 from coprocessor.tee.simulated import SimulatedTee, SimulatedVerifier, code_measurement, load_authority
 
 
@@ -35,13 +37,31 @@ class ServiceSettings(BaseSettings):
     def load_deployment(self) -> Deployment:
         return Deployment.load(self.deployment)
 
-    def tee(self) -> SimulatedTee:
-        if self.tee_backend != "simulated":
-            raise ValueError(f"unknown TEE backend {self.tee_backend!r} (this build has: simulated)")
-        authority = load_authority(self.attestation_authority_key)
-        return SimulatedTee(authority, self.state_dir, code_measurement(self.measurement_salt))
+    # dcap: the policy that quotes of workers and peer gatekeepers must meet.
+    dcap_allowed_mr_td: list[str] = []
+    dcap_allowed_mr_enclave: list[str] = []
+    dcap_allowed_mr_signer: list[str] = []
+    dcap_accepted_tcb_statuses: list[str] = ["UpToDate"]
 
-    def verifier(self) -> SimulatedVerifier:
+    def tee(self) -> TeeBackend:
+        if self.tee_backend == "simulated":
+            authority = load_authority(self.attestation_authority_key)
+            return SimulatedTee(authority, self.state_dir, code_measurement(self.measurement_salt))
+        if self.tee_backend == "dcap":
+            source = DstackQuoteSource()
+            return DcapTee(source, source.sealing_secret())
+        raise ValueError(f"unknown TEE backend {self.tee_backend!r} (simulated or dcap)")
+
+    def verifier(self) -> QuoteVerifier:
+        if self.tee_backend == "dcap":
+            return DcapVerifier(
+                DcapPolicy(
+                    allowed_mr_td=frozenset(self.dcap_allowed_mr_td),
+                    allowed_mr_enclave=frozenset(self.dcap_allowed_mr_enclave),
+                    allowed_mr_signer=frozenset(self.dcap_allowed_mr_signer),
+                    accepted_tcb_statuses=frozenset(self.dcap_accepted_tcb_statuses),
+                )
+            )
         return SimulatedVerifier(bytes(load_authority(self.attestation_authority_key).verify_key))
 
 

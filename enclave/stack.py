@@ -173,8 +173,13 @@ class Stack:
         service.wait_healthy()
         return service
 
+    def _port(self, name: str) -> int:
+        """A service keeps its port across restarts, so that its peers find it again."""
+        existing = self.services.get(name)
+        return int(existing.url.rsplit(":", 1)[1]) if existing else free_port()
+
     def start_worker(self, name: str, measurement_salt: str = "", wait: bool = True) -> Service:
-        port = free_port()
+        port = self._port(name)
         gatekeepers = [s.url for n, s in self.services.items() if n.startswith("gatekeeper")]
         env = (
             self._common("ENCLAVE_WORKER_", port, name)
@@ -190,8 +195,8 @@ class Stack:
             service.wait_healthy()
         return service
 
-    def start_bridge(self, port: int | None = None) -> Service:
-        port = port or free_port()
+    def start_bridge(self) -> Service:
+        port = self._port("bridge")
         workers = [s.url for n, s in self.services.items() if n.startswith("worker")]
         env = {
             "ENCLAVE_BRIDGE_RPC_URL": str(self.rpc_url),

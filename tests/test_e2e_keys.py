@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -80,7 +79,9 @@ def test_owner_settings_are_sealed_and_only_the_owner_may_set_them(stack: Stack)
     agent = register(stack, SECRET_AGENT)
     with pytest.raises(KeyFailure, match="must be signed by its owner"):
         set_agent_secrets(gatekeeper(stack), stack.web3(), stack.deployment, DEV_KEYS[4], agent, {"OWNER_KEY": "x"})
-    set_agent_secrets(gatekeeper(stack), stack.web3(), stack.deployment, DEPLOYER_KEY, agent, {"OWNER_KEY": OWNER_SECRET})
+    set_agent_secrets(
+        gatekeeper(stack), stack.web3(), stack.deployment, DEPLOYER_KEY, agent, {"OWNER_KEY": OWNER_SECRET}
+    )
     envelope = encrypt_input(gatekeeper(stack), stack.web3(), stack.deployment, agent, {"API_KEY": SECRET})
     [request_id] = ask_many(stack, agent, [envelope])
     status, output = wait_for(stack, [request_id])[request_id]

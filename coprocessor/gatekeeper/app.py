@@ -44,6 +44,8 @@ def create_app(gatekeeper: Gatekeeper) -> FastAPI:
             epoch, sealed = gatekeeper.provision(quote, from_hex(body.identityPublicKey))
         except (AttestationError, KeyError, ValueError) as err:
             raise HTTPException(status_code=403, detail=f"attestation refused: {err}") from err
+        except CoprocessorError as err:  # for example, still fetching a new epoch's key from a peer
+            raise HTTPException(status_code=503, detail=str(err)) from err
         return ProvisionResponse(epoch=epoch, sealedClusterKey=to_hex(sealed))
 
     @app.post("/v1/gatekeepers/join")

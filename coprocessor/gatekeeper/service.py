@@ -152,15 +152,19 @@ class Gatekeeper:
         self.store.put_secrets(agent_id, epoch, sealed)
 
     def info(self) -> dict[str, Any]:
-        key = self.cluster_key()
+        epoch = self.current_epoch()
+        key = self.cluster_key(epoch) if epoch in self._masters else None
         return {
             "role": "gatekeeper",
             "backend": self.tee.name,
             "measurement": "0x" + self.tee.measurement.hex(),
             "address": self.account.address,
-            "epoch": key.epoch,
-            "signer": key.signer_address,
-            "encryptionPublicKey": "0x" + key.encryption_public_key.hex(),
+            "epoch": epoch,
+            # False for a moment after a peer rotated, until this gatekeeper fetched the new key.
+            "holdsCurrentKey": key is not None,
+            "signer": key.signer_address if key else None,
+            "encryptionPublicKey": "0x" + key.encryption_public_key.hex() if key else None,
+            "epochsHeld": sorted(self._masters),
             "workersProvisioned": self.provisioned,
         }
 

@@ -16,15 +16,21 @@ class Quote:
     backend: str
     measurement: bytes
     report_data: bytes
+    # The simulated authority's signature, or for dcap the raw Intel quote itself.
     signature: bytes
+    # dcap only: the collateral (TCB info, QE identity, CRLs) as JSON, to verify offline.
+    collateral: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "backend": self.backend,
             "measurement": "0x" + self.measurement.hex(),
             "reportData": "0x" + self.report_data.hex(),
             "signature": "0x" + self.signature.hex(),
         }
+        if self.collateral is not None:
+            data["collateral"] = self.collateral
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Quote:
@@ -33,6 +39,7 @@ class Quote:
             measurement=bytes.fromhex(str(data["measurement"]).removeprefix("0x")),
             report_data=bytes.fromhex(str(data["reportData"]).removeprefix("0x")),
             signature=bytes.fromhex(str(data["signature"]).removeprefix("0x")),
+            collateral=data.get("collateral"),
         )
 
 
