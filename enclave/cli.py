@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import signal
 import sys
 import time
@@ -17,7 +18,7 @@ from coprocessor.chain import Deployment, deploy_system
 from coprocessor.errors import CoprocessorError
 from coprocessor.status import Status
 from enclave.anvil import DEV_KEYS, Anvil
-from enclave.demo import HELLO_AGENT, request_and_wait, stage_times
+from enclave.demo import HELLO_AGENT, SEALED_AGENT, request_and_wait, secret_leaks, stage_times
 from enclave.errors import EnclaveError
 from enclave.keys import encrypt_input, rotate, set_agent_secrets
 from enclave.stack import Stack
@@ -114,7 +115,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"  fulfil tx    {result.fulfil_tx}")
         print(f"  request to callback: {result.latency_s * 1000:.0f} ms")
         print(f"EchoConsumer received {Status(result.status).name}: {result.output.decode('utf-8', 'replace')}")
-    return 0 if result.status == Status.OK else 1
+
+        sealed_agent = register(stack, SEALED_AGENT)
+        passphrase = "demo-" + secrets.token_hex(8)
+        envelope = encrypt_input(
+            stack.url("gatekeeper"),
+            stack.web3(),
+            stack.deployment,
+            sealed_agent,
+            {"PASSPHRASE": passphrase},
+            b"Enclave",
+        )
+        print(f"\nregistered agent {sealed_agent} ({SEALED_AGENT.name}); its PASSPHRASE secret is sealed to")
+        print("the agent's key, which the gatekeeper serves signed by the epoch's cluster key")
+        sealed = request_and_wait(stack, sealed_agent, envelope)
+        answer = json.loads(sealed.output)
+        print(f"EchoConsumer received {Status(sealed.status).name}: {sealed.output.decode('utf-8', 'replace')}")
+        expected = Web3.keccak(text=f"{passphrase}:{answer['greeting']}").hex().removeprefix("0x")
+        print(f"  the proof matches the passphrase: {answer['proof'] == '0x' + expected}")
+        leaks = secret_leaks(stack, passphrase.encode(), sealed.request_tx)
+        print(f"  plaintext passphrase found on-chain, in the bridge's database or in any log: {leaks or 'nowhere'}")
+    ok = result.status == Status.OK and sealed.status == Status.OK and not leaks
+    return 0 if ok else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:

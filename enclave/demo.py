@@ -13,6 +13,7 @@ from enclave.stack import Stack
 from enclave.usage import request_ids, send_asks, wait_for
 
 HELLO_AGENT = PROJECT_ROOT / "examples" / "agents" / "hello.js"
+SEALED_AGENT = PROJECT_ROOT / "examples" / "agents" / "sealed-greeting.js"
 STAGES = ("pending", "dispatched", "executed", "submitted", "fulfilled")
 
 
@@ -57,3 +58,17 @@ def stage_times(transitions: list[dict[str, Any]]) -> list[tuple[str, float]]:
         if previous in first and state in first:
             out.append((names[state], (first[state] - first[previous]) * 1000))
     return out
+
+
+def secret_leaks(stack: Stack, secret: bytes, request_tx: str) -> list[str]:
+    """Where a plaintext secret shows: the request transaction, the chain's logs, the bridge's
+    database and every log file of the stack. The demo prints the (empty) answer."""
+    assert stack.deployment is not None
+    w3 = stack.web3()
+    places = {"the request transaction": bytes(w3.eth.get_transaction(request_tx)["input"])}  # type: ignore[arg-type]
+    for log in w3.eth.get_logs({"fromBlock": stack.deployment.start_block, "toBlock": "latest"}):
+        places[f"log in tx 0x{bytes(log['transactionHash']).hex()}"] = bytes(log["data"])
+    for path in stack.state_dir.rglob("*"):
+        if path.is_file():
+            places[str(path)] = path.read_bytes()
+    return [name for name, data in places.items() if secret in data]

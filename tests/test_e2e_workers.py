@@ -16,7 +16,8 @@ from eth_account import Account
 from coprocessor.chain import send
 from coprocessor.protocol import AgentResult, NotProcessedReason, RequestCommitment, Status, sign_result
 from coprocessor.tee.simulated import code_measurement
-from enclave.stack import TRANSMITTER_KEY, Stack
+from enclave.keys import rotate
+from enclave.stack import DEPLOYER_KEY, TRANSMITTER_KEY, Stack
 from enclave.usage import ask_many, register, request_ids, send_asks, wait_for
 
 pytestmark = pytest.mark.chain
@@ -96,3 +97,27 @@ def test_killed_worker_fails_over_to_the_other(stack: Stack) -> None:
     status = httpx.get(f"{stack.url('bridge')}/v1/status", timeout=5).json()
     assert status["counts"]["failed"] == 0
     assert json.dumps(status)  # the bridge is still healthy and answering
+
+
+def test_worker_whose_measurement_is_revoked_gets_no_key_for_the_next_epoch(stack: Stack) -> None:
+    assert stack.deployment is not None
+    w3 = stack.web3()
+    registry = stack.deployment.contract(w3, "TeeRegistry")
+    owner = Account.from_key(DEPLOYER_KEY)
+    send(w3, owner, registry.functions.allowMeasurement(code_measurement("v2")))
+    v2 = stack.start_worker("worker-v2", measurement_salt="v2")  # healthy: provisioned for epoch 1
+    assert httpx.get(f"{v2.url}/v1/info", timeout=5).json()["epoch"] == 1
+
+    send(w3, owner, registry.functions.revokeMeasurement(code_measurement("v2")))
+    epoch = rotate(w3, stack.deployment, DEPLOYER_KEY)
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{v2.url}/healthz", timeout=5).status_code != 503:
+        assert time.monotonic() < deadline, "the revoked worker still claims to be ready"
+        time.sleep(0.2)
+    info = httpx.get(f"{v2.url}/v1/info", timeout=5).json()
+    assert info["epoch"] == epoch - 1 and info["ready"] is False
+    assert "not allowed" in v2.log_path.read_text()
+    # The others moved on and still serve.
+    agent = register(stack, "export default async () => '0x02';")
+    [request_id] = ask_many(stack, agent, [b""])
+    assert wait_for(stack, [request_id])[request_id] == (Status.OK, b"\x02")

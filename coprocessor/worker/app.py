@@ -17,7 +17,7 @@ def create_app(worker: Worker) -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
         if not worker.ready:
-            raise HTTPException(status_code=503, detail="not provisioned")
+            raise HTTPException(status_code=503, detail=f"no key for the current epoch {worker.chain_epoch}")
         return {"status": "ok", "epoch": worker.info()["epoch"]}
 
     @app.get("/v1/info")

@@ -68,6 +68,7 @@ class Worker:
         self._identity = PrivateKey.generate()
         # The current epoch's key first, then the previous one's (for requests sealed to it).
         self._keys: list[ClusterKey] = []
+        self.chain_epoch = 0
         self.store = store
         self.store_path = store_path
         self.quote = tee.quote(identity_report_data(bytes(self._identity.public_key)))
@@ -76,7 +77,8 @@ class Worker:
 
     @property
     def ready(self) -> bool:
-        return bool(self._keys)
+        """Holds the key of the chain's current epoch (a worker left behind by a rotation is not)."""
+        return bool(self._keys) and self._keys[0].epoch >= self.chain_epoch
 
     @property
     def _cluster_key(self) -> ClusterKey | None:
@@ -114,6 +116,7 @@ class Worker:
             while True:
                 try:
                     epoch = int(self.registry.functions.currentEpoch().call())
+                    self.chain_epoch = epoch
                     key = self._cluster_key
                     if key is None or key.epoch < epoch:
                         self.provision()
@@ -129,8 +132,8 @@ class Worker:
 
     def execute(self, request: ExecuteRequest) -> ExecuteResponse:
         key = self._cluster_key
-        if key is None:
-            raise NotReady("this worker holds no cluster key yet")
+        if key is None or not self.ready:
+            raise NotReady(f"this worker holds no key for the current epoch {self.chain_epoch}")
         commitment = request.commitment.to_commitment()
         code = self.code.get(commitment.code_hash)
         execution = self._run(code, commitment.agent_id, from_hex(request.input))
