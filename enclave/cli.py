@@ -60,9 +60,6 @@ def _describe(stack: Stack) -> None:
         print(f"  {name:13} {address}")
     for name, service in stack.services.items():
         print(f"{name:10} {service.url}   log {service.log_path}")
-    (stack.state_dir / "stack.json").write_text(
-        json.dumps({"rpcUrl": stack.rpc_url, "services": {n: s.url for n, s in stack.services.items()}}, indent=2)
-    )
 
 
 def cmd_up(args: argparse.Namespace) -> int:

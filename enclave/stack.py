@@ -7,6 +7,7 @@ on a free port of 127.0.0.1.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -100,7 +101,13 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+        self._write_manifest()
         return self
+
+    def _write_manifest(self) -> None:
+        """Where everything runs, for `enclave status`, `enclave secrets` and `enclave keys`."""
+        manifest = {"rpcUrl": self.rpc_url, "services": {n: s.url for n, s in self.services.items()}}
+        (self.state_dir / "stack.json").write_text(json.dumps(manifest, indent=2))
 
     def _start_chain(self) -> None:
         if self.rpc_url is None:

@@ -16,6 +16,7 @@ from coprocessor.keys import derive_cluster_key
 from coprocessor.protocol import AgentResult, NotProcessedReason, RequestCommitment, Status, sign_result
 from coprocessor.sealing import sealing_key, unseal
 from coprocessor.tee.simulated import code_measurement
+from enclave import cli
 from enclave.anvil import DEV_KEYS
 from enclave.keys import KeyFailure, encrypt_input, rotate, set_agent_secrets
 from enclave.stack import DEPLOYER_KEY, Stack
@@ -61,6 +62,20 @@ def test_sealed_input_secret_reaches_only_the_agent(stack: Stack) -> None:
     status, output = wait_for(stack, [request_id])[request_id]
     assert status == Status.OK
     assert json.loads(output) == {"name": "bob", "keyLength": len(SECRET), "keyHash": keccak_hex(SECRET), "owner": None}
+
+
+def test_cli_seals_secrets_and_shows_the_epochs(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    agent = register(stack, SECRET_AGENT)
+    state = ["--state-dir", str(stack.state_dir)]
+    assert cli.main(["secrets", "encrypt", "--agent", str(agent), "--input", "cli", f"API_KEY={SECRET}", *state]) == 0
+    envelope = bytes.fromhex(capsys.readouterr().out.strip()[2:])
+    [request_id] = ask_many(stack, agent, [envelope])
+    status, output = wait_for(stack, [request_id])[request_id]
+    assert (status, json.loads(output)["name"], json.loads(output)["keyHash"]) == (Status.OK, "cli", keccak_hex(SECRET))
+    assert cli.main(["keys", "show", *state]) == 0
+    assert "epoch 1: signer 0x" in capsys.readouterr().out
+    assert cli.main(["status", *state]) == 0
+    assert "bridge" in capsys.readouterr().out
 
 
 def test_envelope_for_another_agent_is_bad_input(stack: Stack) -> None:
