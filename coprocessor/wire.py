@@ -87,6 +87,8 @@ class ExecuteResponse(Wire):
     error: str | None
     stats: dict[str, Any]
     worker: str
+    # Provenance: the agents this run called through ctx.callAgent, with their code hashes.
+    calls: list[dict[str, Any]] = []
 
     def signed_result(self) -> SignedResult:
         result = AgentResult(

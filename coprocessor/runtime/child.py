@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from coprocessor.runtime.context import RunContext
 from coprocessor.runtime.engine import execute
@@ -18,7 +19,13 @@ def main() -> None:
     write_message(stdout, {"ready": True})
     while (job := read_message(stdin)) is not None:
         limits = Limits.from_dict(job["limits"])
-        host = HostApi(limits=limits, context=RunContext.from_wire(job.get("context")))
+
+        def resolve(agent_id: int) -> dict[str, Any]:
+            """Asks the worker, across the pipe, for another agent's code and context."""
+            write_message(stdout, {"resolve": agent_id})
+            return read_message(stdin) or {"error": "the worker closed the pipe"}
+
+        host = HostApi(limits=limits, context=RunContext.from_wire(job.get("context")), resolver=resolve)
         execution = execute(job["code"], bytes.fromhex(job["input"]), limits, host)
         write_message(stdout, execution_to_wire(execution))
 

@@ -39,11 +39,20 @@ class StorageGrant:
 
 @dataclass(frozen=True)
 class RunContext:
+    agent_id: int = 0
+    code_hash: str = ""
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     storage: StorageGrant | None = None
+    allow_hosts: tuple[str, ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
-        return {"secrets": self.secrets, "storage": self.storage.to_wire() if self.storage else None}
+        return {
+            "agentId": self.agent_id,
+            "codeHash": self.code_hash,
+            "secrets": self.secrets,
+            "storage": self.storage.to_wire() if self.storage else None,
+            "allowHosts": list(self.allow_hosts),
+        }
 
     @classmethod
     def from_wire(cls, data: dict[str, Any] | None) -> RunContext:
@@ -51,5 +60,9 @@ class RunContext:
             return cls()
         storage = data.get("storage")
         return cls(
-            secrets=dict(data.get("secrets") or {}), storage=StorageGrant.from_wire(storage) if storage else None
+            agent_id=int(data.get("agentId") or 0),
+            code_hash=str(data.get("codeHash") or ""),
+            secrets=dict(data.get("secrets") or {}),
+            storage=StorageGrant.from_wire(storage) if storage else None,
+            allow_hosts=tuple(data.get("allowHosts") or ()),
         )

@@ -27,7 +27,7 @@ ONCHAIN_ERROR_BYTES = 256
 
 _DEFAULT_FUNCTION = re.compile(r"\bexport\s+default\s+((?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*))")
 _DEFAULT_EXPRESSION = re.compile(r"\bexport\s+default\b")
-_RESOURCE_ERRORS = ("out of memory", "stack overflow", "Maximum call stack")
+_RESOURCE_ERRORS = ("out of memory", "stack overflow", "Maximum call stack", "HTTP call limit", "call depth limit")
 
 
 @dataclass
@@ -40,6 +40,9 @@ class Execution:
     error: str | None = None
     elapsed_ms: float = 0.0
     memory_bytes: int = 0
+    http_calls: int = 0
+    # Provenance: every agent this run called, with its code hash, depth and outcome.
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,7 +50,12 @@ class Execution:
             "output": "0x" + self.output.hex(),
             "logs": self.logs,
             "error": self.error,
-            "stats": {"elapsed_ms": round(self.elapsed_ms, 3), "memory_bytes": self.memory_bytes},
+            "stats": {
+                "elapsed_ms": round(self.elapsed_ms, 3),
+                "memory_bytes": self.memory_bytes,
+                "http_calls": self.http_calls,
+            },
+            "calls": self.calls,
         }
 
     @classmethod
@@ -75,9 +83,13 @@ def execute(code: str, input_: bytes, limits: Limits, host: HostApi | None = Non
     """Runs `main(input, ctx)` of an agent to completion (or to a limit)."""
     host = host or HostApi(limits=limits)
     try:
-        return _execute(code, input_, limits, host)
+        execution = _execute(code, input_, limits, host)
     finally:
         host.close()
+    execution.http_calls = host.http_calls
+    if not host.call_stack:  # the root run reports every agent called below it
+        execution.calls = list(host.calls)
+    return execution
 
 
 def _execute(code: str, input_: bytes, limits: Limits, host: HostApi) -> Execution:

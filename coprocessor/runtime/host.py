@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +23,15 @@ from eth_utils.crypto import keccak
 
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.errors import SealingError
+from coprocessor.runtime import http
 from coprocessor.runtime.context import RunContext, StorageGrant
 from coprocessor.runtime.limits import Limits
 
 BIGINT = "$bigint"
 
 Handler = Callable[..., Any]
+# Finds another agent for ctx.callAgent: {"codeHash", "code", "limits", "context"} or {"error"}.
+Resolver = Callable[[int], dict[str, Any]]
 
 
 class HostError(Exception):
@@ -83,8 +88,14 @@ class HostApi:
     context: RunContext = field(default_factory=RunContext)
     logs: list[str] = field(default_factory=list)
     handlers: dict[str, Handler] = field(default_factory=dict)
+    # Agent composition: who is calling whom, and every agent that ran (the result's provenance).
+    call_stack: tuple[int, ...] = ()
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    resolver: Resolver | None = None
     _log_bytes: int = 0
     _store: ClusterStore | None = None
+    _http_calls: int = 0
+    _started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.handlers.update(
@@ -100,6 +111,9 @@ class HostApi:
                 "storage.get": self.storage_get,
                 "storage.set": self.storage_set,
                 "storage.delete": self.storage_delete,
+                "fetch": self.fetch,
+                "fetchAll": self.fetch_all,
+                "callAgent": self.call_agent,
             }
         )
 
@@ -139,6 +153,89 @@ class HostApi:
             return list(decode(types, hex_to_bytes(data)))
         except (DecodingError, ValueError, TypeError) as err:
             raise HostError(f"abi.decode: {err}") from err
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    def _take_http_calls(self, count: int) -> None:
+        if self._http_calls + count > self.limits.http_calls:
+            raise HostError(f"HTTP call limit of {self.limits.http_calls} reached")
+        self._http_calls += count
+
+    def _time_left_s(self) -> float:
+        return self.limits.wall_time_ms / 1000 - (time.monotonic() - self._started)
+
+    @property
+    def http_calls(self) -> int:
+        return self._http_calls
+
+    def fetch(self, url: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._take_http_calls(1)
+        try:
+            return http.fetch(
+                url, options or {}, self.context.allow_hosts, self.limits.http_response_bytes, self._time_left_s()
+            )
+        except http.FetchError as err:
+            raise HostError(str(err)) from err
+
+    def fetch_all(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Fetches concurrently; each answer is a response or {"error": message}."""
+        if not isinstance(requests, list) or not all(isinstance(r, dict) and "url" in r for r in requests):
+            raise HostError("fetchAll takes a list of {url, method, headers, body, timeoutMs}")
+        self._take_http_calls(len(requests))
+
+        def one(request: dict[str, Any]) -> dict[str, Any]:
+            options = {k: v for k, v in request.items() if k != "url"}
+            try:
+                return http.fetch(
+                    str(request["url"]),
+                    options,
+                    self.context.allow_hosts,
+                    self.limits.http_response_bytes,
+                    self._time_left_s(),
+                )
+            except http.FetchError as err:
+                return {"error": str(err)}
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(requests)))) as pool:
+            return list(pool.map(one, requests))
+
+    # -- agents calling agents ----------------------------------------------------------------------
+
+    def call_agent(self, agent_id: Any, input_hex: str) -> dict[str, Any]:
+        if not isinstance(agent_id, int) or agent_id <= 0:
+            raise HostError("callAgent: the agent id is a positive integer")
+        stack = self.call_stack or (self.context.agent_id,)
+        if agent_id in stack:
+            path = " -> ".join(str(a) for a in (*stack, agent_id))
+            raise HostError(f"callAgent: cycle {path}")
+        if len(stack) >= self.limits.call_depth:
+            raise HostError(f"callAgent: call depth limit of {self.limits.call_depth} reached")
+        if self.resolver is None:
+            raise HostError("callAgent is not available here (no chain to find other agents on)")
+        resolved = self.resolver(agent_id)
+        if "error" in resolved:
+            raise HostError(f"callAgent: agent {agent_id}: {resolved['error']}")
+        from coprocessor.runtime.engine import execute  # the engine imports this module
+
+        limits = Limits.from_dict(resolved["limits"])
+        # A callee never outlives its caller's wall time.
+        limits = replace(limits, wall_time_ms=max(1, min(limits.wall_time_ms, int(self._time_left_s() * 1000))))
+        callee = HostApi(
+            limits=limits,
+            context=RunContext.from_wire(resolved["context"]),
+            call_stack=(*stack, agent_id),
+            calls=self.calls,
+            resolver=self.resolver,
+        )
+        record = {"agentId": agent_id, "codeHash": resolved["codeHash"], "depth": len(stack), "status": None}
+        self.calls.append(record)
+        execution = execute(resolved["code"], hex_to_bytes(input_hex), limits, callee)
+        record["status"] = execution.status.name
+        self.logs.extend(f"[agent {agent_id}] {line}" for line in execution.logs)
+        if execution.status.name != "OK":
+            message = execution.output.decode("utf-8", "replace")
+            raise HostError(f"callAgent: agent {agent_id} ended {execution.status.name}: {message}")
+        return {"status": execution.status.name, "output": "0x" + execution.output.hex()}
 
     def _grant(self) -> tuple[ClusterStore, StorageGrant]:
         grant = self.context.storage

@@ -17,6 +17,7 @@ class Limits:
     input_bytes: int = 32 * KIB
     output_bytes: int = 4 * KIB
     http_calls: int = 16
+    http_response_bytes: int = 1 * MIB
     call_depth: int = 4
     log_lines: int = 200
     log_bytes: int = 16 * KIB

@@ -31,6 +31,16 @@
     throw new TypeError("expected a Uint8Array, a 0x hex string or a string");
   };
 
+  const response = (r) => ({ ...r, text: () => r.body, json: () => JSON.parse(r.body) });
+  // Another agent's output: its JSON value when it is UTF-8 JSON, else its bytes as 0x hex.
+  const agentOutput = (hex) => {
+    try {
+      return JSON.parse(call("utf8.decode", hex));
+    } catch (_) {
+      return hex;
+    }
+  };
+
   const ctx = {
     log: (...args) =>
       call("log", args.map((a) => (typeof a === "string" ? a : encode(a))).join(" ")),
@@ -46,6 +56,9 @@
     // Decrypted inside the worker only: from the request's sealed envelope and the owner's settings.
     secrets: Object.freeze(call("secrets")),
     // Sealed key-value state of this agent, shared by every worker of the cluster.
+    fetch: async (url, options = {}) => response(call("fetch", url, options)),
+    fetchAll: async (requests) => call("fetchAll", requests).map((r) => ("error" in r ? r : response(r))),
+    callAgent: async (agentId, input = "0x") => agentOutput(call("callAgent", agentId, bytesArg(input)).output),
     storage: {
       get: (key) => call("storage.get", key),
       set: (key, value) => call("storage.set", key, value),

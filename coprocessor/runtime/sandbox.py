@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from coprocessor.runtime.context import RunContext
 from coprocessor.runtime.engine import Execution
+from coprocessor.runtime.host import Resolver
 from coprocessor.runtime.limits import Limits
 from coprocessor.status import Status
 
@@ -55,6 +56,8 @@ def execution_to_wire(execution: Execution) -> dict[str, Any]:
         "error": execution.error,
         "elapsed_ms": execution.elapsed_ms,
         "memory_bytes": execution.memory_bytes,
+        "http_calls": execution.http_calls,
+        "calls": execution.calls,
     }
 
 
@@ -66,6 +69,8 @@ def execution_from_wire(data: dict[str, Any]) -> Execution:
         error=data["error"],
         elapsed_ms=float(data["elapsed_ms"]),
         memory_bytes=int(data["memory_bytes"]),
+        http_calls=int(data.get("http_calls", 0)),
+        calls=list(data.get("calls", [])),
     )
 
 
@@ -97,6 +102,10 @@ class _Child:
             self.ready = True
         write_message(self.process.stdin, message)
 
+    def answer(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        write_message(self.process.stdin, message)
+
     def receive(self, timeout: float) -> dict[str, Any] | None:
         """The child's reply, or None when it did not start one within `timeout` seconds."""
         assert self.process.stdout is not None
@@ -126,10 +135,21 @@ class Sandbox:
         for _ in range(size):
             self._idle.put(_Child.start())
 
-    def execute(self, code: str, input_: bytes, limits: Limits, context: RunContext | None = None) -> Execution:
-        """Runs an agent; a run past its wall time ends as TIMEOUT and never blocks the pool."""
+    def execute(
+        self,
+        code: str,
+        input_: bytes,
+        limits: Limits,
+        context: RunContext | None = None,
+        resolver: Resolver | None = None,
+    ) -> Execution:
+        """Runs an agent; a run past its wall time ends as TIMEOUT and never blocks the pool.
+
+        `resolver` answers the child's questions for `ctx.callAgent` (another agent's code).
+        """
         child = self._idle.get()
         started = time.perf_counter()
+        deadline = time.monotonic() + limits.wall_time_ms / 1000
         try:
             job = {"code": code, "input": input_.hex(), "limits": limits.as_dict()}
             if context is not None:
@@ -137,10 +157,12 @@ class Sandbox:
             child.send(job)
             # The child's own bookkeeping (a fresh context, the reply) is small; the budget is
             # the agent's wall time.
-            reply = child.receive(limits.wall_time_ms / 1000)
-            if reply is not None:
-                self._idle.put(child)
-                return execution_from_wire(reply)
+            while (reply := child.receive(max(0.0, deadline - time.monotonic()))) is not None:
+                if "resolve" not in reply:
+                    self._idle.put(child)
+                    return execution_from_wire(reply)
+                answer = resolver(int(reply["resolve"])) if resolver else {"error": "no resolver in this sandbox"}
+                child.answer(answer)
             elapsed = (time.perf_counter() - started) * 1000
             self._replace(child)
             return Execution.failed(

@@ -18,7 +18,7 @@ from web3 import Web3
 from coprocessor.chain import Deployment
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
-from coprocessor.errors import ProvisioningError
+from coprocessor.errors import CodeNotFound, ProvisioningError
 from coprocessor.keys import AgentKeys, ClusterKey, derive_agent_keys
 from coprocessor.protocol import (
     AgentResult,
@@ -30,6 +30,7 @@ from coprocessor.protocol import (
     sign_result,
 )
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
+from coprocessor.runtime.manifest import Manifest, ManifestError, parse_manifest
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.wire import CommitmentModel, ExecuteRequest, ExecuteResponse, SignatureModel, from_hex, to_hex
 from coprocessor.worker.code import CodeStore
@@ -61,9 +62,9 @@ class Worker:
         self.limits = limits or Limits()
         self.chain_id = deployment.chain_id
         self.registry = deployment.contract(w3, "TeeRegistry")
-        router = deployment.contract(w3, "AgentRouter")
-        self.router_address = router.address
-        self.code = CodeStore(w3, router, deployment.start_block)
+        self.router = deployment.contract(w3, "AgentRouter")
+        self.router_address = self.router.address
+        self.code = CodeStore(w3, self.router, deployment.start_block)
         # The identity key lives in memory only: a restarted worker attests again.
         self._identity = PrivateKey.generate()
         # The current epoch's key first, then the previous one's (for requests sealed to it).
@@ -136,7 +137,7 @@ class Worker:
             raise NotReady(f"this worker holds no key for the current epoch {self.chain_epoch}")
         commitment = request.commitment.to_commitment()
         code = self.code.get(commitment.code_hash)
-        execution = self._run(code, commitment.agent_id, from_hex(request.input))
+        execution = self._run(code, commitment.agent_id, commitment.code_hash, from_hex(request.input))
         result = AgentResult(
             request_id=int(request.requestId), commitment=commitment, status=execution.status, output=execution.output
         )
@@ -154,15 +155,21 @@ class Worker:
             signature=SignatureModel.of(signed.signature),
             logs=execution.logs,
             error=execution.error if execution.status != Status.OK else None,
-            stats={"elapsedMs": execution.elapsed_ms, "memoryBytes": execution.memory_bytes, "signMs": sign_ms},
+            stats={
+                "elapsedMs": execution.elapsed_ms,
+                "memoryBytes": execution.memory_bytes,
+                "httpCalls": execution.http_calls,
+                "signMs": sign_ms,
+            },
+            calls=execution.calls,
             worker=self.name,
         )
 
-    def _run(self, code: str, agent_id: int, raw_input: bytes) -> Execution:
-        """Opens the input's sealed secrets and the owner's, grants the agent its storage, runs it."""
+    def _run(self, code: str, agent_id: int, code_hash: bytes, raw_input: bytes) -> Execution:
+        """Opens the input's sealed secrets and the owner's, applies the agent's manifest, runs it."""
         agent_keys = {k.epoch: derive_agent_keys(k, agent_id) for k in self._keys}
-        current = self._keys[0].epoch
         try:
+            manifest = parse_manifest(code)
             input_, secrets = raw_input, self._owner_secrets(agent_id, agent_keys)
             if is_envelope(raw_input):
                 epoch = envelope_epoch(raw_input)
@@ -173,15 +180,58 @@ class Worker:
                 input_, secrets = opened.input, opened.secrets | secrets
         except EnvelopeError as err:
             return Execution.failed(Status.BAD_INPUT, str(err))
+        except ManifestError as err:
+            return Execution.failed(Status.AGENT_ERROR, f"bad @enclave manifest: {err}")
+        context = self._context(agent_id, code_hash, manifest, secrets, agent_keys)
+        return self.sandbox.execute(code, input_, manifest.apply(self.limits), context, self._resolve)
+
+    def _context(
+        self,
+        agent_id: int,
+        code_hash: bytes,
+        manifest: Manifest,
+        secrets: dict[str, str],
+        agent_keys: dict[int, AgentKeys],
+    ) -> RunContext:
         storage = None
         if self.store_path is not None:
             storage = StorageGrant(
                 path=str(self.store_path),
                 agent_id=agent_id,
-                epoch=current,
+                epoch=self._keys[0].epoch,
                 keys={e: k.storage_key for e, k in agent_keys.items()},
             )
-        return self.sandbox.execute(code, input_, self.limits, RunContext(secrets=secrets, storage=storage))
+        return RunContext(
+            agent_id=agent_id,
+            code_hash=to_hex(code_hash),
+            secrets=secrets,
+            storage=storage,
+            allow_hosts=manifest.allow_hosts,
+        )
+
+    def _resolve(self, agent_id: int) -> dict[str, Any]:
+        """Another agent's current code and context, for ctx.callAgent (asked by the sandbox)."""
+        try:
+            record = self.router.functions.getAgent(agent_id).call()
+        except Exception:  # noqa: BLE001 - a revert (unknown agent) or the chain being away
+            return {"error": "no such agent"}
+        code_hash, paused = bytes(record[0]), bool(record[3])
+        if paused:
+            return {"error": "the agent is paused"}
+        try:
+            code = self.code.get(code_hash)
+            manifest = parse_manifest(code)
+            agent_keys = {k.epoch: derive_agent_keys(k, agent_id) for k in self._keys}
+            secrets = self._owner_secrets(agent_id, agent_keys)
+        except (CodeNotFound, ManifestError, EnvelopeError) as err:
+            return {"error": str(err)}
+        context = self._context(agent_id, code_hash, manifest, secrets, agent_keys)
+        return {
+            "codeHash": to_hex(code_hash),
+            "code": code,
+            "limits": manifest.apply(self.limits).as_dict(),
+            "context": context.to_wire(),
+        }
 
     def _owner_secrets(self, agent_id: int, agent_keys: dict[int, AgentKeys]) -> dict[str, str]:
         stored = self.store.secrets(agent_id) if self.store is not None else None

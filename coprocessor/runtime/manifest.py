@@ -1,0 +1,102 @@
+"""An agent's manifest: one comment line at the top of its code, published with it on-chain.
+
+    // @enclave {"name": "price-oracle", "allowHosts": ["api.coingecko.com"], "limits": {"httpCalls": 3}}
+
+Because the manifest is part of the code, the code hash commits to it: a request runs with the
+hosts and limits of the version it named, and nobody can widen them without a new version.
+Limits may lower or raise the defaults within the worker's caps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from coprocessor.runtime.limits import KIB, MIB, Limits
+
+_LINE = re.compile(r"^\s*//\s*@enclave\s+(\{.*\})\s*$")
+
+# Manifest names of the limits an agent may set, and the Limits field each sets.
+LIMIT_FIELDS = {
+    "wallTimeMs": "wall_time_ms",
+    "memoryMb": "memory_bytes",
+    "httpCalls": "http_calls",
+    "httpResponseBytes": "http_response_bytes",
+    "callDepth": "call_depth",
+    "inputBytes": "input_bytes",
+    "outputBytes": "output_bytes",
+}
+
+# What a worker grants at most. Input and output stay within what the router accepts on-chain.
+CAPS = Limits(
+    wall_time_ms=60_000,
+    memory_bytes=512 * MIB,
+    input_bytes=32 * KIB,
+    output_bytes=4 * KIB,
+    http_calls=64,
+    http_response_bytes=8 * MIB,
+    call_depth=8,
+)
+
+
+class ManifestError(ValueError):
+    """The manifest line is not valid JSON of the expected shape."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str | None = None
+    allow_hosts: tuple[str, ...] = ()
+    limits: dict[str, int] = field(default_factory=dict)
+
+    def to_line(self) -> str:
+        data: dict[str, Any] = {}
+        if self.name:
+            data["name"] = self.name
+        if self.allow_hosts:
+            data["allowHosts"] = list(self.allow_hosts)
+        if self.limits:
+            data["limits"] = self.limits
+        return "// @enclave " + json.dumps(data, separators=(", ", ": "))
+
+    def apply(self, defaults: Limits) -> Limits:
+        """The limits of a run: the defaults, changed by the manifest, within the caps."""
+        changes: dict[str, int] = {}
+        for name, value in self.limits.items():
+            attr = LIMIT_FIELDS[name]
+            amount = value * MIB if name == "memoryMb" else value
+            changes[attr] = min(amount, getattr(CAPS, attr))
+        return replace(defaults, **changes)
+
+
+def parse_manifest(code: str) -> Manifest:
+    for line in code.splitlines()[:5]:
+        match = _LINE.match(line)
+        if match is None:
+            continue
+        try:
+            data = json.loads(match.group(1))
+        except json.JSONDecodeError as err:
+            raise ManifestError(f"the @enclave line is not JSON: {err}") from err
+        unknown_limits = set(data.get("limits", {})) - set(LIMIT_FIELDS)
+        if unknown_limits:
+            raise ManifestError(f"unknown limits {sorted(unknown_limits)}; known: {sorted(LIMIT_FIELDS)}")
+        if not all(isinstance(v, int) and v > 0 for v in data.get("limits", {}).values()):
+            raise ManifestError("limits are positive integers")
+        hosts = data.get("allowHosts", [])
+        if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
+            raise ManifestError("allowHosts is a list of host names (host or host:port)")
+        return Manifest(name=data.get("name"), allow_hosts=tuple(hosts), limits=dict(data.get("limits", {})))
+    return Manifest()
+
+
+def with_manifest(code: str, manifest: Manifest) -> str:
+    """The code with its manifest line replaced (or added at the top)."""
+    lines = code.splitlines()
+    for index, line in enumerate(lines[:5]):
+        if _LINE.match(line):
+            lines[index] = manifest.to_line()
+            return "\n".join(lines) + "\n"
+    return manifest.to_line() + "\n" + code
