@@ -28,6 +28,8 @@ SOURCES = {
     "AgentRouter": "AgentRouter.sol",
     "EchoConsumer": "EchoConsumer.sol",
     "PriceFeedConsumer": "PriceFeedConsumer.sol",
+    "AnswerConsumer": "AnswerConsumer.sol",
+    "PriceAlertConsumer": "PriceAlertConsumer.sol",
     "EmptyConsumer": "BenchConsumers.sol",
     "Store32Consumer": "BenchConsumers.sol",
 }

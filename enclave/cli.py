@@ -17,12 +17,13 @@ from web3 import Web3
 from coprocessor.chain import Deployment, deploy_system
 from coprocessor.errors import CoprocessorError
 from coprocessor.status import Status
+from enclave.agents import deploy, describe_output, list_agents, parse_input, prepare_code, simulate
 from enclave.anvil import DEV_KEYS, Anvil
 from enclave.demo import HELLO_AGENT, SEALED_AGENT, request_and_wait, secret_leaks, stage_times
 from enclave.errors import EnclaveError
 from enclave.keys import encrypt_input, rotate, set_agent_secrets
 from enclave.stack import Stack
-from enclave.usage import register
+from enclave.usage import Connected, register, request_ids, send_asks, wait_for
 
 DEFAULT_STATE = Path(".state")
 
@@ -226,6 +227,66 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent_simulate(args: argparse.Namespace) -> int:
+    """Runs an agent locally, exactly as a worker would, and prints what it did."""
+    secrets = json.loads(Path(args.secrets).read_text()) if args.secrets else {}
+    simulation = simulate(Path(args.file), parse_input(args.input), secrets, tuple(args.allow_host))
+    execution = simulation.execution
+    for line in execution.logs:
+        print(f"log  {line}")
+    print(f"status  {execution.status.name}")
+    if execution.status == Status.OK:
+        print(describe_output(execution.output))
+    else:
+        print(execution.error or execution.output.decode("utf-8", "replace"), file=sys.stderr)
+    limits = simulation.limits
+    print(
+        f"stats   {execution.elapsed_ms:.1f} ms of {limits.wall_time_ms} ms, "
+        f"{execution.memory_bytes / 1024:.0f} KiB in use (limit {limits.memory_bytes // 2**20} MiB), "
+        f"{execution.http_calls} of {limits.http_calls} HTTP calls, {len(execution.output)} of "
+        f"{limits.output_bytes} output bytes"
+    )
+    return 0 if execution.status == Status.OK else 1
+
+
+def cmd_agent_deploy(args: argparse.Namespace) -> int:
+    w3, deployment, _ = _running(args.state_dir)
+    code = prepare_code(Path(args.file), args.name, args.allow_host)
+    agent_id, code_hash = deploy(w3, deployment, args.private_key, code, args.price)
+    print(f"agent {agent_id} deployed (code hash 0x{code_hash.hex()})")
+    return 0
+
+
+def cmd_agent_list(args: argparse.Namespace) -> int:
+    w3, deployment, _ = _running(args.state_dir)
+    for agent in list_agents(w3, deployment):
+        flags = " paused" if agent["paused"] else ""
+        hosts = ", ".join(agent["allowHosts"]) or "none"
+        print(
+            f"{agent['id']:>4}  {agent['name'] or '(unnamed)':20} v{agent['version']}  price {agent['price']} wei"
+            f"{flags}  hosts: {hosts}  {agent['codeHash'][:18]}..."
+        )
+    return 0
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    """Has EchoConsumer request an agent; with --wait, prints the result once it lands on-chain."""
+    w3, deployment, services = _running(args.state_dir)
+    payload = parse_input(args.input)
+    if args.secret:
+        payload = encrypt_input(services["gatekeeper"], w3, deployment, args.agent_id, _pairs(args.secret), payload)
+    stack = Connected(w3, deployment)
+    [tx_hash] = send_asks(stack, args.agent_id, [payload], fee=args.fee)
+    [request_id] = request_ids(stack, [tx_hash])
+    print(f"request 0x{request_id:064x} in tx 0x{tx_hash.hex()}")
+    if not args.wait:
+        return 0
+    status, output = wait_for(stack, [request_id], timeout=args.timeout)[request_id]
+    print(f"status  {status.name}")
+    print(describe_output(output))
+    return 0 if status == Status.OK else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="enclave", description="Enclave Agents: a confidential coprocessor for EVM contracts."
@@ -249,6 +310,35 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what is deployed and running")
     status.add_argument("--state-dir", default=str(DEFAULT_STATE))
     status.set_defaults(run=cmd_status)
+
+    agent = sub.add_parser("agent", help="simulate, deploy and list agents").add_subparsers(
+        dest="action", required=True
+    )
+    sim = agent.add_parser("simulate", help="run an agent locally in the worker's sandbox")
+    sim.add_argument("file")
+    sim.add_argument("--input", default="", help="0x hex, or text (JSON included)")
+    sim.add_argument("--secrets", help="a JSON file of secrets, as ctx.secrets")
+    sim.add_argument("--allow-host", action="append", default=[], help="add a host to the allow-list")
+    sim.set_defaults(run=cmd_agent_simulate)
+    dep = agent.add_parser("deploy", help="publish an agent on-chain")
+    dep.add_argument("file")
+    dep.add_argument("--price", type=int, default=0, help="wei per request")
+    dep.add_argument("--allow-host", action="append", default=[], help="a host ctx.fetch may reach")
+    dep.add_argument("--name", help="a name, kept in the code's @enclave line")
+    dep.add_argument("--private-key", default=DEV_KEYS[0], help="the owner's key (default: anvil's first)")
+    dep.set_defaults(run=cmd_agent_deploy)
+    lst = agent.add_parser("list", help="the agents on-chain")
+    lst.set_defaults(run=cmd_agent_list)
+    request = sub.add_parser("request", help="request an agent through EchoConsumer")
+    request.add_argument("agent_id", type=int)
+    request.add_argument("--input", default="")
+    request.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE", help="seal to the agent")
+    request.add_argument("--fee", type=int, default=0, help="wei, at least the agent's price")
+    request.add_argument("--wait", action="store_true", help="wait for the on-chain result and print it")
+    request.add_argument("--timeout", type=float, default=120.0)
+    request.set_defaults(run=cmd_request)
+    for p in (dep, lst, request):
+        p.add_argument("--state-dir", default=str(DEFAULT_STATE))
 
     secrets = sub.add_parser("secrets", help="seal secrets to an agent").add_subparsers(dest="action", required=True)
     encrypt = secrets.add_parser("encrypt", help="print a request input carrying sealed secrets")

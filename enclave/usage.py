@@ -6,17 +6,38 @@ The demo, the end-to-end tests and the benchmarks all drive the stack through th
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from eth_account import Account
 from web3 import Web3
 from web3.logs import DISCARD
-from web3.types import Nonce, TxParams
+from web3.types import Nonce, TxParams, Wei
 
-from coprocessor.chain import PROJECT_ROOT, send
+from coprocessor.chain import PROJECT_ROOT, Deployment, send
 from coprocessor.status import Status
 from enclave.errors import StackError
-from enclave.stack import DEPLOYER_KEY, Stack
+from enclave.stack import DEPLOYER_KEY
+
+
+class Stack(Protocol):
+    """What these helpers need of a stack: its chain and its deployment (a running `Stack`, or
+    a `Connected` chain for the command line)."""
+
+    deployment: Deployment | None
+
+    def web3(self) -> Web3: ...
+
+
+@dataclass
+class Connected:
+    w3: Web3
+    deployment: Deployment | None
+
+    def web3(self) -> Web3:
+        return self.w3
+
 
 AGENTS = PROJECT_ROOT / "examples" / "agents"
 
@@ -30,7 +51,7 @@ def register(stack: Stack, code: str | bytes | Path, price: int = 0) -> int:
     return int(router.events.AgentRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["agentId"])
 
 
-def send_asks(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300_000) -> list[bytes]:
+def send_asks(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300_000, fee: int = 0) -> list[bytes]:
     """Sends one EchoConsumer.ask per payload, without waiting; returns the transaction hashes."""
     assert stack.deployment is not None
     w3 = stack.web3()
@@ -39,7 +60,7 @@ def send_asks(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     hashes = []
     for offset, payload in enumerate(payloads):
-        params: TxParams = {"from": account.address, "nonce": Nonce(nonce + offset), "gas": 400_000}
+        params: TxParams = {"from": account.address, "nonce": Nonce(nonce + offset), "gas": 400_000, "value": Wei(fee)}
         tx = echo.functions.ask(agent_id, payload, gas).build_transaction(params)
         signed = account.sign_transaction(tx)
         hashes.append(bytes(w3.eth.send_raw_transaction(signed.raw_transaction)))

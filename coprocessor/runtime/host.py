@@ -218,8 +218,9 @@ class HostApi:
         from coprocessor.runtime.engine import execute  # the engine imports this module
 
         limits = Limits.from_dict(resolved["limits"])
-        # A callee never outlives its caller's wall time.
-        limits = replace(limits, wall_time_ms=max(1, min(limits.wall_time_ms, int(self._time_left_s() * 1000))))
+        # A callee never outlives its caller's wall time, and the root's depth limit holds for all.
+        wall_time_ms = max(1, min(limits.wall_time_ms, int(self._time_left_s() * 1000)))
+        limits = replace(limits, wall_time_ms=wall_time_ms, call_depth=self.limits.call_depth)
         callee = HostApi(
             limits=limits,
             context=RunContext.from_wire(resolved["context"]),

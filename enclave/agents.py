@@ -1,0 +1,131 @@
+"""Agents from the developer's side: simulate one locally, deploy it, list what is deployed."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_utils.crypto import keccak
+from web3 import Web3
+from web3.logs import DISCARD
+
+from coprocessor.chain import Deployment, send
+from coprocessor.keys import hkdf
+from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
+from coprocessor.runtime.manifest import Manifest, parse_manifest, with_manifest
+from coprocessor.worker.code import CodeStore
+from enclave.errors import EnclaveError
+
+# A fixed development key for simulated ctx.storage: simulation is not confidential.
+SIMULATION_STORAGE_KEY = hkdf(b"enclave-agents simulation", b"storage")
+
+
+def parse_input(text: str) -> bytes:
+    """0x hex is bytes; anything else (JSON included) is its UTF-8 text."""
+    if text.startswith("0x"):
+        try:
+            return bytes.fromhex(text[2:])
+        except ValueError as err:
+            raise EnclaveError(f"--input starts with 0x but is not hex: {err}") from err
+    return text.encode()
+
+
+def describe_output(output: bytes) -> str:
+    """The output as a developer wants to read it: JSON pretty, text as text, else hex."""
+    try:
+        text = output.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if text and text.isprintable():
+        try:
+            return json.dumps(json.loads(text), indent=2)
+        except json.JSONDecodeError:
+            return text
+    described = "0x" + output.hex()
+    if len(output) == 32:
+        described += f"  (as uint256: {int.from_bytes(output, 'big')})"
+    return described
+
+
+@dataclass
+class Simulation:
+    execution: Execution
+    limits: Limits
+    manifest: Manifest
+
+
+def simulate(
+    path: Path,
+    input_: bytes,
+    secrets: dict[str, str] | None = None,
+    allow_hosts: tuple[str, ...] = (),
+    state_dir: Path = Path(".state/simulate"),
+    defaults: Limits | None = None,
+    resolver: Any = None,
+) -> Simulation:
+    """Runs an agent as a worker would: the same sandbox process, manifest and limits."""
+    code = path.read_text()
+    manifest = parse_manifest(code)
+    manifest = replace(manifest, allow_hosts=manifest.allow_hosts + tuple(allow_hosts))
+    limits = manifest.apply(defaults or Limits())
+    storage = StorageGrant(
+        path=str(state_dir / "cluster.sqlite"), agent_id=0, epoch=1, keys={1: SIMULATION_STORAGE_KEY}
+    )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    context = RunContext(
+        agent_id=0,
+        code_hash="0x" + keccak(code.encode()).hex(),
+        secrets=secrets or {},
+        storage=storage,
+        allow_hosts=manifest.allow_hosts,
+    )
+    with Sandbox(size=1) as sandbox:
+        execution = sandbox.execute(code, input_, limits, context, resolver)
+    return Simulation(execution=execution, limits=limits, manifest=manifest)
+
+
+def prepare_code(path: Path, name: str | None, allow_hosts: list[str]) -> str:
+    """The code to publish: the file, with its manifest line updated by the deploy flags."""
+    code = path.read_text()
+    manifest = parse_manifest(code)
+    if name is None and not allow_hosts:
+        return code
+    changed = replace(
+        manifest,
+        name=name or manifest.name,
+        allow_hosts=tuple(dict.fromkeys(manifest.allow_hosts + tuple(allow_hosts))),
+    )
+    return with_manifest(code, changed)
+
+
+def deploy(w3: Web3, deployment: Deployment, key: str, code: str, price: int) -> tuple[int, bytes]:
+    router = deployment.contract(w3, "AgentRouter")
+    receipt = send(w3, Account.from_key(key), router.functions.registerAgent(code.encode(), price, False))
+    event = router.events.AgentRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]
+    return int(event["agentId"]), bytes(event["codeHash"])
+
+
+def list_agents(w3: Web3, deployment: Deployment) -> list[dict[str, Any]]:
+    router = deployment.contract(w3, "AgentRouter")
+    store = CodeStore(w3, router, deployment.start_block)
+    agents = []
+    for agent_id in range(1, int(router.functions.agentCount().call()) + 1):
+        code_hash, price, version, paused, restricted, owner, _ = router.functions.getAgent(agent_id).call()
+        manifest = parse_manifest(store.get(bytes(code_hash)))
+        agents.append(
+            {
+                "id": agent_id,
+                "name": manifest.name,
+                "version": version,
+                "price": price,
+                "paused": paused,
+                "restricted": restricted,
+                "owner": owner,
+                "codeHash": "0x" + bytes(code_hash).hex(),
+                "allowHosts": list(manifest.allow_hosts),
+            }
+        )
+    return agents
