@@ -26,6 +26,7 @@ def create_app(bridge: Bridge) -> FastAPI:
         if stored is None:
             raise HTTPException(status_code=404, detail="unknown request")
         row = {k: v for k, v in stored.row.items() if k not in ("input", "output", "result")}
-        return {**row, "transitions": bridge.store.transitions(stored.request_id)}
+        calls = stored.result.get("calls", []) if stored.result else []
+        return {**row, "calls": calls, "transitions": bridge.store.transitions(stored.request_id)}
 
     return app

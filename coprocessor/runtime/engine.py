@@ -43,6 +43,8 @@ class Execution:
     http_calls: int = 0
     # Provenance: every agent this run called, with its code hash, depth and outcome.
     calls: list[dict[str, Any]] = field(default_factory=list)
+    # The limits the run had (reported with the result).
+    limits: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -60,6 +60,16 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
+def _all_ints_big(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return {BIGINT: str(value)}
+    if isinstance(value, list | tuple):
+        return [_all_ints_big(v) for v in value]
+    return value
+
+
 def from_json_value(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {BIGINT}:
         return int(value[BIGINT])
@@ -149,8 +159,9 @@ class HostApi:
             raise HostError(f"abi.encode: {err}") from err
 
     def abi_decode(self, types: list[str], data: str) -> list[Any]:
+        """Integers come back as BigInts, whatever their size: no mixing of Number and BigInt."""
         try:
-            return list(decode(types, hex_to_bytes(data)))
+            return [_all_ints_big(v) for v in decode(types, hex_to_bytes(data))]
         except (DecodingError, ValueError, TypeError) as err:
             raise HostError(f"abi.decode: {err}") from err
 

@@ -160,6 +160,7 @@ class Worker:
                 "memoryBytes": execution.memory_bytes,
                 "httpCalls": execution.http_calls,
                 "signMs": sign_ms,
+                "limits": execution.limits,
             },
             calls=execution.calls,
             worker=self.name,
@@ -183,7 +184,10 @@ class Worker:
         except ManifestError as err:
             return Execution.failed(Status.AGENT_ERROR, f"bad @enclave manifest: {err}")
         context = self._context(agent_id, code_hash, manifest, secrets, agent_keys)
-        return self.sandbox.execute(code, input_, manifest.apply(self.limits), context, self._resolve)
+        limits = manifest.apply(self.limits)
+        execution = self.sandbox.execute(code, input_, limits, context, self._resolve)
+        execution.limits = limits.as_dict()
+        return execution
 
     def _context(
         self,
