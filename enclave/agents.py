@@ -64,9 +64,13 @@ def simulate(
     allow_hosts: tuple[str, ...] = (),
     state_dir: Path = Path(".state/simulate"),
     defaults: Limits | None = None,
-    resolver: Any = None,
+    agents: dict[int, Path] | None = None,
 ) -> Simulation:
-    """Runs an agent as a worker would: the same sandbox process, manifest and limits."""
+    """Runs an agent as a worker would: the same sandbox process, manifest and limits.
+
+    `agents` maps the ids that `ctx.callAgent` may call to local files, for simulating
+    composition without a chain.
+    """
     code = path.read_text()
     manifest = parse_manifest(code)
     manifest = replace(manifest, allow_hosts=manifest.allow_hosts + tuple(allow_hosts))
@@ -83,8 +87,33 @@ def simulate(
         allow_hosts=manifest.allow_hosts,
     )
     with Sandbox(size=1) as sandbox:
-        execution = sandbox.execute(code, input_, limits, context, resolver)
+        execution = sandbox.execute(
+            code, input_, limits, context, local_resolver(agents or {}, allow_hosts, state_dir, defaults)
+        )
     return Simulation(execution=execution, limits=limits, manifest=manifest)
+
+
+def local_resolver(
+    agents: dict[int, Path], allow_hosts: tuple[str, ...], state_dir: Path, defaults: Limits | None
+) -> Any:
+    def resolve(agent_id: int) -> dict[str, Any]:
+        if agent_id not in agents:
+            return {"error": f"no such agent (simulate with --agent {agent_id}=FILE)"}
+        code = agents[agent_id].read_text()
+        manifest = parse_manifest(code)
+        storage = StorageGrant(
+            path=str(state_dir / "cluster.sqlite"), agent_id=agent_id, epoch=1, keys={1: SIMULATION_STORAGE_KEY}
+        )
+        context = RunContext(
+            agent_id=agent_id,
+            code_hash="0x" + keccak(code.encode()).hex(),
+            storage=storage,
+            allow_hosts=manifest.allow_hosts + allow_hosts,
+        )
+        limits = manifest.apply(defaults or Limits())
+        return {"codeHash": context.code_hash, "code": code, "limits": limits.as_dict(), "context": context.to_wire()}
+
+    return resolve
 
 
 def prepare_code(path: Path, name: str | None, allow_hosts: list[str]) -> str:

@@ -230,7 +230,13 @@ def cmd_keys_show(args: argparse.Namespace) -> int:
 def cmd_agent_simulate(args: argparse.Namespace) -> int:
     """Runs an agent locally, exactly as a worker would, and prints what it did."""
     secrets = json.loads(Path(args.secrets).read_text()) if args.secrets else {}
-    simulation = simulate(Path(args.file), parse_input(args.input), secrets, tuple(args.allow_host))
+    agents = {}
+    for mapping in args.agent:
+        agent_id, _, path = mapping.partition("=")
+        if not agent_id.isdigit() or not path:
+            raise EnclaveError(f"--agent takes ID=FILE, got {mapping!r}")
+        agents[int(agent_id)] = Path(path)
+    simulation = simulate(Path(args.file), parse_input(args.input), secrets, tuple(args.allow_host), agents=agents)
     execution = simulation.execution
     for line in execution.logs:
         print(f"log  {line}")
@@ -238,7 +244,8 @@ def cmd_agent_simulate(args: argparse.Namespace) -> int:
     if execution.status == Status.OK:
         print(describe_output(execution.output))
     else:
-        print(execution.error or execution.output.decode("utf-8", "replace"), file=sys.stderr)
+        message = execution.error or execution.output.decode("utf-8", "replace")
+        print(message.replace("<input>", Path(args.file).name), file=sys.stderr)
     limits = simulation.limits
     print(
         f"stats   {execution.elapsed_ms:.1f} ms of {limits.wall_time_ms} ms, "
@@ -319,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--input", default="", help="0x hex, or text (JSON included)")
     sim.add_argument("--secrets", help="a JSON file of secrets, as ctx.secrets")
     sim.add_argument("--allow-host", action="append", default=[], help="add a host to the allow-list")
+    sim.add_argument("--agent", action="append", default=[], metavar="ID=FILE", help="an agent ctx.callAgent may call")
     sim.set_defaults(run=cmd_agent_simulate)
     dep = agent.add_parser("deploy", help="publish an agent on-chain")
     dep.add_argument("file")

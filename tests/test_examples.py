@@ -168,3 +168,40 @@ def test_examples_simulate_locally(api: FakeApi) -> None:
 
 def _tmp(name: str) -> Path:
     return PROJECT_ROOT / ".state" / "tests" / "simulate" / name
+
+
+def test_every_example_and_a_broken_agent_simulate(api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    from enclave import cli
+
+    sources = PriceSources(api, 1500.0)
+    api.routes["/spot"] = lambda m, p, h, b: (200, {"price": 1500.0})
+    openai_compatible(api, "sk-sim")
+    secrets_file = _tmp("secrets.json")
+    secrets_file.parent.mkdir(parents=True, exist_ok=True)
+    secrets_file.write_text(json.dumps({"OPENAI_API_KEY": "sk-sim", "OPENAI_BASE_URL": f"{api.url}/v1"}))
+    host = ["--allow-host", api.host]
+    oracle_query = json.dumps({"sources": sources.urls})
+    runs = {
+        "price-oracle.js": [*host, "--input", oracle_query],
+        "llm.js": [*host, "--input", '{"prompt": "Hi?"}', "--secrets", str(secrets_file)],
+        "price-alert.js": [
+            *host,
+            "--agent",
+            f"7={AGENTS / 'price-oracle.js'}",
+            "--input",
+            json.dumps({"oracle": 7, "sources": sources.urls}),
+        ],
+        "twap.js": [*host, "--input", json.dumps({"source": f"{api.url}/spot"})],
+    }
+    for name, flags in runs.items():
+        code = cli.main(["agent", "simulate", str(AGENTS / name), *flags])
+        captured = capsys.readouterr()
+        assert code == 0, f"{name}: {captured.out}{captured.err}"
+        assert "status  OK" in captured.out and "stats   " in captured.out
+    broken = _tmp("broken.js")
+    broken.write_text("export default async function main(input) {\n  return input.json().a.b;\n}\n")
+    assert cli.main(["agent", "simulate", str(broken), "--input", "{}"]) == 1
+    captured = capsys.readouterr()
+    assert "status  AGENT_ERROR" in captured.out
+    assert "TypeError: cannot read property 'b' of undefined" in captured.err
+    assert "broken.js:2" in captured.err, "the stack names the file and line"
