@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
 
+from bridge import metrics
 from bridge.service import Bridge
 
 
@@ -15,6 +18,12 @@ def create_app(bridge: Bridge) -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    registry = metrics.registry(bridge.store, bridge.rotation.epoch)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/status")
     def status() -> dict[str, Any]:

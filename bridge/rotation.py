@@ -24,6 +24,9 @@ class RotationGate:
         self._held = False
         self.reason = ""
 
+    def epoch(self) -> int:
+        return int(self.registry.functions.currentEpoch().call())
+
     def held(self) -> bool:
         now = time.monotonic()
         if now - self._checked_at >= self.check_every_s:

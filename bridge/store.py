@@ -96,11 +96,17 @@ class StoredRequest:
 
 
 class RequestStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        """The bridge opens it to write; the dashboard opens the same file read-only."""
+        self._lock = threading.RLock()
+        if readonly:
+            uri = f"file:{path}?mode=ro"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
         self._db.execute("PRAGMA journal_mode=WAL")
         # WAL with synchronous=NORMAL survives any crash of the process (a SIGKILL included);
         # only a power cut may lose the last transactions, and the chain still has the requests.
@@ -269,6 +275,30 @@ class RequestStore:
         counts = dict.fromkeys(STATES, 0)
         counts.update({row["state"]: row["n"] for row in rows})
         return counts
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A read for the figures in `bridge.stats` and the dashboard."""
+        with self._lock:
+            return [tuple(row) for row in self._db.execute(sql, params).fetchall()]
+
+    def page(
+        self, state: str | None, agent_id: int | None, consumer: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Requests, newest first, filtered; and how many match in all."""
+        where, params = [], []
+        for column, value in (("state", state), ("agent_id", agent_id), ("consumer", consumer)):
+            if value not in (None, ""):
+                where.append(f"{column} = ?")
+                params.append(value)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM requests {clause}", params).fetchone()[0]
+            rows = self._db.execute(
+                f"""SELECT request_id, agent_id, consumer, state, status, worker, epoch, requested_at, updated_at
+                FROM requests {clause} ORDER BY requested_at DESC, request_id LIMIT ? OFFSET ?""",
+                [*params, limit, offset],
+            ).fetchall()
+        return [dict(row) for row in rows], int(total)
 
     def close(self) -> None:
         with self._lock:

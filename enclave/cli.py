@@ -51,6 +51,7 @@ def _stack(args: argparse.Namespace) -> Stack:
         rpc_url=args.rpc_url,
         workers=args.workers,
         confirmations=args.confirmations,
+        web_port=None if args.no_web else args.web_port,
     )
 
 
@@ -61,6 +62,9 @@ def _describe(stack: Stack) -> None:
         print(f"  {name:13} {address}")
     for name, service in stack.services.items():
         print(f"{name:10} {service.url}   log {service.log_path}")
+    if "web" in stack.services:
+        print(f"\ndashboard  {stack.url('web')}")
+        print(f"admin token (shown once; log in with it to deploy, pause, try and rotate): {stack.admin_token}")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -305,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--workers", type=int, default=2, help="how many workers (default 2)")
         p.add_argument("--confirmations", type=int, default=0, help="blocks the bridge waits (default 0)")
         p.add_argument("--state-dir", default=str(DEFAULT_STATE), help="logs, keys and the database")
+        p.add_argument("--web-port", type=int, default=8000, help="the dashboard's port (default 8000; 0: any free)")
+        p.add_argument("--no-web", action="store_true", help="do not start the dashboard")
 
     up = sub.add_parser("up", help="start anvil, the contracts, a gatekeeper, workers and the bridge")
     stack_options(up)

@@ -7,8 +7,10 @@ on a free port of 127.0.0.1.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -79,6 +81,10 @@ class Stack:
     block_time: float | None = 1.0
     # Extra settings for every worker (ENCLAVE_WORKER_*), for example a shorter wall time.
     worker_env: dict[str, str] = field(default_factory=dict)
+    # The dashboard: on this port (0 for any free one), or not at all (None).
+    web_port: int | None = 0
+    # The dashboard's admin token: made at start, printed once by `enclave up`.
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     anvil: Anvil | None = None
     deployment: Deployment | None = None
     services: dict[str, Service] = field(default_factory=dict)
@@ -98,6 +104,8 @@ class Stack:
             for worker in workers:
                 worker.wait_healthy()
             self.start_bridge()
+            if self.web_port is not None:
+                self.start_web()
         except BaseException:
             self.stop()
             raise
@@ -215,6 +223,25 @@ class Stack:
             "ENCLAVE_BRIDGE_PORT": str(port),
         }
         service = self._spawn("bridge", "bridge", env, port)
+        service.wait_healthy()
+        return service
+
+    def start_web(self) -> Service:
+        port = self.web_port or self._port("web")
+        urls = {n: s.url for n, s in self.services.items()}
+        env = {
+            "ENCLAVE_WEB_PORT": str(port),
+            "ENCLAVE_WEB_RPC_URL": str(self.rpc_url),
+            "ENCLAVE_WEB_DEPLOYMENT": str(self.deployment_path),
+            "ENCLAVE_WEB_BRIDGE_DATABASE": str(self.state_dir / "bridge.sqlite"),
+            "ENCLAVE_WEB_BRIDGE_URL": urls["bridge"],
+            "ENCLAVE_WEB_WORKER_URLS": _json_list([u for n, u in urls.items() if n.startswith("worker")]),
+            "ENCLAVE_WEB_GATEKEEPER_URLS": _json_list(self.gatekeeper_urls()),
+            "ENCLAVE_WEB_ATTESTATION_AUTHORITY_KEY": str(self.state_dir / "attestation-authority.key"),
+            "ENCLAVE_WEB_OPERATOR_KEY": DEPLOYER_KEY,
+            "ENCLAVE_WEB_ADMIN_TOKEN_SHA256": hashlib.sha256(self.admin_token.encode()).hexdigest(),
+        }
+        service = self._spawn("web", "webui", env, port)
         service.wait_healthy()
         return service
 

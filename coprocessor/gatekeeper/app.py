@@ -6,9 +6,12 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
+from starlette.responses import Response
 
+from coprocessor import metrics
 from coprocessor.errors import AttestationError, CoprocessorError
 from coprocessor.gatekeeper.service import Gatekeeper
+from coprocessor.metrics import metrics_response
 from coprocessor.tee.base import Quote
 from coprocessor.wire import ProvisionRequest, ProvisionResponse, from_hex, to_hex
 
@@ -32,6 +35,11 @@ def create_app(gatekeeper: Gatekeeper) -> FastAPI:
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        metrics.GATEKEEPER_EPOCH.set(gatekeeper.current_epoch())
+        return metrics_response(metrics.GATEKEEPER)
 
     @app.get("/v1/info")
     def info() -> dict[str, Any]:

@@ -18,6 +18,7 @@ from nacl.utils import random
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
+from coprocessor import metrics
 from coprocessor.attested_keys import agent_key_digest, agent_secrets_digest, sign_statement, statement_signer
 from coprocessor.chain import Deployment, send
 from coprocessor.cluster_store import ClusterStore
@@ -120,6 +121,8 @@ class Gatekeeper:
         payload = json.dumps({"keys": [k.to_secret_dict() for k in keys]}).encode()
         sealed = SealedBox(PublicKey(identity_public_key)).encrypt(payload)
         self.provisioned += 1
+        metrics.PROVISIONED.inc()
+        metrics.GATEKEEPER_EPOCH.set(keys[0].epoch)
         log.info("provisioned epoch %d to a worker with measurement 0x%s", keys[0].epoch, measurement.hex()[:16])
         return keys[0].epoch, bytes(sealed)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
+from starlette.responses import Response
 
+from coprocessor import metrics
 from coprocessor.errors import CodeNotFound
+from coprocessor.metrics import metrics_response
 from coprocessor.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
 from coprocessor.worker.service import NotReady, Worker
 
@@ -19,6 +22,10 @@ def create_app(worker: Worker) -> FastAPI:
         if not worker.ready:
             raise HTTPException(status_code=503, detail=f"no key for the current epoch {worker.chain_epoch}")
         return {"status": "ok", "epoch": worker.info()["epoch"]}
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return metrics_response(metrics.WORKER)
 
     @app.get("/v1/info")
     def info() -> dict[str, Any]:

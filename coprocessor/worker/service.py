@@ -15,6 +15,7 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 from web3 import Web3
 
+from coprocessor import metrics
 from coprocessor.chain import Deployment
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
@@ -147,6 +148,9 @@ class Worker:
         )
         sign_ms = (time.perf_counter() - signing_started) * 1000
         self.executions[execution.status.name] += 1
+        metrics.EXECUTIONS.labels(execution.status.name).inc()
+        metrics.EXECUTION_SECONDS.observe(execution.elapsed_ms / 1000)
+        metrics.WORKER_EPOCH.set(key.epoch)
         return ExecuteResponse(
             requestId=request.requestId,
             commitment=CommitmentModel.of(commitment),

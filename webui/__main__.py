@@ -1,0 +1,43 @@
+"""`python -m webui`: the dashboard, from ENCLAVE_WEB_* settings."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from nacl.signing import SigningKey
+from web3 import Web3
+
+from bridge.store import RequestStore
+from coprocessor.chain import Deployment
+from coprocessor.tee.simulated import SimulatedVerifier
+from webui.app import create_app
+from webui.auth import Auth
+from webui.dashboard import Dashboard
+from webui.settings import WebSettings
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s web %(levelname)s %(message)s")
+    settings = WebSettings()
+    w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
+    verifier = None
+    if settings.attestation_authority_key.exists():
+        authority = SigningKey(settings.attestation_authority_key.read_bytes())
+        verifier = SimulatedVerifier(bytes(authority.verify_key))
+    dashboard = Dashboard(
+        w3,
+        Deployment.load(settings.deployment),
+        RequestStore(settings.bridge_database, readonly=True),
+        settings.worker_urls,
+        settings.gatekeeper_urls,
+        verifier,
+        settings.operator_key.get_secret_value(),
+    )
+    auth = Auth(settings.admin_token_sha256, settings.session_secret.get_secret_value().encode())
+    app = create_app(dashboard, auth, settings.require_login_for_reading)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

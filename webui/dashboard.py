@@ -1,0 +1,237 @@
+"""What the dashboard shows and does: read models over the bridge's store, the chain and the
+services' own endpoints, and the few admin actions. Routes only call into this."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from eth_account import Account
+from web3 import Web3
+from web3.logs import DISCARD
+
+from bridge import stats
+from bridge.store import STATES, RequestStore
+from coprocessor.chain import Deployment, send
+from coprocessor.errors import AttestationError
+from coprocessor.runtime.manifest import parse_manifest
+from coprocessor.tee.base import Quote, QuoteVerifier
+from coprocessor.worker.code import CodeStore
+from webui.display import show_bytes
+
+PAGE_SIZE = 25
+
+
+@dataclass
+class ServiceSeen:
+    """What the dashboard last learnt of a service."""
+
+    last_seen: float | None = None
+    quote_verified_at: float | None = None
+    quote_error: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Dashboard:
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        store: RequestStore,
+        workers: list[str],
+        gatekeepers: list[str],
+        verifier: QuoteVerifier | None,
+        operator_key: str,
+    ) -> None:
+        self.w3 = w3
+        self.deployment = deployment
+        self.store = store
+        self.worker_urls = workers
+        self.gatekeeper_urls = gatekeepers
+        self.verifier = verifier
+        self.operator_key = operator_key
+        self.router = deployment.contract(w3, "AgentRouter")
+        self.registry = deployment.contract(w3, "TeeRegistry")
+        self.code = CodeStore(w3, self.router, deployment.start_block)
+        self.seen: dict[str, ServiceSeen] = {}
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def overview(self) -> dict[str, Any]:
+        return {
+            "counts": self.store.counts(),
+            "minute": stats.window(self.store, 60),
+            "hour": stats.window(self.store, 3600),
+            "chart": stats.per_minute(self.store, 60),
+            "failures": stats.recent_failures(self.store, 10),
+        }
+
+    def requests(self, state: str, agent: str, consumer: str, page: int) -> dict[str, Any]:
+        agent_id = int(agent) if agent.isdigit() else None
+        rows, total = self.store.page(
+            state if state in STATES else None, agent_id, consumer.strip() or None, PAGE_SIZE, (page - 1) * PAGE_SIZE
+        )
+        pages = max(1, -(-total // PAGE_SIZE))
+        return {"rows": rows, "total": total, "page": page, "pages": pages, "states": STATES}
+
+    def request(self, request_id: int) -> dict[str, Any] | None:
+        stored = self.store.get(request_id)
+        if stored is None:
+            return None
+        row = stored.row
+        transitions = self.store.transitions(request_id)
+        for previous, current in zip(transitions, transitions[1:], strict=False):
+            current["after_ms"] = (current["at"] - previous["at"]) * 1000
+        result = stored.result or {}
+        return {
+            "id": request_id,
+            "row": row,
+            "terminal": stored.state in ("fulfilled", "failed", "cancelled"),
+            "transitions": transitions,
+            "input": show_bytes(stored.input),
+            "output": show_bytes(bytes(row["output"])) if row["output"] is not None else None,
+            "logs": json.loads(row["logs"]) if row["logs"] else [],
+            "stats": json.loads(row["stats"]) if row["stats"] else {},
+            "calls": result.get("calls", []),
+            "error": row["error"],
+        }
+
+    # -- agents ---------------------------------------------------------------------------------
+
+    def agents(self) -> list[dict[str, Any]]:
+        count = int(self.router.functions.agentCount().call())
+        return [self.agent(agent_id, with_code=False) for agent_id in range(1, count + 1)]
+
+    def agent(self, agent_id: int, with_code: bool = True) -> dict[str, Any]:
+        code_hash, price, version, paused, restricted, owner, _ = self.router.functions.getAgent(agent_id).call()
+        code = self.code.get(bytes(code_hash))
+        agent: dict[str, Any] = {
+            "id": agent_id,
+            "codeHash": "0x" + bytes(code_hash).hex(),
+            "price": price,
+            "version": version,
+            "paused": paused,
+            "restricted": restricted,
+            "owner": owner,
+            "manifest": parse_manifest(code),
+        }
+        if with_code:
+            agent["code"] = code
+            agent["versions"] = self._versions(agent_id, bytes(code_hash))
+        return agent
+
+    def _versions(self, agent_id: int, current: bytes) -> list[dict[str, Any]]:
+        registered = self.router.events.AgentRegistered().get_logs(
+            from_block=self.deployment.start_block, argument_filters={"agentId": agent_id}
+        )
+        later = self.router.events.AgentVersionPublished().get_logs(
+            from_block=self.deployment.start_block, argument_filters={"agentId": agent_id}
+        )
+        versions = [
+            {"version": 1, "codeHash": "0x" + bytes(e["args"]["codeHash"]).hex(), "block": e["blockNumber"]}
+            for e in registered
+        ]
+        versions += [
+            {
+                "version": e["args"]["version"],
+                "codeHash": "0x" + bytes(e["args"]["codeHash"]).hex(),
+                "block": e["blockNumber"],
+            }
+            for e in later
+        ]
+        return versions
+
+    # -- workers, gatekeepers, keys --------------------------------------------------------------------
+
+    def services(self) -> dict[str, list[dict[str, Any]]]:
+        served = dict(
+            self.store.query("SELECT worker, COUNT(*) FROM requests WHERE worker IS NOT NULL GROUP BY worker")
+        )
+        return {
+            "workers": [self._service(url, served) for url in self.worker_urls],
+            "gatekeepers": [self._service(url, served) for url in self.gatekeeper_urls],
+        }
+
+    def _service(self, url: str, served: dict[str, int]) -> dict[str, Any]:
+        seen = self.seen.setdefault(url, ServiceSeen())
+        healthy = False
+        try:
+            healthy = httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+            seen.info = httpx.get(f"{url}/v1/info", timeout=2).json()
+            seen.last_seen = time.time()
+            self._verify_quote(seen)
+        except (httpx.HTTPError, ValueError):
+            healthy = False
+        info = seen.info
+        return {
+            "url": url,
+            "name": info.get("name") or info.get("role", "service"),
+            "healthy": healthy,
+            "info": info,
+            "last_seen": seen.last_seen,
+            "quote_verified_at": seen.quote_verified_at,
+            "quote_error": seen.quote_error,
+            "served": served.get(info.get("name", ""), 0),
+        }
+
+    def _verify_quote(self, seen: ServiceSeen) -> None:
+        quote = seen.info.get("quote")
+        if self.verifier is None or not quote:
+            return
+        try:
+            self.verifier.verify(Quote.from_dict(quote))
+            seen.quote_verified_at, seen.quote_error = time.time(), None
+        except (AttestationError, KeyError, ValueError) as err:
+            seen.quote_error = str(err)
+
+    def keys(self) -> dict[str, Any]:
+        current = int(self.registry.functions.currentEpoch().call())
+        epochs = []
+        for epoch in range(current, 0, -1):
+            signer, published, valid_before, key = self.registry.functions.getEpoch(epoch).call()
+            if epoch == current:
+                state = "current"
+            elif valid_before == 0:
+                state = "revoked"
+            else:
+                state = f"answers requests made before block {valid_before}"
+            epochs.append(
+                {
+                    "epoch": epoch,
+                    "signer": signer,
+                    "publishedAt": published,
+                    "key": "0x" + bytes(key).hex(),
+                    "state": state,
+                }
+            )
+        return {
+            "current": current,
+            "rotationPending": self.registry.functions.rotationPending().call(),
+            "epochs": epochs,
+        }
+
+    # -- admin actions ----------------------------------------------------------------------------
+
+    def _send(self, call: Any, value: int = 0) -> Any:
+        return send(self.w3, Account.from_key(self.operator_key), call, value=value)
+
+    def deploy_agent(self, code: str, price: int) -> int:
+        parse_manifest(code)  # a broken manifest is refused before it costs gas
+        receipt = self._send(self.router.functions.registerAgent(code.encode(), price, False))
+        return int(self.router.events.AgentRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["agentId"])
+
+    def set_paused(self, agent_id: int, paused: bool) -> None:
+        function = self.router.functions.pauseAgent if paused else self.router.functions.unpauseAgent
+        self._send(function(agent_id))
+
+    def try_agent(self, agent_id: int, payload: bytes) -> int:
+        price = int(self.router.functions.getAgent(agent_id).call()[1])
+        echo = self.deployment.contract(self.w3, "EchoConsumer")
+        receipt = self._send(echo.functions.ask(agent_id, payload, 300_000), value=price)
+        return int(self.router.events.AgentRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["requestId"])
+
+    def request_rotation(self) -> None:
+        self._send(self.registry.functions.requestRotation())

@@ -1,0 +1,37 @@
+"""Shared dependencies of the routes, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
+
+from webui.auth import Auth
+from webui.dashboard import Dashboard
+
+
+def get_dashboard(request: Request) -> Dashboard:
+    dashboard: Dashboard = request.app.state.dashboard
+    return dashboard
+
+
+def get_auth(request: Request) -> Auth:
+    auth: Auth = request.app.state.auth
+    return auth
+
+
+DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
+AuthDep = Annotated[Auth, Depends(get_auth)]
+
+
+def render(request: Request, template: str, **context: Any) -> Response:
+    templates: Jinja2Templates = request.app.state.templates
+    auth: Auth = request.app.state.auth
+    admin = auth.is_admin(request)
+    return templates.TemplateResponse(
+        request,
+        template,
+        {**context, "admin": admin, "csrf": auth.csrf_token(request) if admin else "", "login_enabled": auth.enabled},
+    )

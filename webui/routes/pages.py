@@ -1,0 +1,110 @@
+"""The pages (and the fragments that htmx swaps in to keep them live)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from webui.auth import COOKIE
+from webui.routes.deps import AuthDep, DashboardDep, render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def overview(request: Request, dashboard: DashboardDep) -> Response:
+    return render(request, "overview.html", nav="overview", **dashboard.overview())
+
+
+@router.get("/overview/live")
+def overview_live(request: Request, dashboard: DashboardDep) -> Response:
+    return render(request, "_overview.html", **dashboard.overview())
+
+
+@router.get("/requests")
+def requests(
+    request: Request, dashboard: DashboardDep, state: str = "", agent: str = "", consumer: str = "", page: int = 1
+) -> Response:
+    filters = {"state": state, "agent": agent, "consumer": consumer}
+    listing = dashboard.requests(state, agent, consumer, max(page, 1))
+    return render(request, "requests.html", nav="requests", filters=filters, **listing)
+
+
+@router.get("/requests/table")
+def requests_table(
+    request: Request, dashboard: DashboardDep, state: str = "", agent: str = "", consumer: str = "", page: int = 1
+) -> Response:
+    filters = {"state": state, "agent": agent, "consumer": consumer}
+    return render(
+        request, "_requests_table.html", filters=filters, **dashboard.requests(state, agent, consumer, max(page, 1))
+    )
+
+
+def _request_id(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError as err:
+        raise HTTPException(status_code=404, detail="no such request") from err
+
+
+@router.get("/requests/{request_id}")
+def request_detail(request: Request, request_id: str, dashboard: DashboardDep) -> Response:
+    rid = _request_id(request_id)
+    return render(request, "request.html", nav="requests", request_id=rid, detail=dashboard.request(rid))
+
+
+@router.get("/requests/{request_id}/live")
+def request_live(request: Request, request_id: str, dashboard: DashboardDep) -> Response:
+    rid = _request_id(request_id)
+    return render(request, "_request.html", request_id=rid, detail=dashboard.request(rid))
+
+
+@router.get("/agents")
+def agents(request: Request, dashboard: DashboardDep) -> Response:
+    return render(request, "agents.html", nav="agents", agents=dashboard.agents())
+
+
+@router.get("/agents/{agent_id}")
+def agent(request: Request, agent_id: int, dashboard: DashboardDep) -> Response:
+    if not 0 < agent_id <= int(dashboard.router.functions.agentCount().call()):
+        raise HTTPException(status_code=404, detail="no such agent")
+    return render(request, "agent.html", nav="agents", agent=dashboard.agent(agent_id))
+
+
+@router.get("/workers")
+def workers(request: Request, dashboard: DashboardDep) -> Response:
+    return render(request, "workers.html", nav="workers", **dashboard.services())
+
+
+@router.get("/workers/live")
+def workers_live(request: Request, dashboard: DashboardDep) -> Response:
+    return render(request, "_workers.html", **dashboard.services())
+
+
+@router.get("/keys")
+def keys(request: Request, dashboard: DashboardDep) -> Response:
+    return render(request, "keys.html", nav="keys", **dashboard.keys())
+
+
+@router.get("/login")
+def login_form(request: Request) -> Response:
+    return render(request, "login.html", nav="login", failed=False)
+
+
+@router.post("/login")
+def login(request: Request, auth: AuthDep, token: str = Form(...)) -> Response:
+    if not auth.check_token(token):
+        response = render(request, "login.html", nav="login", failed=True)
+        response.status_code = 401
+        return response
+    redirect = RedirectResponse("/", status_code=303)
+    redirect.set_cookie(COOKIE, auth.session_value(), httponly=True, samesite="strict")
+    return redirect
+
+
+@router.post("/logout")
+def logout() -> Response:
+    redirect = RedirectResponse("/", status_code=303)
+    redirect.delete_cookie(COOKIE)
+    return redirect

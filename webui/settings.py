@@ -1,0 +1,31 @@
+"""The dashboard's settings, from ENCLAVE_WEB_* environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENCLAVE_WEB_")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rpc_url: str = "http://127.0.0.1:8545"
+    deployment: Path = Path(".state/deployment.json")
+    bridge_database: Path = Path(".state/bridge.sqlite")
+    bridge_url: str = ""
+    worker_urls: list[str] = []
+    gatekeeper_urls: list[str] = []
+    # The simulated TEE's attestation authority: the dashboard verifies workers' quotes itself.
+    attestation_authority_key: Path = Path(".state/attestation-authority.key")
+    # The account the dashboard acts with (deploy, pause, try it, rotate): an admin's.
+    operator_key: SecretStr = SecretStr("")
+    # SHA-256 (hex) of the admin token; the token itself is printed once by `enclave up`.
+    admin_token_sha256: str = ""
+    require_login_for_reading: bool = False
+    # Signs the session cookie and CSRF tokens; new at every start (sessions end with the process).
+    session_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_hex(32)))
