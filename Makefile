@@ -8,7 +8,8 @@ setup:
 demo: setup
 	.venv/bin/enclave demo
 
-test: setup
+test:
+	@scripts/setup.sh --browser
 	scripts/test.sh
 
 gas: setup

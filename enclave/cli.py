@@ -318,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="start the stack and answer one real request on-chain")
     stack_options(demo)
-    demo.set_defaults(run=cmd_demo, state_dir=str(DEFAULT_STATE / "demo"))
+    # The demo's dashboard takes any free port, so that it runs beside an `enclave up`.
+    demo.set_defaults(run=cmd_demo, state_dir=str(DEFAULT_STATE / "demo"), web_port=0)
 
     status = sub.add_parser("status", help="what is deployed and running")
     status.add_argument("--state-dir", default=str(DEFAULT_STATE))

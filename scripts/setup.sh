@@ -27,5 +27,18 @@ if ! stamp_ok "$py_hash" .venv/.setup-stamp; then
   echo "$py_hash" > .venv/.setup-stamp
 fi
 
+# Chromium from Debian's packages, for the dashboard's browser tests (`scripts/setup.sh --browser`,
+# which `make test` runs). Pinned; the newest is taken only if the mirror no longer has the pin.
+CHROMIUM_VERSION="156.0.8078.108-1~deb12u1"
+if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" != "0" ]; then
+    echo "the browser tests need Debian's chromium: run 'apt-get install chromium' as root" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "chromium=$CHROMIUM_VERSION" \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+fi
+
 # Contracts: forge compiles only what changed.
 PATH="$PWD/node_modules/.bin:$PATH" forge build --quiet

@@ -25,3 +25,11 @@ def w3(anvil: Anvil) -> Web3:
 @pytest.fixture(scope="module")
 def deployment(w3: Web3) -> Deployment:
     return deploy_system(w3, DEV_KEYS[0])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the browser tests left their screenshots (not committed)."""
+    from tests.test_dashboard_browser import SCREENSHOTS
+
+    if SCREENSHOTS.exists() and any(SCREENSHOTS.iterdir()):
+        terminalreporter.write_line(f"dashboard screenshots: {SCREENSHOTS}")

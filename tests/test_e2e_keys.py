@@ -186,6 +186,10 @@ def test_no_plaintext_secret_anywhere(stack: Stack) -> None:
         haystacks[f"bridge request {request_id}"] = httpx.get(
             f"{stack.url('bridge')}/v1/requests/{request_id}", timeout=5
         ).content
+        for route in (f"/requests/{request_id}", f"/api/requests/{request_id}"):
+            haystacks[f"dashboard {route}"] = httpx.get(stack.url("web") + route, timeout=10).content
+    for route in ("/", "/requests", "/agents", "/workers", "/keys", "/api/overview", "/api/agents", "/api/services"):
+        haystacks[f"dashboard {route}"] = httpx.get(stack.url("web") + route, timeout=10).content
     assert len(haystacks) > 20
     leaks = [name for name, data in haystacks.items() if any(n in data for n in needles)]
     assert leaks == []

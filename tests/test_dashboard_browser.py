@@ -1,0 +1,148 @@
+"""The dashboard in a real browser (Debian's Chromium through Playwright) against a live stack."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from coprocessor.chain import PROJECT_ROOT
+from enclave.stack import Stack
+from enclave.usage import register
+
+pytestmark = pytest.mark.chain
+
+SCREENSHOTS = PROJECT_ROOT / "test-artifacts" / "screenshots"
+# As the machine's probe found: without these, Chromium keeps trying to reach the network.
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not os.path.exists(path):
+        message = "Debian's chromium is not installed (scripts/setup.sh --browser installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with Stack(state_dir=PROJECT_ROOT / ".state" / "tests" / "browser", workers=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Browser]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    yield page
+    context.close()
+
+
+def login(page: Page, stack: Stack) -> None:
+    page.goto(f"{stack.url('web')}/login")
+    page.get_by_label("Admin token").fill(stack.admin_token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def test_overview_loads(page: Page, stack: Stack) -> None:
+    page.goto(stack.url("web"))
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.locator("[data-state=fulfilled]")).to_be_visible()
+    expect(page.get_by_role("img", name="Requests fulfilled per minute")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "overview.png", full_page=True)
+
+
+def test_try_it_request_reaches_fulfilled_without_a_reload(page: Page, stack: Stack) -> None:
+    agent = register(stack, PROJECT_ROOT / "examples" / "agents" / "hello.js")
+    login(page, stack)
+    page.goto(f"{stack.url('web')}/agents/{agent}")
+    page.get_by_label("Input (text, or 0x hex)").fill("browser")
+    page.get_by_role("button", name="Send a request").click()
+    page.wait_for_url("**/requests/0x*")
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    expect(page.locator("#request-state")).to_have_text("fulfilled", timeout=60_000)
+    expect(page.locator("#request-output")).to_contain_text("Hello, browser!")
+    assert page.evaluate("window.__sameDocument === true"), "htmx updated the page in place"
+    page.screenshot(path=SCREENSHOTS / "request-fulfilled.png", full_page=True)
+
+
+def test_pausing_an_agent_shows_it_paused_and_the_chain_agrees(page: Page, stack: Stack) -> None:
+    assert stack.deployment is not None
+    agent = register(stack, "export default async () => 1;")
+    login(page, stack)
+    page.goto(f"{stack.url('web')}/agents/{agent}")
+    page.get_by_role("button", name="Pause").click()
+    expect(page.locator("#agent-state")).to_have_text("paused")
+    router = stack.deployment.contract(stack.web3(), "AgentRouter")
+    assert router.functions.getAgent(agent).call()[3] is True
+    page.screenshot(path=SCREENSHOTS / "agent-paused.png", full_page=True)
+    page.get_by_role("button", name="Unpause").click()
+    expect(page.locator("#agent-state")).to_have_text("active")
+    assert router.functions.getAgent(agent).call()[3] is False
+
+
+def test_killed_worker_shows_unhealthy(page: Page, stack: Stack) -> None:
+    page.goto(f"{stack.url('web')}/workers")
+    row = page.locator("tr[data-service=worker-2]")
+    expect(row.locator(".healthy")).to_be_visible()
+    page.evaluate("window.__sameDocument = true")
+    stack.services["worker-2"].stop(signal.SIGKILL)
+    expect(row.locator(".unhealthy")).to_be_visible(timeout=30_000)
+    assert page.evaluate("window.__sameDocument === true")
+    expect(page.locator("tr[data-service=worker-1] .healthy")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "worker-unhealthy.png", full_page=True)
+
+
+def test_pages_read_without_javascript(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    for path, heading in (("/", "Overview"), ("/requests", "Requests"), ("/agents", "Agents"), ("/keys", "Key epochs")):
+        page.goto(stack.url("web") + path)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
+    page.goto(stack.url("web") + "/requests?state=fulfilled")
+    expect(page.locator("#requests-table")).to_contain_text("fulfilled")
+    context.close()
+
+
+def test_metrics_agree_with_the_overview(stack: Stack) -> None:
+    import httpx
+
+    overview = httpx.get(f"{stack.url('web')}/api/overview", timeout=10).json()
+    bridge = httpx.get(f"{stack.url('bridge')}/metrics", timeout=10).text
+    fulfilled = overview["counts"]["fulfilled"]
+    assert fulfilled > 0
+    assert f'enclave_requests{{state="fulfilled"}} {float(fulfilled)}' in bridge
+    assert 'enclave_request_stage_seconds_bucket{le="+Inf",stage="total"}' in bridge
+    assert "enclave_fulfil_gas_used_count" in bridge and "enclave_key_epoch 1.0" in bridge
+    worker = httpx.get(f"{stack.url('worker-1')}/metrics", timeout=10).text
+    assert 'enclave_executions_total{status="OK"}' in worker and "enclave_key_epoch 1.0" in worker
+    gatekeeper = httpx.get(f"{stack.url('gatekeeper')}/metrics", timeout=10).text
+    assert "enclave_workers_provisioned_total 2.0" in gatekeeper
