@@ -15,12 +15,12 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from coprocessor import sqlite
 from coprocessor.protocol import RequestCommitment
 
 STATES = ("pending", "dispatched", "executed", "submitted", "fulfilled", "failed", "cancelled")
@@ -99,30 +99,12 @@ class RequestStore:
     def __init__(self, path: Path, readonly: bool = False) -> None:
         """The bridge opens it to write; the dashboard opens the same file read-only."""
         self._lock = threading.RLock()
-        if readonly:
-            uri = f"file:{path}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.row_factory = sqlite3.Row
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with synchronous=NORMAL survives any crash of the process (a SIGKILL included);
-        # only a power cut may lose the last transactions, and the chain still has the requests.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        self._db = sqlite.connect(path, readonly)
+        if not readonly:
+            self._db.executescript(SCHEMA)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite.transaction(self._db, self._lock)
 
     def _transition(self, db: sqlite3.Connection, request_id: int, state: str, detail: str | None = None) -> None:
         now = time.time()

@@ -8,19 +8,18 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from eth_account import Account
 from web3 import Web3
 
-from coprocessor.chain import PROJECT_ROOT, send
+from coprocessor.chain import PROJECT_ROOT
 from coprocessor.keys import derive_cluster_key
-from coprocessor.protocol import AgentResult, NotProcessedReason, RequestCommitment, Status, sign_result
+from coprocessor.protocol import NotProcessedReason, Status
 from coprocessor.sealing import sealing_key, unseal
 from coprocessor.tee.simulated import code_measurement
 from enclave import cli
 from enclave.anvil import DEV_KEYS
 from enclave.keys import KeyFailure, encrypt_input, rotate, set_agent_secrets
 from enclave.stack import DEPLOYER_KEY, Stack
-from enclave.usage import ask_many, register, results, wait_for
+from enclave.usage import ask_many, register, results, submit_signed_by, wait_for
 
 pytestmark = pytest.mark.chain
 
@@ -147,16 +146,7 @@ def _assert_old_key_refused(stack: Stack, request_id: int) -> None:
     key = sealing_key((state / "cpu-secret").read_bytes(), code_measurement())
     masters = json.loads(unseal(key, (state / "master-keys.sealed").read_bytes()))
     old = derive_cluster_key(bytes.fromhex(masters["1"]), 1)
-    w3 = stack.web3()
-    router = stack.deployment.contract(w3, "AgentRouter")
-    log = router.events.AgentRequested().get_logs(
-        from_block=stack.deployment.start_block, argument_filters={"requestId": request_id}
-    )[0]
-    commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
-    result = AgentResult(request_id=request_id, commitment=commitment, status=Status.OK, output=b"old key")
-    forged = sign_result(old.signing_key, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=1)
-    receipt = send(w3, Account.from_key(DEV_KEYS[4]), router.functions.fulfill([forged.as_tuple()]), gas=500_000)
-    reasons = [e["args"]["reason"] for e in router.events.RequestNotProcessed().process_receipt(receipt)]
+    reasons = submit_signed_by(stack, old.signing_key, 1, request_id, b"old key", DEV_KEYS[4])
     if reasons:  # the honest result may have landed first, then the forged one is a duplicate
         assert reasons in ([NotProcessedReason.STALE_EPOCH], [NotProcessedReason.UNKNOWN_REQUEST])
     assert results(stack).get(request_id, [(None, b"")])[0][1] != b"old key"

@@ -14,11 +14,11 @@ import pytest
 from eth_account import Account
 
 from coprocessor.chain import send
-from coprocessor.protocol import AgentResult, NotProcessedReason, RequestCommitment, Status, sign_result
+from coprocessor.protocol import NotProcessedReason, Status
 from coprocessor.tee.simulated import code_measurement
 from enclave.keys import rotate
 from enclave.stack import DEPLOYER_KEY, TRANSMITTER_KEY, Stack
-from enclave.usage import ask_many, register, request_ids, send_asks, wait_for
+from enclave.usage import ask_many, register, request_ids, send_asks, submit_signed_by, wait_for
 
 pytestmark = pytest.mark.chain
 
@@ -48,25 +48,10 @@ def test_worker_with_unknown_measurement_gets_no_key_and_its_signatures_are_refu
     [request_id] = ask_many(stack, agent, [b"x"])
     stack.services["bridge"].stop(signal.SIGKILL)  # keep the honest path out of the way
     try:
+        reasons = submit_signed_by(stack, secrets.token_bytes(32), 1, request_id, b"forged", TRANSMITTER_KEY)
+        assert reasons == [NotProcessedReason.INVALID_SIGNATURE]
         assert stack.deployment is not None
-        w3 = stack.web3()
-        router = stack.deployment.contract(w3, "AgentRouter")
-        log = router.events.AgentRequested().get_logs(
-            from_block=stack.deployment.start_block, argument_filters={"requestId": request_id}
-        )[0]
-        commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
-        forged = sign_result(
-            secrets.token_bytes(32),
-            chain_id=w3.eth.chain_id,
-            router=router.address,
-            result=AgentResult(request_id=request_id, commitment=commitment, status=Status.OK, output=b"forged"),
-            epoch=1,
-        )
-        receipt = send(
-            w3, Account.from_key(TRANSMITTER_KEY), router.functions.fulfill([forged.as_tuple()]), gas=500_000
-        )
-        [event] = router.events.RequestNotProcessed().process_receipt(receipt)
-        assert event["args"]["reason"] == NotProcessedReason.INVALID_SIGNATURE
+        router = stack.deployment.contract(stack.web3(), "AgentRouter")
         assert router.functions.commitmentOf(request_id).call() != b"\0" * 32
     finally:
         stack.start_bridge()

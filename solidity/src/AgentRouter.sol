@@ -131,13 +131,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             if (cache.signer == address(0)) reason = NotProcessedReason.STALE_EPOCH;
             else if (!_isSignedBy(result, signed, cache.signer)) reason = NotProcessedReason.INVALID_SIGNATURE;
             else (valid, reason) = _checkOpen(result, maxOutputSize, cache.validBefore);
-            if (valid && _tryDeliver(result)) {
+            if (_settle(result, valid, reason)) {
                 earned += result.commitment.fee;
                 ++fulfilled;
-            } else {
-                emit RequestNotProcessed({
-                    requestId: result.requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason
-                });
             }
         }
         if (earned != 0) s_balances[msg.sender] += earned;
@@ -161,13 +157,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             _resetFreeMemoryPointer(freeMemory);
             AgentResult calldata result = results[i];
             (bool valid, NotProcessedReason reason) = _checkOpen(result, maxOutputSize, validBefore);
-            if (valid && _tryDeliver(result)) {
+            if (_settle(result, valid, reason)) {
                 earned += result.commitment.fee;
                 ++fulfilled;
-            } else {
-                emit RequestNotProcessed({
-                    requestId: result.requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason
-                });
             }
         }
         if (earned != 0) s_balances[msg.sender] += earned;
@@ -308,6 +300,16 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         if (block.timestamp > commitment.deadline) return (false, NotProcessedReason.REQUEST_EXPIRED);
         if (result.output.length > maxOutputSize) return (false, NotProcessedReason.OUTPUT_TOO_LARGE);
         return (true, reason);
+    }
+
+    /// @dev Delivers a valid result, or says on-chain why a result was not processed.
+    function _settle(AgentResult calldata result, bool valid, NotProcessedReason reason) private returns (bool) {
+        if (valid && _tryDeliver(result)) return true;
+        // A valid result that could not be delivered lacked the gas for its callback.
+        emit RequestNotProcessed({
+            requestId: result.requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason
+        });
+        return false;
     }
 
     /// @dev Closes the request and calls the consumer with exactly its callback gas limit, or
