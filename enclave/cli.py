@@ -79,13 +79,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     with stack:
         _describe(stack)
         print("running; Ctrl-C stops everything")
+        # On a terminal the status line is rewritten in place; in a log, a line per change.
+        live = sys.stdout.isatty()
         last = ""
         try:
             while True:
                 line = _status_line(stack.url("bridge"))
-                if line != last:
+                counts = line.split(": ", 1)[-1]
+                if live:
+                    print("\r" + line.ljust(100), end="", flush=True)
+                elif counts != last:
                     print(line, flush=True)
-                    last = line
+                last = counts
                 time.sleep(1)
         except KeyboardInterrupt:
             print("\nstopping...")

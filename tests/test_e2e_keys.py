@@ -11,6 +11,7 @@ import pytest
 from web3 import Web3
 
 from coprocessor.chain import PROJECT_ROOT
+from coprocessor.envelope import MAGIC
 from coprocessor.keys import derive_cluster_key
 from coprocessor.protocol import NotProcessedReason, Status
 from coprocessor.sealing import sealing_key, unseal
@@ -82,10 +83,12 @@ def test_envelope_for_another_agent_is_bad_input(stack: Stack) -> None:
     agent = register(stack, SECRET_AGENT)
     other = register(stack, SECRET_AGENT)
     envelope = encrypt_input(gatekeeper(stack), stack.web3(), stack.deployment, other, {"API_KEY": SECRET})
-    [request_id] = ask_many(stack, agent, [envelope])
-    status, output = wait_for(stack, [request_id])[request_id]
-    assert status == Status.BAD_INPUT
-    assert b"cannot be opened" in output
+    [request_id, garbled] = ask_many(stack, agent, [envelope, MAGIC + b"not an envelope"])
+    outputs = wait_for(stack, [request_id, garbled])
+    assert outputs[request_id][0] == Status.BAD_INPUT
+    assert b"cannot be opened" in outputs[request_id][1]
+    assert outputs[garbled][0] == Status.BAD_INPUT
+    assert outputs[garbled][1].startswith(b"malformed secret envelope")
 
 
 def test_owner_settings_are_sealed_and_only_the_owner_may_set_them(stack: Stack) -> None:
