@@ -13,7 +13,7 @@ if ! stamp_ok "$node_hash" node_modules/.setup-stamp; then
   echo "$node_hash" > node_modules/.setup-stamp
 fi
 
-scripts/install-forge-std.sh
+scripts/install-vendored.sh
 
 # Python packages (requirements.lock), then the project itself in editable mode.
 python_bin=${PYTHON:-python3.11}
