@@ -2,8 +2,9 @@
 pragma solidity ^0.8.24;
 
 import {FunctionsClientRequestSetup} from "chainlink/functions/tests/v1_X/Setup.t.sol";
-import {FunctionsClientWithEmptyCallback} from
-    "chainlink/functions/tests/v1_X/testhelpers/FunctionsClientWithEmptyCallback.sol";
+import {
+    FunctionsClientWithEmptyCallback
+} from "chainlink/functions/tests/v1_X/testhelpers/FunctionsClientWithEmptyCallback.sol";
 import {FunctionsResponse} from "chainlink/functions/dev/v1_X/libraries/FunctionsResponse.sol";
 import {Vm} from "forge-std/Vm.sol";
 
@@ -93,7 +94,8 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
             keys[i] = s_nextKey++;
             vm.recordLogs();
             vm.prank(OWNER_ADDRESS, OWNER_ADDRESS);
-            bytes32 requestId = s_emptyClient.sendSimpleRequestWithJavaScript(SOURCE, s_subscriptionId, s_donId, CALLBACK_GAS);
+            bytes32 requestId =
+                s_emptyClient.sendSimpleRequestWithJavaScript(SOURCE, s_subscriptionId, s_donId, CALLBACK_GAS);
             Vm.Log[] memory entries = vm.getRecordedLogs();
             (,,,,,,, FunctionsResponse.Commitment memory commitment) = abi.decode(
                 entries[0].data,
