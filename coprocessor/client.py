@@ -36,18 +36,5 @@ class WorkerClient:
         body = SignBatchRequest(results=results).model_dump()
         return SignatureModel.model_validate(self._post("/v1/sign-batch", body)).to_signature()
 
-    def healthy(self) -> bool:
-        try:
-            return self._http.get("/healthz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def info(self) -> dict[str, Any]:
-        try:
-            data: dict[str, Any] = self._http.get("/v1/info", timeout=2).json()
-            return data
-        except (httpx.HTTPError, ValueError) as err:
-            raise WorkerError(f"{self.url}/v1/info: {err}") from err
-
     def close(self) -> None:
         self._http.close()

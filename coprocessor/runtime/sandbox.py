@@ -148,13 +148,15 @@ class Sandbox:
         `resolver` answers the child's questions for `ctx.callAgent` (another agent's code).
         """
         child = self._idle.get()
-        started = time.perf_counter()
-        deadline = time.monotonic() + limits.wall_time_ms / 1000
         try:
             job = {"code": code, "input": input_.hex(), "limits": limits.as_dict()}
             if context is not None:
                 job["context"] = context.to_wire()
             child.send(job)
+            # The clock starts once the job is with the child: a fresh child's start-up is not
+            # the agent's wall time.
+            started = time.perf_counter()
+            deadline = time.monotonic() + limits.wall_time_ms / 1000
             # The child's own bookkeeping (a fresh context, the reply) is small; the budget is
             # the agent's wall time.
             while (reply := child.receive(max(0.0, deadline - time.monotonic()))) is not None:
@@ -168,7 +170,7 @@ class Sandbox:
             return Execution.failed(
                 Status.TIMEOUT, f"wall time of {limits.wall_time_ms} ms exceeded", elapsed_ms=elapsed
             )
-        except (EOFError, OSError, BrokenPipeError) as err:
+        except (EOFError, OSError) as err:
             log.warning("sandbox process died: %s", err)
             self._replace(child)
             return Execution.failed(Status.RESOURCE_LIMIT, "the sandbox process died during the run")
