@@ -88,8 +88,9 @@ class Bridge:
         cursor = self.store.cursor()
         return {
             "counts": self.store.counts(),
-            "lastBlockSeen": cursor[0] if cursor else None,
-            "lastBlockProcessed": cursor[1] if cursor else None,
+            "lastBlockSeen": cursor.last_block_seen if cursor else None,
+            "lastBlockProcessed": cursor.last_block_processed if cursor else None,
+            "reorgs": self.watcher.reorgs,
             "dispatchHeld": self.rotation.reason or None,
             "errors": dict(self.errors),
             "time": time.time(),

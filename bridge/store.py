@@ -67,9 +67,20 @@ CREATE INDEX IF NOT EXISTS transitions_by_request ON transitions (request_id, id
 CREATE TABLE IF NOT EXISTS cursor (
     name TEXT PRIMARY KEY,
     last_block_seen INTEGER NOT NULL,
-    last_block_processed INTEGER NOT NULL
+    last_block_processed INTEGER NOT NULL,
+    last_block_hash TEXT
 );
 """
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """How far the watcher got: the head it last saw, the last block it processed and that
+    block's hash (to notice a reorganisation below it)."""
+
+    last_block_seen: int
+    last_block_processed: int
+    last_block_hash: str | None
 
 
 @dataclass(frozen=True)
@@ -116,10 +127,19 @@ class RequestStore:
 
     # -- the chain cursor ---------------------------------------------------------------------
 
-    def cursor(self, name: str = "router") -> tuple[int, int] | None:
+    def cursor(self, name: str = "router") -> Cursor | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM cursor WHERE name = ?", (name,)).fetchone()
-        return (row["last_block_seen"], row["last_block_processed"]) if row else None
+        if row is None:
+            return None
+        return Cursor(row["last_block_seen"], row["last_block_processed"], row["last_block_hash"])
+
+    def rewind(self, block: int, name: str = "router") -> None:
+        """After a reorganisation: process again from the block after `block`."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE cursor SET last_block_processed = ?, last_block_hash = NULL WHERE name = ?", (block, name)
+            )
 
     def record_blocks(
         self,
@@ -127,6 +147,7 @@ class RequestStore:
         closed: list[tuple[int, str, str]],
         last_block_seen: int,
         last_block_processed: int,
+        last_block_hash: str | None = None,
         name: str = "router",
     ) -> int:
         """Stores new requests and on-chain closures, and moves the cursor, atomically.
@@ -167,10 +188,10 @@ class RequestStore:
                 db.execute("UPDATE requests SET fulfil_tx = ? WHERE request_id = ?", (tx_hash, str(request_id)))
                 self._transition(db, request_id, state, f"{state} on-chain in tx {tx_hash}")
             db.execute(
-                """INSERT INTO cursor (name, last_block_seen, last_block_processed) VALUES (?, ?, ?)
-                ON CONFLICT (name) DO UPDATE SET last_block_seen = excluded.last_block_seen,
-                last_block_processed = excluded.last_block_processed""",
-                (name, last_block_seen, last_block_processed),
+                """INSERT INTO cursor (name, last_block_seen, last_block_processed, last_block_hash)
+                VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET last_block_seen = excluded.last_block_seen,
+                last_block_processed = excluded.last_block_processed, last_block_hash = excluded.last_block_hash""",
+                (name, last_block_seen, last_block_processed, last_block_hash),
             )
         return added
 

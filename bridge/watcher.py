@@ -9,7 +9,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.contract import Contract
 
-from bridge.store import NewRequest, RequestStore
+from bridge.store import Cursor, NewRequest, RequestStore
 from coprocessor.protocol import RequestCommitment
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ class ChainWatcher:
         start_block: int,
         confirmations: int = 0,
         max_range: int = 2_000,
+        reorg_rewind: int = 64,
     ) -> None:
         self.w3 = w3
         self.router = router
@@ -37,14 +38,18 @@ class ChainWatcher:
         self.start_block = start_block
         self.confirmations = confirmations
         self.max_range = max_range
+        self.reorg_rewind = reorg_rewind
+        self.reorgs = 0
         self._timestamps: dict[int, float] = {}
 
     def poll(self) -> int:
         """Processes the next confirmed range of blocks; returns how many requests were new."""
+        cursor = self.store.cursor()
+        if cursor is not None and cursor.last_block_hash is not None and self._reorganised(cursor):
+            return 0
         head = self.w3.eth.block_number
         safe = head - self.confirmations
-        cursor = self.store.cursor()
-        first = cursor[1] + 1 if cursor else self.start_block
+        first = cursor.last_block_processed + 1 if cursor else self.start_block
         if safe < first:
             return 0
         last = min(safe, first + self.max_range - 1)
@@ -77,10 +82,31 @@ class ChainWatcher:
             else:
                 state = "fulfilled" if name == "RequestFulfilled" else "cancelled"
                 closed.append((int(args["requestId"]), state, tx_hash))
-        added = self.store.record_blocks(requests, closed, last_block_seen=head, last_block_processed=last)
+        last_hash = "0x" + bytes(self.w3.eth.get_block(last)["hash"]).hex()
+        added = self.store.record_blocks(requests, closed, head, last, last_hash)
         if added:
             log.info("blocks %d-%d: %d new request(s)", first, last, added)
         return added
+
+    def _reorganised(self, cursor: Cursor) -> bool:
+        """Whether the last processed block was replaced; if so, rewinds to process again.
+
+        Rescanning is safe: a request already stored is not stored twice. A request whose block
+        was orphaned stays in the store; its fulfilment is refused on-chain (UNKNOWN_REQUEST) and
+        recorded as failed, while the request transaction, if mined again, opens a new request.
+        """
+        block = self.w3.eth.get_block(cursor.last_block_processed)
+        if "0x" + bytes(block["hash"]).hex() == cursor.last_block_hash:
+            return False
+        rewind_to = max(self.start_block - 1, cursor.last_block_processed - self.reorg_rewind)
+        log.warning(
+            "block %d was replaced (a reorg): processing again from block %d",
+            cursor.last_block_processed,
+            rewind_to + 1,
+        )
+        self.store.rewind(rewind_to)
+        self.reorgs += 1
+        return True
 
     def _timestamp(self, block: int) -> float:
         if block not in self._timestamps:

@@ -1,0 +1,56 @@
+"""The chain watcher on a real anvil: confirmations, and a reorganisation below its cursor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from eth_account import Account
+from web3 import Web3
+
+from bridge.store import RequestStore
+from bridge.watcher import ChainWatcher
+from coprocessor.chain import Deployment, send
+from enclave.anvil import DEV_KEYS
+
+CODE = b"export default async (input) => input.bytes;"
+
+
+def ask(w3: Web3, deployment: Deployment, payload: bytes) -> None:
+    echo = deployment.contract(w3, "EchoConsumer")
+    send(w3, Account.from_key(DEV_KEYS[0]), echo.functions.ask(1, payload, 100_000))
+
+
+def test_watcher_waits_for_confirmations_and_survives_a_reorg(
+    w3: Web3, deployment: Deployment, tmp_path: Path
+) -> None:
+    router = deployment.contract(w3, "AgentRouter")
+    if router.functions.agentCount().call() == 0:
+        send(w3, Account.from_key(DEV_KEYS[0]), router.functions.registerAgent(CODE, 0, False))
+    store = RequestStore(tmp_path / "bridge.sqlite")
+    watcher = ChainWatcher(w3, router, store, deployment.start_block, confirmations=2)
+
+    ask(w3, deployment, b"first")
+    assert watcher.poll() == 0, "not yet confirmed"
+    for _ in range(2):
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert watcher.poll() == 1
+    cursor = store.cursor()
+    assert cursor is not None and cursor.last_block_hash is not None
+
+    # The chain replaces its last blocks: the watcher notices and processes them again.
+    w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
+    assert watcher.poll() == 0
+    assert watcher.reorgs == 1
+    rewound = store.cursor()
+    assert rewound is not None and rewound.last_block_processed < cursor.last_block_processed
+    ask(w3, deployment, b"after the reorg")
+    for _ in range(2):
+        w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    while watcher.poll():
+        pass
+    assert store.counts()["pending"] == 2, "the orphaned request stays on record; the new one is found"
+    final = store.cursor()
+    assert final is not None
+    assert final.last_block_hash == "0x" + bytes(w3.eth.get_block(final.last_block_processed)["hash"]).hex()
+    assert watcher.reorgs == 1
+    store.close()
