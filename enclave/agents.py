@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,23 +30,6 @@ def parse_input(text: str) -> bytes:
         except ValueError as err:
             raise EnclaveError(f"--input starts with 0x but is not hex: {err}") from err
     return text.encode()
-
-
-def describe_output(output: bytes) -> str:
-    """The output as a developer wants to read it: JSON pretty, text as text, else hex."""
-    try:
-        text = output.decode("utf-8")
-    except UnicodeDecodeError:
-        text = ""
-    if text and text.isprintable():
-        try:
-            return json.dumps(json.loads(text), indent=2)
-        except json.JSONDecodeError:
-            return text
-    described = "0x" + output.hex()
-    if len(output) == 32:
-        described += f"  (as uint256: {int.from_bytes(output, 'big')})"
-    return described
 
 
 @dataclass

@@ -15,9 +15,10 @@ import httpx
 from web3 import Web3
 
 from coprocessor.chain import Deployment, deploy_system
+from coprocessor.display import show_bytes
 from coprocessor.errors import CoprocessorError
 from coprocessor.status import Status
-from enclave.agents import deploy, describe_output, list_agents, parse_input, prepare_code, simulate
+from enclave.agents import deploy, list_agents, parse_input, prepare_code, simulate
 from enclave.anvil import DEV_KEYS, Anvil
 from enclave.demo import HELLO_AGENT, SEALED_AGENT, request_and_wait, secret_leaks, stage_times
 from enclave.errors import EnclaveError
@@ -251,7 +252,7 @@ def cmd_agent_simulate(args: argparse.Namespace) -> int:
         print(f"log  {line}")
     print(f"status  {execution.status.name}")
     if execution.status == Status.OK:
-        print(describe_output(execution.output))
+        print(show_bytes(execution.output))
     else:
         message = execution.error or execution.output.decode("utf-8", "replace")
         print(message.replace("<input>", Path(args.file).name), file=sys.stderr)
@@ -299,7 +300,7 @@ def cmd_request(args: argparse.Namespace) -> int:
         return 0
     status, output = wait_for(stack, [request_id], timeout=args.timeout)[request_id]
     print(f"status  {status.name}")
-    print(describe_output(output))
+    print(show_bytes(output))
     return 0 if status == Status.OK else 1
 
 

@@ -20,9 +20,7 @@ def ask(w3: Web3, deployment: Deployment, payload: bytes) -> None:
     send(w3, Account.from_key(DEV_KEYS[0]), echo.functions.ask(1, payload, 100_000))
 
 
-def test_watcher_waits_for_confirmations_and_survives_a_reorg(
-    w3: Web3, deployment: Deployment, tmp_path: Path
-) -> None:
+def test_watcher_waits_for_confirmations_and_survives_a_reorg(w3: Web3, deployment: Deployment, tmp_path: Path) -> None:
     router = deployment.contract(w3, "AgentRouter")
     if router.functions.agentCount().call() == 0:
         send(w3, Account.from_key(DEV_KEYS[0]), router.functions.registerAgent(CODE, 0, False))

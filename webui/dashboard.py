@@ -16,11 +16,11 @@ from web3.logs import DISCARD
 from bridge import stats
 from bridge.store import STATES, RequestStore
 from coprocessor.chain import Deployment, send
+from coprocessor.display import show_bytes
 from coprocessor.errors import AttestationError
 from coprocessor.runtime.manifest import parse_manifest
 from coprocessor.tee.base import Quote, QuoteVerifier
 from coprocessor.worker.code import CodeStore
-from webui.display import show_bytes
 
 PAGE_SIZE = 25
 
