@@ -1,0 +1,153 @@
+"""The commands of agent developers and operators: `enclave agent`, `request`, `secrets`, `keys`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from web3 import Web3
+
+from coprocessor.chain import Deployment
+from coprocessor.display import show_bytes
+from coprocessor.errors import CoprocessorError
+from coprocessor.status import Status
+from enclave.agents import deploy, list_agents, parse_input, prepare_code, simulate
+from enclave.errors import EnclaveError
+from enclave.keys import encrypt_input, rotate, set_agent_secrets
+from enclave.usage import Connected, request_ids, send_asks, wait_for
+
+
+def _running(state_dir: str) -> tuple[Web3, Deployment, dict[str, str]]:
+    """The chain, deployment and service URLs of the stack that `enclave up` runs."""
+    try:
+        info = json.loads((Path(state_dir) / "stack.json").read_text())
+        deployment = Deployment.load(Path(state_dir) / "deployment.json")
+    except (OSError, ValueError, CoprocessorError) as err:
+        raise EnclaveError(f"no running stack in {state_dir}: start one with `enclave up` ({err})") from err
+    return Web3(Web3.HTTPProvider(info["rpcUrl"])), deployment, info["services"]
+
+
+def _pairs(items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise EnclaveError(f"expected KEY=VALUE, got {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+def cmd_secrets_encrypt(args: argparse.Namespace) -> int:
+    """Prints a request input (0x hex) carrying secrets that only a worker can read."""
+    w3, deployment, services = _running(args.state_dir)
+    envelope = encrypt_input(
+        services["gatekeeper"], w3, deployment, args.agent, _pairs(args.secrets), args.input.encode()
+    )
+    print("0x" + envelope.hex())
+    return 0
+
+
+def cmd_secrets_set(args: argparse.Namespace) -> int:
+    """Sets an agent's sealed settings; the key must be the agent owner's."""
+    w3, deployment, services = _running(args.state_dir)
+    epoch = set_agent_secrets(
+        services["gatekeeper"], w3, deployment, args.private_key, args.agent, _pairs(args.secrets)
+    )
+    print(f"sealed {len(args.secrets)} secret(s) to agent {args.agent} under key epoch {epoch}")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Rotates the cluster's keys (TeeRegistry owner only)."""
+    w3, deployment, _ = _running(args.state_dir)
+    epoch = rotate(w3, deployment, args.private_key)
+    record = deployment.contract(w3, "TeeRegistry").functions.getEpoch(epoch).call()
+    print(f"epoch {epoch} is active: signer {record[0]}, published in block {record[1]}")
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    """The key epochs the chain knows."""
+    w3, deployment, _ = _running(args.state_dir)
+    registry = deployment.contract(w3, "TeeRegistry")
+    current = int(registry.functions.currentEpoch().call())
+    for epoch in range(1, current + 1):
+        signer, published, valid_before, key = registry.functions.getEpoch(epoch).call()
+        state = (
+            "current"
+            if epoch == current
+            else ("revoked" if valid_before == 0 else f"valid before block {valid_before}")
+        )
+        print(f"epoch {epoch}: signer {signer}, X25519 0x{bytes(key).hex()}, published in block {published}, {state}")
+    if registry.functions.rotationPending().call():
+        print(f"rotation to epoch {current + 1} requested")
+    return 0
+
+
+def cmd_agent_simulate(args: argparse.Namespace) -> int:
+    """Runs an agent locally, exactly as a worker would, and prints what it did."""
+    secrets = json.loads(Path(args.secrets).read_text()) if args.secrets else {}
+    agents = {}
+    for mapping in args.agent:
+        agent_id, _, path = mapping.partition("=")
+        if not agent_id.isdigit() or not path:
+            raise EnclaveError(f"--agent takes ID=FILE, got {mapping!r}")
+        agents[int(agent_id)] = Path(path)
+    simulation = simulate(Path(args.file), parse_input(args.input), secrets, tuple(args.allow_host), agents=agents)
+    execution = simulation.execution
+    for line in execution.logs:
+        print(f"log  {line}")
+    print(f"status  {execution.status.name}")
+    if execution.status == Status.OK:
+        print(show_bytes(execution.output))
+    else:
+        message = execution.error or execution.output.decode("utf-8", "replace")
+        print(message.replace("<input>", Path(args.file).name), file=sys.stderr)
+    limits = simulation.limits
+    print(
+        f"stats   {execution.elapsed_ms:.1f} ms of {limits.wall_time_ms} ms, "
+        f"{execution.memory_bytes / 1024:.0f} KiB in use (limit {limits.memory_bytes // 2**20} MiB), "
+        f"{execution.http_calls} of {limits.http_calls} HTTP calls, {len(execution.output)} of "
+        f"{limits.output_bytes} output bytes"
+    )
+    return 0 if execution.status == Status.OK else 1
+
+
+def cmd_agent_deploy(args: argparse.Namespace) -> int:
+    w3, deployment, _ = _running(args.state_dir)
+    code = prepare_code(Path(args.file), args.name, args.allow_host)
+    agent_id, code_hash = deploy(w3, deployment, args.private_key, code, args.price)
+    print(f"agent {agent_id} deployed (code hash 0x{code_hash.hex()})")
+    return 0
+
+
+def cmd_agent_list(args: argparse.Namespace) -> int:
+    w3, deployment, _ = _running(args.state_dir)
+    for agent in list_agents(w3, deployment):
+        flags = " paused" if agent["paused"] else ""
+        hosts = ", ".join(agent["allowHosts"]) or "none"
+        print(
+            f"{agent['id']:>4}  {agent['name'] or '(unnamed)':20} v{agent['version']}  price {agent['price']} wei"
+            f"{flags}  hosts: {hosts}  {agent['codeHash'][:18]}..."
+        )
+    return 0
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    """Has EchoConsumer request an agent; with --wait, prints the result once it lands on-chain."""
+    w3, deployment, services = _running(args.state_dir)
+    payload = parse_input(args.input)
+    if args.secret:
+        payload = encrypt_input(services["gatekeeper"], w3, deployment, args.agent_id, _pairs(args.secret), payload)
+    stack = Connected(w3, deployment)
+    [tx_hash] = send_asks(stack, args.agent_id, [payload], fee=args.fee)
+    [request_id] = request_ids(stack, [tx_hash])
+    print(f"request 0x{request_id:064x} in tx 0x{tx_hash.hex()}")
+    if not args.wait:
+        return 0
+    status, output = wait_for(stack, [request_id], timeout=args.timeout)[request_id]
+    print(f"status  {status.name}")
+    print(show_bytes(output))
+    return 0 if status == Status.OK else 1
