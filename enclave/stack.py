@@ -139,6 +139,12 @@ class Stack:
                     return existing
             except (DeploymentError, KeyError):
                 pass
+        # A new deployment: whatever the folder holds (keys, the bridge's cursor) is of another.
+        for stale in self.state_dir.iterdir():
+            if stale.is_dir():
+                shutil.rmtree(stale)
+            elif stale.name != "anvil.log":
+                stale.unlink()
         gatekeepers = [Account.from_key(key).address for key in GATEKEEPER_KEYS[: self.gatekeepers]]
         deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=gatekeepers)
         tee = deployment.contract(w3, "TeeRegistry")
