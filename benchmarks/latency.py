@@ -16,29 +16,22 @@ Stages, from the bridge's SQLite timestamps and the worker's own figures:
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from eth_account import Account
-
-from enclave.stack import DEPLOYER_KEY, Stack
+from bridge.stats import first_transitions, percentile
+from bridge.store import RequestStore
+from enclave.stack import Stack
 from enclave.usage import register, request_ids, results, send_asks
 
 BURST = 20
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
 def main(count: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, Stack(state_dir=Path(tmp) / "state", workers=2) as stack:
         agent = register(stack, "export default async (input, ctx) => ctx.hash.keccak256(input.bytes);")
-        w3 = stack.web3()
         mined_at: dict[int, float] = {}
         callback_at: dict[int, float] = {}
         started = time.time()
@@ -63,8 +56,6 @@ def main(count: int) -> None:
         print(f"{'request -> callback':24} {percentile(latencies, 0.5):9.1f} {percentile(latencies, 0.95):9.1f}")
         for name, values in stages.items():
             print(f"{'  ' + name:24} {percentile(values, 0.5):9.1f} {percentile(values, 0.95):9.1f}")
-        gas = w3.eth.get_balance(Account.from_key(DEPLOYER_KEY).address)
-        assert gas > 0
 
 
 def _collect(stack: Stack, callback_at: dict[int, float]) -> None:
@@ -74,12 +65,10 @@ def _collect(stack: Stack, callback_at: dict[int, float]) -> None:
 
 
 def _stages(database: Path, mined_at: dict[int, float]) -> dict[str, list[float]]:
-    with sqlite3.connect(database) as db:
-        rows = db.execute("SELECT request_id, state, at FROM transitions ORDER BY id").fetchall()
-        stats = {int(r): json.loads(s) for r, s in db.execute("SELECT request_id, stats FROM requests")}
-    first: dict[int, dict[str, float]] = {}
-    for request_id, state, at in rows:
-        first.setdefault(int(request_id), {}).setdefault(state, at)
+    store = RequestStore(database, readonly=True)
+    first = {int(r): states for r, states in first_transitions(store, since=0).items()}
+    stats = {int(r): json.loads(s) for r, s in store.query("SELECT request_id, stats FROM requests")}
+    store.close()
     out: dict[str, list[float]] = {
         k: [] for k in ("detect", "dispatch", "execute", "sign", "worker", "submit", "mined")
     }

@@ -30,6 +30,7 @@ class ServiceSeen:
     """What the dashboard last learnt of a service."""
 
     last_seen: float | None = None
+    verified_quote: str | None = None
     quote_verified_at: float | None = None
     quote_error: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
@@ -159,9 +160,10 @@ class Dashboard:
         seen = self.seen.setdefault(url, ServiceSeen())
         healthy = False
         try:
-            healthy = httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-            seen.info = httpx.get(f"{url}/v1/info", timeout=2).json()
+            seen.info = httpx.get(f"{url}/v1/info", timeout=2).raise_for_status().json()
             seen.last_seen = time.time()
+            # A worker without the current epoch's key answers, but cannot serve.
+            healthy = bool(seen.info.get("ready", True))
             self._verify_quote(seen)
         except (httpx.HTTPError, ValueError):
             healthy = False
@@ -179,8 +181,9 @@ class Dashboard:
 
     def _verify_quote(self, seen: ServiceSeen) -> None:
         quote = seen.info.get("quote")
-        if self.verifier is None or not quote:
-            return
+        if self.verifier is None or not quote or quote.get("signature") == seen.verified_quote:
+            return  # a quote already verified (a restarted worker brings a new one)
+        seen.verified_quote = quote.get("signature")
         try:
             self.verifier.verify(Quote.from_dict(quote))
             seen.quote_verified_at, seen.quote_error = time.time(), None

@@ -21,7 +21,7 @@ def create_app(worker: Worker) -> FastAPI:
     def healthz() -> dict[str, Any]:
         if not worker.ready:
             raise HTTPException(status_code=503, detail=f"no key for the current epoch {worker.chain_epoch}")
-        return {"status": "ok", "epoch": worker.info()["epoch"]}
+        return {"status": "ok", "epoch": worker.chain_epoch}
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:
