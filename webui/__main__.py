@@ -34,7 +34,11 @@ def main() -> None:
         verifier,
         settings.operator_key.get_secret_value(),
     )
-    auth = Auth(settings.admin_token_sha256, settings.session_secret.get_secret_value().encode())
+    auth = Auth(
+        settings.admin_token_sha256,
+        settings.session_secret.get_secret_value().encode(),
+        session_ttl=settings.session_ttl_seconds,
+    )
     app = create_app(dashboard, auth, settings.require_login_for_reading)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 

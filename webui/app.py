@@ -6,9 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
 
 from coprocessor.chain import PROJECT_ROOT
 from webui import display
@@ -25,6 +28,22 @@ class LoginRequired(Exception):
     """Reading needs a login on this dashboard (require_login_for_reading)."""
 
 
+def _where(loc: tuple[int | str, ...]) -> str:
+    kind, *name = loc
+    return f"{kind} parameter {'.'.join(map(str, name))}" if name else str(kind)
+
+
+async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+    """A malformed request is the client's mistake: 400, not FastAPI's default 422."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=400)
+    # Plain text, not HTML: whatever a validation message contains, a browser will not run it.
+    lines = [f"{_where(tuple(error['loc']))}: {error['msg']}" for error in exc.errors()]
+    return PlainTextResponse(
+        "Bad request\n" + "\n".join(lines) + "\n", status_code=400, headers={"X-Content-Type-Options": "nosniff"}
+    )
+
+
 def create_app(dashboard: Dashboard, auth: Auth, require_login_for_reading: bool = False) -> FastAPI:
     app = FastAPI(title="Enclave Agents dashboard", description="Requests, agents, workers and keys, live.")
     templates = Jinja2Templates(directory=TEMPLATES)
@@ -38,6 +57,7 @@ def create_app(dashboard: Dashboard, auth: Auth, require_login_for_reading: bool
     app.state.auth = auth
     app.state.templates = templates
     app.state.require_login_for_reading = require_login_for_reading
+    app.exception_handler(RequestValidationError)(bad_request)
     app.mount("/static", StaticFiles(directory=HTMX), name="static")
 
     @app.middleware("http")

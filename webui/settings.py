@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from webui.auth import SESSION_TTL
+
 
 class WebSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENCLAVE_WEB_")
@@ -27,5 +29,7 @@ class WebSettings(BaseSettings):
     # SHA-256 (hex) of the admin token; the token itself is printed once by `enclave up`.
     admin_token_sha256: str = ""
     require_login_for_reading: bool = False
-    # Signs the session cookie and CSRF tokens; new at every start (sessions end with the process).
+    # Derives the sessions' CSRF tokens; new at every start (sessions end with the process).
     session_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_hex(32)))
+    # How long an admin session lasts after its login, in seconds (absolute, not sliding).
+    session_ttl_seconds: int = Field(default=SESSION_TTL, ge=1)

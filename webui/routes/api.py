@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
-from webui.routes.deps import DashboardDep
+from webui.routes.deps import DashboardDep, PageQuery
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -32,15 +32,19 @@ def overview(dashboard: DashboardDep) -> dict[str, Any]:
 
 @router.get("/requests", summary="Requests, newest first, filtered and paginated")
 def requests(
-    dashboard: DashboardDep, state: str = "", agent: str = "", consumer: str = "", page: int = 1
+    dashboard: DashboardDep, state: str = "", agent: str = "", consumer: str = "", page: PageQuery = 1
 ) -> dict[str, Any]:
-    data: dict[str, Any] = _plain(dashboard.requests(state, agent, consumer, max(page, 1)))
+    data: dict[str, Any] = _plain(dashboard.requests(state, agent, consumer, page))
     return data
 
 
 @router.get("/requests/{request_id}", summary="One request: timeline, decoded input and output, provenance")
 def request(request_id: str, dashboard: DashboardDep) -> dict[str, Any]:
-    detail = dashboard.request(int(request_id, 0))
+    try:
+        rid = int(request_id, 0)
+    except ValueError as err:
+        raise HTTPException(status_code=400, detail="request_id must be an integer, decimal or 0x-hex") from err
+    detail = dashboard.request(rid)
     if detail is None:
         raise HTTPException(status_code=404, detail="unknown request")
     data: dict[str, Any] = _plain(detail)
@@ -55,6 +59,9 @@ def agents(dashboard: DashboardDep) -> list[dict[str, Any]]:
 
 @router.get("/agents/{agent_id}", summary="One agent, with its code and versions")
 def agent(agent_id: int, dashboard: DashboardDep) -> dict[str, Any]:
+    # Otherwise a negative id fails to encode and an unknown one reverts: both would answer 500.
+    if not 0 < agent_id <= int(dashboard.router.functions.agentCount().call()):
+        raise HTTPException(status_code=404, detail="unknown agent")
     data: dict[str, Any] = _plain(dashboard.agent(agent_id))
     return data
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
@@ -24,6 +24,10 @@ def get_auth(request: Request) -> Auth:
 
 DashboardDep = Annotated[Dashboard, Depends(get_dashboard)]
 AuthDep = Annotated[Auth, Depends(get_auth)]
+
+# Far beyond any real listing (25 rows a page), and keeps the store's offset a small integer.
+MAX_PAGE = 1_000_000
+PageQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1-based page number, at most {MAX_PAGE}")]
 
 
 def render(request: Request, template: str, **context: Any) -> Response:

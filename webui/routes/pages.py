@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
 from webui.auth import COOKIE
-from webui.routes.deps import AuthDep, DashboardDep, render
+from webui.routes.deps import AuthDep, DashboardDep, PageQuery, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -24,21 +24,29 @@ def overview_live(request: Request, dashboard: DashboardDep) -> Response:
 
 @router.get("/requests")
 def requests(
-    request: Request, dashboard: DashboardDep, state: str = "", agent: str = "", consumer: str = "", page: int = 1
+    request: Request,
+    dashboard: DashboardDep,
+    state: str = "",
+    agent: str = "",
+    consumer: str = "",
+    page: PageQuery = 1,
 ) -> Response:
     filters = {"state": state, "agent": agent, "consumer": consumer}
-    listing = dashboard.requests(state, agent, consumer, max(page, 1))
+    listing = dashboard.requests(state, agent, consumer, page)
     return render(request, "requests.html", nav="requests", filters=filters, **listing)
 
 
 @router.get("/requests/table")
 def requests_table(
-    request: Request, dashboard: DashboardDep, state: str = "", agent: str = "", consumer: str = "", page: int = 1
+    request: Request,
+    dashboard: DashboardDep,
+    state: str = "",
+    agent: str = "",
+    consumer: str = "",
+    page: PageQuery = 1,
 ) -> Response:
     filters = {"state": state, "agent": agent, "consumer": consumer}
-    return render(
-        request, "_requests_table.html", filters=filters, **dashboard.requests(state, agent, consumer, max(page, 1))
-    )
+    return render(request, "_requests_table.html", filters=filters, **dashboard.requests(state, agent, consumer, page))
 
 
 def _request_id(text: str) -> int:
@@ -98,13 +106,17 @@ def login(request: Request, auth: AuthDep, token: str = Form(...)) -> Response:
         response = render(request, "login.html", nav="login", failed=True)
         response.status_code = 401
         return response
+    # A login replaces the browser's previous session rather than leaving it live alongside.
+    auth.end_session(request)
     redirect = RedirectResponse("/", status_code=303)
-    redirect.set_cookie(COOKIE, auth.session_value(), httponly=True, samesite="strict")
+    redirect.set_cookie(COOKIE, auth.start_session(), max_age=auth.session_ttl, httponly=True, samesite="strict")
     return redirect
 
 
 @router.post("/logout")
-def logout() -> Response:
+def logout(request: Request, auth: AuthDep) -> Response:
+    # Revoked here, not just forgotten by the browser: a copy of the cookie must stop working too.
+    auth.end_session(request)
     redirect = RedirectResponse("/", status_code=303)
-    redirect.delete_cookie(COOKIE)
+    redirect.delete_cookie(COOKIE, httponly=True, samesite="strict")
     return redirect
