@@ -82,8 +82,7 @@ class Bench:
 
     def _results(self, requests: list[tuple[int, RequestCommitment]]) -> list[AgentResult]:
         return [
-            AgentResult(request_id=i, commitment=c, status=Status.OK, output=Web3.keccak(i.to_bytes(32, "big")))
-            for i, c in requests
+            AgentResult(commitment=c, status=Status.OK, output=Web3.keccak(i.to_bytes(32, "big"))) for i, c in requests
         ]
 
     def _submit(self, call: Any, size: int) -> int:

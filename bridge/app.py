@@ -36,6 +36,12 @@ def create_app(bridge: Bridge) -> FastAPI:
             raise HTTPException(status_code=404, detail="unknown request")
         row = {k: v for k, v in stored.row.items() if k not in ("input", "output", "result")}
         calls = stored.result.get("calls", []) if stored.result else []
-        return {**row, "calls": calls, "transitions": bridge.store.transitions(stored.request_id)}
+        sealed_logs = stored.result.get("sealedLogs") if stored.result else None
+        return {
+            **row,
+            "calls": calls,
+            "sealedLogs": sealed_logs,
+            "transitions": bridge.store.transitions(stored.request_id),
+        }
 
     return app

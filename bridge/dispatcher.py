@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 class WorkerPool:
     """The workers the bridge knows, with a cool-down for the ones that just failed."""
 
-    def __init__(self, urls: list[str], cooldown_s: float = 5.0, timeout_s: float = 30.0) -> None:
-        self.clients = [WorkerClient(url, timeout=timeout_s) for url in urls]
+    def __init__(self, urls: list[str], cooldown_s: float = 5.0, timeout_s: float = 30.0, token: str = "") -> None:
+        self.clients = [WorkerClient(url, timeout=timeout_s, token=token) for url in urls]
         self.cooldown_s = cooldown_s
         self._failed_at: dict[str, float] = {}
         self._order = itertools.cycle(range(len(self.clients)))
@@ -78,7 +78,6 @@ class Dispatcher:
     def _dispatch(self, request: StoredRequest) -> None:
         try:
             body = ExecuteRequest(
-                requestId=str(request.request_id),
                 commitment=CommitmentModel.of(request.commitment),
                 input="0x" + request.input.hex(),
             )

@@ -33,7 +33,9 @@ class Bridge:
         deployment = Deployment.load(settings.deployment)
         router = deployment.contract(w3, "AgentRouter")
         self.store = RequestStore(settings.database)
-        self.workers = WorkerPool(settings.worker_urls, timeout_s=settings.worker_timeout_s)
+        self.workers = WorkerPool(
+            settings.worker_urls, timeout_s=settings.worker_timeout_s, token=settings.worker_token.get_secret_value()
+        )
         self.watcher = ChainWatcher(w3, router, self.store, deployment.start_block, settings.confirmations)
         self.dispatcher = Dispatcher(self.store, self.workers, concurrency=settings.dispatch_concurrency)
         self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)

@@ -24,5 +24,7 @@ class BridgeSettings(BaseSettings):
     batch_size: int = 50
     dispatch_concurrency: int = 4
     worker_timeout_s: float = 30.0
+    # The token the workers ask for before they run or sign anything (their execute token).
+    worker_token: SecretStr = SecretStr("")
     host: str = "127.0.0.1"
     port: int = 0

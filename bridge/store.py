@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_utils.crypto import keccak
+
 from coprocessor import sqlite
 from coprocessor.protocol import RequestCommitment
 
@@ -37,6 +39,7 @@ CREATE TABLE IF NOT EXISTS requests (
     callback_gas_limit INTEGER NOT NULL,
     created_at_block INTEGER NOT NULL,
     deadline INTEGER NOT NULL,
+    nonce INTEGER NOT NULL DEFAULT 0,
     request_tx TEXT NOT NULL,
     requested_at REAL NOT NULL,
     state TEXT NOT NULL,
@@ -71,6 +74,29 @@ CREATE TABLE IF NOT EXISTS cursor (
     last_block_hash TEXT
 );
 """
+
+# The schema's version (PRAGMA user_version) and the steps that bring each older one forward:
+# MIGRATIONS[v] takes a store from version v to v + 1.
+SCHEMA_VERSION = 1
+MIGRATIONS = [
+    # 0 -> 1: requests carry the nonce that their id hashes.
+    "ALTER TABLE requests ADD COLUMN nonce INTEGER NOT NULL DEFAULT 0;",
+]
+
+
+class StoreVersionError(Exception):
+    """The store was written by a newer version of the bridge."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
+            f"bridge.sqlite has schema version {version}, newer than this bridge's {SCHEMA_VERSION}: "
+            "run the newer bridge, or start this one with a state folder of its own"
+        )
+        self.version = version
+
+
+def _statements(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
 
 
 @dataclass(frozen=True)
@@ -112,7 +138,23 @@ class RequestStore:
         self._lock = threading.RLock()
         self._db = sqlite.connect(path, readonly)
         if not readonly:
-            self._db.executescript(SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Brings a store written by an older version up to `SCHEMA_VERSION`, step by step."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreVersionError(version)
+        fresh = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests'").fetchone() is None
+        with self._transaction() as db:
+            if fresh:
+                for statement in _statements(SCHEMA):
+                    db.execute(statement)
+            else:
+                for step in MIGRATIONS[version:]:
+                    for statement in _statements(step):
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return sqlite.transaction(self._db, self._lock)
@@ -161,8 +203,8 @@ class RequestStore:
                 c = req.commitment
                 cur = db.execute(
                     """INSERT OR IGNORE INTO requests (request_id, agent_id, consumer, code_hash, input, fee,
-                    callback_gas_limit, created_at_block, deadline, request_tx, requested_at, state, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                    callback_gas_limit, created_at_block, deadline, nonce, request_tx, requested_at, state, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
                     (
                         str(req.request_id),
                         c.agent_id,
@@ -173,6 +215,7 @@ class RequestStore:
                         c.callback_gas_limit,
                         c.created_at,
                         c.deadline,
+                        c.nonce,
                         req.request_tx,
                         req.requested_at,
                         time.time(),
@@ -312,11 +355,13 @@ class RequestStore:
         commitment = RequestCommitment(
             agent_id=row["agent_id"],
             code_hash=bytes.fromhex(row["code_hash"][2:]),
+            input_hash=keccak(bytes(row["input"])),
             consumer=row["consumer"],
             fee=int(row["fee"]),
             callback_gas_limit=row["callback_gas_limit"],
             created_at=row["created_at_block"],
             deadline=row["deadline"],
+            nonce=row["nonce"],
         )
         return StoredRequest(
             request_id=int(row["request_id"]),

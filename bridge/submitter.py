@@ -12,7 +12,7 @@ from collections import defaultdict
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception
@@ -31,8 +31,6 @@ BASE_GAS = 120_000
 PER_RESULT_GAS = 60_000
 BLOCK_GAS_BUDGET = 25_000_000
 
-FULFILLED_TOPIC = keccak(text="RequestFulfilled(uint256,uint8,bool)")
-CANCELLED_TOPIC = keccak(text="RequestCancelled(uint256,address,uint96)")
 RECEIPT_POLL_S = 0.02
 RETRY_BY_REEXECUTING = {NotProcessedReason.STALE_EPOCH, NotProcessedReason.INVALID_SIGNATURE}
 
@@ -215,7 +213,12 @@ class Submitter:
 
     def _closing_tx(self, request_id: int) -> tuple[str, str] | None:
         """How and where a request was closed on-chain, if it was."""
-        for topic, state in ((FULFILLED_TOPIC, "fulfilled"), (CANCELLED_TOPIC, "cancelled")):
+        closures = (
+            (self.router.events.RequestFulfilled, "fulfilled"),
+            (self.router.events.RequestCancelled, "cancelled"),
+        )
+        for event, state in closures:
+            topic = bytes(HexBytes(event().topic))
             logs = self.w3.eth.get_logs(
                 {
                     "address": self.router.address,

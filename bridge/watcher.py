@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
@@ -14,11 +14,7 @@ from coprocessor.protocol import RequestCommitment
 
 log = logging.getLogger(__name__)
 
-TOPICS = {
-    keccak(text="AgentRequested(uint256,uint256,address,bytes32,bytes,uint96,uint32,uint48)"): "AgentRequested",
-    keccak(text="RequestFulfilled(uint256,uint8,bool)"): "RequestFulfilled",
-    keccak(text="RequestCancelled(uint256,address,uint96)"): "RequestCancelled",
-}
+EVENTS = ("AgentRequested", "RequestFulfilled", "RequestCancelled")
 
 
 class ChainWatcher:
@@ -34,6 +30,8 @@ class ChainWatcher:
     ) -> None:
         self.w3 = w3
         self.router = router
+        # Topics from the contract's ABI, so that a changed event cannot be silently missed.
+        self._topics = {bytes(HexBytes(getattr(router.events, name)().topic)): name for name in EVENTS}
         self.store = store
         self.start_block = start_block
         self.confirmations = confirmations
@@ -56,7 +54,7 @@ class ChainWatcher:
         logs = self.w3.eth.get_logs(
             {
                 "address": self.router.address,
-                "topics": [list(TOPICS)],  # type: ignore[arg-type]
+                "topics": [list(self._topics)],  # type: ignore[arg-type]
                 "fromBlock": first,
                 "toBlock": last,
             }
@@ -64,7 +62,7 @@ class ChainWatcher:
         requests: list[NewRequest] = []
         closed: list[tuple[int, str, str]] = []
         for entry in logs:
-            name = TOPICS[bytes(entry["topics"][0])]
+            name = self._topics[bytes(entry["topics"][0])]
             event = getattr(self.router.events, name)().process_log(entry)
             args: dict[str, Any] = dict(event["args"])
             tx_hash = "0x" + bytes(entry["transactionHash"]).hex()

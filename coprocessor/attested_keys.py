@@ -23,9 +23,14 @@ def agent_key_digest(agent_id: int, epoch: int, public_key: bytes) -> bytes:
     )
 
 
-def agent_secrets_digest(agent_id: int, epoch: int, sealed: bytes) -> bytes:
+def agent_secrets_digest(agent_id: int, epoch: int, version: int, sealed: bytes) -> bytes:
+    """What an agent's owner signs to set its settings; `version` only goes up, so an older
+    signed upload cannot be replayed over a newer one."""
     return keccak(
-        encode(["string", "uint256", "uint64", "bytes32"], [AGENT_SECRETS_STATEMENT, agent_id, epoch, keccak(sealed)])
+        encode(
+            ["string", "uint256", "uint64", "uint64", "bytes32"],
+            [AGENT_SECRETS_STATEMENT, agent_id, epoch, version, keccak(sealed)],
+        )
     )
 
 

@@ -4,6 +4,12 @@ Agents' sealed state (`ctx.storage`) and the secrets their owners set live in on
 (by default; any worker with the cluster key can read them, so failover keeps the state). Rows
 name the key epoch that encrypted them; a rotation re-encrypts them under the new epoch's keys.
 Keys of `ctx.storage` are stored as HMACs, so even the names of an agent's entries stay private.
+
+The file is the host's, so its rows are bound to their place: a value is encrypted with
+XChaCha20-Poly1305 and its row's agent id, key id and epoch as associated data, so a row copied
+to another agent or key, or another epoch, fails to open instead of answering with another value.
+What associated data cannot stop is a host putting back an older value of the same row (a
+rollback); docs/security.md says so.
 """
 
 from __future__ import annotations
@@ -18,11 +24,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from nacl.secret import SecretBox
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+    crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
+)
+from nacl.exceptions import CryptoError
+from nacl.utils import random
 
 from coprocessor import sqlite
 from coprocessor.errors import SealingError
-from coprocessor.sealing import unseal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_state (
@@ -37,18 +48,61 @@ CREATE TABLE IF NOT EXISTS agent_secrets (
     agent_id INTEGER PRIMARY KEY,
     epoch INTEGER NOT NULL,
     ciphertext BLOB NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    version INTEGER NOT NULL DEFAULT 0
 );
 """
+# PRAGMA user_version of this schema; MIGRATIONS[v] takes a store from version v to v + 1.
+SCHEMA_VERSION = 1
+MIGRATIONS = [
+    # 0 -> 1: owners' settings carry a version; state values are sealed with their place as
+    # associated data (values sealed before cannot be opened and read as missing errors).
+    "ALTER TABLE agent_secrets ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+]
 
 MAX_VALUE_BYTES = 64 * 1024
+
+
+def _place(agent_id: int, key_id: str, epoch: int) -> bytes:
+    """The associated data of a state value: where it belongs."""
+    return f"enclave-agents/v1/agent-state/{agent_id}/{key_id}/{epoch}".encode()
+
+
+def seal_value(key: bytes, plaintext: bytes, place: bytes) -> bytes:
+    nonce = random(crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+    return nonce + crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, place, nonce, key)
+
+
+def open_value(key: bytes, sealed: bytes, place: bytes) -> bytes:
+    nonce, ciphertext = (
+        sealed[:crypto_aead_xchacha20poly1305_ietf_NPUBBYTES],
+        sealed[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES:],
+    )
+    try:
+        return bytes(crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, place, nonce, key))
+    except CryptoError as err:
+        raise SealingError(
+            "a stored value does not open in its place: it was moved, copied or altered outside the cluster"
+        ) from err
 
 
 class ClusterStore:
     def __init__(self, path: Path) -> None:
         self._db = sqlite.connect(path)
         self._lock = threading.RLock()
-        self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise SealingError(f"cluster.sqlite has schema version {version}, newer than this code's {SCHEMA_VERSION}")
+        fresh = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_state'").fetchone() is None
+        with self._transaction() as db:
+            steps = [SCHEMA] if fresh else MIGRATIONS[version:]
+            for step in steps:
+                for statement in filter(None, (s.strip() for s in step.split(";"))):
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return sqlite.transaction(self._db, self._lock)
@@ -60,41 +114,40 @@ class ClusterStore:
         return hmac.new(storage_key, name.encode(), hashlib.sha256).hexdigest()
 
     def get(self, agent_id: int, name: str, keys: dict[int, bytes], current_epoch: int) -> str | None:
+        # The current epoch's key first; a value not yet re-encrypted after a rotation is found
+        # under an older key. A row opens only with the key id and epoch it is filed under.
+        row = None
         with self._lock:
-            row = self._db.execute(
-                "SELECT epoch, ciphertext FROM agent_state WHERE agent_id = ? AND key_id = ?",
-                (agent_id, self.key_id(keys[current_epoch], name)),
-            ).fetchone()
-            if row is None:
-                # Not yet re-encrypted after a rotation: look it up under the older keys.
-                for epoch, key in keys.items():
-                    if epoch == current_epoch:
-                        continue
-                    row = self._db.execute(
-                        "SELECT epoch, ciphertext FROM agent_state WHERE agent_id = ? AND key_id = ?",
-                        (agent_id, self.key_id(key, name)),
-                    ).fetchone()
-                    if row is not None:
-                        break
+            for epoch in sorted(keys, key=lambda e: e != current_epoch):
+                key_id = self.key_id(keys[epoch], name)
+                row = self._db.execute(
+                    "SELECT epoch, ciphertext FROM agent_state WHERE agent_id = ? AND key_id = ?", (agent_id, key_id)
+                ).fetchone()
+                if row is not None:
+                    break
         if row is None:
             return None
-        epoch, ciphertext = row
+        epoch, ciphertext = int(row[0]), bytes(row[1])
         if epoch not in keys:
             raise SealingError(f"state of agent {agent_id} is sealed under epoch {epoch}, whose key is gone")
-        stored = json.loads(unseal(keys[epoch], ciphertext))
+        stored = json.loads(open_value(keys[epoch], ciphertext, _place(agent_id, key_id, epoch)))
+        if stored.get("name") != name:
+            raise SealingError(f"the value stored for {name!r} names another key")
         value: str = stored["value"]
         return value
 
     def set(self, agent_id: int, name: str, value: str, key: bytes, epoch: int) -> None:
         if len(value.encode()) > MAX_VALUE_BYTES:
             raise ValueError(f"a stored value is at most {MAX_VALUE_BYTES} bytes")
-        ciphertext = bytes(SecretBox(key).encrypt(json.dumps({"name": name, "value": value}).encode()))
+        key_id = self.key_id(key, name)
+        plaintext = json.dumps({"name": name, "value": value}).encode()
+        ciphertext = seal_value(key, plaintext, _place(agent_id, key_id, epoch))
         with self._transaction() as db:
             db.execute(
                 """INSERT INTO agent_state (agent_id, key_id, epoch, ciphertext, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (agent_id, key_id) DO UPDATE SET epoch = excluded.epoch,
                 ciphertext = excluded.ciphertext, updated_at = excluded.updated_at""",
-                (agent_id, self.key_id(key, name), epoch, ciphertext, time.time()),
+                (agent_id, key_id, epoch, ciphertext, time.time()),
             )
 
     def delete(self, agent_id: int, name: str, keys: dict[int, bytes]) -> None:
@@ -106,14 +159,19 @@ class ClusterStore:
 
     # -- owners' sealed secrets -----------------------------------------------------------------
 
-    def put_secrets(self, agent_id: int, epoch: int, ciphertext: bytes) -> None:
+    def put_secrets(self, agent_id: int, epoch: int, ciphertext: bytes, version: int) -> None:
         with self._transaction() as db:
             db.execute(
-                """INSERT INTO agent_secrets (agent_id, epoch, ciphertext, updated_at) VALUES (?, ?, ?, ?)
+                """INSERT INTO agent_secrets (agent_id, epoch, ciphertext, updated_at, version) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (agent_id) DO UPDATE SET epoch = excluded.epoch, ciphertext = excluded.ciphertext,
-                updated_at = excluded.updated_at""",
-                (agent_id, epoch, ciphertext, time.time()),
+                updated_at = excluded.updated_at, version = excluded.version""",
+                (agent_id, epoch, ciphertext, time.time(), version),
             )
+
+    def secrets_version(self, agent_id: int) -> int | None:
+        with self._lock:
+            row = self._db.execute("SELECT version FROM agent_secrets WHERE agent_id = ?", (agent_id,)).fetchone()
+        return int(row[0]) if row else None
 
     def secrets(self, agent_id: int) -> tuple[int, bytes] | None:
         with self._lock:
@@ -144,12 +202,14 @@ class ClusterStore:
             ).fetchall()
             for agent_id, key_id, ciphertext in rows:
                 old_key, new_key = state_keys(agent_id, from_epoch), state_keys(agent_id, to_epoch)
-                stored = json.loads(unseal(old_key, ciphertext))
-                fresh = bytes(SecretBox(new_key).encrypt(json.dumps(stored).encode()))
+                plaintext = open_value(old_key, bytes(ciphertext), _place(agent_id, key_id, from_epoch))
+                new_key_id = self.key_id(new_key, json.loads(plaintext)["name"])
+                fresh = seal_value(new_key, plaintext, _place(agent_id, new_key_id, to_epoch))
                 db.execute("DELETE FROM agent_state WHERE agent_id = ? AND key_id = ?", (agent_id, key_id))
                 db.execute(
-                    "INSERT OR REPLACE INTO agent_state VALUES (?, ?, ?, ?, ?)",
-                    (agent_id, self.key_id(new_key, stored["name"]), to_epoch, fresh, time.time()),
+                    "INSERT OR REPLACE INTO agent_state (agent_id, key_id, epoch, ciphertext, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (agent_id, new_key_id, to_epoch, fresh, time.time()),
                 )
                 moved_state += 1
             for agent_id, ciphertext in db.execute(

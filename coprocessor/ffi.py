@@ -10,9 +10,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from eth_abi.abi import encode
+from eth_abi.abi import decode, encode
+from eth_utils.crypto import keccak
 
-from coprocessor.protocol import AgentResult, RequestCommitment, sign_result
+from coprocessor.protocol import COMMITMENT_TYPES, AgentResult, RequestCommitment, sign_result
 from coprocessor.runtime import Limits, Sandbox
 
 
@@ -20,9 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--code-file", type=Path, required=True)
     parser.add_argument("--input", default="0x", help="0x hex")
-    parser.add_argument("--request-id", type=lambda v: int(v, 0), required=True)
-    parser.add_argument("--agent-id", type=lambda v: int(v, 0), required=True)
-    parser.add_argument("--code-hash", required=True, help="0x hex")
+    parser.add_argument("--commitment", required=True, help="abi.encode(RequestCommitment), 0x hex")
     parser.add_argument("--chain-id", type=int, required=True)
     parser.add_argument("--router", required=True)
     parser.add_argument("--epoch", type=int, default=1)
@@ -30,23 +29,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--wall-time-ms", type=int, default=Limits.wall_time_ms)
     args = parser.parse_args(argv)
 
+    raw_input = bytes.fromhex(args.input[2:])
+    fields = decode(COMMITMENT_TYPES, bytes.fromhex(args.commitment[2:]))
+    commitment = RequestCommitment(*fields)
+    if keccak(raw_input) != commitment.input_hash:
+        sys.exit("the input does not hash to the commitment's inputHash")
     with Sandbox(size=1) as sandbox:
-        execution = sandbox.execute(
-            args.code_file.read_text(), bytes.fromhex(args.input[2:]), Limits(wall_time_ms=args.wall_time_ms)
-        )
-    # Only the fields the signature covers matter here; the router checks the rest itself.
-    commitment = RequestCommitment(
-        agent_id=args.agent_id,
-        code_hash=bytes.fromhex(args.code_hash[2:]),
-        consumer="0x" + "00" * 20,
-        fee=0,
-        callback_gas_limit=0,
-        created_at=0,
-        deadline=0,
-    )
-    result = AgentResult(
-        request_id=args.request_id, commitment=commitment, status=execution.status, output=execution.output
-    )
+        execution = sandbox.execute(args.code_file.read_text(), raw_input, Limits(wall_time_ms=args.wall_time_ms))
+    result = AgentResult(commitment=commitment, status=execution.status, output=execution.output)
     signed = sign_result(
         bytes.fromhex(args.key[2:]), chain_id=args.chain_id, router=args.router, result=result, epoch=args.epoch
     )

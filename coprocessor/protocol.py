@@ -21,75 +21,92 @@ DOMAIN_NAME = "EnclaveAgents"
 DOMAIN_VERSION = "1"
 DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 RESULT_TYPE = (
-    "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
+    "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,bytes32 inputHash,uint8 status,"
+    "bytes32 outputHash,uint64 epoch)"
 )
+COMMITMENT_TYPES = ["uint256", "bytes32", "bytes32", "address", "uint96", "uint32", "uint48", "uint48", "uint32"]
 RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
 BATCH_TYPEHASH = keccak(text="AgentResultBatch(AgentResult[] results)" + RESULT_TYPE)
 
 
 @dataclass(frozen=True)
 class RequestCommitment:
-    """The request fields that the router's one-slot commitment hashes."""
+    """A request's fields; their hash is the request's id (RequestCommitment on-chain).
+
+    `input_hash` is keccak256 of the input, so an id names one input: a result signed for any
+    other input names a request that was never made, and the router skips it.
+    """
 
     agent_id: int
     code_hash: bytes
+    input_hash: bytes
     consumer: str
     fee: int
     callback_gas_limit: int
     created_at: int
     deadline: int
+    nonce: int
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
             self.agent_id,
             self.code_hash,
+            self.input_hash,
             self.consumer,
             self.fee,
             self.callback_gas_limit,
             self.created_at,
             self.deadline,
+            self.nonce,
         )
 
     @classmethod
     def from_event(cls, args: Mapping[str, Any], block_number: int) -> RequestCommitment:
-        """The fields of an `AgentRequested` log; `createdAt` is the log's block number."""
+        """The fields of an `AgentRequested` log; `createdAt` is the log's block number and
+        `inputHash` the hash of its input."""
         return cls(
             agent_id=int(args["agentId"]),
             code_hash=bytes(args["codeHash"]),
+            input_hash=keccak(bytes(args["input"])),
             consumer=str(args["consumer"]),
             fee=int(args["fee"]),
             callback_gas_limit=int(args["callbackGasLimit"]),
             created_at=block_number,
             deadline=int(args["deadline"]),
+            nonce=int(args["nonce"]),
         )
 
-    def hash(self) -> bytes:
-        return keccak(
-            encode(["uint256", "bytes32", "address", "uint96", "uint32", "uint48", "uint48"], list(self.as_tuple()))
-        )
+    @property
+    def request_id(self) -> int:
+        """keccak256(abi.encode(commitment)), as `AgentRouter.requestIdOf` computes it."""
+        return int.from_bytes(keccak(encode(COMMITMENT_TYPES, list(self.as_tuple()))), "big")
 
 
 @dataclass(frozen=True)
 class AgentResult:
     """What a worker returns for one request (AgentResult on-chain)."""
 
-    request_id: int
     commitment: RequestCommitment
     status: Status
     output: bytes
 
+    @property
+    def request_id(self) -> int:
+        return self.commitment.request_id
+
     def as_tuple(self) -> tuple[Any, ...]:
-        return (self.request_id, self.commitment.as_tuple(), int(self.status), self.output)
+        return (self.commitment.as_tuple(), int(self.status), self.output)
 
     def struct_hash(self, epoch: int) -> bytes:
         return keccak(
             encode(
-                ["bytes32", "uint256", "uint256", "bytes32", "uint8", "bytes32", "uint64"],
+                ["bytes32", "uint256", "uint256", "bytes32", "bytes32", "uint8", "bytes32", "uint64"],
                 [
                     RESULT_TYPEHASH,
                     self.request_id,
                     self.commitment.agent_id,
                     self.commitment.code_hash,
+                    self.commitment.input_hash,
                     int(self.status),
                     keccak(self.output),
                     epoch,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -12,7 +13,22 @@ from coprocessor.chain import Deployment
 from coprocessor.runtime.limits import Limits
 from coprocessor.tee.base import QuoteVerifier, TeeBackend
 from coprocessor.tee.dcap import DcapPolicy, DcapTee, DcapVerifier, DstackQuoteSource
-from coprocessor.tee.simulated import SimulatedTee, SimulatedVerifier, code_measurement, load_authority
+from coprocessor.tee.simulated import (
+    SimulatedTee,
+    SimulatedVerifier,
+    code_measurement,
+    load_authority,
+    load_authority_public_key,
+    public_key_path,
+)
+
+# The chain id of local development chains (anvil, hardhat): the only place the simulated TEE
+# may run without saying so explicitly.
+DEVELOPMENT_CHAIN_ID = 31337
+
+
+class InsecureBackendRefused(Exception):
+    """The simulated TEE was about to run outside a development chain."""
 
 
 class ServiceSettings(BaseSettings):
@@ -26,6 +42,9 @@ class ServiceSettings(BaseSettings):
     tee_backend: str = "simulated"
     # The simulated TEE's attestation authority (its private key: it stands for the CPU vendor).
     attestation_authority_key: Path = Path(".state/attestation-authority.key")
+    # The simulated TEE gives no isolation: outside chain 31337 a service refuses to start with
+    # it unless this names the risk explicitly.
+    insecure_simulated_tee: bool = False
     # Changes the simulated measurement, as modified worker code would: for tests of refusal.
     measurement_salt: str = ""
     # The store every worker of the cluster reaches: agents' sealed state and owners' secrets.
@@ -42,6 +61,15 @@ class ServiceSettings(BaseSettings):
     dcap_allowed_mr_enclave: list[str] = []
     dcap_allowed_mr_signer: list[str] = []
     dcap_accepted_tcb_statuses: list[str] = ["UpToDate"]
+
+    def check_backend(self, chain_id: int) -> None:
+        """Refuses the simulated TEE on any chain but a development one, unless told otherwise."""
+        if self.tee_backend == "simulated" and chain_id != DEVELOPMENT_CHAIN_ID and not self.insecure_simulated_tee:
+            raise InsecureBackendRefused(
+                f"refusing the SIMULATED TEE on chain {chain_id}: it gives no hardware isolation, so anyone with "
+                "this machine can read keys and forge results. Use TEE_BACKEND=dcap, or set "
+                "INSECURE_SIMULATED_TEE=true to run it anyway (testnets you do not care about)"
+            )
 
     def tee(self) -> TeeBackend:
         if self.tee_backend == "simulated":
@@ -62,7 +90,7 @@ class ServiceSettings(BaseSettings):
                     accepted_tcb_statuses=frozenset(self.dcap_accepted_tcb_statuses),
                 )
             )
-        return SimulatedVerifier(bytes(load_authority(self.attestation_authority_key).verify_key))
+        return SimulatedVerifier(load_authority_public_key(public_key_path(self.attestation_authority_key)))
 
 
 class GatekeeperSettings(ServiceSettings):
@@ -87,6 +115,25 @@ class WorkerSettings(ServiceSettings):
     # Default limits of an agent run (per-agent limits may lower or raise them).
     wall_time_ms: int = 10_000
     memory_mb: int = 64
+    # Blocks deep a request must be before this worker runs it (its own check, not the bridge's).
+    confirmations: int = 0
+    # What the bridge presents to run and sign (Authorization: Bearer ...); empty refuses all.
+    execute_token: SecretStr = SecretStr("")
+    # Lets ctx.fetch reach loopback and private addresses: for local development only.
+    allow_private_networks: bool = False
 
     def limits(self) -> Limits:
         return Limits(wall_time_ms=self.wall_time_ms, memory_bytes=self.memory_mb * 1024 * 1024)
+
+
+def start_checked(settings: ServiceSettings, chain_id: int) -> None:
+    """Exits with the reason when the TEE backend may not run on this chain; says SIMULATED
+    plainly in the log whenever it runs."""
+    try:
+        settings.check_backend(chain_id)
+    except InsecureBackendRefused as err:
+        raise SystemExit(str(err)) from err
+    if settings.tee_backend == "simulated":
+        logging.getLogger("coprocessor").warning(
+            "TEE backend SIMULATED on chain %d: no hardware isolation, for development only", chain_id
+        )

@@ -28,33 +28,39 @@ class Wire(BaseModel):
 class CommitmentModel(Wire):
     agentId: int
     codeHash: str
+    inputHash: str
     consumer: str
     fee: str
     callbackGasLimit: int
     createdAt: int
     deadline: int
+    nonce: int
 
     @classmethod
     def of(cls, c: RequestCommitment) -> CommitmentModel:
         return cls(
             agentId=c.agent_id,
             codeHash=to_hex(c.code_hash),
+            inputHash=to_hex(c.input_hash),
             consumer=c.consumer,
             fee=str(c.fee),
             callbackGasLimit=c.callback_gas_limit,
             createdAt=c.created_at,
             deadline=c.deadline,
+            nonce=c.nonce,
         )
 
     def to_commitment(self) -> RequestCommitment:
         return RequestCommitment(
             agent_id=self.agentId,
             code_hash=from_hex(self.codeHash),
+            input_hash=from_hex(self.inputHash),
             consumer=self.consumer,
             fee=int(self.fee),
             callback_gas_limit=self.callbackGasLimit,
             created_at=self.createdAt,
             deadline=self.deadline,
+            nonce=self.nonce,
         )
 
 
@@ -72,7 +78,9 @@ class SignatureModel(Wire):
 
 
 class ExecuteRequest(Wire):
-    requestId: str
+    """A request to run: its on-chain fields and its input. The worker derives the id from the
+    fields and the input hash from the input it runs, and checks both against the chain."""
+
     commitment: CommitmentModel
     input: str
 
@@ -89,10 +97,12 @@ class ExecuteResponse(Wire):
     worker: str
     # Provenance: the agents this run called through ctx.callAgent, with their code hashes.
     calls: list[dict[str, Any]] = []
+    # Private logs: {"logs": [...], "error": ...} sealed to the owner's key (then logs is empty
+    # and error None).
+    sealedLogs: str | None = None
 
     def signed_result(self) -> SignedResult:
         result = AgentResult(
-            request_id=int(self.requestId),
             commitment=self.commitment.to_commitment(),
             status=Status[self.status],
             output=from_hex(self.output),

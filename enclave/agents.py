@@ -13,6 +13,7 @@ from web3.logs import DISCARD
 
 from coprocessor.chain import Deployment, send
 from coprocessor.keys import hkdf
+from coprocessor.private_logs import owner_logs_key
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
 from coprocessor.runtime.manifest import Manifest, parse_manifest, with_manifest
 from coprocessor.worker.code import CodeStore
@@ -47,6 +48,7 @@ def simulate(
     state_dir: Path = Path(".state/simulate"),
     defaults: Limits | None = None,
     agents: dict[int, Path] | None = None,
+    allow_private_networks: bool = False,
 ) -> Simulation:
     """Runs an agent as a worker would: the same sandbox process, manifest and limits.
 
@@ -67,6 +69,7 @@ def simulate(
         secrets=secrets or {},
         storage=storage,
         allow_hosts=manifest.allow_hosts,
+        allow_private_networks=allow_private_networks,
     )
     with Sandbox(size=1) as sandbox:
         execution = sandbox.execute(
@@ -98,16 +101,23 @@ def local_resolver(
     return resolve
 
 
-def prepare_code(path: Path, name: str | None, allow_hosts: list[str]) -> str:
-    """The code to publish: the file, with its manifest line updated by the deploy flags."""
+def prepare_code(
+    path: Path, name: str | None, allow_hosts: list[str], private_logs_owner_key: str | None = None
+) -> str:
+    """The code to publish: the file, with its manifest line updated by the deploy flags.
+    `private_logs_owner_key` makes the logs private to the owner of that Ethereum key."""
     code = path.read_text()
     manifest = parse_manifest(code)
-    if name is None and not allow_hosts:
+    if name is None and not allow_hosts and private_logs_owner_key is None:
         return code
+    logs_key = manifest.logs_key
+    if private_logs_owner_key is not None:
+        logs_key = bytes(owner_logs_key(Account.from_key(private_logs_owner_key).key).public_key)
     changed = replace(
         manifest,
         name=name or manifest.name,
         allow_hosts=tuple(dict.fromkeys(manifest.allow_hosts + tuple(allow_hosts))),
+        logs_key=logs_key,
     )
     return with_manifest(code, changed)
 

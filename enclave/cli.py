@@ -12,6 +12,7 @@ from enclave.stack_commands import DEFAULT_STATE, cmd_demo, cmd_deploy, cmd_stat
 from enclave.user_commands import (
     cmd_agent_deploy,
     cmd_agent_list,
+    cmd_agent_logs,
     cmd_agent_simulate,
     cmd_keys_rotate,
     cmd_keys_show,
@@ -34,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--state-dir", default=str(DEFAULT_STATE), help="logs, keys and the database")
         p.add_argument("--web-port", type=int, default=8000, help="the dashboard's port (default 8000; 0: any free)")
         p.add_argument("--no-web", action="store_true", help="do not start the dashboard")
+        p.add_argument(
+            "--allow-private-networks",
+            action="store_true",
+            help="let agents fetch loopback and private addresses (local development only)",
+        )
 
     up = sub.add_parser("up", help="start anvil, the contracts, a gatekeeper, workers and the bridge")
     stack_options(up)
@@ -57,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--secrets", help="a JSON file of secrets, as ctx.secrets")
     sim.add_argument("--allow-host", action="append", default=[], help="add a host to the allow-list")
     sim.add_argument("--agent", action="append", default=[], metavar="ID=FILE", help="an agent ctx.callAgent may call")
+    sim.add_argument(
+        "--allow-private-networks", action="store_true", help="let the agent fetch loopback and private addresses"
+    )
     sim.set_defaults(run=cmd_agent_simulate)
     dep = agent.add_parser("deploy", help="publish an agent on-chain")
     dep.add_argument("file")
@@ -64,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     dep.add_argument("--allow-host", action="append", default=[], help="a host ctx.fetch may reach")
     dep.add_argument("--name", help="a name, kept in the code's @enclave line")
     dep.add_argument("--private-key", default=DEV_KEYS[0], help="the owner's key (default: anvil's first)")
+    dep.add_argument("--private-logs", action="store_true", help="seal the agent's logs and errors to the owner's key")
     dep.set_defaults(run=cmd_agent_deploy)
+    logs = agent.add_parser("logs", help="a request's logs; private ones opened with ENCLAVE_OWNER_KEY")
+    logs.add_argument("request_id", help="0x hex or decimal")
+    logs.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    logs.set_defaults(run=cmd_agent_logs)
     lst = agent.add_parser("list", help="the agents on-chain")
     lst.set_defaults(run=cmd_agent_list)
     request = sub.add_parser("request", help="request an agent through EchoConsumer")

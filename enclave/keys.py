@@ -11,6 +11,7 @@ from web3 import Web3
 from coprocessor.attested_keys import agent_key_digest, agent_secrets_digest, sign_statement, statement_signer
 from coprocessor.chain import Deployment, send
 from coprocessor.envelope import seal_secrets, seal_to
+from coprocessor.wire import to_hex
 from enclave.errors import EnclaveError
 
 
@@ -41,15 +42,27 @@ def encrypt_input(
 
 
 def set_agent_secrets(
-    gatekeeper_url: str, w3: Web3, deployment: Deployment, owner_key: str, agent_id: int, secrets: dict[str, str]
+    gatekeeper_url: str,
+    w3: Web3,
+    deployment: Deployment,
+    owner_key: str,
+    agent_id: int,
+    secrets: dict[str, str],
+    version: int | None = None,
 ) -> int:
-    """Seals an agent's settings (like Phala's contract settings) and hands them to the cluster."""
+    """Seals an agent's settings (like Phala's contract settings) and hands them to the cluster.
+
+    `version` must exceed the stored one; by default it is the time in milliseconds, which goes
+    up from one upload to the next.
+    """
     epoch, public_key = agent_public_key(gatekeeper_url, w3, deployment, agent_id)
     sealed = seal_to(public_key, secrets)
-    signature = sign_statement(Account.from_key(owner_key).key, agent_secrets_digest(agent_id, epoch, sealed))
+    version = time.time_ns() // 1_000_000 if version is None else version
+    digest = agent_secrets_digest(agent_id, epoch, version, sealed)
+    signature = sign_statement(Account.from_key(owner_key).key, digest)
     reply = httpx.put(
         f"{gatekeeper_url}/v1/agents/{agent_id}/secrets",
-        json={"epoch": epoch, "sealed": "0x" + sealed.hex(), "signature": "0x" + signature.hex()},
+        json={"epoch": epoch, "version": version, "sealed": to_hex(sealed), "signature": to_hex(signature)},
         timeout=10,
     )
     if reply.status_code != 200:

@@ -81,6 +81,10 @@ class Stack:
     block_time: float | None = 1.0
     # Extra settings for every worker (ENCLAVE_WORKER_*), for example a shorter wall time.
     worker_env: dict[str, str] = field(default_factory=dict)
+    # Lets agents' ctx.fetch reach loopback and private addresses (APIs on this machine).
+    allow_private_networks: bool = False
+    # What the bridge shows the workers to run and sign: made at start, never printed.
+    execute_token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     # The dashboard: on this port (0 for any free one), or not at all (None).
     web_port: int | None = 0
     # The dashboard's admin token: made at start, printed once by `enclave up`.
@@ -114,7 +118,11 @@ class Stack:
 
     def _write_manifest(self) -> None:
         """Where everything runs, for `enclave status`, `enclave secrets` and `enclave keys`."""
-        manifest = {"rpcUrl": self.rpc_url, "services": {n: s.url for n, s in self.services.items()}}
+        manifest = {
+            "rpcUrl": self.rpc_url,
+            "teeBackend": "simulated",
+            "services": {n: s.url for n, s in self.services.items()},
+        }
         (self.state_dir / "stack.json").write_text(json.dumps(manifest, indent=2))
 
     def _start_chain(self) -> None:
@@ -208,6 +216,9 @@ class Stack:
                 "ENCLAVE_WORKER_NAME": name,
                 "ENCLAVE_WORKER_GATEKEEPER_URLS": _json_list(gatekeepers),
                 "ENCLAVE_WORKER_MEASUREMENT_SALT": measurement_salt,
+                "ENCLAVE_WORKER_CONFIRMATIONS": str(self.confirmations),
+                "ENCLAVE_WORKER_EXECUTE_TOKEN": self.execute_token,
+                "ENCLAVE_WORKER_ALLOW_PRIVATE_NETWORKS": str(self.allow_private_networks).lower(),
             }
             | self.worker_env
         )
@@ -226,6 +237,7 @@ class Stack:
             "ENCLAVE_BRIDGE_WORKER_URLS": _json_list(workers),
             "ENCLAVE_BRIDGE_ETH_PRIVATE_KEY": TRANSMITTER_KEY,
             "ENCLAVE_BRIDGE_CONFIRMATIONS": str(self.confirmations),
+            "ENCLAVE_BRIDGE_WORKER_TOKEN": self.execute_token,
             "ENCLAVE_BRIDGE_PORT": str(port),
         }
         service = self._spawn("bridge", "bridge", env, port)
@@ -243,7 +255,7 @@ class Stack:
             "ENCLAVE_WEB_BRIDGE_URL": urls["bridge"],
             "ENCLAVE_WEB_WORKER_URLS": _json_list([u for n, u in urls.items() if n.startswith("worker")]),
             "ENCLAVE_WEB_GATEKEEPER_URLS": _json_list(self.gatekeeper_urls()),
-            "ENCLAVE_WEB_ATTESTATION_AUTHORITY_KEY": str(self.state_dir / "attestation-authority.key"),
+            "ENCLAVE_WEB_ATTESTATION_AUTHORITY_PUBLIC_KEY": str(self.state_dir / "attestation-authority.pub"),
             "ENCLAVE_WEB_OPERATOR_KEY": DEPLOYER_KEY,
             "ENCLAVE_WEB_ADMIN_TOKEN_SHA256": hashlib.sha256(self.admin_token.encode()).hexdigest(),
         }

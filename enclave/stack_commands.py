@@ -42,6 +42,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+SIMULATED_NOTICE = "SIMULATED: no hardware isolation; keys and results are only as safe as this machine"
+
+
 def _stack(args: argparse.Namespace) -> Stack:
     return Stack(
         state_dir=Path(args.state_dir),
@@ -49,12 +52,14 @@ def _stack(args: argparse.Namespace) -> Stack:
         workers=args.workers,
         confirmations=args.confirmations,
         web_port=None if args.no_web else args.web_port,
+        allow_private_networks=args.allow_private_networks,
     )
 
 
 def _describe(stack: Stack) -> None:
     assert stack.deployment is not None
     print(f"chain      {stack.rpc_url} (chain id {stack.deployment.chain_id})")
+    print(f"TEE        {SIMULATED_NOTICE}")
     for name, address in stack.deployment.addresses.items():
         print(f"  {name:13} {address}")
     for name, service in stack.services.items():
@@ -153,6 +158,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no stack in {state_dir}: start one with `enclave up`")
         return 1
     print(f"chain {info['rpcUrl']} (chain id {deployment['chainId']})")
+    if info.get("teeBackend", "simulated") == "simulated":
+        print(f"TEE   {SIMULATED_NOTICE}")
     for name, entry in deployment["contracts"].items():
         print(f"  {name:13} {entry['address']}")
     for name, url in info["services"].items():

@@ -124,7 +124,7 @@ def submit_signed_by(
         from_block=stack.deployment.start_block, argument_filters={"requestId": request_id}
     )[0]
     commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
-    result = AgentResult(request_id=request_id, commitment=commitment, status=Status.OK, output=output)
+    result = AgentResult(commitment=commitment, status=Status.OK, output=output)
     signed = sign_result(key, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=epoch)
     receipt = send(w3, Account.from_key(sender_key), router.functions.fulfill([signed.as_tuple()]), gas=500_000)
     return [int(e["args"]["reason"]) for e in router.events.RequestNotProcessed().process_receipt(receipt)]

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
+import httpx
+from eth_account import Account
 from web3 import Web3
 
 from coprocessor.chain import Deployment
 from coprocessor.display import show_bytes
 from coprocessor.errors import CoprocessorError
+from coprocessor.private_logs import open_logs
 from coprocessor.status import Status
+from coprocessor.wire import from_hex
 from enclave.agents import deploy, list_agents, parse_input, prepare_code, simulate
 from enclave.errors import EnclaveError
 from enclave.keys import encrypt_input, rotate, set_agent_secrets
@@ -95,7 +100,14 @@ def cmd_agent_simulate(args: argparse.Namespace) -> int:
         if not agent_id.isdigit() or not path:
             raise EnclaveError(f"--agent takes ID=FILE, got {mapping!r}")
         agents[int(agent_id)] = Path(path)
-    simulation = simulate(Path(args.file), parse_input(args.input), secrets, tuple(args.allow_host), agents=agents)
+    simulation = simulate(
+        Path(args.file),
+        parse_input(args.input),
+        secrets,
+        tuple(args.allow_host),
+        agents=agents,
+        allow_private_networks=args.allow_private_networks,
+    )
     execution = simulation.execution
     for line in execution.logs:
         print(f"log  {line}")
@@ -117,9 +129,39 @@ def cmd_agent_simulate(args: argparse.Namespace) -> int:
 
 def cmd_agent_deploy(args: argparse.Namespace) -> int:
     w3, deployment, _ = _running(args.state_dir)
-    code = prepare_code(Path(args.file), args.name, args.allow_host)
+    code = prepare_code(Path(args.file), args.name, args.allow_host, args.private_key if args.private_logs else None)
     agent_id, code_hash = deploy(w3, deployment, args.private_key, code, args.price)
     print(f"agent {agent_id} deployed (code hash 0x{code_hash.hex()})")
+    return 0
+
+
+def cmd_agent_logs(args: argparse.Namespace) -> int:
+    """Prints a request's logs and full error; private ones are opened with ENCLAVE_OWNER_KEY."""
+    _, _, services = _running(args.state_dir)
+    reply = httpx.get(f"{services['bridge']}/v1/requests/0x{int(args.request_id, 0):064x}", timeout=10)
+    if reply.status_code != 200:
+        print(f"the bridge knows no request {args.request_id}")
+        return 1
+    detail = reply.json()
+    sealed = detail.get("sealedLogs")
+    if sealed is None:
+        logs, error = json.loads(detail.get("logs") or "[]"), detail.get("error")
+        print("logs are public for this agent")
+    else:
+        owner_key = os.environ.get("ENCLAVE_OWNER_KEY")
+        if not owner_key:
+            print("these logs are private: set ENCLAVE_OWNER_KEY to the agent owner's key to open them")
+            return 1
+        try:
+            opened = open_logs(Account.from_key(owner_key).key, from_hex(sealed))
+        except ValueError as err:
+            print(err)
+            return 1
+        logs, error = opened["logs"], opened["error"]
+    for line in logs:
+        print(line)
+    if error:
+        print(f"error: {error}")
     return 0
 
 

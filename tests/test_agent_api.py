@@ -30,7 +30,7 @@ def run(
     code: str, api: FakeApi | None = None, limits: Limits = DEFAULTS, input_: bytes = b"", **host: Any
 ) -> Execution:
     hosts = (api.host,) if api else ()
-    context = RunContext(agent_id=1, allow_hosts=hosts)
+    context = RunContext(agent_id=1, allow_hosts=hosts, allow_private_networks=True)
     return execute(code, input_, limits, HostApi(limits=limits, context=context, **host))
 
 

@@ -106,6 +106,38 @@ def test_owner_settings_are_sealed_and_only_the_owner_may_set_them(stack: Stack)
     assert json.loads(output)["owner"] == keccak_hex(OWNER_SECRET)
 
 
+def test_an_older_signed_settings_upload_is_refused(stack: Stack) -> None:
+    """A host that kept an owner's earlier signed upload cannot put it back over a newer one."""
+    assert stack.deployment is not None
+    agent = register(
+        stack, "export default async (input, ctx) => ({ owner: ctx.hash.keccak256(ctx.secrets.OWNER_KEY) });"
+    )
+    uploads: list[dict[str, object]] = []
+    original_put = httpx.put
+
+    def recording_put(url: str, json: dict[str, object], timeout: float) -> httpx.Response:
+        uploads.append(json)
+        return original_put(url, json=json, timeout=timeout)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("enclave.keys.httpx.put", recording_put)
+        set_agent_secrets(
+            gatekeeper(stack), stack.web3(), stack.deployment, DEPLOYER_KEY, agent, {"OWNER_KEY": "v1"}, 1
+        )
+    set_agent_secrets(gatekeeper(stack), stack.web3(), stack.deployment, DEPLOYER_KEY, agent, {"OWNER_KEY": "v2"}, 2)
+
+    replayed = httpx.put(f"{gatekeeper(stack)}/v1/agents/{agent}/secrets", json=uploads[0], timeout=10)
+    assert replayed.status_code == 403, replayed.text
+    assert "not newer than the stored 2" in replayed.json()["detail"]
+    with pytest.raises(KeyFailure, match="not newer"):
+        set_agent_secrets(
+            gatekeeper(stack), stack.web3(), stack.deployment, DEPLOYER_KEY, agent, {"OWNER_KEY": "v0"}, 2
+        )
+    [request_id] = ask_many(stack, agent, [b"which"])
+    status, output = wait_for(stack, [request_id])[request_id]
+    assert status == Status.OK and json.loads(output)["owner"] == keccak_hex("v2")
+
+
 def test_state_survives_workers_and_rotation_with_requests_in_flight(stack: Stack) -> None:
     assert stack.deployment is not None
     w3 = stack.web3()

@@ -41,7 +41,11 @@ def test_worker_with_unknown_measurement_gets_no_key_and_its_signatures_are_refu
     assert info["ready"] is False and info["signer"] is None
     assert info["measurement"] != "0x" + code_measurement().hex()
     assert httpx.get(f"{rogue.url}/healthz", timeout=5).status_code == 503
-    assert httpx.post(f"{rogue.url}/v1/execute", json={}, timeout=5).status_code in (422, 503)
+    assert httpx.post(f"{rogue.url}/v1/execute", json={}, timeout=5).status_code == 401
+    authorized = {"Authorization": f"Bearer {stack.execute_token}"}
+    assert (
+        httpx.post(f"{rogue.url}/v1/sign-batch", json={"results": []}, headers=authorized, timeout=5).status_code == 503
+    )
 
     # Whatever key such a worker signs with, the chain refuses the result.
     agent = register(stack, "export default async () => '0x01';")
@@ -52,7 +56,7 @@ def test_worker_with_unknown_measurement_gets_no_key_and_its_signatures_are_refu
         assert reasons == [NotProcessedReason.INVALID_SIGNATURE]
         assert stack.deployment is not None
         router = stack.deployment.contract(stack.web3(), "AgentRouter")
-        assert router.functions.commitmentOf(request_id).call() != b"\0" * 32
+        assert router.functions.isOpen(request_id).call()
     finally:
         stack.start_bridge()
     status, output = wait_for(stack, [request_id])[request_id]

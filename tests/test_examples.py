@@ -29,7 +29,9 @@ OWNER = Account.from_key(DEPLOYER_KEY)
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with Stack(state_dir=PROJECT_ROOT / ".state" / "tests" / "e2e-examples", workers=2) as running:
+    with Stack(
+        state_dir=PROJECT_ROOT / ".state" / "tests" / "e2e-examples", workers=2, allow_private_networks=True
+    ) as running:
         yield running
 
 
@@ -161,7 +163,13 @@ def test_examples_simulate_locally(api: FakeApi) -> None:
 
     sources = PriceSources(api, 1234.5)
     query = json.dumps({"sources": sources.urls}).encode()
-    simulation = simulate(AGENTS / "price-oracle.js", query, allow_hosts=(api.host,), state_dir=_tmp("oracle"))
+    simulation = simulate(
+        AGENTS / "price-oracle.js",
+        query,
+        allow_hosts=(api.host,),
+        state_dir=_tmp("oracle"),
+        allow_private_networks=True,
+    )
     assert simulation.execution.output == encode(["uint256"], [123_450_000_000])
     assert simulation.limits.http_calls == 5, "the manifest's limit"
 
@@ -179,7 +187,7 @@ def test_every_example_and_a_broken_agent_simulate(api: FakeApi, capsys: pytest.
     secrets_file = _tmp("secrets.json")
     secrets_file.parent.mkdir(parents=True, exist_ok=True)
     secrets_file.write_text(json.dumps({"OPENAI_API_KEY": "sk-sim", "OPENAI_BASE_URL": f"{api.url}/v1"}))
-    host = ["--allow-host", api.host]
+    host = ["--allow-host", api.host, "--allow-private-networks"]
     oracle_query = json.dumps({"sources": sources.urls})
     runs = {
         "price-oracle.js": [*host, "--input", oracle_query],

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from web3 import Web3
 
 from coprocessor.chain import Deployment, send
@@ -25,22 +27,82 @@ from enclave.anvil import DEV_KEYS
 CLUSTER_KEY = bytes.fromhex("c1" * 32)
 CODE = b"export default async function main(input) { return input; }"
 COMMITMENT = RequestCommitment(
-    agent_id=3, code_hash=b"\x11" * 32, consumer="0x" + "22" * 20, fee=5, callback_gas_limit=9, created_at=1, deadline=2
+    agent_id=3,
+    code_hash=b"\x11" * 32,
+    input_hash=Web3.keccak(b"input"),
+    consumer="0x" + "22" * 20,
+    fee=5,
+    callback_gas_limit=9,
+    created_at=1,
+    deadline=2,
+    nonce=4,
 )
+
+
+def test_request_id_matches_router(w3: Web3, deployment: Deployment) -> None:
+    router = deployment.contract(w3, "AgentRouter")
+    assert COMMITMENT.request_id == router.functions.requestIdOf(COMMITMENT.as_tuple()).call()
+    other_input = replace(COMMITMENT, input_hash=Web3.keccak(b"other input"))
+    assert other_input.request_id != COMMITMENT.request_id
 
 
 def test_result_digest_matches_router(w3: Web3, deployment: Deployment) -> None:
     router = deployment.contract(w3, "AgentRouter")
-    result = AgentResult(request_id=7, commitment=COMMITMENT, status=Status.TIMEOUT, output=b"late")
+    result = AgentResult(commitment=COMMITMENT, status=Status.TIMEOUT, output=b"late")
     ours = result_digest(chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=2)
-    theirs = router.functions.resultDigest(7, 3, b"\x11" * 32, int(Status.TIMEOUT), Web3.keccak(b"late"), 2).call()
-    assert ours == theirs
+    assert ours == router.functions.resultDigest(result.as_tuple(), 2).call()
+
+
+def test_result_digest_matches_eth_account_typed_data(w3: Web3, deployment: Deployment) -> None:
+    """A second oracle for the hand-written EIP-712 encoding: eth_account's own."""
+    router = deployment.contract(w3, "AgentRouter")
+    result = AgentResult(commitment=COMMITMENT, status=Status.AGENT_ERROR, output=b"boom")
+    message = encode_typed_data(
+        full_message={
+            "types": {
+                "EIP712Domain": [
+                    {"name": "name", "type": "string"},
+                    {"name": "version", "type": "string"},
+                    {"name": "chainId", "type": "uint256"},
+                    {"name": "verifyingContract", "type": "address"},
+                ],
+                "AgentResult": [
+                    {"name": "requestId", "type": "uint256"},
+                    {"name": "agentId", "type": "uint256"},
+                    {"name": "codeHash", "type": "bytes32"},
+                    {"name": "inputHash", "type": "bytes32"},
+                    {"name": "status", "type": "uint8"},
+                    {"name": "outputHash", "type": "bytes32"},
+                    {"name": "epoch", "type": "uint64"},
+                ],
+            },
+            "primaryType": "AgentResult",
+            "domain": {
+                "name": "EnclaveAgents",
+                "version": "1",
+                "chainId": w3.eth.chain_id,
+                "verifyingContract": router.address,
+            },
+            "message": {
+                "requestId": COMMITMENT.request_id,
+                "agentId": COMMITMENT.agent_id,
+                "codeHash": COMMITMENT.code_hash,
+                "inputHash": COMMITMENT.input_hash,
+                "status": int(Status.AGENT_ERROR),
+                "outputHash": Web3.keccak(b"boom"),
+                "epoch": 3,
+            },
+        }
+    )
+    expected = Web3.keccak(b"\x19" + message.version + message.header + message.body)
+    assert result_digest(chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=3) == expected
 
 
 def test_batch_digest_matches_router(w3: Web3, deployment: Deployment) -> None:
     router = deployment.contract(w3, "AgentRouter")
     results = [
-        AgentResult(request_id=i, commitment=COMMITMENT, status=Status.OK, output=bytes([i]) * i) for i in range(1, 4)
+        AgentResult(commitment=replace(COMMITMENT, nonce=i), status=Status.OK, output=bytes([i]) * i)
+        for i in range(1, 4)
     ]
     ours = batch_digest(chain_id=w3.eth.chain_id, router=router.address, results=results, epoch=4)
     theirs = router.functions.batchDigest([r.as_tuple() for r in results], 4).call()
@@ -48,7 +110,7 @@ def test_batch_digest_matches_router(w3: Web3, deployment: Deployment) -> None:
 
 
 def test_signature_recovers_to_cluster_signer() -> None:
-    result = AgentResult(request_id=1, commitment=COMMITMENT, status=Status.OK, output=b"x")
+    result = AgentResult(commitment=COMMITMENT, status=Status.OK, output=b"x")
     signed = sign_result(CLUSTER_KEY, chain_id=1, router="0x" + "33" * 20, result=result, epoch=1)
     signer = recover_result_signer(chain_id=1, router="0x" + "33" * 20, signed=signed)
     assert signer == Account.from_key(CLUSTER_KEY).address
@@ -82,7 +144,8 @@ def _open_request(w3: Web3, deployment: Deployment, input_: bytes) -> tuple[int,
     receipt = send(w3, owner, deployment.contract(w3, "EchoConsumer").functions.ask(1, input_, 200_000))
     log = router.events.AgentRequested().process_receipt(receipt)[0]
     commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
-    assert router.functions.commitmentOf(log["args"]["requestId"]).call() == commitment.hash()
+    assert commitment.request_id == log["args"]["requestId"]
+    assert router.functions.isOpen(commitment.request_id).call()
     return int(log["args"]["requestId"]), commitment
 
 
@@ -91,7 +154,7 @@ def test_signed_result_is_fulfilled_on_chain(w3: Web3, deployment: Deployment) -
     router = deployment.contract(w3, "AgentRouter")
     echo = deployment.contract(w3, "EchoConsumer")
     request_id, commitment = _open_request(w3, deployment, b"ping")
-    result = AgentResult(request_id=request_id, commitment=commitment, status=Status.OK, output=b"pong")
+    result = AgentResult(commitment=commitment, status=Status.OK, output=b"pong")
     signed = sign_result(CLUSTER_KEY, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=1)
     transmitter = Account.from_key(DEV_KEYS[1])
     before = router.functions.balanceOf(transmitter.address).call()
@@ -105,7 +168,7 @@ def test_batch_signed_results_are_fulfilled_on_chain(w3: Web3, deployment: Deplo
     router = deployment.contract(w3, "AgentRouter")
     echo = deployment.contract(w3, "EchoConsumer")
     opened = [_open_request(w3, deployment, bytes([i])) for i in range(3)]
-    results = [AgentResult(request_id=i, commitment=c, status=Status.OK, output=b"n%d" % i) for i, c in opened]
+    results = [AgentResult(commitment=c, status=Status.OK, output=b"n%d" % i) for i, c in opened]
     digest = batch_digest(chain_id=w3.eth.chain_id, router=router.address, results=results, epoch=1)
     signature = sign_digest(CLUSTER_KEY, digest, 1)
     count_before = echo.functions.resultCount().call()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 
 import uvicorn
-from nacl.signing import SigningKey
 from web3 import Web3
 
 from bridge.store import RequestStore
 from coprocessor.chain import Deployment
-from coprocessor.tee.simulated import SimulatedVerifier
+from coprocessor.tee.simulated import SimulatedVerifier, load_authority_public_key
 from webui.app import create_app
 from webui.auth import Auth
 from webui.dashboard import Dashboard
@@ -22,9 +21,8 @@ def main() -> None:
     settings = WebSettings()
     w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
     verifier = None
-    if settings.attestation_authority_key.exists():
-        authority = SigningKey(settings.attestation_authority_key.read_bytes())
-        verifier = SimulatedVerifier(bytes(authority.verify_key))
+    if settings.attestation_authority_public_key.exists():
+        verifier = SimulatedVerifier(load_authority_public_key(settings.attestation_authority_public_key))
     dashboard = Dashboard(
         w3,
         Deployment.load(settings.deployment),
@@ -39,7 +37,9 @@ def main() -> None:
         settings.session_secret.get_secret_value().encode(),
         session_ttl=settings.session_ttl_seconds,
     )
-    app = create_app(dashboard, auth, settings.require_login_for_reading)
+    app = create_app(
+        dashboard, auth, settings.require_login_for_reading, simulated_tee=settings.tee_backend == "simulated"
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
 
 

@@ -44,7 +44,9 @@ async def bad_request(request: Request, exc: RequestValidationError) -> Response
     )
 
 
-def create_app(dashboard: Dashboard, auth: Auth, require_login_for_reading: bool = False) -> FastAPI:
+def create_app(
+    dashboard: Dashboard, auth: Auth, require_login_for_reading: bool = False, simulated_tee: bool = True
+) -> FastAPI:
     app = FastAPI(title="Enclave Agents dashboard", description="Requests, agents, workers and keys, live.")
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.globals.update(
@@ -52,6 +54,7 @@ def create_app(dashboard: Dashboard, auth: Auth, require_login_for_reading: bool
         timestamp=display.timestamp,
         duration=display.duration_ms,
         chart_svg=throughput_latency_svg,
+        simulated_tee=simulated_tee,
     )
     app.state.dashboard = dashboard
     app.state.auth = auth

@@ -20,6 +20,7 @@ from coprocessor.display import show_bytes
 from coprocessor.errors import AttestationError
 from coprocessor.runtime.manifest import parse_manifest
 from coprocessor.tee.base import Quote, QuoteVerifier
+from coprocessor.wire import from_hex
 from coprocessor.worker.code import CodeStore
 
 PAGE_SIZE = 25
@@ -98,6 +99,8 @@ class Dashboard:
             "stats": json.loads(row["stats"]) if row["stats"] else {},
             "calls": result.get("calls", []),
             "error": row["error"],
+            # Private logs reach the dashboard as ciphertext only: say how much, never what.
+            "sealed_logs_bytes": len(from_hex(result["sealedLogs"])) if result.get("sealedLogs") else None,
         }
 
     # -- agents ---------------------------------------------------------------------------------

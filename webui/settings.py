@@ -22,8 +22,11 @@ class WebSettings(BaseSettings):
     bridge_url: str = ""
     worker_urls: list[str] = []
     gatekeeper_urls: list[str] = []
-    # The simulated TEE's attestation authority: the dashboard verifies workers' quotes itself.
-    attestation_authority_key: Path = Path(".state/attestation-authority.key")
+    # The simulated TEE's attestation authority's public key: the dashboard verifies workers'
+    # quotes itself (the private key stays with the processes that make quotes).
+    attestation_authority_public_key: Path = Path(".state/attestation-authority.pub")
+    # The cluster's TEE backend; every page says SIMULATED plainly when it is the simulated one.
+    tee_backend: str = "simulated"
     # The account the dashboard acts with (deploy, pause, try it, rotate): an admin's.
     operator_key: SecretStr = SecretStr("")
     # SHA-256 (hex) of the admin token; the token itself is printed once by `enclave up`.

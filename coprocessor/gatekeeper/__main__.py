@@ -11,7 +11,7 @@ from eth_account import Account
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.gatekeeper.app import create_app
 from coprocessor.gatekeeper.service import Gatekeeper
-from coprocessor.settings import GatekeeperSettings
+from coprocessor.settings import GatekeeperSettings, start_checked
 
 log = logging.getLogger("coprocessor.gatekeeper")
 
@@ -30,6 +30,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s gatekeeper %(levelname)s %(message)s")
     settings = GatekeeperSettings()
     w3 = settings.web3()
+    start_checked(settings, w3.eth.chain_id)
     account = Account.from_key(settings.eth_private_key.get_secret_value())
     gatekeeper = Gatekeeper(
         w3,

@@ -25,6 +25,7 @@ class JoinRequest(BaseModel):
 
 class AgentSecretsRequest(BaseModel):
     epoch: int
+    version: int
     sealed: str
     signature: str
 
@@ -73,7 +74,9 @@ def create_app(gatekeeper: Gatekeeper) -> FastAPI:
     @app.put("/v1/agents/{agent_id}/secrets")
     def agent_secrets(agent_id: int, body: AgentSecretsRequest) -> dict[str, Any]:
         try:
-            gatekeeper.set_agent_secrets(agent_id, body.epoch, from_hex(body.sealed), from_hex(body.signature))
+            gatekeeper.set_agent_secrets(
+                agent_id, body.epoch, body.version, from_hex(body.sealed), from_hex(body.signature)
+            )
         except (AttestationError, CoprocessorError, ValueError) as err:
             raise HTTPException(status_code=403, detail=str(err)) from err
         return {"agentId": agent_id, "epoch": body.epoch, "stored": True}

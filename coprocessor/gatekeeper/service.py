@@ -141,18 +141,25 @@ class Gatekeeper:
             "signature": "0x" + signature.hex(),
         }
 
-    def set_agent_secrets(self, agent_id: int, epoch: int, sealed: bytes, signature: bytes) -> None:
-        """Stores an agent's sealed settings; only its owner on-chain may set them."""
+    def set_agent_secrets(self, agent_id: int, epoch: int, version: int, sealed: bytes, signature: bytes) -> None:
+        """Stores an agent's sealed settings; only its owner on-chain may set them, each upload
+        with a higher version than the one stored."""
         owner = self.router.functions.getAgent(agent_id).call()[5]
-        signer = statement_signer(agent_secrets_digest(agent_id, epoch, sealed), signature)
+        signer = statement_signer(agent_secrets_digest(agent_id, epoch, version, sealed), signature)
         if signer != owner:
             raise AttestationError(f"secrets of agent {agent_id} must be signed by its owner {owner}, not {signer}")
+        stored = self.store.secrets_version(agent_id)
+        if stored is not None and version <= stored:
+            raise AttestationError(
+                f"settings version {version} of agent {agent_id} is not newer than the stored {stored}: "
+                "an older upload cannot replace a newer one"
+            )
         agent_keys = derive_agent_keys(self.cluster_key(epoch), agent_id)
         try:
             open_sealed_secrets(sealed, agent_keys.encryption_key)  # refuse what no worker could open
         except EnvelopeError as err:
             raise AttestationError(str(err)) from err
-        self.store.put_secrets(agent_id, epoch, sealed)
+        self.store.put_secrets(agent_id, epoch, sealed, version)
 
     def info(self) -> dict[str, Any]:
         epoch = self.current_epoch()

@@ -1,4 +1,4 @@
-"""What one run may reach besides its input: secrets and its agent's sealed storage.
+"""What one run may reach besides its input: secrets, its agent's sealed storage and the network.
 
 It crosses the pipe from the worker to its sandbox child (both inside the TEE) and nothing
 else: `repr` hides the secrets and keys, and the worker never logs a run context.
@@ -44,6 +44,10 @@ class RunContext:
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     storage: StorageGrant | None = None
     allow_hosts: tuple[str, ...] = ()
+    # The operator's, not the agent's: lets `ctx.fetch` reach loopback and private addresses
+    # (local development, where the APIs an agent calls run on the same machine). Off, fetch
+    # refuses them, so an agent cannot reach the worker, the chain node or the cloud metadata.
+    allow_private_networks: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,7 @@ class RunContext:
             "secrets": self.secrets,
             "storage": self.storage.to_wire() if self.storage else None,
             "allowHosts": list(self.allow_hosts),
+            "allowPrivateNetworks": self.allow_private_networks,
         }
 
     @classmethod
@@ -65,4 +70,6 @@ class RunContext:
             secrets=dict(data.get("secrets") or {}),
             storage=StorageGrant.from_wire(storage) if storage else None,
             allow_hosts=tuple(data.get("allowHosts") or ()),
+            # Only a JSON true turns it on: anything else (absent, "false", 1) keeps the default.
+            allow_private_networks=data.get("allowPrivateNetworks") is True,
         )

@@ -5,6 +5,10 @@
 Because the manifest is part of the code, the code hash commits to it: a request runs with the
 hosts and limits of the version it named, and nobody can widen them without a new version.
 Limits may lower or raise the defaults within the worker's caps.
+
+`"logs": "public"` (the default) leaves an agent's `ctx.log` lines and full error text readable
+by the bridge and the dashboard; `"logs": "private"` with `"logsKey": "0x<X25519 public key>"`
+(the owner's, see `enclave agent deploy --private-logs`) has the worker seal them to that key.
 """
 
 from __future__ import annotations
@@ -50,6 +54,12 @@ class Manifest:
     name: str | None = None
     allow_hosts: tuple[str, ...] = ()
     limits: dict[str, int] = field(default_factory=dict)
+    # The owner's X25519 public key when the logs are private; None: public logs.
+    logs_key: bytes | None = None
+
+    @property
+    def private_logs(self) -> bool:
+        return self.logs_key is not None
 
     def to_line(self) -> str:
         data: dict[str, Any] = {}
@@ -59,6 +69,9 @@ class Manifest:
             data["allowHosts"] = list(self.allow_hosts)
         if self.limits:
             data["limits"] = self.limits
+        if self.logs_key is not None:
+            data["logs"] = "private"
+            data["logsKey"] = "0x" + self.logs_key.hex()
         return "// @enclave " + json.dumps(data, separators=(", ", ": "))
 
     def apply(self, defaults: Limits) -> Limits:
@@ -88,8 +101,25 @@ def parse_manifest(code: str) -> Manifest:
         hosts = data.get("allowHosts", [])
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
             raise ManifestError("allowHosts is a list of host names (host or host:port)")
-        return Manifest(name=data.get("name"), allow_hosts=tuple(hosts), limits=dict(data.get("limits", {})))
+        return Manifest(
+            name=data.get("name"),
+            allow_hosts=tuple(hosts),
+            limits=dict(data.get("limits", {})),
+            logs_key=_logs_key(data),
+        )
     return Manifest()
+
+
+def _logs_key(data: dict[str, Any]) -> bytes | None:
+    logs = data.get("logs", "public")
+    if logs == "public":
+        return None
+    if logs != "private":
+        raise ManifestError('logs is "public" or "private"')
+    key = data.get("logsKey")
+    if not isinstance(key, str) or not re.fullmatch(r"0x[0-9a-fA-F]{64}", key):
+        raise ManifestError('private logs need "logsKey": the owner\'s X25519 public key, 0x and 64 hex digits')
+    return bytes.fromhex(key[2:])
 
 
 def with_manifest(code: str, manifest: Manifest) -> str:

@@ -35,8 +35,23 @@ def code_measurement(salt: str = "") -> bytes:
 
 
 def load_authority(path: Path) -> SigningKey:
-    """The authority's key, created on first use (a dev stack's state folder holds it)."""
-    return SigningKey(load_or_create_secret(path))
+    """The authority's private key, created on first use (mode 0600) with its public key beside
+    it (`<path>.pub`). Only processes that make quotes (workers, gatekeepers) read this file;
+    whoever only verifies reads the public key."""
+    authority = SigningKey(load_or_create_secret(path))
+    public = public_key_path(path)
+    if not public.exists():
+        public.write_text(bytes(authority.verify_key).hex() + "\n")
+    return authority
+
+
+def public_key_path(private_key_path: Path) -> Path:
+    return private_key_path.with_name(private_key_path.name.removesuffix(".key") + ".pub")
+
+
+def load_authority_public_key(path: Path) -> bytes:
+    """The authority's public key, as `load_authority` wrote it."""
+    return bytes.fromhex(path.read_text().strip())
 
 
 class SimulatedTee:

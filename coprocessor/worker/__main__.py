@@ -8,7 +8,7 @@ import uvicorn
 
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.runtime import Sandbox
-from coprocessor.settings import WorkerSettings
+from coprocessor.settings import WorkerSettings, start_checked
 from coprocessor.worker.app import create_app
 from coprocessor.worker.service import Worker
 
@@ -17,10 +17,12 @@ def main() -> None:
     settings = WorkerSettings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP call is noise
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {settings.name} %(levelname)s %(message)s")
+    w3 = settings.web3()
+    start_checked(settings, w3.eth.chain_id)
     with Sandbox(size=settings.sandbox_processes) as sandbox:
         worker = Worker(
             settings.name,
-            settings.web3(),
+            w3,
             settings.load_deployment(),
             settings.tee(),
             settings.gatekeeper_urls,
@@ -28,9 +30,16 @@ def main() -> None:
             settings.limits(),
             store=ClusterStore(settings.cluster_store),
             store_path=settings.cluster_store,
+            confirmations=settings.confirmations,
+            allow_private_networks=settings.allow_private_networks,
         )
         worker.provision_in_background(settings.provision_retry_s)
-        uvicorn.run(create_app(worker), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(
+            create_app(worker, settings.execute_token.get_secret_value()),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+        )
 
 
 if __name__ == "__main__":

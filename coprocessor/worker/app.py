@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hmac
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException
 from starlette.responses import Response
 
 from coprocessor import metrics
 from coprocessor.errors import CodeNotFound
 from coprocessor.metrics import metrics_response
 from coprocessor.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
-from coprocessor.worker.service import NotReady, Worker
+from coprocessor.worker.service import HostUnavailable, NotReady, RequestRefused, Worker
 
 
-def create_app(worker: Worker) -> FastAPI:
+def create_app(worker: Worker, execute_token: str) -> FastAPI:
+    """The worker's API; running and signing need `Authorization: Bearer <execute_token>`.
+
+    The token is defence in depth, not what makes results trustworthy (the chain and the
+    worker's own checks do that): it keeps other local processes from using the worker's time.
+    """
     app = FastAPI(title=f"Enclave Agents worker {worker.name}")
+
+    def caller_is_the_bridge(authorization: Annotated[str, Header()] = "") -> None:
+        supplied = authorization.removeprefix("Bearer ").encode()
+        if not execute_token or not hmac.compare_digest(supplied, execute_token.encode()):
+            raise HTTPException(status_code=401, detail="a valid execute token is required")
+
+    authenticated = [Depends(caller_is_the_bridge)]
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -31,17 +44,19 @@ def create_app(worker: Worker) -> FastAPI:
     def info() -> dict[str, Any]:
         return worker.info()
 
-    @app.post("/v1/execute")
+    @app.post("/v1/execute", dependencies=authenticated)
     def execute(body: ExecuteRequest) -> ExecuteResponse:
         try:
             return worker.execute(body)
-        except NotReady as err:
+        except RequestRefused as err:
+            raise HTTPException(status_code=409, detail=str(err)) from err
+        except (NotReady, HostUnavailable) as err:
             raise HTTPException(status_code=503, detail=str(err)) from err
         except CodeNotFound as err:
             # Infrastructure, not the agent's fault: the bridge retries on another worker.
             raise HTTPException(status_code=502, detail=str(err)) from err
 
-    @app.post("/v1/sign-batch")
+    @app.post("/v1/sign-batch", dependencies=authenticated)
     def sign_batch(body: SignBatchRequest) -> SignatureModel:
         try:
             return SignatureModel.of(worker.sign_batch(body.results))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import threading
 
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
 from coprocessor.errors import CodeNotFound
-
-CODE_PUBLISHED_TOPIC = keccak(text="AgentCodePublished(bytes32,bytes)")
 
 
 class CodeStore:
@@ -29,7 +28,7 @@ class CodeStore:
         logs = self._w3.eth.get_logs(
             {
                 "address": self._router.address,
-                "topics": [CODE_PUBLISHED_TOPIC, code_hash],  # type: ignore[list-item]
+                "topics": [HexBytes(self._router.events.AgentCodePublished().topic), code_hash],  # type: ignore[list-item]
                 "fromBlock": self._from_block,
                 "toBlock": "latest",
             }

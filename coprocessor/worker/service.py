@@ -6,14 +6,16 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_utils.crypto import keccak
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 
 from coprocessor import metrics
 from coprocessor.chain import Deployment
@@ -21,9 +23,11 @@ from coprocessor.cluster_store import ClusterStore
 from coprocessor.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
 from coprocessor.errors import CodeNotFound, ProvisioningError
 from coprocessor.keys import AgentKeys, ClusterKey, derive_agent_keys
+from coprocessor.private_logs import seal_logs
 from coprocessor.protocol import (
     AgentResult,
     CompactSignature,
+    RequestCommitment,
     Status,
     batch_digest,
     recover_result_signer,
@@ -43,6 +47,18 @@ class NotReady(Exception):
     """The worker has no cluster key yet."""
 
 
+class RequestRefused(Exception):
+    """The request is not one the chain made (other input, other fields, not open): no signature."""
+
+
+class HostUnavailable(Exception):
+    """The chain could not be asked: not the agent's fault, so nothing is signed; retry later."""
+
+
+# Signed answers kept so that a retry of a request gets the same answer instead of a new run.
+ANSWERS_KEPT = 20_000
+
+
 class Worker:
     def __init__(
         self,
@@ -55,8 +71,18 @@ class Worker:
         limits: Limits | None = None,
         store: ClusterStore | None = None,
         store_path: Path | None = None,
+        confirmations: int = 0,
+        allow_private_networks: bool = False,
     ) -> None:
         self.name = name
+        self.w3 = w3
+        self.confirmations = confirmations
+        self.allow_private_networks = allow_private_networks
+        # One signed answer per request: a bridge cannot re-run a non-deterministic agent until
+        # it likes the output. In memory: a restarted worker has a new identity and new keys.
+        self._answers: OrderedDict[int, ExecuteResponse] = OrderedDict()
+        self._running: dict[int, threading.Lock] = {}
+        self._answers_lock = threading.Lock()
         self.tee = tee
         self.gatekeeper_urls = gatekeeper_urls
         self.sandbox = sandbox
@@ -133,15 +159,77 @@ class Worker:
         return thread
 
     def execute(self, request: ExecuteRequest) -> ExecuteResponse:
+        """Runs a request the chain made, on the input its id names; the same answer on a retry."""
+        commitment = request.commitment.to_commitment()
+        raw_input = from_hex(request.input)
+        if keccak(raw_input) != commitment.input_hash:
+            raise RequestRefused(
+                f"the input's hash {to_hex(keccak(raw_input))} is not the request's input hash "
+                f"{to_hex(commitment.input_hash)}"
+            )
+        request_id = commitment.request_id
+        with self._answers_lock:
+            answer = self._answers.get(request_id)
+            running = self._running.setdefault(request_id, threading.Lock())
+        if answer is not None:
+            return answer
+        with running:  # a second call for the same request waits for the first one's answer
+            with self._answers_lock:
+                answer = self._answers.get(request_id)
+            if answer is None:
+                answer = self._execute_once(commitment, raw_input)
+                with self._answers_lock:
+                    self._answers[request_id] = answer
+                    while len(self._answers) > ANSWERS_KEPT:
+                        self._answers.popitem(last=False)
+        with self._answers_lock:
+            self._running.pop(request_id, None)
+        return answer
+
+    def _check_open(self, commitment: RequestCommitment) -> None:
+        """Refuses a request that is not open on-chain, `confirmations` blocks deep: the bridge
+        cannot make up a request, or name a real one with other fields (agent, code, input)."""
+        try:
+            head = int(self.w3.eth.block_number)
+            checked_at = head - self.confirmations
+            if commitment.created_at > checked_at:
+                raise HostUnavailable(
+                    f"request of block {commitment.created_at} is not {self.confirmations} blocks deep yet "
+                    f"(head {head})"
+                )
+            is_open = bool(self.router.functions.isOpen(commitment.request_id).call(block_identifier=checked_at))
+        except HostUnavailable:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure to ask the chain is the host's
+            raise HostUnavailable(f"could not ask the chain whether the request is open: {err}") from err
+        if not is_open:
+            raise RequestRefused(
+                f"request 0x{commitment.request_id:064x} is not open on-chain at block {checked_at}: never made with "
+                "these fields and this input, or already closed"
+            )
+
+    def _execute_once(self, commitment: RequestCommitment, raw_input: bytes) -> ExecuteResponse:
         key = self._cluster_key
         if key is None or not self.ready:
             raise NotReady(f"this worker holds no key for the current epoch {self.chain_epoch}")
-        commitment = request.commitment.to_commitment()
+        self._check_open(commitment)
+        # The request is open, so the router bound this code hash to this agent when it was made:
+        # agent keys are derived only for a version the agent's owner published.
         code = self.code.get(commitment.code_hash)
-        execution = self._run(code, commitment.agent_id, commitment.code_hash, from_hex(request.input))
-        result = AgentResult(
-            request_id=int(request.requestId), commitment=commitment, status=execution.status, output=execution.output
-        )
+        execution = self._run(code, commitment.agent_id, commitment.code_hash, raw_input)
+        if execution.host_error is not None:
+            raise HostUnavailable(f"the run needed the chain and could not reach it: {execution.host_error}")
+        logs_key = _logs_key(code)
+        logs, error = execution.logs, execution.error if execution.status != Status.OK else None
+        sealed_logs = None
+        if logs_key is not None:
+            # Private logs: the full error and every log line for the owner's eyes only; the
+            # output, which goes on-chain, names the status and no detail.
+            sealed_logs = to_hex(seal_logs(logs_key, logs, error))
+            logs, error = [], None
+            if execution.status != Status.OK:
+                execution.output = f"{execution.status.name} (details sealed to the agent's owner)".encode()
+        result = AgentResult(commitment=commitment, status=execution.status, output=execution.output)
         signing_started = time.perf_counter()
         signed = sign_result(
             key.signing_key, chain_id=self.chain_id, router=self.router_address, result=result, epoch=key.epoch
@@ -152,13 +240,14 @@ class Worker:
         metrics.EXECUTION_SECONDS.observe(execution.elapsed_ms / 1000)
         metrics.WORKER_EPOCH.set(key.epoch)
         return ExecuteResponse(
-            requestId=request.requestId,
+            requestId=str(commitment.request_id),
             commitment=CommitmentModel.of(commitment),
             status=execution.status.name,
             output=to_hex(execution.output),
             signature=SignatureModel.of(signed.signature),
-            logs=execution.logs,
-            error=execution.error if execution.status != Status.OK else None,
+            logs=logs,
+            error=error,
+            sealedLogs=sealed_logs,
             stats={
                 "elapsedMs": execution.elapsed_ms,
                 "memoryBytes": execution.memory_bytes,
@@ -215,14 +304,17 @@ class Worker:
             secrets=secrets,
             storage=storage,
             allow_hosts=manifest.allow_hosts,
+            allow_private_networks=self.allow_private_networks,
         )
 
     def _resolve(self, agent_id: int) -> dict[str, Any]:
         """Another agent's current code and context, for ctx.callAgent (asked by the sandbox)."""
         try:
             record = self.router.functions.getAgent(agent_id).call()
-        except Exception:  # noqa: BLE001 - a revert (unknown agent) or the chain being away
+        except ContractLogicError:
             return {"error": "no such agent"}
+        except Exception as err:  # noqa: BLE001 - the chain being away is the host's failure, not the agent's
+            return {"hostError": f"getAgent({agent_id}): {err.__class__.__name__}: {err}"}
         code_hash, paused = bytes(record[0]), bool(record[3])
         if paused:
             return {"error": "the agent is paused"}
@@ -231,7 +323,9 @@ class Worker:
             manifest = parse_manifest(code)
             agent_keys = {k.epoch: derive_agent_keys(k, agent_id) for k in self._keys}
             secrets = self._owner_secrets(agent_id, agent_keys)
-        except (CodeNotFound, ManifestError, EnvelopeError) as err:
+        except CodeNotFound as err:
+            return {"hostError": str(err)}
+        except (ManifestError, EnvelopeError) as err:
             return {"error": str(err)}
         context = self._context(agent_id, code_hash, manifest, secrets, agent_keys)
         return {
@@ -282,3 +376,12 @@ class Worker:
             "agentsCached": len(self.code),
             "uptimeS": round(time.time() - self.started_at, 1),
         }
+
+
+def _logs_key(code: str) -> bytes | None:
+    """The owner's key when the agent's manifest makes its logs private (a bad manifest has
+    already failed the run, with no logs to keep)."""
+    try:
+        return parse_manifest(code).logs_key
+    except ManifestError:
+        return None

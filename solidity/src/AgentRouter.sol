@@ -26,11 +26,11 @@ import {
 contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, ReentrancyGuardTransient {
     /// @notice The EIP-712 type of a signed result.
     bytes32 public constant RESULT_TYPEHASH = keccak256(
-        "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
+        "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,bytes32 inputHash,uint8 status,bytes32 outputHash,uint64 epoch)"
     );
     /// @notice The EIP-712 type of a signed batch.
     bytes32 public constant BATCH_TYPEHASH = keccak256(
-        "AgentResultBatch(AgentResult[] results)AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,uint8 status,bytes32 outputHash,uint64 epoch)"
+        "AgentResultBatch(AgentResult[] results)AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,bytes32 inputHash,uint8 status,bytes32 outputHash,uint64 epoch)"
     );
 
     /// @dev Gas that one delivery needs besides the callback itself (closing the commitment,
@@ -38,6 +38,8 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     uint256 private constant DELIVERY_OVERHEAD = 30_000;
     /// @dev Gas the exact-gas check itself may spend before the CALL opcode.
     uint256 private constant GAS_FOR_CALL_EXACT_CHECK = 5_000;
+    /// @dev Bytes of an ABI-encoded `RequestCommitment`: nine static words.
+    uint256 private constant COMMITMENT_SIZE = 0x120;
 
     /// @dev The signer of the last epoch seen in a batch: batches rarely mix epochs.
     struct EpochCache {
@@ -50,9 +52,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     ITeeRegistry public immutable TEE_REGISTRY;
 
     Config private s_config;
-    mapping(uint256 requestId => bytes32 commitment) private s_commitments;
-    /// @dev Requests made so far in this transaction: the salt of the next request id.
-    uint256 private transient s_requestsInTransaction;
+    mapping(uint256 requestId => bool) private s_open;
+    /// @dev Requests made so far in this transaction: the nonce of the next request.
+    uint32 private transient s_requestsInTransaction;
     mapping(address account => uint256 amount) private s_balances;
 
     /// @param owner Who may change the settings.
@@ -87,17 +89,18 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         if (msg.value < terms.price) revert InsufficientFee(msg.value, terms.price);
         if (msg.value > type(uint96).max) revert FeeTooLarge(msg.value);
 
-        requestId = _newRequestId();
         RequestCommitment memory commitment = RequestCommitment({
             agentId: agentId,
             codeHash: codeHash,
+            inputHash: keccak256(input),
             consumer: msg.sender,
             fee: uint96(msg.value),
             callbackGasLimit: callbackGasLimit,
             createdAt: uint48(block.number),
-            deadline: uint48(block.timestamp + config.requestTimeout)
+            deadline: uint48(block.timestamp + config.requestTimeout),
+            nonce: s_requestsInTransaction
         });
-        s_commitments[requestId] = _hashCommitment(commitment);
+        requestId = _openRequest(commitment);
         emit AgentRequested({
             requestId: requestId,
             agentId: agentId,
@@ -106,7 +109,8 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             input: input,
             fee: commitment.fee,
             callbackGasLimit: callbackGasLimit,
-            deadline: commitment.deadline
+            deadline: commitment.deadline,
+            nonce: commitment.nonce
         });
     }
 
@@ -122,16 +126,21 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             _resetFreeMemoryPointer(freeMemory);
             SignedAgentResult calldata signed = results[i];
             AgentResult calldata result = signed.result;
+            uint256 requestId = _requestIdOf(result.commitment);
             if (cache.epoch != signed.epoch || cache.signer == address(0)) {
                 (cache.signer, cache.validBefore) = TEE_REGISTRY.epochSigner(signed.epoch);
                 cache.epoch = signed.epoch;
             }
             bool valid;
             NotProcessedReason reason;
-            if (cache.signer == address(0)) reason = NotProcessedReason.STALE_EPOCH;
-            else if (!_isSignedBy(result, signed, cache.signer)) reason = NotProcessedReason.INVALID_SIGNATURE;
-            else (valid, reason) = _checkOpen(result, maxOutputSize, cache.validBefore);
-            if (_settle(result, valid, reason)) {
+            if (cache.signer == address(0)) {
+                reason = NotProcessedReason.STALE_EPOCH;
+            } else if (!_isSignedBy(requestId, result, signed, cache.signer)) {
+                reason = NotProcessedReason.INVALID_SIGNATURE;
+            } else {
+                (valid, reason) = _checkOpen(requestId, result, maxOutputSize, cache.validBefore);
+            }
+            if (_settle(requestId, result, valid, reason)) {
                 earned += result.commitment.fee;
                 ++fulfilled;
             }
@@ -147,7 +156,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     {
         if (results.length == 0) revert EmptyBatch();
         (address signer, uint48 validBefore) = TEE_REGISTRY.epochSigner(signature.epoch);
-        (address recovered,,) = ECDSA.tryRecover(batchDigest(results, signature.epoch), signature.r, signature.vs);
+        uint256[] memory requestIds = new uint256[](results.length);
+        bytes32 digest = _batchDigest(results, signature.epoch, requestIds);
+        (address recovered,,) = ECDSA.tryRecover(digest, signature.r, signature.vs);
         if (recovered == address(0) || recovered != signer) revert InvalidBatchSignature(signature.epoch, recovered);
 
         uint256 maxOutputSize = s_config.maxOutputSize;
@@ -156,8 +167,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         for (uint256 i; i < results.length; ++i) {
             _resetFreeMemoryPointer(freeMemory);
             AgentResult calldata result = results[i];
-            (bool valid, NotProcessedReason reason) = _checkOpen(result, maxOutputSize, validBefore);
-            if (_settle(result, valid, reason)) {
+            uint256 requestId = requestIds[i];
+            (bool valid, NotProcessedReason reason) = _checkOpen(requestId, result, maxOutputSize, validBefore);
+            if (_settle(requestId, result, valid, reason)) {
                 earned += result.commitment.fee;
                 ++fulfilled;
             }
@@ -166,12 +178,11 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     }
 
     /// @inheritdoc IAgentRouter
-    function cancel(uint256 requestId, RequestCommitment calldata commitment) external nonReentrant {
-        bytes32 stored = s_commitments[requestId];
-        if (stored == bytes32(0)) revert UnknownRequest(requestId);
-        if (keccak256(abi.encode(commitment)) != stored) revert CommitmentMismatch(requestId);
+    function cancel(RequestCommitment calldata commitment) external nonReentrant {
+        uint256 requestId = _requestIdOf(commitment);
+        if (!s_open[requestId]) revert UnknownRequest(requestId);
         if (block.timestamp <= commitment.deadline) revert RequestNotExpired(requestId, commitment.deadline);
-        delete s_commitments[requestId];
+        delete s_open[requestId];
         s_balances[commitment.consumer] += commitment.fee;
         emit RequestCancelled({requestId: requestId, consumer: commitment.consumer, fee: commitment.fee});
     }
@@ -198,37 +209,23 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     }
 
     /// @inheritdoc IAgentRouter
-    function resultDigest(
-        uint256 requestId,
-        uint256 agentId,
-        bytes32 codeHash,
-        AgentStatus status,
-        bytes32 outputHash,
-        uint64 epoch
-    ) public view returns (bytes32 digest) {
-        return _hashTypedDataV4(_resultStructHash(requestId, agentId, codeHash, status, outputHash, epoch));
+    function resultDigest(AgentResult calldata result, uint64 epoch) external view returns (bytes32 digest) {
+        return _hashTypedDataV4(_resultStructHash(_requestIdOf(result.commitment), result, epoch));
     }
 
     /// @inheritdoc IAgentRouter
-    function batchDigest(AgentResult[] calldata results, uint64 epoch) public view returns (bytes32 digest) {
-        bytes32[] memory hashes = new bytes32[](results.length);
-        for (uint256 i; i < results.length; ++i) {
-            AgentResult calldata result = results[i];
-            hashes[i] = _resultStructHash(
-                result.requestId,
-                result.commitment.agentId,
-                result.commitment.codeHash,
-                result.status,
-                keccak256(result.output),
-                epoch
-            );
-        }
-        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, keccak256(abi.encodePacked(hashes)))));
+    function batchDigest(AgentResult[] calldata results, uint64 epoch) external view returns (bytes32 digest) {
+        return _batchDigest(results, epoch, new uint256[](results.length));
     }
 
     /// @inheritdoc IAgentRouter
-    function commitmentOf(uint256 requestId) external view returns (bytes32 commitment) {
-        return s_commitments[requestId];
+    function requestIdOf(RequestCommitment calldata commitment) external pure returns (uint256 requestId) {
+        return _requestIdOf(commitment);
+    }
+
+    /// @inheritdoc IAgentRouter
+    function isOpen(uint256 requestId) external view returns (bool open) {
+        return s_open[requestId];
     }
 
     /// @inheritdoc IAgentRouter
@@ -241,61 +238,80 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         return s_config;
     }
 
-    /// @dev keccak256(consumer, block number, salt), with the salt counting the requests of this
-    ///      transaction and then probing past an id still open from an earlier transaction of the
-    ///      same block. A counter in storage would cost a write per request; the probe's read
-    ///      makes the commitment's write warm, so it costs nothing. An id comes back only after
-    ///      its request closed, and never within a block that could hold a signed result for it:
-    ///      results are made after their request's block.
-    function _newRequestId() private returns (uint256 requestId) {
-        uint256 salt = s_requestsInTransaction;
-        requestId = uint256(keccak256(abi.encode(msg.sender, block.number, salt)));
-        while (s_commitments[requestId] != bytes32(0)) {
-            requestId = uint256(keccak256(abi.encode(msg.sender, block.number, ++salt)));
+    /// @dev Marks the request open under the hash of its fields. The nonce counts the requests of
+    ///      this transaction and then probes past an id still open from an earlier transaction of
+    ///      the same block with equal fields. A counter in storage would cost a write per request;
+    ///      the probe's read makes the slot's write warm, so it costs nothing. An id comes back
+    ///      only after its request closed, and never within a block that could hold a signed
+    ///      result for it: results are made after their request's block.
+    function _openRequest(RequestCommitment memory commitment) private returns (uint256 requestId) {
+        requestId = _hashCommitment(commitment);
+        while (s_open[requestId]) {
+            ++commitment.nonce;
+            requestId = _hashCommitment(commitment);
         }
-        s_requestsInTransaction = salt + 1;
+        s_open[requestId] = true;
+        s_requestsInTransaction = commitment.nonce + 1;
     }
 
-    function _resultStructHash(
-        uint256 requestId,
-        uint256 agentId,
-        bytes32 codeHash,
-        AgentStatus status,
-        bytes32 outputHash,
-        uint64 epoch
-    ) private pure returns (bytes32) {
-        return keccak256(abi.encode(RESULT_TYPEHASH, requestId, agentId, codeHash, status, outputHash, epoch));
+    /// @dev The EIP-712 `AgentResultBatch` digest; fills `requestIds` with the results' ids so the
+    ///      delivery loop does not hash them again.
+    function _batchDigest(AgentResult[] calldata results, uint64 epoch, uint256[] memory requestIds)
+        private
+        view
+        returns (bytes32)
+    {
+        bytes32[] memory hashes = new bytes32[](results.length);
+        for (uint256 i; i < results.length; ++i) {
+            AgentResult calldata result = results[i];
+            uint256 requestId = _requestIdOf(result.commitment);
+            requestIds[i] = requestId;
+            hashes[i] = _resultStructHash(requestId, result, epoch);
+        }
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, keccak256(abi.encodePacked(hashes)))));
+    }
+
+    function _resultStructHash(uint256 requestId, AgentResult calldata result, uint64 epoch)
+        private
+        pure
+        returns (bytes32)
+    {
+        RequestCommitment calldata commitment = result.commitment;
+        return keccak256(
+            abi.encode(
+                RESULT_TYPEHASH,
+                requestId,
+                commitment.agentId,
+                commitment.codeHash,
+                commitment.inputHash,
+                result.status,
+                keccak256(result.output),
+                epoch
+            )
+        );
     }
 
     /// @dev Whether a result's own signature recovers to `signer`.
-    function _isSignedBy(AgentResult calldata result, SignedAgentResult calldata signed, address signer)
-        private
-        view
-        returns (bool)
-    {
-        bytes32 digest = resultDigest(
-            result.requestId,
-            result.commitment.agentId,
-            result.commitment.codeHash,
-            result.status,
-            keccak256(result.output),
-            signed.epoch
-        );
+    function _isSignedBy(
+        uint256 requestId,
+        AgentResult calldata result,
+        SignedAgentResult calldata signed,
+        address signer
+    ) private view returns (bool) {
+        bytes32 digest = _hashTypedDataV4(_resultStructHash(requestId, result, signed.epoch));
         (address recovered,,) = ECDSA.tryRecover(digest, signed.r, signed.vs);
         return recovered == signer;
     }
 
     /// @dev Whether an authentic result may close its request and, when not, why. `validBefore`
     ///      is the first request block that the signing epoch may no longer answer.
-    function _checkOpen(AgentResult calldata result, uint256 maxOutputSize, uint48 validBefore)
+    function _checkOpen(uint256 requestId, AgentResult calldata result, uint256 maxOutputSize, uint48 validBefore)
         private
         view
         returns (bool valid, NotProcessedReason reason)
     {
-        bytes32 stored = s_commitments[result.requestId];
-        if (stored == bytes32(0)) return (false, NotProcessedReason.UNKNOWN_REQUEST);
+        if (!s_open[requestId]) return (false, NotProcessedReason.UNKNOWN_REQUEST);
         RequestCommitment calldata commitment = result.commitment;
-        if (keccak256(abi.encode(commitment)) != stored) return (false, NotProcessedReason.COMMITMENT_MISMATCH);
         if (commitment.createdAt >= validBefore) return (false, NotProcessedReason.STALE_EPOCH);
         if (block.timestamp > commitment.deadline) return (false, NotProcessedReason.REQUEST_EXPIRED);
         if (result.output.length > maxOutputSize) return (false, NotProcessedReason.OUTPUT_TOO_LARGE);
@@ -303,12 +319,13 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     }
 
     /// @dev Delivers a valid result, or says on-chain why a result was not processed.
-    function _settle(AgentResult calldata result, bool valid, NotProcessedReason reason) private returns (bool) {
-        if (valid && _tryDeliver(result)) return true;
+    function _settle(uint256 requestId, AgentResult calldata result, bool valid, NotProcessedReason reason)
+        private
+        returns (bool)
+    {
+        if (valid && _tryDeliver(requestId, result)) return true;
         // A valid result that could not be delivered lacked the gas for its callback.
-        emit RequestNotProcessed({
-            requestId: result.requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason
-        });
+        emit RequestNotProcessed({requestId: requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason});
         return false;
     }
 
@@ -316,13 +333,12 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     ///      returns false, leaving the request open, when the gas left cannot cover the callback.
     ///      The return data is never copied, so a consumer cannot make the router pay for a
     ///      huge revert reason.
-    function _tryDeliver(AgentResult calldata result) private returns (bool) {
+    function _tryDeliver(uint256 requestId, AgentResult calldata result) private returns (bool) {
         uint256 gasLimit = result.commitment.callbackGasLimit;
         if (gasleft() <= gasLimit + gasLimit / 63 + DELIVERY_OVERHEAD) return false;
-        delete s_commitments[result.requestId];
+        delete s_open[requestId];
 
-        bytes memory data =
-            abi.encodeCall(IAgentConsumer.onAgentResult, (result.requestId, result.status, result.output));
+        bytes memory data = abi.encodeCall(IAgentConsumer.onAgentResult, (requestId, result.status, result.output));
         address consumer = result.commitment.consumer;
         bool success;
         assembly ("memory-safe") {
@@ -333,15 +349,25 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             if iszero(gt(sub(g, div(g, 64)), gasLimit)) { revert(0, 0) }
             success := call(gasLimit, consumer, 0, add(data, 0x20), mload(data), 0, 0)
         }
-        emit RequestFulfilled({requestId: result.requestId, status: result.status, callbackSucceeded: success});
+        emit RequestFulfilled({requestId: requestId, status: result.status, callbackSucceeded: success});
         return true;
+    }
+
+    /// @dev A request's id: keccak256(abi.encode(commitment)), hashed straight from calldata. A
+    ///      field with dirty high bits hashes to an id that was never opened.
+    function _requestIdOf(RequestCommitment calldata commitment) private pure returns (uint256 requestId) {
+        assembly ("memory-safe") {
+            let pointer := mload(0x40)
+            calldatacopy(pointer, commitment, COMMITMENT_SIZE)
+            requestId := keccak256(pointer, COMMITMENT_SIZE)
+        }
     }
 
     /// @dev keccak256(abi.encode(commitment)) without the copy: a struct of static fields lies
     ///      in memory exactly as abi.encode lays it out.
-    function _hashCommitment(RequestCommitment memory commitment) private pure returns (bytes32 hash) {
+    function _hashCommitment(RequestCommitment memory commitment) private pure returns (uint256 hash) {
         assembly ("memory-safe") {
-            hash := keccak256(commitment, 0xe0)
+            hash := keccak256(commitment, COMMITMENT_SIZE)
         }
     }
 

@@ -21,7 +21,7 @@ contract AgentConsumer_OnAgentResult is RouterSetup {
 contract AgentConsumer_RequestAgent is RouterSetup {
     function test_RequestAgent_PaysTheFeeFromTheConsumer() public {
         uint256 requestId = consumer.ask{value: PRICE}(agentId, "hi", CALLBACK_GAS);
-        assertTrue(router.commitmentOf(requestId) != bytes32(0));
+        assertTrue(router.isOpen(requestId));
         assertEq(address(router).balance, PRICE);
     }
 

@@ -62,10 +62,10 @@ contract AgentRouter_FulfillBatch is RouterSetup {
         (uint256 afterRotation, RequestCommitment memory c3) = _request("late");
 
         AgentResult[] memory results = new AgentResult[](4);
-        results[0] = AgentResult(early, c1, AgentStatus.OK, "expired");
-        results[1] = AgentResult(fresh, c2, AgentStatus.OK, "ok");
-        results[2] = AgentResult(fresh, c2, AgentStatus.OK, "ok again");
-        results[3] = AgentResult(afterRotation, c3, AgentStatus.OK, "epoch 1 is too old for this");
+        results[0] = AgentResult(c1, AgentStatus.OK, "expired");
+        results[1] = AgentResult(c2, AgentStatus.OK, "ok");
+        results[2] = AgentResult(c2, AgentStatus.OK, "ok again");
+        results[3] = AgentResult(c3, AgentStatus.OK, "epoch 1 is too old for this");
         BatchSignature memory signature = _batchSign(CLUSTER_KEY_1, 1, results);
 
         vm.expectEmit(address(router));
@@ -92,7 +92,7 @@ contract AgentRouter_FulfillBatch is RouterSetup {
         results = new AgentResult[](count);
         for (uint256 i; i < count; ++i) {
             (uint256 requestId, RequestCommitment memory commitment) = _request(abi.encode(i));
-            results[i] = AgentResult(requestId, commitment, AgentStatus.OK, abi.encode("result", i));
+            results[i] = AgentResult(commitment, AgentStatus.OK, abi.encode("result", i));
         }
     }
 

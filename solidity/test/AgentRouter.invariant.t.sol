@@ -47,15 +47,22 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         vm.deal(consumer, fee);
         vm.prank(consumer);
         uint256 requestId = router.request{value: fee}(agentId, input, gasLimit);
-        commitments[requestId] = RequestCommitment({
+        RequestCommitment memory commitment = RequestCommitment({
             agentId: agentId,
             codeHash: codeHash,
+            inputHash: keccak256(input),
             consumer: consumer,
             fee: fee,
             callbackGasLimit: gasLimit,
             createdAt: uint48(block.number),
-            deadline: uint48(block.timestamp + router.getConfig().requestTimeout)
+            deadline: uint48(block.timestamp + router.getConfig().requestTimeout),
+            nonce: 0
         });
+        while (router.requestIdOf(commitment) != requestId) {
+            require(commitment.nonce < 4096, "no nonce gives the request's id");
+            ++commitment.nonce;
+        }
+        commitments[requestId] = commitment;
         openIds.push(requestId);
         ghostEscrowed += fee;
     }
@@ -81,7 +88,7 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         uint256 requestId = openIds[seed % openIds.length];
         RequestCommitment memory commitment = commitments[requestId];
         if (block.timestamp <= commitment.deadline) vm.warp(commitment.deadline + 1);
-        router.cancel(requestId, commitment);
+        router.cancel(commitment);
         _forgetClosed();
     }
 
@@ -107,7 +114,7 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
     function _forgetClosed() internal {
         for (uint256 i = openIds.length; i > 0; --i) {
             uint256 requestId = openIds[i - 1];
-            if (router.commitmentOf(requestId) != bytes32(0)) continue;
+            if (router.isOpen(requestId)) continue;
             ghostEscrowed -= commitments[requestId].fee;
             openIds[i - 1] = openIds[openIds.length - 1];
             openIds.pop();
@@ -119,11 +126,9 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         view
         returns (SignedAgentResult memory result)
     {
-        bytes memory output = abi.encode(requestId);
-        bytes32 digest =
-            router.resultDigest(requestId, agentId, commitment.codeHash, AgentStatus.OK, keccak256(output), 1);
-        (bytes32 r, bytes32 vs) = vm.signCompact(key, digest);
-        result = SignedAgentResult(AgentResult(requestId, commitment, AgentStatus.OK, output), 1, r, vs);
+        AgentResult memory unsigned = AgentResult(commitment, AgentStatus.OK, abi.encode(requestId));
+        (bytes32 r, bytes32 vs) = vm.signCompact(key, router.resultDigest(unsigned, 1));
+        result = SignedAgentResult(unsigned, 1, r, vs);
     }
 }
 

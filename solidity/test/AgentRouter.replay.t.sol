@@ -18,7 +18,7 @@ import {RouterSetup} from "./utils/RouterSetup.sol";
 contract AgentRouter_Replay is RouterSetup {
     function test_Replay_RejectedOnAnotherChain() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(commitment, "pong");
         vm.chainId(block.chainid + 1);
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(result)), 0);
@@ -29,15 +29,15 @@ contract AgentRouter_Replay is RouterSetup {
         vm.prank(AGENT_OWNER);
         other.registerAgent(AGENT_CODE, PRICE, false);
         EchoConsumer otherConsumer = new EchoConsumer(address(other));
-        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
+        (, RequestCommitment memory commitment) = _request("x");
+        commitment.consumer = address(otherConsumer);
+        SignedAgentResult memory result = _ok(commitment, "pong");
 
-        // The same request id and fields, opened on the second router.
+        // The same fields, so the same request id, opened on the second router.
         vm.deal(address(otherConsumer), PRICE);
         vm.prank(address(otherConsumer));
-        other.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
-        commitment.consumer = address(otherConsumer);
-        result.result.commitment = commitment;
+        uint256 requestId = other.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
+        assertEq(requestId, router.requestIdOf(commitment));
 
         vm.expectEmit(address(other));
         emit IAgentRouter.RequestNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
@@ -45,10 +45,11 @@ contract AgentRouter_Replay is RouterSetup {
     }
 
     function test_Replay_RejectedForAnotherRequest() public {
-        (uint256 first, RequestCommitment memory commitment) = _request("x");
-        (uint256 second,) = _request("x");
-        SignedAgentResult memory result = _ok(first, commitment, "pong");
-        result.result.requestId = second;
+        (, RequestCommitment memory commitment) = _request("x");
+        (uint256 second, RequestCommitment memory secondFields) = _request("x");
+        assertEq(secondFields.nonce, commitment.nonce + 1, "equal requests in one block differ by nonce");
+        SignedAgentResult memory result = _ok(commitment, "pong");
+        result.result.commitment = secondFields;
         _expectNotProcessed(second, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(result)), 0);
     }
@@ -58,27 +59,30 @@ contract AgentRouter_Replay is RouterSetup {
         bytes memory newCode = "export default async () => 'v2';";
         vm.prank(AGENT_OWNER);
         router.publishVersion(agentId, newCode);
-        (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        commitment.codeHash = keccak256(newCode);
+        vm.deal(address(consumer), PRICE);
+        vm.prank(address(consumer));
+        uint256 requestId = router.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
+        RequestCommitment memory commitment =
+            _commitmentOf(requestId, agentId, keccak256(newCode), address(consumer), "x", CALLBACK_GAS);
 
         // A worker that ran the old code signs the old code hash: the request committed to the new one.
         RequestCommitment memory oldFields = _copy(commitment);
         oldFields.codeHash = oldCodeHash;
-        _expectNotProcessed(requestId, NotProcessedReason.COMMITMENT_MISMATCH);
-        assertEq(_fulfill(_one(_ok(requestId, oldFields, "old"))), 0);
+        _expectNotProcessed(router.requestIdOf(oldFields), NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(_one(_ok(oldFields, "old"))), 0);
 
         // Its signature, moved onto the new code hash, no longer verifies.
-        SignedAgentResult memory moved = _ok(requestId, oldFields, "old");
+        SignedAgentResult memory moved = _ok(oldFields, "old");
         moved.result.commitment = commitment;
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(moved)), 0);
 
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "new"))), 1);
+        assertEq(_fulfill(_one(_ok(commitment, "new"))), 1);
     }
 
     function test_Replay_RejectedForAnotherEpoch() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(commitment, "pong");
         _rotate(CLUSTER_KEY_2);
         result.epoch = 2; // the epoch-1 signature claimed for epoch 2
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
@@ -87,7 +91,7 @@ contract AgentRouter_Replay is RouterSetup {
 
     function test_Replay_RejectedTheSecondTime() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        SignedAgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        SignedAgentResult[] memory batch = _one(_ok(commitment, "pong"));
         assertEq(_fulfill(batch), 1);
         _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
         assertEq(_fulfill(batch), 0);
@@ -95,7 +99,7 @@ contract AgentRouter_Replay is RouterSetup {
 
     function test_Replay_RejectedTwiceInOneBatch() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(commitment, "pong");
         SignedAgentResult[] memory batch = new SignedAgentResult[](2);
         batch[0] = result;
         batch[1] = result;
@@ -119,13 +123,13 @@ contract AgentRouter_EpochRotation is RouterSetup {
     function test_Rotation_OldEpochStillAnswersRequestsMadeBeforeIt() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         _rotate(CLUSTER_KEY_2);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
     }
 
     function test_Rotation_NewEpochAnswersRequestsMadeBeforeIt() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         _rotate(CLUSTER_KEY_2);
-        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_2, 2, requestId, commitment, AgentStatus.OK, "pong"))), 1);
+        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_2, 2, commitment, AgentStatus.OK, "pong"))), 1);
     }
 
     function test_Rotation_OldEpochRefusedForRequestsMadeAfterIt() public {
@@ -133,8 +137,8 @@ contract AgentRouter_EpochRotation is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         vm.expectEmit(address(router));
         emit IAgentRouter.RequestNotProcessed(requestId, NotProcessedReason.STALE_EPOCH);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 0);
-        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_2, 2, requestId, commitment, AgentStatus.OK, "pong"))), 1);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 0);
+        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_2, 2, commitment, AgentStatus.OK, "pong"))), 1);
     }
 
     function test_Rotation_EpochTwoBackIsRevoked() public {
@@ -143,8 +147,8 @@ contract AgentRouter_EpochRotation is RouterSetup {
         _rotate(CLUSTER_KEY_3);
         vm.expectEmit(address(router));
         emit IAgentRouter.RequestNotProcessed(requestId, NotProcessedReason.STALE_EPOCH);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 0);
-        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_3, 3, requestId, commitment, AgentStatus.OK, "pong"))), 1);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 0);
+        assertEq(_fulfill(_one(_signed(CLUSTER_KEY_3, 3, commitment, AgentStatus.OK, "pong"))), 1);
     }
 
     function test_Rotation_BatchMixingEpochs() public {
@@ -152,9 +156,9 @@ contract AgentRouter_EpochRotation is RouterSetup {
         _rotate(CLUSTER_KEY_2);
         (uint256 afterwards, RequestCommitment memory c2) = _request("y");
         SignedAgentResult[] memory batch = new SignedAgentResult[](3);
-        batch[0] = _ok(before, c1, "old key, old request");
-        batch[1] = _ok(afterwards, c2, "old key, new request");
-        batch[2] = _signed(CLUSTER_KEY_2, 2, afterwards, c2, AgentStatus.OK, "new key");
+        batch[0] = _ok(c1, "old key, old request");
+        batch[1] = _ok(c2, "old key, new request");
+        batch[2] = _signed(CLUSTER_KEY_2, 2, c2, AgentStatus.OK, "new key");
         assertEq(_fulfill(batch), 2);
         assertEq(consumer.lastOutput(), "new key");
     }

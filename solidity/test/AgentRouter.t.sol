@@ -23,10 +23,21 @@ import {OutputHashConsumer} from "./mocks/BenchConsumers.sol";
 import {RouterSetup} from "./utils/RouterSetup.sol";
 
 contract AgentRouter_Request is RouterSetup {
-    function test_Request_StoresCommitmentAndEmitsEverythingAWorkerNeeds() public {
+    function test_Request_IdIsTheHashOfItsFieldsAndTheEventCarriesThemAll() public {
         bytes memory input = "hello";
         uint48 deadline = uint48(block.timestamp + 15 minutes);
-        uint256 expectedId = uint256(keccak256(abi.encode(address(consumer), block.number, uint256(0))));
+        RequestCommitment memory expected = RequestCommitment({
+            agentId: agentId,
+            codeHash: keccak256(AGENT_CODE),
+            inputHash: keccak256(input),
+            consumer: address(consumer),
+            fee: PRICE,
+            callbackGasLimit: CALLBACK_GAS,
+            createdAt: uint48(block.number),
+            deadline: deadline,
+            nonce: 0
+        });
+        uint256 expectedId = uint256(keccak256(abi.encode(expected)));
         vm.expectEmit(address(router));
         emit IAgentRouter.AgentRequested({
             requestId: expectedId,
@@ -36,12 +47,15 @@ contract AgentRouter_Request is RouterSetup {
             input: input,
             fee: PRICE,
             callbackGasLimit: CALLBACK_GAS,
-            deadline: deadline
+            deadline: deadline,
+            nonce: 0
         });
-        (uint256 requestId, RequestCommitment memory commitment) = _request(input);
+        (uint256 requestId,) = _request(input);
 
         assertEq(requestId, expectedId);
-        assertEq(router.commitmentOf(requestId), keccak256(abi.encode(commitment)));
+        assertTrue(router.isOpen(requestId));
+        expected.inputHash = keccak256("another input");
+        assertFalse(router.isOpen(router.requestIdOf(expected)), "the same request with another input is not open");
         assertEq(address(router).balance, PRICE);
     }
 
@@ -52,7 +66,7 @@ contract AgentRouter_Request is RouterSetup {
         (uint256 second,) = _request("a");
         (uint256 third,) = _request("a");
         assertTrue(first != second && second != third && first != third);
-        assertTrue(router.commitmentOf(third) != bytes32(0));
+        assertTrue(router.isOpen(third));
     }
 
     function test_Request_IdsDifferAcrossBlocksAndConsumers() public {
@@ -95,7 +109,7 @@ contract AgentRouter_Request is RouterSetup {
         router.setConsumerAllowed(agentId, address(this), true);
         vm.stopPrank();
         uint256 requestId = router.request{value: PRICE}(agentId, "x", CALLBACK_GAS);
-        assertTrue(router.commitmentOf(requestId) != bytes32(0));
+        assertTrue(router.isOpen(requestId));
     }
 
     function test_Request_RevertWhen_FeeBelowPrice() public {
@@ -125,7 +139,8 @@ contract AgentRouter_Request is RouterSetup {
         vm.assume(input.length <= 32 * 1024);
         gasLimit = uint32(bound(gasLimit, 0, 2_500_000));
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(consumer), input, gasLimit);
-        assertEq(router.commitmentOf(requestId), keccak256(abi.encode(commitment)));
+        assertTrue(router.isOpen(requestId));
+        assertEq(commitment.inputHash, keccak256(input));
     }
 }
 
@@ -134,19 +149,19 @@ contract AgentRouter_Fulfill is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
         vm.expectEmit(address(router));
         emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, true);
-        uint256 fulfilled = _fulfill(_one(_ok(requestId, commitment, "pong")));
+        uint256 fulfilled = _fulfill(_one(_ok(commitment, "pong")));
 
         assertEq(fulfilled, 1);
         assertEq(consumer.lastRequestId(), requestId);
         assertEq(uint8(consumer.lastStatus()), uint8(AgentStatus.OK));
         assertEq(consumer.lastOutput(), "pong");
-        assertEq(router.commitmentOf(requestId), bytes32(0));
+        assertFalse(router.isOpen(requestId));
         assertEq(router.balanceOf(TRANSMITTER), PRICE);
     }
 
     function test_Fulfill_DeliversErrorStatus() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        _fulfill(_one(_signed(CLUSTER_KEY_1, 1, requestId, commitment, AgentStatus.TIMEOUT, "wall time exceeded")));
+        _fulfill(_one(_signed(CLUSTER_KEY_1, 1, commitment, AgentStatus.TIMEOUT, "wall time exceeded")));
         assertEq(uint8(consumer.lastStatus()), uint8(AgentStatus.TIMEOUT));
         assertEq(consumer.lastOutput(), "wall time exceeded");
     }
@@ -157,15 +172,15 @@ contract AgentRouter_Fulfill is RouterSetup {
     }
 
     function test_Fulfill_SkipsUnknownRequest() public {
-        (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        SignedAgentResult memory result = _ok(requestId + 1, commitment, "pong");
-        _expectNotProcessed(requestId + 1, NotProcessedReason.UNKNOWN_REQUEST);
-        assertEq(_fulfill(_one(result)), 0);
+        (, RequestCommitment memory commitment) = _request("ping");
+        commitment.nonce += 5; // a request that was never made
+        _expectNotProcessed(router.requestIdOf(commitment), NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 0);
     }
 
     function test_Fulfill_SkipsDuplicate() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        SignedAgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        SignedAgentResult[] memory batch = _one(_ok(commitment, "pong"));
         _fulfill(batch);
         _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
         assertEq(_fulfill(batch), 0);
@@ -176,26 +191,38 @@ contract AgentRouter_Fulfill is RouterSetup {
     function test_Fulfill_SkipsTamperedCommitmentFields() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
         commitment.callbackGasLimit += 1; // a transmitter asking for more callback gas than was paid for
-        _expectNotProcessed(requestId, NotProcessedReason.COMMITMENT_MISMATCH);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 0);
+        _expectNotProcessed(router.requestIdOf(commitment), NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 0);
+        assertTrue(router.isOpen(requestId));
+    }
+
+    function test_Fulfill_SkipsAResultComputedOnAnotherInput() public {
+        // A bridge that hands a worker its own input gets a result signed for that input's hash:
+        // it names a request that was never made, and the real one stays open.
+        (uint256 requestId, RequestCommitment memory commitment) = _request("honest");
+        commitment.inputHash = keccak256("TAMPERED BY BRIDGE");
+        _expectNotProcessed(router.requestIdOf(commitment), NotProcessedReason.UNKNOWN_REQUEST);
+        assertEq(_fulfill(_one(_ok(commitment, "echo:TAMPERED BY BRIDGE"))), 0);
+        assertEq(consumer.resultCount(), 0);
+        assertTrue(router.isOpen(requestId));
     }
 
     function test_Fulfill_SkipsForgedSignature() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        SignedAgentResult memory forged = _signed(0xBAD, 1, requestId, commitment, AgentStatus.OK, "pong");
+        SignedAgentResult memory forged = _signed(0xBAD, 1, commitment, AgentStatus.OK, "pong");
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(forged)), 0);
-        assertTrue(router.commitmentOf(requestId) != bytes32(0), "request stays open");
+        assertTrue(router.isOpen(requestId), "request stays open");
     }
 
     function test_Fulfill_SkipsTamperedOutputAndStatus() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(commitment, "pong");
         result.result.output = "pwned";
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         _fulfill(_one(result));
 
-        result = _ok(requestId, commitment, "pong");
+        result = _ok(commitment, "pong");
         result.result.status = AgentStatus.AGENT_ERROR;
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(result)), 0);
@@ -203,7 +230,7 @@ contract AgentRouter_Fulfill is RouterSetup {
 
     function test_Fulfill_SkipsMalformedSignature() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        SignedAgentResult memory result = _ok(requestId, commitment, "pong");
+        SignedAgentResult memory result = _ok(commitment, "pong");
         result.r = bytes32(0);
         _expectNotProcessed(requestId, NotProcessedReason.INVALID_SIGNATURE);
         assertEq(_fulfill(_one(result)), 0);
@@ -211,7 +238,7 @@ contract AgentRouter_Fulfill is RouterSetup {
 
     function test_Fulfill_SkipsUnknownEpoch() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
-        SignedAgentResult memory result = _signed(CLUSTER_KEY_1, 2, requestId, commitment, AgentStatus.OK, "pong");
+        SignedAgentResult memory result = _signed(CLUSTER_KEY_1, 2, commitment, AgentStatus.OK, "pong");
         _expectNotProcessed(requestId, NotProcessedReason.STALE_EPOCH);
         assertEq(_fulfill(_one(result)), 0);
     }
@@ -220,36 +247,36 @@ contract AgentRouter_Fulfill is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
         vm.warp(commitment.deadline + 1);
         _expectNotProcessed(requestId, NotProcessedReason.REQUEST_EXPIRED);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 0);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 0);
     }
 
     function test_Fulfill_Succeeds_AtDeadline() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
         vm.warp(commitment.deadline);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
     }
 
     function test_Fulfill_SkipsOutputAboveCap() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
         _expectNotProcessed(requestId, NotProcessedReason.OUTPUT_TOO_LARGE);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, new bytes(4097)))), 0);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, new bytes(4096)))), 1);
+        assertEq(_fulfill(_one(_ok(commitment, new bytes(4097)))), 0);
+        assertEq(_fulfill(_one(_ok(commitment, new bytes(4096)))), 1);
     }
 
     function test_Fulfill_SkipsWhenGasCannotCoverCallback() public {
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(consumer), "x", 2_000_000);
-        SignedAgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        SignedAgentResult[] memory batch = _one(_ok(commitment, "pong"));
         _expectNotProcessed(requestId, NotProcessedReason.INSUFFICIENT_GAS);
         vm.prank(TRANSMITTER);
         assertEq(router.fulfill{gas: 1_000_000}(batch), 0);
-        assertTrue(router.commitmentOf(requestId) != bytes32(0), "request stays open for a retry");
+        assertTrue(router.isOpen(requestId), "request stays open for a retry");
         assertEq(_fulfill(batch), 1);
     }
 
     function test_Fulfill_GivesCallbackExactlyItsGasLimit() public {
         GasMeteringConsumer meter = new GasMeteringConsumer();
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(meter), "x", 100_000);
-        _fulfill(_one(_ok(requestId, commitment, "")));
+        _fulfill(_one(_ok(commitment, "")));
         // gasleft() at the callback's first line: the limit less the dispatch and calldata decoding.
         assertLe(meter.gasSeen(), 100_000);
         assertGe(meter.gasSeen(), 100_000 - 1_000);
@@ -260,9 +287,9 @@ contract AgentRouter_Fulfill is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", CALLBACK_GAS);
         vm.expectEmit(address(router));
         emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertEq(router.balanceOf(TRANSMITTER), PRICE);
-        assertEq(router.commitmentOf(requestId), bytes32(0));
+        assertFalse(router.isOpen(requestId));
     }
 
     function test_Fulfill_PaysFee_WhenCallbackBurnsAllGas() public {
@@ -270,8 +297,8 @@ contract AgentRouter_Fulfill is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 1_000_000);
         (uint256 other, RequestCommitment memory otherCommitment) = _request("y");
         SignedAgentResult[] memory batch = new SignedAgentResult[](2);
-        batch[0] = _ok(requestId, commitment, "pong");
-        batch[1] = _ok(other, otherCommitment, "pong");
+        batch[0] = _ok(commitment, "pong");
+        batch[1] = _ok(otherCommitment, "pong");
         assertEq(_fulfill(batch), 2);
         assertEq(router.balanceOf(TRANSMITTER), 2 * PRICE);
         assertEq(consumer.lastRequestId(), other, "the batch goes on after the gas burner");
@@ -280,7 +307,7 @@ contract AgentRouter_Fulfill is RouterSetup {
     function test_Fulfill_IgnoresReturnBomb() public {
         ReturnBombConsumer hostile = new ReturnBombConsumer();
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 2_000_000);
-        SignedAgentResult[] memory batch = _one(_ok(requestId, commitment, "pong"));
+        SignedAgentResult[] memory batch = _one(_ok(commitment, "pong"));
         vm.prank(TRANSMITTER);
         uint256 gasBefore = gasleft();
         router.fulfill{gas: 5_000_000}(batch);
@@ -292,10 +319,10 @@ contract AgentRouter_Fulfill is RouterSetup {
         ReentrantConsumer hostile = new ReentrantConsumer(router);
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 500_000);
         (uint256 other, RequestCommitment memory otherCommitment) = _request("y");
-        hostile.arm(ReentrantConsumer.Target.FULFILL, _ok(other, otherCommitment, "stolen"), agentId);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        hostile.arm(ReentrantConsumer.Target.FULFILL, _ok(otherCommitment, "stolen"), agentId);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertFalse(hostile.reentrySucceeded());
-        assertTrue(router.commitmentOf(other) != bytes32(0), "the other request is untouched");
+        assertTrue(router.isOpen(other), "the other request is untouched");
         assertEq(router.balanceOf(TRANSMITTER), PRICE);
         assertEq(router.balanceOf(address(hostile)), 0);
     }
@@ -305,20 +332,20 @@ contract AgentRouter_Fulfill is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 500_000);
         (uint256 other, RequestCommitment memory otherCommitment) = _requestFrom(address(hostile), "y", 500_000);
         vm.warp(block.timestamp + 10 minutes);
-        hostile.arm(ReentrantConsumer.Target.CANCEL, _ok(other, otherCommitment, ""), agentId);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        hostile.arm(ReentrantConsumer.Target.CANCEL, _ok(otherCommitment, ""), agentId);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertFalse(hostile.reentrySucceeded());
-        assertTrue(router.commitmentOf(other) != bytes32(0));
+        assertTrue(router.isOpen(other));
     }
 
     function test_Fulfill_ReentrantRequestOpensANewRequest() public {
         ReentrantConsumer hostile = new ReentrantConsumer(router);
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", 500_000);
         vm.deal(address(hostile), PRICE);
-        hostile.arm(ReentrantConsumer.Target.REQUEST, _ok(requestId, commitment, ""), agentId);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "pong"))), 1);
+        hostile.arm(ReentrantConsumer.Target.REQUEST, _ok(commitment, ""), agentId);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertTrue(hostile.reentrySucceeded(), "chaining a request from a callback is a feature");
-        assertTrue(router.commitmentOf(hostile.chainedRequestId()) != bytes32(0));
+        assertTrue(router.isOpen(hostile.chainedRequestId()));
         assertEq(address(router).balance, router.balanceOf(TRANSMITTER) + PRICE);
     }
 
@@ -328,23 +355,23 @@ contract AgentRouter_Fulfill is RouterSetup {
         (uint256 forged, RequestCommitment memory c3) = _request("3");
         (uint256 valid2, RequestCommitment memory c4) = _request("4");
         (uint256 done, RequestCommitment memory c5) = _request("5");
-        _fulfill(_one(_ok(done, c5, "first")));
+        _fulfill(_one(_ok(c5, "first")));
 
         SignedAgentResult[] memory batch = new SignedAgentResult[](5);
-        batch[0] = _ok(valid1, c1, "one");
-        batch[1] = _signed(CLUSTER_KEY_1, 7, stale, c2, AgentStatus.OK, "two");
-        batch[2] = _signed(0xBAD, 1, forged, c3, AgentStatus.OK, "three");
-        batch[3] = _ok(done, c5, "again");
-        batch[4] = _ok(valid2, c4, "four");
+        batch[0] = _ok(c1, "one");
+        batch[1] = _signed(CLUSTER_KEY_1, 7, c2, AgentStatus.OK, "two");
+        batch[2] = _signed(0xBAD, 1, c3, AgentStatus.OK, "three");
+        batch[3] = _ok(c5, "again");
+        batch[4] = _ok(c4, "four");
 
         _expectNotProcessed(stale, NotProcessedReason.STALE_EPOCH);
         _expectNotProcessed(forged, NotProcessedReason.INVALID_SIGNATURE);
         _expectNotProcessed(done, NotProcessedReason.UNKNOWN_REQUEST);
         assertEq(_fulfill(batch), 2);
-        assertEq(router.commitmentOf(valid1), bytes32(0));
-        assertEq(router.commitmentOf(valid2), bytes32(0));
-        assertTrue(router.commitmentOf(stale) != bytes32(0));
-        assertTrue(router.commitmentOf(forged) != bytes32(0));
+        assertFalse(router.isOpen(valid1));
+        assertFalse(router.isOpen(valid2));
+        assertTrue(router.isOpen(stale));
+        assertTrue(router.isOpen(forged));
         assertEq(consumer.resultCount(), 3);
         assertEq(router.balanceOf(TRANSMITTER), 3 * PRICE);
     }
@@ -357,15 +384,15 @@ contract AgentRouter_Fulfill is RouterSetup {
         for (uint256 i; i < size; ++i) {
             (uint256 requestId, RequestCommitment memory commitment) = _request(abi.encode(i));
             uint256 kind = uint256(keccak256(abi.encode(seed, i))) % 4;
-            if (kind == 0) batch[i] = _signed(0xBAD, 1, requestId, commitment, AgentStatus.OK, "forged");
-            else if (kind == 1) batch[i] = _signed(CLUSTER_KEY_1, 9, requestId, commitment, AgentStatus.OK, "stale");
-            else batch[i] = _ok(requestId, commitment, abi.encode(i));
+            if (kind == 0) batch[i] = _signed(0xBAD, 1, commitment, AgentStatus.OK, "forged");
+            else if (kind == 1) batch[i] = _signed(CLUSTER_KEY_1, 9, commitment, AgentStatus.OK, "stale");
+            else batch[i] = _ok(commitment, abi.encode(i));
             expectValid[i] = kind >= 2;
             if (kind >= 2) ++validCount;
         }
         assertEq(_fulfill(batch), validCount);
         for (uint256 i; i < size; ++i) {
-            assertEq(router.commitmentOf(batch[i].result.requestId) == bytes32(0), expectValid[i]);
+            assertEq(!router.isOpen(router.requestIdOf(batch[i].result.commitment)), expectValid[i]);
         }
         assertEq(router.balanceOf(TRANSMITTER), validCount * PRICE);
     }
@@ -375,7 +402,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         AgentStatus agentStatus = AgentStatus(bound(status, 0, 4));
         OutputHashConsumer receiver = new OutputHashConsumer();
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(receiver), "x", CALLBACK_GAS);
-        _fulfill(_one(_signed(CLUSTER_KEY_1, 1, requestId, commitment, agentStatus, output)));
+        _fulfill(_one(_signed(CLUSTER_KEY_1, 1, commitment, agentStatus, output)));
         assertEq(receiver.outputHash(), keccak256(output));
         assertEq(uint8(receiver.status()), uint8(agentStatus));
     }
@@ -392,8 +419,8 @@ contract AgentRouter_Cancel is RouterSetup {
         vm.warp(commitment.deadline + 1);
         vm.expectEmit(address(router));
         emit IAgentRouter.RequestCancelled(requestId, address(consumer), PRICE);
-        router.cancel(requestId, commitment);
-        assertEq(router.commitmentOf(requestId), bytes32(0));
+        router.cancel(commitment);
+        assertFalse(router.isOpen(requestId));
         assertEq(router.balanceOf(address(consumer)), PRICE);
     }
 
@@ -401,36 +428,39 @@ contract AgentRouter_Cancel is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         vm.warp(commitment.deadline);
         vm.expectRevert(abi.encodeWithSelector(IAgentRouter.RequestNotExpired.selector, requestId, commitment.deadline));
-        router.cancel(requestId, commitment);
+        router.cancel(commitment);
     }
 
     function test_Cancel_RevertWhen_Unknown() public {
         (, RequestCommitment memory commitment) = _request("x");
-        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.UnknownRequest.selector, 42));
-        router.cancel(42, commitment);
+        commitment.nonce += 1;
+        vm.warp(commitment.deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.UnknownRequest.selector, router.requestIdOf(commitment)));
+        router.cancel(commitment);
     }
 
     function test_Cancel_RevertWhen_AlreadyFulfilled() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        _fulfill(_one(_ok(requestId, commitment, "done")));
+        _fulfill(_one(_ok(commitment, "done")));
         vm.warp(commitment.deadline + 1);
         vm.expectRevert(abi.encodeWithSelector(IAgentRouter.UnknownRequest.selector, requestId));
-        router.cancel(requestId, commitment);
+        router.cancel(commitment);
     }
 
     function test_Cancel_RevertWhen_FieldsDoNotMatch() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         vm.warp(commitment.deadline + 1);
         commitment.fee = 100 ether; // asking for more refund than was paid
-        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.CommitmentMismatch.selector, requestId));
-        router.cancel(requestId, commitment);
+        vm.expectRevert(abi.encodeWithSelector(IAgentRouter.UnknownRequest.selector, router.requestIdOf(commitment)));
+        router.cancel(commitment);
+        assertTrue(router.isOpen(requestId));
     }
 
     function test_Cancel_ThenFulfillIsSkipped() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         vm.warp(commitment.deadline + 1);
-        router.cancel(requestId, commitment);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, "late"))), 0);
+        router.cancel(commitment);
+        assertEq(_fulfill(_one(_ok(commitment, "late"))), 0);
         assertEq(router.balanceOf(TRANSMITTER), 0);
     }
 }
@@ -438,7 +468,7 @@ contract AgentRouter_Cancel is RouterSetup {
 contract AgentRouter_Withdraw is RouterSetup {
     function test_Withdraw_SendsWholeBalance() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        _fulfill(_one(_ok(requestId, commitment, "done")));
+        _fulfill(_one(_ok(commitment, "done")));
         address payable to = payable(address(0xBEEF));
         vm.expectEmit(address(router));
         emit IAgentRouter.BalanceWithdrawn(TRANSMITTER, to, PRICE);
@@ -456,7 +486,7 @@ contract AgentRouter_Withdraw is RouterSetup {
 
     function test_Withdraw_RevertWhen_RecipientZero() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        _fulfill(_one(_ok(requestId, commitment, "done")));
+        _fulfill(_one(_ok(commitment, "done")));
         vm.prank(TRANSMITTER);
         vm.expectRevert(IAgentRegistry.ZeroAddress.selector);
         router.withdraw(payable(address(0)));
@@ -464,7 +494,7 @@ contract AgentRouter_Withdraw is RouterSetup {
 
     function test_Withdraw_RevertWhen_RecipientRejects() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
-        _fulfill(_one(_ok(requestId, commitment, "done")));
+        _fulfill(_one(_ok(commitment, "done")));
         address payable rejecter = payable(address(new RevertingConsumer()));
         vm.prank(TRANSMITTER);
         vm.expectRevert(abi.encodeWithSelector(IAgentRouter.WithdrawalFailed.selector, rejecter, PRICE));
@@ -475,7 +505,7 @@ contract AgentRouter_Withdraw is RouterSetup {
     function test_Withdraw_ConsumerRefundAfterCancel() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         vm.warp(commitment.deadline + 1);
-        router.cancel(requestId, commitment);
+        router.cancel(commitment);
         vm.prank(address(consumer));
         router.withdraw(payable(address(0xCAFE)));
         assertEq(address(0xCAFE).balance, PRICE);
@@ -495,7 +525,7 @@ contract AgentRouter_SetConfig is RouterSetup {
         router.request{value: PRICE}(agentId, new bytes(65), 100);
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         assertEq(commitment.deadline, block.timestamp + 60);
-        assertEq(_fulfill(_one(_ok(requestId, commitment, new bytes(257)))), 0);
+        assertEq(_fulfill(_one(_ok(commitment, new bytes(257)))), 0);
     }
 
     function test_SetConfig_RevertWhen_NotOwner() public {

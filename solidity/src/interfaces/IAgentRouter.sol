@@ -47,10 +47,8 @@ interface IAgentRouter {
     error EmptyBatch();
     /// @notice Thrown when a batch signature does not recover to the signer of its epoch.
     error InvalidBatchSignature(uint64 epoch, address recovered);
-    /// @notice Thrown when cancelling a request that has no open commitment.
+    /// @notice Thrown when cancelling a request that is not open (its fields hash to no open id).
     error UnknownRequest(uint256 requestId);
-    /// @notice Thrown when the fields given to `cancel` do not match the commitment.
-    error CommitmentMismatch(uint256 requestId);
     /// @notice Thrown when cancelling a request before its deadline.
     error RequestNotExpired(uint256 requestId, uint48 deadline);
     /// @notice Thrown when withdrawing with a zero balance.
@@ -69,7 +67,9 @@ interface IAgentRouter {
     /// @param fee The escrowed fee in wei.
     /// @param callbackGasLimit Gas given to the consumer's callback.
     /// @param deadline Unix time after which the request may be cancelled.
-    /// @dev The commitment's `createdAt` is the block number of this log, so it is not repeated.
+    /// @param nonce Tells apart requests with equal fields in one block.
+    /// @dev The commitment's `createdAt` is the block number of this log and its `inputHash` is
+    ///      keccak256(input), so neither is repeated.
     event AgentRequested(
         uint256 indexed requestId,
         uint256 indexed agentId,
@@ -78,7 +78,8 @@ interface IAgentRouter {
         bytes input,
         uint96 fee,
         uint32 callbackGasLimit,
-        uint48 deadline
+        uint48 deadline,
+        uint32 nonce
     );
     /// @notice Emitted when a result is delivered and the request closed; the fee goes to the
     ///         transaction's sender.
@@ -108,8 +109,9 @@ interface IAgentRouter {
     /// @param agentId The agent.
     /// @param input The input bytes handed to the agent's `main`.
     /// @param callbackGasLimit Gas for the consumer's callback, at most `maxCallbackGasLimit`.
-    /// @return requestId The request's id: a hash of the consumer, the block and a salt, unique
-    ///         among open requests.
+    /// @return requestId The request's id: keccak256 of its `RequestCommitment` (agent, code hash,
+    ///         input hash, consumer, fee, callback gas, block, deadline, nonce), unique among open
+    ///         requests. A result is accepted for exactly these fields, so for this input only.
     function request(uint256 agentId, bytes calldata input, uint32 callbackGasLimit)
         external
         payable
@@ -133,9 +135,8 @@ interface IAgentRouter {
         returns (uint256 fulfilled);
 
     /// @notice Cancels an unanswered request after its deadline; the fee is credited to the consumer.
-    /// @param requestId The request.
     /// @param commitment The request's fields as emitted in `AgentRequested`.
-    function cancel(uint256 requestId, RequestCommitment calldata commitment) external;
+    function cancel(RequestCommitment calldata commitment) external;
 
     /// @notice Sends the caller's whole balance (earned fees or refunds) to `to`.
     /// @param to The recipient.
@@ -145,22 +146,12 @@ interface IAgentRouter {
     /// @param config The new settings.
     function setConfig(Config calldata config) external;
 
-    /// @notice The EIP-712 digest that the cluster key signs for a result.
-    /// @param requestId The request.
-    /// @param agentId The agent.
-    /// @param codeHash The code version that ran.
-    /// @param status How the run ended.
-    /// @param outputHash keccak256 of the output.
+    /// @notice The EIP-712 digest that the cluster key signs for a result:
+    ///         `AgentResult(requestId, agentId, codeHash, inputHash, status, outputHash, epoch)`.
+    /// @param result The result, with its request's fields.
     /// @param epoch The key epoch of the signer.
     /// @return digest The typed-data hash.
-    function resultDigest(
-        uint256 requestId,
-        uint256 agentId,
-        bytes32 codeHash,
-        AgentStatus status,
-        bytes32 outputHash,
-        uint64 epoch
-    ) external view returns (bytes32 digest);
+    function resultDigest(AgentResult calldata result, uint64 epoch) external view returns (bytes32 digest);
 
     /// @notice The EIP-712 digest that the cluster key signs for a batch:
     ///         `AgentResultBatch(AgentResult[] results)` with every result in `epoch`.
@@ -169,10 +160,15 @@ interface IAgentRouter {
     /// @return digest The typed-data hash.
     function batchDigest(AgentResult[] calldata results, uint64 epoch) external view returns (bytes32 digest);
 
-    /// @notice The stored commitment of an open request, zero when none is open.
+    /// @notice The id of the request with these fields.
+    /// @param commitment The request's fields.
+    /// @return requestId keccak256(abi.encode(commitment)).
+    function requestIdOf(RequestCommitment calldata commitment) external pure returns (uint256 requestId);
+
+    /// @notice Whether a request is open: made, and neither fulfilled nor cancelled.
     /// @param requestId The request.
-    /// @return commitment keccak256 of the request's `RequestCommitment`.
-    function commitmentOf(uint256 requestId) external view returns (bytes32 commitment);
+    /// @return open True while a result or a cancellation can close it.
+    function isOpen(uint256 requestId) external view returns (bool open);
 
     /// @notice An account's withdrawable balance in wei.
     /// @param account The account.

@@ -13,8 +13,7 @@ enum AgentStatus {
 
 /// @notice Why `fulfill` skipped one result of a batch (see `RequestNotProcessed`).
 enum NotProcessedReason {
-    UNKNOWN_REQUEST, // no open commitment: never made, already fulfilled, or cancelled
-    COMMITMENT_MISMATCH, // the request fields do not hash to the stored commitment
+    UNKNOWN_REQUEST, // no open request with these fields: never made, already closed, or altered
     INVALID_SIGNATURE, // the signature does not recover to the epoch's signer
     STALE_EPOCH, // the epoch is unknown, revoked, or newer than allowed for this request
     REQUEST_EXPIRED, // the request's deadline has passed; it can only be cancelled
@@ -22,22 +21,26 @@ enum NotProcessedReason {
     INSUFFICIENT_GAS // not enough gas left to give the callback its full limit
 }
 
-/// @notice The fields of a request that its one-slot commitment hashes.
-/// @dev `fulfill` and `cancel` take them back in calldata and check them against the commitment,
-///      so a request costs a single storage slot. All of them are in the `AgentRequested` event.
+/// @notice The fields of a request; their hash is the request's id.
+/// @dev `keccak256(abi.encode(commitment))` is the id, and the router keeps one storage slot per
+///      open id, so a request costs a single slot. `fulfill` and `cancel` take the fields back in
+///      calldata and hash them: a result for other fields (another input above all) names a
+///      request that was never made. All of them are in the `AgentRequested` event.
 struct RequestCommitment {
     uint256 agentId;
     bytes32 codeHash;
+    bytes32 inputHash; // keccak256 of the input: a result is valid for this input only
     address consumer;
     uint96 fee;
     uint32 callbackGasLimit;
     uint48 createdAt; // block number of the request: decides which key epochs may answer
     uint48 deadline; // unix time after which the request can be cancelled
+    uint32 nonce; // tells apart requests with equal fields in one block
 }
 
-/// @notice One result of an agent run, as a worker produced it.
+/// @notice One result of an agent run, as a worker produced it; its request id is the hash of
+///         `commitment`.
 struct AgentResult {
-    uint256 requestId;
     RequestCommitment commitment;
     AgentStatus status;
     bytes output;

@@ -46,15 +46,7 @@ contract AgentRouter_EndToEnd is RouterSetup {
         vm.deal(address(consumer), PRICE);
         vm.prank(address(consumer));
         requestId = router.request{value: PRICE}(id, input, CALLBACK_GAS);
-        commitment = RequestCommitment({
-            agentId: id,
-            codeHash: keccak256(code),
-            consumer: address(consumer),
-            fee: PRICE,
-            callbackGasLimit: CALLBACK_GAS,
-            createdAt: uint48(block.number),
-            deadline: uint48(block.timestamp + router.getConfig().requestTimeout)
-        });
+        commitment = _commitmentOf(requestId, id, keccak256(code), address(consumer), input, CALLBACK_GAS);
     }
 
     function _runAndSign(
@@ -64,7 +56,7 @@ contract AgentRouter_EndToEnd is RouterSetup {
         uint256 requestId,
         uint256 wallMs
     ) internal returns (AgentStatus status, bytes memory output, bytes32 r, bytes32 vs) {
-        string[] memory cmd = new string[](23);
+        string[] memory cmd = new string[](19);
         cmd[0] = ".venv/bin/python";
         cmd[1] = "-m";
         cmd[2] = "coprocessor.ffi";
@@ -72,22 +64,18 @@ contract AgentRouter_EndToEnd is RouterSetup {
         cmd[4] = path;
         cmd[5] = "--input";
         cmd[6] = vm.toString(input);
-        cmd[7] = "--request-id";
-        cmd[8] = vm.toString(requestId);
-        cmd[9] = "--agent-id";
-        cmd[10] = vm.toString(commitment.agentId);
-        cmd[11] = "--code-hash";
-        cmd[12] = vm.toString(commitment.codeHash);
-        cmd[13] = "--chain-id";
-        cmd[14] = vm.toString(block.chainid);
-        cmd[15] = "--router";
-        cmd[16] = vm.toString(address(router));
-        cmd[17] = "--epoch";
-        cmd[18] = "1";
-        cmd[19] = "--key";
-        cmd[20] = vm.toString(bytes32(CLUSTER_KEY_1));
-        cmd[21] = "--wall-time-ms";
-        cmd[22] = vm.toString(wallMs);
+        cmd[7] = "--commitment";
+        cmd[8] = vm.toString(abi.encode(commitment));
+        cmd[9] = "--chain-id";
+        cmd[10] = vm.toString(block.chainid);
+        cmd[11] = "--router";
+        cmd[12] = vm.toString(address(router));
+        cmd[13] = "--epoch";
+        cmd[14] = "1";
+        cmd[15] = "--key";
+        cmd[16] = vm.toString(bytes32(CLUSTER_KEY_1));
+        cmd[17] = "--wall-time-ms";
+        cmd[18] = vm.toString(wallMs);
         (uint8 rawStatus, bytes memory out, bytes32 r_, bytes32 vs_) =
             abi.decode(vm.ffi(cmd), (uint8, bytes, bytes32, bytes32));
         return (AgentStatus(rawStatus), out, r_, vs_);
@@ -102,10 +90,7 @@ contract AgentRouter_EndToEnd is RouterSetup {
         bytes32 vs
     ) internal {
         SignedAgentResult memory signed = SignedAgentResult({
-            result: AgentResult({requestId: requestId, commitment: commitment, status: status, output: output}),
-            epoch: 1,
-            r: r,
-            vs: vs
+            result: AgentResult({commitment: commitment, status: status, output: output}), epoch: 1, r: r, vs: vs
         });
         assertEq(_fulfill(_one(signed)), 1, "the router accepted the coprocessor's signature");
     }

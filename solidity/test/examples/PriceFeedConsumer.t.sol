@@ -40,6 +40,6 @@ contract PriceFeedConsumer_OnAgentResult is RouterSetup {
 
     function test_RequestPrice_RequestsItsAgent() public {
         uint256 requestId = feed.requestPrice{value: PRICE}("ETH-USD");
-        assertTrue(router.commitmentOf(requestId) != bytes32(0));
+        assertTrue(router.isOpen(requestId));
     }
 }

@@ -20,8 +20,8 @@ contract AgentRouterGas is RouterSetup {
     function setUp() public override {
         super.setUp();
         // Steady state: the transmitter already holds a balance.
-        (uint256 id, RequestCommitment memory c) = _request("warm-up");
-        _fulfill(_one(_ok(id, c, "")));
+        (, RequestCommitment memory c) = _request("warm-up");
+        _fulfill(_one(_ok(c, "")));
     }
 
     function test_Gas_Request64ByteInput() public {
@@ -44,16 +44,16 @@ contract AgentRouterGas is RouterSetup {
         SignedAgentResult[] memory signed = new SignedAgentResult[](size);
         AgentResult[] memory batch = new AgentResult[](size);
         for (uint256 i; i < size; ++i) {
-            (uint256 id, RequestCommitment memory c) = _requestFrom(receiver, abi.encode(i), 100_000);
-            signed[i] = _ok(id, c, abi.encode(keccak256(abi.encode(i))));
+            (, RequestCommitment memory c) = _requestFrom(receiver, abi.encode(i), 100_000);
+            signed[i] = _ok(c, abi.encode(keccak256(abi.encode(i))));
         }
         vm.prank(TRANSMITTER);
         router.fulfill(signed);
         vm.snapshotGasLastCall("AgentRouterGas", string.concat("fulfill x", vm.toString(size), ", ", label));
 
         for (uint256 i; i < size; ++i) {
-            (uint256 id, RequestCommitment memory c) = _requestFrom(receiver, abi.encode(i), 100_000);
-            batch[i] = AgentResult(id, c, AgentStatus.OK, abi.encode(keccak256(abi.encode(i))));
+            (, RequestCommitment memory c) = _requestFrom(receiver, abi.encode(i), 100_000);
+            batch[i] = AgentResult(c, AgentStatus.OK, abi.encode(keccak256(abi.encode(i))));
         }
         (bytes32 r, bytes32 vs) = vm.signCompact(CLUSTER_KEY_1, router.batchDigest(batch, 1));
         vm.prank(TRANSMITTER);

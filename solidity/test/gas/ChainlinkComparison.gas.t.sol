@@ -129,13 +129,18 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
             RequestCommitment memory commitment = RequestCommitment({
                 agentId: s_agentId,
                 codeHash: keccak256("export default async (input) => input.bytes;"),
+                inputHash: keccak256(INPUT_64),
                 consumer: address(s_empty),
                 fee: 0,
                 callbackGasLimit: CALLBACK_GAS,
                 createdAt: uint48(block.number),
-                deadline: uint48(block.timestamp + 15 minutes)
+                deadline: uint48(block.timestamp + 15 minutes),
+                nonce: 0
             });
-            results[i] = AgentResult(requestId, commitment, AgentStatus.OK, "hello world");
+            while (s_router.requestIdOf(commitment) != requestId) {
+                ++commitment.nonce;
+            }
+            results[i] = AgentResult(commitment, AgentStatus.OK, "hello world");
         }
     }
 
@@ -148,15 +153,7 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
             SignedAgentResult[] memory signed = new SignedAgentResult[](results.length);
             for (uint256 i; i < results.length; ++i) {
                 AgentResult memory result = results[i];
-                bytes32 digest = s_router.resultDigest(
-                    result.requestId,
-                    result.commitment.agentId,
-                    result.commitment.codeHash,
-                    result.status,
-                    keccak256(result.output),
-                    1
-                );
-                (bytes32 r, bytes32 vs) = vm.signCompact(CLUSTER_KEY, digest);
+                (bytes32 r, bytes32 vs) = vm.signCompact(CLUSTER_KEY, s_router.resultDigest(result, 1));
                 signed[i] = SignedAgentResult(result, 1, r, vs);
             }
             vm.prank(NOP_TRANSMITTER_ADDRESS_1);

@@ -78,7 +78,7 @@ contract ReentrantConsumer is IAgentConsumer {
             ROUTER.fulfill(batch);
             reentrySucceeded = true;
         } else if (target == Target.CANCEL) {
-            ROUTER.cancel(replay.result.requestId, replay.result.commitment);
+            ROUTER.cancel(replay.result.commitment);
             reentrySucceeded = true;
         } else {
             chainedRequestId = ROUTER.request{value: address(this).balance}(agentId, "again", 100_000);

@@ -73,44 +73,63 @@ contract RouterSetup is TeeSetup {
         vm.deal(from, from.balance + PRICE);
         vm.prank(from);
         requestId = router.request{value: PRICE}(agentId, input, callbackGas);
+        commitment = _commitmentOf(requestId, from, input, callbackGas);
+    }
+
+    /// @dev The fields of a request just made: the id is their hash, so the nonce is the one
+    ///      that makes the hash match.
+    function _commitmentOf(uint256 requestId, address from, bytes memory input, uint32 callbackGas)
+        internal
+        view
+        returns (RequestCommitment memory commitment)
+    {
+        return _commitmentOf(requestId, agentId, keccak256(AGENT_CODE), from, input, callbackGas);
+    }
+
+    function _commitmentOf(
+        uint256 requestId,
+        uint256 agentId_,
+        bytes32 codeHash,
+        address from,
+        bytes memory input,
+        uint32 callbackGas
+    ) internal view returns (RequestCommitment memory commitment) {
         commitment = RequestCommitment({
-            agentId: agentId,
-            codeHash: keccak256(AGENT_CODE),
+            agentId: agentId_,
+            codeHash: codeHash,
+            inputHash: keccak256(input),
             consumer: from,
             fee: PRICE,
             callbackGasLimit: callbackGas,
             createdAt: uint48(block.number),
-            deadline: uint48(block.timestamp + router.getConfig().requestTimeout)
+            deadline: uint48(block.timestamp + router.getConfig().requestTimeout),
+            nonce: 0
         });
+        while (router.requestIdOf(commitment) != requestId) {
+            require(commitment.nonce < 4096, "no nonce gives the request's id");
+            ++commitment.nonce;
+        }
     }
 
     /// @dev A result signed by `key` for `epoch` on this router.
     function _signed(
         uint256 key,
         uint64 epoch,
-        uint256 requestId,
         RequestCommitment memory commitment,
         AgentStatus status,
         bytes memory output
-    ) internal view returns (SignedAgentResult memory result) {
-        bytes32 digest = router.resultDigest(
-            requestId, commitment.agentId, commitment.codeHash, status, keccak256(output), epoch
-        );
-        (bytes32 r, bytes32 vs) = vm.signCompact(key, digest);
-        result = SignedAgentResult({
-            result: AgentResult({requestId: requestId, commitment: commitment, status: status, output: output}),
-            epoch: epoch,
-            r: r,
-            vs: vs
-        });
+    ) internal view returns (SignedAgentResult memory signed) {
+        AgentResult memory result = AgentResult({commitment: commitment, status: status, output: output});
+        (bytes32 r, bytes32 vs) = vm.signCompact(key, router.resultDigest(result, epoch));
+        signed = SignedAgentResult({result: result, epoch: epoch, r: r, vs: vs});
     }
 
-    function _ok(uint256 requestId, RequestCommitment memory commitment, bytes memory output)
+    function _ok(RequestCommitment memory commitment, bytes memory output)
         internal
         view
         returns (SignedAgentResult memory)
     {
-        return _signed(CLUSTER_KEY_1, 1, requestId, commitment, AgentStatus.OK, output);
+        return _signed(CLUSTER_KEY_1, 1, commitment, AgentStatus.OK, output);
     }
 
     function _one(SignedAgentResult memory result) internal pure returns (SignedAgentResult[] memory batch) {
