@@ -82,22 +82,27 @@ class Dispatcher:
                 input="0x" + request.input.hex(),
             )
             errors = []
+            retryable = True
             for client in self.workers.candidates():
                 try:
                     response = client.execute(body)
                 except WorkerError as err:
                     self.workers.mark_failed(client)
                     errors.append(str(err))
+                    retryable = retryable and err.retryable
                     log.warning("request %s: %s; failing over", _short(request.request_id), err)
                     continue
                 self.workers.mark_ok(client)
                 self.store.mark_executed(request.request_id, response.model_dump())
                 self.on_executed()
                 return
-            if request.attempts + 1 >= self.max_attempts:
+            # Workers that are away or whose host failed ("retry later") say nothing against the
+            # request: only answers that refuse it count towards giving up.
+            if not retryable and request.attempts + 1 >= self.max_attempts:
                 self.store.move(request.request_id, "failed", "no worker could run it: " + "; ".join(errors))
             else:
-                self.store.move(request.request_id, "pending", "no worker available: " + "; ".join(errors), True)
+                reason = "no worker available: " + "; ".join(errors)
+                self.store.move(request.request_id, "pending", reason, count_attempt=not retryable)
                 time.sleep(0.5)
         finally:
             self._slots.release()

@@ -11,7 +11,19 @@ from coprocessor.wire import ExecuteRequest, ExecuteResponse, SignatureModel, Si
 
 
 class WorkerError(Exception):
-    """The worker answered with an error or did not answer."""
+    """The worker answered with an error or did not answer.
+
+    `retryable` is True when the worker could not answer now but the request is fine: it was
+    unreachable, or it answered 503 (no key yet, or its host, such as its RPC node, failed).
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+    @property
+    def retryable(self) -> bool:
+        return self.status_code is None or self.status_code == 503
 
 
 class WorkerClient:
@@ -26,7 +38,7 @@ class WorkerClient:
         except httpx.HTTPError as err:
             raise WorkerError(f"{self.url}{path}: {err.__class__.__name__}: {err}") from err
         if reply.status_code != 200:
-            raise WorkerError(f"{self.url}{path}: {reply.status_code} {reply.text[:200]}")
+            raise WorkerError(f"{self.url}{path}: {reply.status_code} {reply.text[:200]}", reply.status_code)
         data: dict[str, Any] = reply.json()
         return data
 

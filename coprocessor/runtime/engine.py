@@ -3,6 +3,26 @@
 Nothing here enforces wall time: QuickJS refuses host calls while its own time limit is set, so
 the parent process kills the child at the deadline instead (see `sandbox.py`). Memory and stack
 are limited by QuickJS itself; output and input sizes here.
+
+The status of a failed run is signed by the worker and delivered on-chain, so it comes from
+signals an agent cannot write, never from the text of an error (`throw new Error("out of
+memory")` is an AGENT_ERROR). A failed run is RESOURCE_LIMIT when one of these holds:
+
+- the host refused a call because a limit of the run was reached (`HostApi.limit_reached`:
+  the HTTP call count, or the call tree's depth), whatever the agent threw afterwards;
+- QuickJS threw its own memory or stack error, as the prelude classified the thrown object
+  (`__failureKind`, see prelude.js for what an agent can and cannot fake there). For errors out
+  of the module's top level, which reach Python as text only, the prelude classifies the object
+  while the binding converts it to text;
+- the run failed with its memory full (`_MEMORY_FULL_MARGIN`): when QuickJS cannot even
+  allocate the error object it throws `null`, which the classification above cannot tell from
+  an agent's `throw null`. A run that really filled its memory by its own frames' locals has
+  freed them by the time the engine looks, so that case reads AGENT_ERROR "null", as it did
+  before; memory held by globals or module bindings is still in use and counts.
+
+A run during which the host itself failed (`ctx.callAgent` could not ask the chain) carries
+`Execution.host_error`: its status is a placeholder, and the worker answers with a retryable
+error instead of signing it. The agent cannot clear it by catching the exception.
 """
 
 from __future__ import annotations
@@ -16,7 +36,7 @@ from typing import Any
 import quickjs
 
 from coprocessor.runtime.host import HostApi
-from coprocessor.runtime.limits import Limits
+from coprocessor.runtime.limits import KIB, Limits
 from coprocessor.status import Status
 
 PRELUDE = (Path(__file__).parent / "prelude.js").read_text()
@@ -27,7 +47,12 @@ ONCHAIN_ERROR_BYTES = 256
 
 _DEFAULT_FUNCTION = re.compile(r"\bexport\s+default\s+((?:async\s+)?function\s*\*?\s*([A-Za-z_$][\w$]*))")
 _DEFAULT_EXPRESSION = re.compile(r"\bexport\s+default\b")
-_RESOURCE_ERRORS = ("out of memory", "stack overflow", "Maximum call stack", "HTTP call limit", "call depth limit")
+# What the prelude's __failureKind says when QuickJS itself threw at its memory or stack limit.
+_ENGINE_LIMITS = frozenset({"memory", "stack"})
+# A run that fails with less than this left under its memory limit ran out of memory. QuickJS
+# throws `null` when even the error object does not fit (a few hundred bytes left); the margin
+# leaves room for what the prelude's handler allocates before the engine looks.
+_MEMORY_FULL_MARGIN = 64 * KIB
 
 
 @dataclass
@@ -45,6 +70,9 @@ class Execution:
     calls: list[dict[str, Any]] = field(default_factory=list)
     # The limits the run had (reported with the result).
     limits: dict[str, int] = field(default_factory=dict)
+    # Set when the host failed under the run (the chain could not be asked for another agent):
+    # the outcome is not the agent's, so it must not be signed; the status is a placeholder.
+    host_error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +86,7 @@ class Execution:
                 "http_calls": self.http_calls,
             },
             "calls": self.calls,
+            "hostError": self.host_error,
         }
 
     @classmethod
@@ -65,6 +94,25 @@ class Execution:
         first_line = message.strip().splitlines()[0] if message.strip() else status.name
         onchain = first_line.encode("utf-8")[:ONCHAIN_ERROR_BYTES]
         return cls(status=status, output=onchain, error=message, **extra)
+
+    def with_host_error(self, host_error: str) -> Execution:
+        """This run, marked as one the host failed under: whatever the agent made of it.
+
+        The status becomes AGENT_ERROR with the host's message, so that a reader who forgets to
+        check `host_error` does not take the agent's output (built on a failed lookup) as an
+        answer; logs and stats are kept for the developer.
+        """
+        return Execution.failed(
+            Status.AGENT_ERROR,
+            f"host error (not the agent's): {host_error}",
+            logs=self.logs,
+            elapsed_ms=self.elapsed_ms,
+            memory_bytes=self.memory_bytes,
+            http_calls=self.http_calls,
+            calls=self.calls,
+            limits=self.limits,
+            host_error=host_error,
+        )
 
 
 def expose_default_export(code: str) -> str:
@@ -91,6 +139,8 @@ def execute(code: str, input_: bytes, limits: Limits, host: HostApi | None = Non
     execution.http_calls = host.http_calls
     if not host.call_stack:  # the root run reports every agent called below it
         execution.calls = list(host.calls)
+    if host.host_error is not None:  # also when the agent caught the error and went on
+        return execution.with_host_error(host.host_error)
     return execution
 
 
@@ -114,15 +164,15 @@ def _execute(code: str, input_: bytes, limits: Limits, host: HostApi) -> Executi
         settled, failure, output = context.get("__settled"), context.get("__failure"), context.get("__output")
         memory = int(context.memory().get("memory_used_size", 0))
     except quickjs.JSException as err:
-        return _classified(str(err), host, started)
+        # Out of the module's top level, __run or a pending job: the error is text here, and the
+        # prelude classified the object while the binding turned it into that text.
+        return _failed(str(err), context, limits, host, started)
 
     elapsed = (time.perf_counter() - started) * 1000
     if not settled:
-        return Execution.failed(
-            Status.AGENT_ERROR, "main() never settled: it awaits a promise nothing resolves", logs=host.logs
-        )
+        return _failed("main() never settled: it awaits a promise nothing resolves", context, limits, host, started)
     if failure is not None:
-        return _classified(str(failure), host, started)
+        return _failed(str(failure), context, limits, host, started)
     data = bytes.fromhex(str(output)[2:])
     if len(data) > limits.output_bytes:
         return Execution.failed(
@@ -135,7 +185,19 @@ def _execute(code: str, input_: bytes, limits: Limits, host: HostApi) -> Executi
     return Execution(Status.OK, data, logs=host.logs, elapsed_ms=elapsed, memory_bytes=memory)
 
 
-def _classified(message: str, host: HostApi, started: float) -> Execution:
-    status = Status.RESOURCE_LIMIT if any(s in message for s in _RESOURCE_ERRORS) else Status.AGENT_ERROR
+def _failed(message: str, context: quickjs.Context, limits: Limits, host: HostApi, started: float) -> Execution:
+    """A failed run, with its status from the engine's and the host's records (module docstring)."""
     elapsed = (time.perf_counter() - started) * 1000
-    return Execution.failed(status, message, logs=host.logs, elapsed_ms=elapsed)
+    usage = context.memory()
+    # QuickJS compares `malloc_size` with the limit; `memory_used_size` is what runs report.
+    memory_full = int(usage.get("malloc_size", 0)) >= limits.memory_bytes - _MEMORY_FULL_MARGIN
+    if context.get("__failureKind") in _ENGINE_LIMITS or host.limit_reached is not None:
+        status = Status.RESOURCE_LIMIT
+    elif memory_full:
+        status = Status.RESOURCE_LIMIT
+        # What the agent threw (often `null`, see above) does not say why the run ended: this does.
+        message = f"out of memory: the run failed at its memory limit of {limits.memory_bytes} bytes\n{message}"
+    else:
+        status = Status.AGENT_ERROR
+    memory = int(usage.get("memory_used_size", 0))
+    return Execution.failed(status, message, logs=host.logs, elapsed_ms=elapsed, memory_bytes=memory)

@@ -4,6 +4,16 @@
 capabilities to it (fetch, secrets, storage and agent calls arrive as more entries). A handler
 takes the decoded JSON arguments and returns a JSON-able value; raising `HostError` becomes a
 JS exception with the same message in the agent.
+
+Two records of a run are kept here, where the host decides, because the status a worker signs
+must not be read back out of an error message the agent could have written itself:
+
+- `limit_reached`: the host refused a call because a limit of the run was reached (the name
+  of the `Limits` field). The engine makes a failed run with it RESOURCE_LIMIT.
+- `host_error`: the host itself failed (the resolver could not ask the chain for another
+  agent). The run is aborted: every later host call fails too, it reaches the root run of a
+  call tree, and the engine marks the run's `Execution.host_error` even if the agent caught
+  the exception and returned normally.
 """
 
 from __future__ import annotations
@@ -30,8 +40,14 @@ from coprocessor.runtime.limits import Limits
 BIGINT = "$bigint"
 
 Handler = Callable[..., Any]
-# Finds another agent for ctx.callAgent: {"codeHash", "code", "limits", "context"} or {"error"}.
+# Finds another agent for ctx.callAgent: {"codeHash", "code", "limits", "context"}; {"error"}
+# for an answer about the agent (unknown, paused: the caller's failure); {"hostError"} when the
+# host could not find out (the chain is unreachable: nobody's failure but the host's).
 Resolver = Callable[[int], dict[str, Any]]
+
+# `limit_reached` values: the `Limits` field of the limit.
+HTTP_CALLS = "http_calls"
+CALL_DEPTH = "call_depth"
 
 
 class HostError(Exception):
@@ -102,6 +118,10 @@ class HostApi:
     call_stack: tuple[int, ...] = ()
     calls: list[dict[str, Any]] = field(default_factory=list)
     resolver: Resolver | None = None
+    # The engine's sources for a failed run's status (module docstring): set where the host
+    # raises, never derived from a message.
+    limit_reached: str | None = field(default=None, init=False)
+    host_error: str | None = field(default=None, init=False)
     _log_bytes: int = 0
     _store: ClusterStore | None = None
     _http_calls: int = 0
@@ -132,6 +152,10 @@ class HostApi:
 
     def dispatch(self, name: str, args_json: str) -> str:
         """Called from JS; never raises, so the agent always gets an answer it can throw."""
+        if self.host_error is not None:
+            # The run's result is void already: refuse the rest, so that an agent which caught
+            # the error ends soon instead of working on towards an answer nobody will sign.
+            return json.dumps({"error": f"the run was aborted by a host error: {self.host_error}"})
         handler = self.handlers.get(name)
         if handler is None:
             return json.dumps({"error": f"unknown host function {name}"})
@@ -169,6 +193,7 @@ class HostApi:
 
     def _take_http_calls(self, count: int) -> None:
         if self._http_calls + count > self.limits.http_calls:
+            self.limit_reached = HTTP_CALLS
             raise HostError(f"HTTP call limit of {self.limits.http_calls} reached")
         self._http_calls += count
 
@@ -183,7 +208,12 @@ class HostApi:
         self._take_http_calls(1)
         try:
             return http.fetch(
-                url, options or {}, self.context.allow_hosts, self.limits.http_response_bytes, self._time_left_s()
+                url,
+                options or {},
+                self.context.allow_hosts,
+                self.limits.http_response_bytes,
+                self._time_left_s(),
+                allow_private_networks=self.context.allow_private_networks,
             )
         except http.FetchError as err:
             raise HostError(str(err)) from err
@@ -203,6 +233,7 @@ class HostApi:
                     self.context.allow_hosts,
                     self.limits.http_response_bytes,
                     self._time_left_s(),
+                    allow_private_networks=self.context.allow_private_networks,
                 )
             except http.FetchError as err:
                 return {"error": str(err)}
@@ -220,10 +251,17 @@ class HostApi:
             path = " -> ".join(str(a) for a in (*stack, agent_id))
             raise HostError(f"callAgent: cycle {path}")
         if len(stack) >= self.limits.call_depth:
+            self.limit_reached = CALL_DEPTH
             raise HostError(f"callAgent: call depth limit of {self.limits.call_depth} reached")
         if self.resolver is None:
             raise HostError("callAgent is not available here (no chain to find other agents on)")
-        resolved = self.resolver(agent_id)
+        try:
+            resolved = self.resolver(agent_id)
+        except Exception as err:  # noqa: BLE001 - a resolver that breaks could not answer: the host's failure
+            resolved = {"hostError": f"the resolver failed: {err.__class__.__name__}: {err}"}
+        if "hostError" in resolved:  # checked first: with both, the answer cannot be trusted
+            self.host_error = str(resolved["hostError"])
+            raise HostError(f"callAgent: agent {agent_id}: the host could not look it up: {self.host_error}")
         if "error" in resolved:
             raise HostError(f"callAgent: agent {agent_id}: {resolved['error']}")
         from coprocessor.runtime.engine import execute  # the engine imports this module
@@ -232,9 +270,15 @@ class HostApi:
         # A callee never outlives its caller's wall time, and the root's depth limit holds for all.
         wall_time_ms = max(1, min(limits.wall_time_ms, int(self._time_left_s() * 1000)))
         limits = replace(limits, wall_time_ms=wall_time_ms, call_depth=self.limits.call_depth)
+        # Private networks are a setting of the worker, not of an agent: the callee gets the
+        # caller's, whatever the resolver's context says (a resolver that leaves it out must not
+        # turn it off for one agent of the call tree, nor can one turn it on).
+        context = replace(
+            RunContext.from_wire(resolved["context"]), allow_private_networks=self.context.allow_private_networks
+        )
         callee = HostApi(
             limits=limits,
-            context=RunContext.from_wire(resolved["context"]),
+            context=context,
             call_stack=(*stack, agent_id),
             calls=self.calls,
             resolver=self.resolver,
@@ -244,7 +288,16 @@ class HostApi:
         execution = execute(resolved["code"], hex_to_bytes(input_hex), limits, callee)
         record["status"] = execution.status.name
         self.logs.extend(f"[agent {agent_id}] {line}" for line in execution.logs)
+        if callee.host_error is not None:
+            # Up to the root, whatever the callee made of it (it may have caught it and returned).
+            self.host_error = callee.host_error
+            raise HostError(f"callAgent: agent {agent_id}: the host failed under it: {self.host_error}")
         if execution.status.name != "OK":
+            if callee.limit_reached == CALL_DEPTH:
+                # The depth limit is the root's, for the whole tree: a callee that failed on it
+                # fails its caller on it too. The callee's other limits (HTTP calls, memory) are
+                # its own: its caller just sees a callee that failed.
+                self.limit_reached = CALL_DEPTH
             message = execution.output.decode("utf-8", "replace")
             raise HostError(f"callAgent: agent {agent_id} ended {execution.status.name}: {message}")
         return {"status": execution.status.name, "output": "0x" + execution.output.hex()}

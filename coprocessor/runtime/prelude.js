@@ -1,7 +1,57 @@
 // Runs before the agent's module, in the agent's QuickJS context. Builds `ctx` and the input
 // object on one host function, __host(name, argsJson) -> resultJson, so that every capability
 // the host adds (fetch, secrets, storage, agent calls) is one more name, not one more binding.
+//
+// It also tells the engine, in `__failureKind`, whether a failed run hit one of QuickJS's own
+// limits (see "How a run failed" below): the status a worker signs comes from there and from
+// the host's records, never from the text of an error, which any agent can write.
 (() => {
+  // -- How a run failed --------------------------------------------------------------------------
+  // QuickJS reports its memory and stack limits by throwing an InternalError whose message is
+  // exactly "out of memory" or "stack overflow". The constructor is captured here and removed
+  // from the global object before the agent's module runs, so an agent cannot build one with
+  // `new InternalError(...)`. An error is the engine's when its prototype is InternalError's
+  // (compared with functions captured now, which the agent cannot replace) and its message is
+  // one of those two. What an agent can still do is limited to its own run: once it holds an
+  // InternalError that the engine threw (at a limit it really hit, or a cheaper one such as
+  // "too many arguments" from spreading 65536 values), it can reach the prototype and build
+  // another that passes, and so end its own run with RESOURCE_LIMIT rather than AGENT_ERROR.
+  // Nothing of another agent's run is reachable from here: a callee runs in a context of its
+  // own, and its failure reaches its caller as a plain Error from ctx.callAgent.
+  const InternalErrorPrototype = globalThis.InternalError.prototype;
+  const getPrototypeOf = Object.getPrototypeOf;
+  const errorText = Function.prototype.call.bind(Error.prototype.toString);
+  delete globalThis.InternalError;
+
+  // Only reads and comparisons: under a real out-of-memory there may be no room to allocate.
+  const engineLimit = (error) => {
+    if (error === null || typeof error !== "object" || getPrototypeOf(error) !== InternalErrorPrototype) return null;
+    const message = error.message;
+    if (message === "out of memory") return "memory";
+    if (message === "stack overflow") return "stack";
+    return null;
+  };
+
+  // "memory", "stack" or null; readable by the engine as the global __failureKind, which has no
+  // setter and cannot be redefined (the engine reads no global the agent can write for a status).
+  let failureKind = null;
+  Object.defineProperty(globalThis, "__failureKind", { get: () => failureKind });
+
+  // An error thrown while the module's top level runs reaches the engine as text only: the
+  // binding converts it with toString. For an InternalError that is this function, which
+  // classifies the error object itself on the way. A value that is not an InternalError
+  // (`throw "InternalError: out of memory"`) never comes here and leaves null. The last
+  // InternalError converted during the top level decides: an agent that converts a real one
+  // itself (String(e)) and then throws something else keeps that, for its own run only. Once
+  // __run starts, failures are classified in its handler from the value main rejected with.
+  let topLevel = true;
+  Object.defineProperty(InternalErrorPrototype, "toString", {
+    value: function toString() {
+      if (topLevel) failureKind = engineLimit(this);
+      return errorText(this);
+    },
+  });
+
   const BIGINT = "$bigint";
   const encode = (value) =>
     JSON.stringify(value, (_key, v) => (typeof v === "bigint" ? { [BIGINT]: v.toString() } : v));
@@ -89,8 +139,18 @@
     return call("utf8.encode", encode(value));
   };
 
+  // Shown when the thrown value cannot be turned into text (its toString throws, or there is no
+  // memory left to build the text).
+  const UNSHOWABLE = "the agent threw a value that cannot be shown as text";
+
   globalThis.__run = (inputHex) => {
+    // Every global the handlers below assign exists before main runs: adding a property can
+    // need memory that a run at its memory limit no longer has.
     globalThis.__settled = false;
+    globalThis.__failure = null;
+    globalThis.__output = null;
+    topLevel = false;
+    failureKind = null;
     const main = globalThis.__agentMain;
     if (typeof main !== "function") {
       globalThis.__settled = true;
@@ -99,14 +159,25 @@
     }
     Promise.resolve()
       .then(() => main(makeInput(inputHex), ctx))
+      // Converting the output is part of the run: its errors (a cyclic value, no memory left)
+      // end the run like the agent's own, rather than leaving it unsettled.
+      .then(toOutput)
       .then(
-        (value) => {
-          globalThis.__output = toOutput(value);
+        (output) => {
+          globalThis.__output = output;
           globalThis.__settled = true;
         },
         (error) => {
-          globalThis.__failure =
-            error instanceof Error ? `${error.name}: ${error.message}\n${error.stack || ""}`.trim() : String(error);
+          // First, before anything allocates: the status must not depend on building the text.
+          failureKind = engineLimit(error);
+          let text = UNSHOWABLE;
+          try {
+            text =
+              error instanceof Error ? `${error.name}: ${error.message}\n${error.stack || ""}`.trim() : String(error);
+          } catch (_) {
+            // keep UNSHOWABLE
+          }
+          globalThis.__failure = text;
           globalThis.__settled = true;
         },
       );

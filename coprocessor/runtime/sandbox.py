@@ -4,6 +4,12 @@ QuickJS cannot enforce a time limit while host functions are callable, and a cra
 would take the worker down, so each run happens in a child process that the parent kills at
 the deadline and replaces. Children are started ahead of time (a start costs ~0.3 s; a run of
 a small agent ~1 ms) and speak length-prefixed JSON over their stdin and stdout.
+
+An `Execution` comes back as JSON (`execution_to_wire`), every field that the worker reads
+included: `host_error` above all, since it decides whether the result may be signed. The
+parent also answers the child's `ctx.callAgent` lookups, so it sees a resolver's `hostError`
+itself and marks the run with it even when the child cannot report it (a run that then ran
+into its deadline, or a child that died).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ def execution_to_wire(execution: Execution) -> dict[str, Any]:
         "memory_bytes": execution.memory_bytes,
         "http_calls": execution.http_calls,
         "calls": execution.calls,
+        "host_error": execution.host_error,
     }
 
 
@@ -71,7 +78,18 @@ def execution_from_wire(data: dict[str, Any]) -> Execution:
         memory_bytes=int(data["memory_bytes"]),
         http_calls=int(data.get("http_calls", 0)),
         calls=list(data.get("calls", [])),
+        host_error=None if data.get("host_error") is None else str(data["host_error"]),
     )
+
+
+def _resolve(resolver: Resolver | None, agent_id: int) -> dict[str, Any]:
+    """The answer to a child's lookup; a resolver that raises failed as the host, not the agent."""
+    if resolver is None:
+        return {"error": "no resolver in this sandbox"}
+    try:
+        return resolver(agent_id)
+    except Exception as err:  # noqa: BLE001 - and the child, waiting for an answer, must get one
+        return {"hostError": f"the resolver failed: {err.__class__.__name__}: {err}"}
 
 
 # How long a new child may take to import the runtime before it counts as broken.
@@ -148,6 +166,8 @@ class Sandbox:
         `resolver` answers the child's questions for `ctx.callAgent` (another agent's code).
         """
         child = self._idle.get()
+        # The first hostError a resolver answered during this run (see the module docstring).
+        host_error: str | None = None
         try:
             job = {"code": code, "input": input_.hex(), "limits": limits.as_dict()}
             if context is not None:
@@ -162,18 +182,25 @@ class Sandbox:
             while (reply := child.receive(max(0.0, deadline - time.monotonic()))) is not None:
                 if "resolve" not in reply:
                     self._idle.put(child)
-                    return execution_from_wire(reply)
-                answer = resolver(int(reply["resolve"])) if resolver else {"error": "no resolver in this sandbox"}
+                    execution = execution_from_wire(reply)
+                    if host_error is not None and execution.host_error is None:
+                        execution = execution.with_host_error(host_error)
+                    return execution
+                answer = _resolve(resolver, int(reply["resolve"]))
+                if "hostError" in answer and host_error is None:
+                    host_error = str(answer["hostError"])
                 child.answer(answer)
             elapsed = (time.perf_counter() - started) * 1000
             self._replace(child)
-            return Execution.failed(
+            timeout = Execution.failed(
                 Status.TIMEOUT, f"wall time of {limits.wall_time_ms} ms exceeded", elapsed_ms=elapsed
             )
+            return timeout if host_error is None else timeout.with_host_error(host_error)
         except (EOFError, OSError) as err:
             log.warning("sandbox process died: %s", err)
             self._replace(child)
-            return Execution.failed(Status.RESOURCE_LIMIT, "the sandbox process died during the run")
+            died = Execution.failed(Status.RESOURCE_LIMIT, "the sandbox process died during the run")
+            return died if host_error is None else died.with_host_error(host_error)
 
     def _replace(self, child: _Child) -> None:
         """Kills a child and starts its successor in the background."""
