@@ -173,16 +173,17 @@ class Submitter:
             return
         gas_share = int(receipt["gasUsed"]) // max(len(request_ids), 1)
         seen: set[int] = set()
+        without_code = {
+            int(event["args"]["requestId"])
+            for event in self.router.events.ConsumerHasNoCode().process_receipt(receipt, errors=DISCARD)
+        }
         for event in self.router.events.RequestFulfilled().process_receipt(receipt, errors=DISCARD):
             request_id = int(event["args"]["requestId"])
             seen.add(request_id)
-            self.store.mark_fulfilled(
-                request_id,
-                tx_hash,
-                gas_share,
-                bool(event["args"]["callbackSucceeded"]),
-                f"fulfilled in tx {tx_hash} (block {receipt['blockNumber']}, {receipt['gasUsed']} gas for the tx)",
-            )
+            detail = f"fulfilled in tx {tx_hash} (block {receipt['blockNumber']}, {receipt['gasUsed']} gas for the tx)"
+            if request_id in without_code:
+                detail += "; the consumer has no code, so no callback ran"
+            self.store.mark_fulfilled(request_id, tx_hash, gas_share, bool(event["args"]["callbackSucceeded"]), detail)
         for event in self.router.events.RequestNotProcessed().process_receipt(receipt, errors=DISCARD):
             request_id = int(event["args"]["requestId"])
             seen.add(request_id)

@@ -18,10 +18,9 @@ class Status(IntEnum):
 class NotProcessedReason(IntEnum):
     """Why `fulfill` skipped a result (NotProcessedReason on-chain)."""
 
-    UNKNOWN_REQUEST = 0
-    COMMITMENT_MISMATCH = 1
-    INVALID_SIGNATURE = 2
-    STALE_EPOCH = 3
-    REQUEST_EXPIRED = 4
-    OUTPUT_TOO_LARGE = 5
-    INSUFFICIENT_GAS = 6
+    UNKNOWN_REQUEST = 0  # no open request with these fields (another input included)
+    INVALID_SIGNATURE = 1
+    STALE_EPOCH = 2
+    REQUEST_EXPIRED = 3
+    OUTPUT_TOO_LARGE = 4
+    INSUFFICIENT_GAS = 5

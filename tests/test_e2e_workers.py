@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -112,3 +113,21 @@ def test_worker_whose_measurement_is_revoked_gets_no_key_for_the_next_epoch(stac
     agent = register(stack, "export default async () => '0x02';")
     [request_id] = ask_many(stack, agent, [b""])
     assert wait_for(stack, [request_id])[request_id] == (Status.OK, b"\x02")
+
+
+def test_only_the_quoting_processes_hold_the_authority_key_and_the_dashboard_verifies_with_its_public_key(
+    stack: Stack,
+) -> None:
+    private = stack.state_dir / "attestation-authority.key"
+    assert private.stat().st_mode & 0o777 == 0o600
+    running = {name: service for name, service in stack.services.items() if service.running}
+    assert {"bridge", "web", "gatekeeper"} <= set(running) and any(n.startswith("worker") for n in running)
+    for name, service in running.items():
+        environ = Path(f"/proc/{service.process.pid}/environ").read_bytes()
+        quotes = name.startswith(("worker", "gatekeeper"))
+        assert (str(private).encode() in environ) == quotes, f"{name} must {'' if quotes else 'not '}see the key"
+    services = httpx.get(f"{stack.url('web')}/api/services", timeout=10).json()
+    workers = [s for s in services["workers"] if s["info"].get("ready")]
+    assert workers and all(s["quote_verified_at"] and not s["quote_error"] for s in workers)
+    page = httpx.get(f"{stack.url('web')}/", timeout=10).text
+    assert "SIMULATED TEE" in page

@@ -80,8 +80,8 @@ class Worker:
         self.allow_private_networks = allow_private_networks
         # One signed answer per request: a bridge cannot re-run a non-deterministic agent until
         # it likes the output. In memory: a restarted worker has a new identity and new keys.
-        self._answers: OrderedDict[int, ExecuteResponse] = OrderedDict()
-        self._running: dict[int, threading.Lock] = {}
+        self._answers: OrderedDict[tuple[int, int], ExecuteResponse] = OrderedDict()
+        self._running: dict[tuple[int, int], threading.Lock] = {}
         self._answers_lock = threading.Lock()
         self.tee = tee
         self.gatekeeper_urls = gatekeeper_urls
@@ -167,23 +167,28 @@ class Worker:
                 f"the input's hash {to_hex(keccak(raw_input))} is not the request's input hash "
                 f"{to_hex(commitment.input_hash)}"
             )
-        request_id = commitment.request_id
+        # One answer per request and key epoch: after a rotation the old epoch's signature may no
+        # longer be accepted for it, and only then does the request run again.
+        key = self._cluster_key
+        slot = (commitment.request_id, key.epoch if key else -1)
         with self._answers_lock:
-            answer = self._answers.get(request_id)
-            running = self._running.setdefault(request_id, threading.Lock())
+            answer = self._answers.get(slot)
+            running = self._running.setdefault(slot, threading.Lock())
         if answer is not None:
             return answer
-        with running:  # a second call for the same request waits for the first one's answer
-            with self._answers_lock:
-                answer = self._answers.get(request_id)
-            if answer is None:
-                answer = self._execute_once(commitment, raw_input)
+        try:
+            with running:  # a second call for the same request waits for the first one's answer
                 with self._answers_lock:
-                    self._answers[request_id] = answer
-                    while len(self._answers) > ANSWERS_KEPT:
-                        self._answers.popitem(last=False)
-        with self._answers_lock:
-            self._running.pop(request_id, None)
+                    answer = self._answers.get(slot)
+                if answer is None:
+                    answer = self._execute_once(commitment, raw_input)
+                    with self._answers_lock:
+                        self._answers[slot] = answer
+                        while len(self._answers) > ANSWERS_KEPT:
+                            self._answers.popitem(last=False)
+        finally:
+            with self._answers_lock:
+                self._running.pop(slot, None)
         return answer
 
     def _check_open(self, commitment: RequestCommitment) -> None:

@@ -341,6 +341,12 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         bytes memory data = abi.encodeCall(IAgentConsumer.onAgentResult, (requestId, result.status, result.output));
         address consumer = result.commitment.consumer;
         bool success;
+        if (consumer.code.length == 0) {
+            // A CALL to an address without code succeeds having run nothing: say so instead.
+            emit ConsumerHasNoCode({requestId: requestId, consumer: consumer});
+            emit RequestFulfilled({requestId: requestId, status: result.status, callbackSucceeded: false});
+            return true;
+        }
         assembly ("memory-safe") {
             let g := gas()
             // The check above left a margin; this is the exact rule of EIP-150.

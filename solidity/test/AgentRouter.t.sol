@@ -166,6 +166,18 @@ contract AgentRouter_Fulfill is RouterSetup {
         assertEq(consumer.lastOutput(), "wall time exceeded");
     }
 
+    function test_Fulfill_ReportsAConsumerWithoutCode() public {
+        address eoa = address(0xE0A);
+        (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(eoa, "ping", CALLBACK_GAS);
+        vm.expectEmit(address(router));
+        emit IAgentRouter.ConsumerHasNoCode(requestId, eoa);
+        vm.expectEmit(address(router));
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false);
+        assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
+        assertFalse(router.isOpen(requestId));
+        assertEq(router.balanceOf(TRANSMITTER), PRICE, "the transmitter did its work and is paid");
+    }
+
     function test_Fulfill_RevertWhen_BatchEmpty() public {
         vm.expectRevert(IAgentRouter.EmptyBatch.selector);
         router.fulfill(new SignedAgentResult[](0));

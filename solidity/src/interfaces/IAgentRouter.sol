@@ -87,6 +87,12 @@ interface IAgentRouter {
     /// @param status How the agent run ended.
     /// @param callbackSucceeded False when the consumer's callback reverted or ran out of gas.
     event RequestFulfilled(uint256 indexed requestId, AgentStatus status, bool callbackSucceeded);
+    /// @notice Emitted when a result is delivered to a consumer address without code: nothing was
+    ///         called (a call would have "succeeded" without running anything), and the request
+    ///         is closed with `callbackSucceeded` false.
+    /// @param requestId The request.
+    /// @param consumer The address that made the request and has no code now.
+    event ConsumerHasNoCode(uint256 indexed requestId, address indexed consumer);
     /// @notice Emitted when a result of a batch is skipped; the request, if open, stays open.
     /// @param requestId The request the result named.
     /// @param reason Why it was skipped.
