@@ -11,9 +11,10 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from coprocessor.chain import deploy_contract, deploy_system, send
-from coprocessor.protocol import AgentResult, RequestCommitment, Status, batch_digest, sign_digest, sign_result
 from enclave.anvil import DEV_KEYS, Anvil
+from enclave.deploy import deploy_contract, deploy_system
+from protocol.deployment import send
+from protocol.results import AgentResult, RequestCommitment, Status, batch_digest, sign_digest, sign_result
 
 CLUSTER_KEY = bytes.fromhex("c1" * 32)
 AGENT_CODE = b"export default async function main(input) { return input; }"
@@ -34,8 +35,10 @@ def main() -> None:
         send(w3, deployer, router.functions.registerAgent(AGENT_CODE, 0, False))
         code_hash = Web3.keccak(AGENT_CODE)
         consumers = {
-            "empty callback": deploy_contract(w3, deployer, "EmptyConsumer").address,
-            "callback stores 32 bytes": deploy_contract(w3, deployer, "Store32Consumer").address,
+            "empty callback": deploy_contract(w3, deployer, "EmptyConsumer", source_file="BenchConsumers.sol").address,
+            "callback stores 32 bytes": deploy_contract(
+                w3, deployer, "Store32Consumer", source_file="BenchConsumers.sol"
+            ).address,
         }
         bench = Bench(w3, router, code_hash, transmitter)
 

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from bridge.store import RequestStore, StoredRequest
-from coprocessor.client import WorkerClient, WorkerError
-from coprocessor.wire import CommitmentModel, ExecuteRequest
+from bridge.worker_client import WorkerClient, WorkerError
+from protocol.hexes import to_hex
+from protocol.wire import CommitmentModel, ExecuteRequest
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class Dispatcher:
         try:
             body = ExecuteRequest(
                 commitment=CommitmentModel.of(request.commitment),
-                input="0x" + request.input.hex(),
+                input=to_hex(request.input),
             )
             errors = []
             retryable = True

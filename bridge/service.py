@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_account import Account
+from web3 import Web3
 
 from bridge.dispatcher import Dispatcher, WorkerPool
 from bridge.rotation import RotationGate
@@ -16,8 +17,7 @@ from bridge.settings import BridgeSettings
 from bridge.store import RequestStore
 from bridge.submitter import Submitter
 from bridge.watcher import ChainWatcher
-from coprocessor.chain import Deployment
-from coprocessor.settings import ServiceSettings
+from protocol.deployment import Deployment
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ LOUD_AFTER = 10
 class Bridge:
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
-        w3 = ServiceSettings(rpc_url=settings.rpc_url).web3()
+        w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s}))
         deployment = Deployment.load(settings.deployment)
         router = deployment.contract(w3, "AgentRouter")
         self.store = RequestStore(settings.database)

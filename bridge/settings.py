@@ -12,6 +12,8 @@ class BridgeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENCLAVE_BRIDGE_")
 
     rpc_url: str = "http://127.0.0.1:8545"
+    # Every call to the chain gives up after this long (a hung node must not hang the bridge).
+    rpc_timeout_s: float = 10.0
     deployment: Path = Path(".state/deployment.json")
     database: Path = Path(".state/bridge.sqlite")
     worker_urls: list[str] = []

@@ -22,8 +22,9 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
-from coprocessor import sqlite
-from coprocessor.protocol import RequestCommitment
+from protocol import sqlite
+from protocol.hexes import to_hex
+from protocol.results import RequestCommitment
 
 STATES = ("pending", "dispatched", "executed", "submitted", "fulfilled", "failed", "cancelled")
 OPEN_STATES = ("pending", "dispatched", "executed", "submitted")
@@ -209,7 +210,7 @@ class RequestStore:
                         str(req.request_id),
                         c.agent_id,
                         c.consumer,
-                        "0x" + c.code_hash.hex(),
+                        to_hex(c.code_hash),
                         req.input,
                         str(c.fee),
                         c.callback_gas_limit,

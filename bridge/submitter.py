@@ -20,9 +20,10 @@ from web3.logs import DISCARD
 
 from bridge.dispatcher import WorkerPool
 from bridge.store import RequestStore, StoredRequest
-from coprocessor.client import WorkerError
-from coprocessor.protocol import NotProcessedReason
-from coprocessor.wire import ExecuteResponse
+from bridge.worker_client import WorkerError
+from protocol.hexes import to_hex
+from protocol.results import NotProcessedReason
+from protocol.wire import ExecuteResponse
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class Submitter:
                 }
             )
             signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
-            tx_hash = "0x" + bytes(signed.hash).hex()
+            tx_hash = to_hex(bytes(signed.hash))
             self.store.mark_submitted(request_ids, tx_hash)
             self.w3.eth.send_raw_transaction(signed.raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(
@@ -166,7 +167,7 @@ class Submitter:
     # -- reading what the chain did ---------------------------------------------------------------
 
     def _apply(self, receipt: Any, request_ids: list[int]) -> None:
-        tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+        tx_hash = to_hex(bytes(receipt["transactionHash"]))
         if receipt["status"] != 1:
             for request_id in request_ids:
                 self._retry(request_id, "executed", f"fulfil tx {tx_hash} reverted")
@@ -229,7 +230,7 @@ class Submitter:
                 }
             )
             if logs:
-                return state, "0x" + bytes(logs[0]["transactionHash"]).hex()
+                return state, to_hex(bytes(logs[0]["transactionHash"]))
         return None
 
     def _retry(self, request_id: int, state: str, reason: str) -> None:

@@ -10,7 +10,8 @@ from web3 import Web3
 from web3.contract import Contract
 
 from bridge.store import Cursor, NewRequest, RequestStore
-from coprocessor.protocol import RequestCommitment
+from protocol.hexes import to_hex
+from protocol.results import RequestCommitment
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class ChainWatcher:
             name = self._topics[bytes(entry["topics"][0])]
             event = getattr(self.router.events, name)().process_log(entry)
             args: dict[str, Any] = dict(event["args"])
-            tx_hash = "0x" + bytes(entry["transactionHash"]).hex()
+            tx_hash = to_hex(bytes(entry["transactionHash"]))
             if name == "AgentRequested":
                 block = int(entry["blockNumber"])
                 requests.append(
@@ -80,7 +81,7 @@ class ChainWatcher:
             else:
                 state = "fulfilled" if name == "RequestFulfilled" else "cancelled"
                 closed.append((int(args["requestId"]), state, tx_hash))
-        last_hash = "0x" + bytes(self.w3.eth.get_block(last)["hash"]).hex()
+        last_hash = to_hex(bytes(self.w3.eth.get_block(last)["hash"]))
         added = self.store.record_blocks(requests, closed, head, last, last_hash)
         if added:
             log.info("blocks %d-%d: %d new request(s)", first, last, added)
@@ -94,7 +95,7 @@ class ChainWatcher:
         recorded as failed, while the request transaction, if mined again, opens a new request.
         """
         block = self.w3.eth.get_block(cursor.last_block_processed)
-        if "0x" + bytes(block["hash"]).hex() == cursor.last_block_hash:
+        if to_hex(bytes(block["hash"])) == cursor.last_block_hash:
             return False
         rewind_to = max(self.start_block - 1, cursor.last_block_processed - self.reorg_rewind)
         log.warning(

@@ -32,8 +32,8 @@ from nacl.bindings import (
 from nacl.exceptions import CryptoError
 from nacl.utils import random
 
-from coprocessor import sqlite
 from coprocessor.errors import SealingError
+from protocol import sqlite
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agent_state (

@@ -1,8 +1,6 @@
 """The base exception of the coprocessor.
 
 CoprocessorError
-├── ArtifactMissing      a compiled contract is not in out/ (run `forge build`)
-├── DeploymentError      a deployment file is missing or malformed, or a transaction reverted
 ├── AttestationError     a quote is forged, for an unknown measurement, or binds other keys
 ├── ProvisioningError    a worker could not get the cluster key from any gatekeeper
 ├── SealingError         sealed data is corrupt or sealed to another identity
@@ -32,13 +30,3 @@ class CodeNotFound(CoprocessorError):
     def __init__(self, code_hash: bytes, detail: str = "no AgentCodePublished log carries it") -> None:
         super().__init__(f"agent code 0x{code_hash.hex()}: {detail}")
         self.code_hash = code_hash
-
-
-class ArtifactMissing(CoprocessorError):
-    def __init__(self, name: str, path: str) -> None:
-        super().__init__(f"compiled contract {name} not found at {path}: run `forge build` (make setup)")
-        self.name = name
-
-
-class DeploymentError(CoprocessorError):
-    pass

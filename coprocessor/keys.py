@@ -7,25 +7,15 @@ or epochs are independent even though they come from one master key. Key materia
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass, field
 
 from eth_account import Account
 from nacl.public import PrivateKey
 
+from protocol.kdf import hkdf
+
 LABEL_PREFIX = b"enclave-agents/v1/"
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
-
-def hkdf(key_material: bytes, info: bytes, length: int = 32, salt: bytes = b"") -> bytes:
-    """HKDF-SHA256 extract-and-expand."""
-    prk = hmac.new(salt or b"\x00" * 32, key_material, hashlib.sha256).digest()
-    okm, block = b"", b""
-    for counter in range(1, -(-length // 32) + 1):
-        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
-        okm += block
-    return okm[:length]
 
 
 def _secp256k1_key(seed: bytes, info: bytes) -> bytes:

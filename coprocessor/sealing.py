@@ -15,7 +15,7 @@ from nacl.secret import SecretBox
 from nacl.utils import random
 
 from coprocessor.errors import SealingError
-from coprocessor.keys import hkdf
+from protocol.kdf import hkdf
 
 
 def sealing_key(secret: bytes, measurement: bytes) -> bytes:

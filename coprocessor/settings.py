@@ -9,7 +9,6 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from web3 import Web3
 
-from coprocessor.chain import Deployment
 from coprocessor.runtime.limits import Limits
 from coprocessor.tee.base import QuoteVerifier, TeeBackend
 from coprocessor.tee.dcap import DcapPolicy, DcapTee, DcapVerifier, DstackQuoteSource
@@ -21,6 +20,7 @@ from coprocessor.tee.simulated import (
     load_authority_public_key,
     public_key_path,
 )
+from protocol.deployment import Deployment
 
 # The chain id of local development chains (anvil, hardhat): the only place the simulated TEE
 # may run without saying so explicitly.

@@ -11,13 +11,14 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.logs import DISCARD
 
-from coprocessor.chain import Deployment, send
-from coprocessor.keys import hkdf
-from coprocessor.private_logs import owner_logs_key
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
 from coprocessor.runtime.manifest import Manifest, parse_manifest, with_manifest
 from coprocessor.worker.code import CodeStore
 from enclave.errors import EnclaveError
+from protocol.deployment import Deployment, send
+from protocol.hexes import to_hex
+from protocol.kdf import hkdf
+from protocol.private_logs import owner_logs_key
 
 # A fixed development key for simulated ctx.storage: simulation is not confidential.
 SIMULATION_STORAGE_KEY = hkdf(b"enclave-agents simulation", b"storage")
@@ -65,7 +66,7 @@ def simulate(
     state_dir.mkdir(parents=True, exist_ok=True)
     context = RunContext(
         agent_id=0,
-        code_hash="0x" + keccak(code.encode()).hex(),
+        code_hash=to_hex(keccak(code.encode())),
         secrets=secrets or {},
         storage=storage,
         allow_hosts=manifest.allow_hosts,
@@ -91,7 +92,7 @@ def local_resolver(
         )
         context = RunContext(
             agent_id=agent_id,
-            code_hash="0x" + keccak(code.encode()).hex(),
+            code_hash=to_hex(keccak(code.encode())),
             storage=storage,
             allow_hosts=manifest.allow_hosts + allow_hosts,
         )
@@ -145,7 +146,7 @@ def list_agents(w3: Web3, deployment: Deployment) -> list[dict[str, Any]]:
                 "paused": paused,
                 "restricted": restricted,
                 "owner": owner,
-                "codeHash": "0x" + bytes(code_hash).hex(),
+                "codeHash": to_hex(bytes(code_hash)),
                 "allowHosts": list(manifest.allow_hosts),
             }
         )

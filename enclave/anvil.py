@@ -13,8 +13,8 @@ from types import TracebackType
 
 import httpx
 
-from coprocessor.chain import PROJECT_ROOT
 from enclave.errors import AnvilError
+from protocol.deployment import PROJECT_ROOT
 
 # anvil's default mnemonic ("test test ... junk"): well-known dev keys, never for real funds.
 DEV_KEYS = (

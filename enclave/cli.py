@@ -20,6 +20,7 @@ from enclave.user_commands import (
     cmd_secrets_encrypt,
     cmd_secrets_set,
 )
+from protocol.errors import ProtocolError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (EnclaveError, CoprocessorError) as err:
+    except (EnclaveError, CoprocessorError, ProtocolError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

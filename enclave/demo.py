@@ -8,9 +8,10 @@ from typing import Any
 
 import httpx
 
-from coprocessor.chain import PROJECT_ROOT
 from enclave.stack import Stack
 from enclave.usage import request_ids, send_asks, wait_for
+from protocol.deployment import PROJECT_ROOT
+from protocol.hexes import to_hex
 
 HELLO_AGENT = PROJECT_ROOT / "examples" / "agents" / "hello.js"
 SEALED_AGENT = PROJECT_ROOT / "examples" / "agents" / "sealed-greeting.js"
@@ -38,7 +39,7 @@ def request_and_wait(stack: Stack, agent_id: int, payload: bytes, timeout: float
     detail = httpx.get(f"{stack.url('bridge')}/v1/requests/{request_id}", timeout=5).json()
     return DemoResult(
         request_id=request_id,
-        request_tx="0x" + tx_hash.hex(),
+        request_tx=to_hex(tx_hash),
         status=int(status),
         output=output,
         transitions=detail["transitions"],

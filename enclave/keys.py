@@ -8,11 +8,11 @@ import httpx
 from eth_account import Account
 from web3 import Web3
 
-from coprocessor.attested_keys import agent_key_digest, agent_secrets_digest, sign_statement, statement_signer
-from coprocessor.chain import Deployment, send
-from coprocessor.envelope import seal_secrets, seal_to
-from coprocessor.wire import to_hex
 from enclave.errors import EnclaveError
+from protocol.deployment import Deployment, send
+from protocol.envelope import seal_secrets, seal_to
+from protocol.statements import agent_key_digest, agent_secrets_digest, sign_statement, statement_signer
+from protocol.wire import to_hex
 
 
 class KeyFailure(EnclaveError):

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,11 +22,12 @@ import httpx
 from eth_account import Account
 from web3 import Web3
 
-from coprocessor.chain import Deployment, deploy_system, send
-from coprocessor.errors import DeploymentError
 from coprocessor.tee.simulated import code_measurement
 from enclave.anvil import DEV_KEYS, Anvil, free_port
+from enclave.deploy import deploy_system
 from enclave.errors import StackError
+from protocol.deployment import Deployment, send
+from protocol.errors import DeploymentError
 
 DEPLOYER_KEY, TRANSMITTER_KEY = DEV_KEYS[0], DEV_KEYS[1]
 # Gatekeepers' chain accounts (registered in TeeRegistry at deployment); DEV_KEYS[3] and [4]
@@ -94,6 +94,9 @@ class Stack:
     services: dict[str, Service] = field(default_factory=dict)
     # Chosen up front, so that every gatekeeper knows every peer, including later ones.
     gatekeeper_ports: list[int] = field(default_factory=list)
+    # Where earlier state went when a new chain or deployment made it stale, and what to tell.
+    moved_aside: Path | None = None
+    notices: list[str] = field(default_factory=list)
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -127,32 +130,42 @@ class Stack:
 
     def _start_chain(self) -> None:
         if self.rpc_url is None:
-            # A new chain makes any earlier state meaningless.
-            shutil.rmtree(self.state_dir, ignore_errors=True)
-            self.state_dir.mkdir(parents=True)
+            # A new chain makes earlier state meaningless: it is moved aside, never deleted.
+            self._move_aside("a new chain starts")
+            self.state_dir.mkdir(parents=True, exist_ok=True)
             self.anvil = Anvil(block_time=self.block_time, log_path=self.state_dir / "anvil.log").start()
             self.rpc_url = self.anvil.rpc_url
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.deployment = self._deploy_or_reuse()
 
+    def _move_aside(self, reason: str) -> None:
+        """Renames a state folder that holds anything to `<name>.old-<time>`, and says so."""
+        if not self.state_dir.is_dir() or not any(self.state_dir.iterdir()):
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.state_dir.with_name(f"{self.state_dir.name}.old-{stamp}")
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = self.state_dir.with_name(f"{self.state_dir.name}.old-{stamp}-{suffix}")
+        self.state_dir.rename(target)
+        self.moved_aside = target
+        self.notices.append(f"{reason}: the earlier state in {self.state_dir} is now in {target}")
+
     def _deploy_or_reuse(self) -> Deployment:
         w3 = self.web3()
         path = self.deployment_path
         if path.exists():
-            try:
-                existing = Deployment.load(path)
-                if existing.chain_id == w3.eth.chain_id and w3.eth.get_code(
-                    Web3.to_checksum_address(existing.addresses["AgentRouter"])
-                ):
-                    return existing
-            except (DeploymentError, KeyError):
-                pass
-        # A new deployment: whatever the folder holds (keys, the bridge's cursor) is of another.
-        for stale in self.state_dir.iterdir():
-            if stale.is_dir():
-                shutil.rmtree(stale)
-            elif stale.name != "anvil.log":
-                stale.unlink()
+            # An unreadable deployment file is an error to fix, never a reason to touch the keys.
+            existing = Deployment.load(path)
+            if "AgentRouter" not in existing.addresses:
+                raise DeploymentError(f"{path} names no AgentRouter: fix it, or move the folder away")
+            router = Web3.to_checksum_address(existing.addresses["AgentRouter"])
+            if existing.chain_id == w3.eth.chain_id and w3.eth.get_code(router):
+                return existing
+            # A new deployment: the folder's keys and cursor belong to the old one.
+            self._move_aside(f"{path} is of chain {existing.chain_id} with no router here")
+            self.state_dir.mkdir(parents=True, exist_ok=True)
         gatekeepers = [Account.from_key(key).address for key in GATEKEEPER_KEYS[: self.gatekeepers]]
         deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=gatekeepers)
         tee = deployment.contract(w3, "TeeRegistry")
@@ -252,7 +265,6 @@ class Stack:
             "ENCLAVE_WEB_RPC_URL": str(self.rpc_url),
             "ENCLAVE_WEB_DEPLOYMENT": str(self.deployment_path),
             "ENCLAVE_WEB_BRIDGE_DATABASE": str(self.state_dir / "bridge.sqlite"),
-            "ENCLAVE_WEB_BRIDGE_URL": urls["bridge"],
             "ENCLAVE_WEB_WORKER_URLS": _json_list([u for n, u in urls.items() if n.startswith("worker")]),
             "ENCLAVE_WEB_GATEKEEPER_URLS": _json_list(self.gatekeeper_urls()),
             "ENCLAVE_WEB_ATTESTATION_AUTHORITY_PUBLIC_KEY": str(self.state_dir / "attestation-authority.pub"),

@@ -14,13 +14,13 @@ from types import FrameType
 import httpx
 from web3 import Web3
 
-from coprocessor.chain import deploy_system
-from coprocessor.status import Status
 from enclave.anvil import Anvil
 from enclave.demo import HELLO_AGENT, SEALED_AGENT, request_and_wait, secret_leaks, stage_times
+from enclave.deploy import deploy_system
 from enclave.keys import encrypt_input
 from enclave.stack import Stack
 from enclave.usage import register
+from protocol.status import Status
 
 DEFAULT_STATE = Path(".state")
 
@@ -58,6 +58,8 @@ def _stack(args: argparse.Namespace) -> Stack:
 
 def _describe(stack: Stack) -> None:
     assert stack.deployment is not None
+    for notice in stack.notices:
+        print(notice)
     print(f"chain      {stack.rpc_url} (chain id {stack.deployment.chain_id})")
     print(f"TEE        {SIMULATED_NOTICE}")
     for name, address in stack.deployment.addresses.items():

@@ -15,11 +15,10 @@ from web3 import Web3
 from web3.logs import DISCARD
 from web3.types import Nonce, TxParams, Wei
 
-from coprocessor.chain import PROJECT_ROOT, Deployment, send
-from coprocessor.protocol import AgentResult, RequestCommitment, sign_result
-from coprocessor.status import Status
 from enclave.errors import StackError
 from enclave.stack import DEPLOYER_KEY
+from protocol.deployment import PROJECT_ROOT, Deployment, send
+from protocol.status import Status
 
 
 class Stack(Protocol):
@@ -109,22 +108,3 @@ def wait_for(stack: Stack, request_ids: list[int], timeout: float = 90.0) -> dic
             missing = [hex(i)[:10] for i in request_ids if i not in seen]
             raise StackError(f"no callback for {len(missing)} request(s) within {timeout} s: {missing}")
         time.sleep(0.2)
-
-
-def submit_signed_by(
-    stack: Stack, key: bytes, epoch: int, request_id: int, output: bytes, sender_key: str
-) -> list[int]:
-    """Signs a result for a request with `key` as if it were epoch `epoch`'s cluster key and
-    submits it; returns the RequestNotProcessed reasons the router gave (empty: delivered).
-    For tests of what the chain refuses."""
-    assert stack.deployment is not None
-    w3 = stack.web3()
-    router = stack.deployment.contract(w3, "AgentRouter")
-    log = router.events.AgentRequested().get_logs(
-        from_block=stack.deployment.start_block, argument_filters={"requestId": request_id}
-    )[0]
-    commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
-    result = AgentResult(commitment=commitment, status=Status.OK, output=output)
-    signed = sign_result(key, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=epoch)
-    receipt = send(w3, Account.from_key(sender_key), router.functions.fulfill([signed.as_tuple()]), gas=500_000)
-    return [int(e["args"]["reason"]) for e in router.events.RequestNotProcessed().process_receipt(receipt)]

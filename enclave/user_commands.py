@@ -12,16 +12,18 @@ import httpx
 from eth_account import Account
 from web3 import Web3
 
-from coprocessor.chain import Deployment
-from coprocessor.display import show_bytes
 from coprocessor.errors import CoprocessorError
-from coprocessor.private_logs import open_logs
-from coprocessor.status import Status
-from coprocessor.wire import from_hex
 from enclave.agents import deploy, list_agents, parse_input, prepare_code, simulate
+from enclave.display import show_bytes
 from enclave.errors import EnclaveError
 from enclave.keys import encrypt_input, rotate, set_agent_secrets
 from enclave.usage import Connected, request_ids, send_asks, wait_for
+from protocol.deployment import Deployment
+from protocol.errors import ProtocolError
+from protocol.hexes import to_hex
+from protocol.private_logs import open_logs
+from protocol.status import Status
+from protocol.wire import from_hex
 
 
 def _running(state_dir: str) -> tuple[Web3, Deployment, dict[str, str]]:
@@ -29,7 +31,7 @@ def _running(state_dir: str) -> tuple[Web3, Deployment, dict[str, str]]:
     try:
         info = json.loads((Path(state_dir) / "stack.json").read_text())
         deployment = Deployment.load(Path(state_dir) / "deployment.json")
-    except (OSError, ValueError, CoprocessorError) as err:
+    except (OSError, ValueError, CoprocessorError, ProtocolError) as err:
         raise EnclaveError(f"no running stack in {state_dir}: start one with `enclave up` ({err})") from err
     return Web3(Web3.HTTPProvider(info["rpcUrl"])), deployment, info["services"]
 
@@ -50,7 +52,7 @@ def cmd_secrets_encrypt(args: argparse.Namespace) -> int:
     envelope = encrypt_input(
         services["gatekeeper"], w3, deployment, args.agent, _pairs(args.secrets), args.input.encode()
     )
-    print("0x" + envelope.hex())
+    print(to_hex(envelope))
     return 0
 
 

@@ -7,7 +7,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== lint: ruff, mypy (strict)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .
-.venv/bin/mypy coprocessor bridge webui enclave
+.venv/bin/mypy coprocessor protocol bridge webui enclave
 
 profile=${FOUNDRY_PROFILE:-default}
 [ "${CI:-}" = "true" ] && profile=ci

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 from web3 import Web3
 
-from coprocessor.chain import Deployment, deploy_system
 from enclave.anvil import DEV_KEYS, Anvil
+from enclave.deploy import deploy_system
+from protocol.deployment import Deployment
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 from nacl.signing import SigningKey
 
-from coprocessor.chain import PROJECT_ROOT
 from coprocessor.errors import AttestationError
 from coprocessor.tee.base import Quote, identity_report_data
 from coprocessor.tee.dcap import DcapPolicy, DcapTee, DcapVerifier, DstackQuoteSource, verify_quote
 from coprocessor.tee.simulated import SimulatedTee, SimulatedVerifier, code_measurement
+from protocol.deployment import PROJECT_ROOT
 
 SAMPLES = Path(os.environ.get("ENCLAVE_ATTESTATION_SAMPLES", PROJECT_ROOT.parent / "shared" / "attestation-samples"))
 TDX_TIME, SGX_TIME, OUTDATED_TIME = 1750331763, 1750334171, 1771415931
@@ -53,9 +54,26 @@ def test_simulated_quote_verifies_and_binds_its_report_data(tmp_path: Path) -> N
         SimulatedVerifier(bytes(SigningKey.generate().verify_key)).verify(quote)
 
 
-def test_measurement_changes_with_the_code() -> None:
-    assert code_measurement() == code_measurement()
-    assert code_measurement("tampered") != code_measurement()
+def test_measurement_covers_the_trusted_packages_and_nothing_else(tmp_path: Path) -> None:
+    """A copy of the tree: an edit inside coprocessor/ or protocol/ changes the measurement, an
+    edit of the host side (the dashboard, the bridge, the command line) does not."""
+    for package in ("coprocessor", "protocol", "webui", "bridge", "enclave"):
+        shutil.copytree(PROJECT_ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    original = code_measurement(root=tmp_path)
+    assert original == code_measurement(), "the copy measures as the tree does"
+
+    for host_side in ("webui/display.py", "bridge/dispatcher.py", "enclave/cli.py"):
+        with (tmp_path / host_side).open("a") as source:
+            source.write("\n# an edit outside the trusted packages\n")
+        assert code_measurement(root=tmp_path) == original, host_side
+
+    for trusted in ("coprocessor/worker/service.py", "protocol/results.py", "coprocessor/runtime/prelude.js"):
+        path = tmp_path / trusted
+        before = path.read_bytes()
+        path.write_bytes(before + b"\n// an edit inside\n")
+        assert code_measurement(root=tmp_path) != original, trusted
+        path.write_bytes(before)
+    assert code_measurement(root=tmp_path) == original
 
 
 # -- dcap, real quotes ------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ from web3 import Web3
 
 from bridge.store import RequestStore
 from bridge.watcher import ChainWatcher
-from coprocessor.chain import Deployment, send
 from enclave.anvil import DEV_KEYS
+from protocol.deployment import Deployment, send
 
 CODE = b"export default async (input) => input.bytes;"
 

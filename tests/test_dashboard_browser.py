@@ -10,9 +10,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from coprocessor.chain import PROJECT_ROOT
 from enclave.stack import Stack
 from enclave.usage import register
+from protocol.deployment import PROJECT_ROOT
+from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
 
@@ -43,7 +44,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with Stack(state_dir=PROJECT_ROOT / ".state" / "tests" / "browser", workers=2) as running:
+    with Stack(state_dir=fresh_state_dir("browser"), workers=2) as running:
         yield running
 
 

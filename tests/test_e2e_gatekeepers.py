@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from coprocessor.chain import PROJECT_ROOT
-from coprocessor.status import Status
 from enclave.keys import rotate
 from enclave.stack import DEPLOYER_KEY, Stack
 from enclave.usage import ask_many, register, wait_for
+from protocol.status import Status
+from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
 
@@ -27,7 +27,7 @@ COUNTER_AGENT = """export default async function main(input, ctx) {
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    state = PROJECT_ROOT / ".state" / "tests" / "e2e-gatekeepers"
+    state = fresh_state_dir("e2e-gatekeepers")
     with Stack(state_dir=state, gatekeepers=3, workers=2) as running:
         yield running
 

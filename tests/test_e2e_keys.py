@@ -10,17 +10,18 @@ import httpx
 import pytest
 from web3 import Web3
 
-from coprocessor.chain import PROJECT_ROOT
-from coprocessor.envelope import MAGIC
 from coprocessor.keys import derive_cluster_key
-from coprocessor.protocol import NotProcessedReason, Status
 from coprocessor.sealing import sealing_key, unseal
 from coprocessor.tee.simulated import code_measurement
 from enclave import cli
 from enclave.anvil import DEV_KEYS
 from enclave.keys import KeyFailure, encrypt_input, rotate, set_agent_secrets
 from enclave.stack import DEPLOYER_KEY, Stack
-from enclave.usage import ask_many, register, results, submit_signed_by, wait_for
+from enclave.usage import ask_many, register, results, wait_for
+from protocol.envelope import MAGIC
+from protocol.results import NotProcessedReason, Status
+from tests.forging import submit_signed_by
+from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
 
@@ -45,7 +46,7 @@ def keccak_hex(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with Stack(state_dir=PROJECT_ROOT / ".state" / "tests" / "e2e-keys", workers=2) as running:
+    with Stack(state_dir=fresh_state_dir("e2e-keys"), workers=2) as running:
         yield running
 
 

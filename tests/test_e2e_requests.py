@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from coprocessor.chain import PROJECT_ROOT
-from coprocessor.status import Status
 from enclave.anvil import DEV_KEYS, tool_path
 from enclave.stack import Stack
 from enclave.usage import AGENTS, ask_many, register, request_ids, results, send_asks, wait_for
+from protocol.deployment import PROJECT_ROOT
+from protocol.status import Status
+from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.chain
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     # Inside the project: forge scripts may only read files under it (foundry.toml fs_permissions).
-    state = PROJECT_ROOT / ".state" / "tests" / "e2e-requests"
+    state = fresh_state_dir("e2e-requests")
     with Stack(state_dir=state, workers=2, worker_env={"ENCLAVE_WORKER_WALL_TIME_MS": "1000"}) as running:
         yield running
 

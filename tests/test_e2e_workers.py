@@ -14,12 +14,13 @@ import httpx
 import pytest
 from eth_account import Account
 
-from coprocessor.chain import send
-from coprocessor.protocol import NotProcessedReason, Status
 from coprocessor.tee.simulated import code_measurement
 from enclave.keys import rotate
 from enclave.stack import DEPLOYER_KEY, TRANSMITTER_KEY, Stack
-from enclave.usage import ask_many, register, request_ids, send_asks, submit_signed_by, wait_for
+from enclave.usage import ask_many, register, request_ids, send_asks, wait_for
+from protocol.deployment import send
+from protocol.results import NotProcessedReason, Status
+from tests.forging import submit_signed_by
 
 pytestmark = pytest.mark.chain
 

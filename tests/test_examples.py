@@ -15,11 +15,13 @@ from eth_account import Account
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from coprocessor.chain import PROJECT_ROOT, deploy_contract, send
 from enclave.agents import deploy, prepare_code
+from enclave.deploy import deploy_contract
 from enclave.keys import encrypt_input, set_agent_secrets
 from enclave.stack import DEPLOYER_KEY, Stack
+from protocol.deployment import PROJECT_ROOT, send
 from tests.http_fixtures import FakeApi, PriceSources, fake_api, openai_compatible
+from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
 
@@ -29,9 +31,7 @@ OWNER = Account.from_key(DEPLOYER_KEY)
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    with Stack(
-        state_dir=PROJECT_ROOT / ".state" / "tests" / "e2e-examples", workers=2, allow_private_networks=True
-    ) as running:
+    with Stack(state_dir=fresh_state_dir("e2e-examples"), workers=2, allow_private_networks=True) as running:
         yield running
 
 

@@ -10,9 +10,10 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from web3 import Web3
 
-from coprocessor.chain import Deployment, send
-from coprocessor.errors import DeploymentError
-from coprocessor.protocol import (
+from enclave.anvil import DEV_KEYS
+from protocol.deployment import Deployment, send
+from protocol.errors import DeploymentError
+from protocol.results import (
     AgentResult,
     RequestCommitment,
     Status,
@@ -22,7 +23,6 @@ from coprocessor.protocol import (
     sign_digest,
     sign_result,
 )
-from enclave.anvil import DEV_KEYS
 
 CLUSTER_KEY = bytes.fromhex("c1" * 32)
 CODE = b"export default async function main(input) { return input; }"

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from coprocessor.protocol import Status
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, execute
 from coprocessor.runtime.host import HostApi
 from coprocessor.runtime.sandbox import execution_from_wire, execution_to_wire
+from protocol.results import Status
 from tests.http_fixtures import FakeApi, fake_api
 
 # Small enough that a memory bomb ends quickly, large enough for the prelude and a real agent.

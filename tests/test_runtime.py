@@ -10,9 +10,9 @@ import pytest
 from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 
-from coprocessor.protocol import Status
 from coprocessor.runtime import Limits, Sandbox, execute
 from coprocessor.runtime.engine import expose_default_export
+from protocol.results import Status
 
 LIMITS = Limits()
 

@@ -12,7 +12,7 @@ import pytest
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.errors import SealingError
 from coprocessor.runtime import Limits, RunContext, Sandbox, StorageGrant
-from coprocessor.status import Status
+from protocol.status import Status
 
 KEY_1 = bytes(range(32))
 KEY_2 = bytes(range(1, 33))

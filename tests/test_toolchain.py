@@ -8,7 +8,7 @@ from pathlib import Path
 import solcx
 import solcx.wrapper
 
-from coprocessor.chain import PROJECT_ROOT
+from protocol.deployment import PROJECT_ROOT
 
 SOLC_SHIM = PROJECT_ROOT / "scripts" / "solc"
 REMAPPINGS = [

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from coprocessor.chain import PROJECT_ROOT
 from enclave import cli
 from enclave.stack import Stack
+from protocol.deployment import PROJECT_ROOT
 
 pytestmark = pytest.mark.chain
 

@@ -8,8 +8,8 @@ import uvicorn
 from web3 import Web3
 
 from bridge.store import RequestStore
-from coprocessor.chain import Deployment
 from coprocessor.tee.simulated import SimulatedVerifier, load_authority_public_key
+from protocol.deployment import Deployment
 from webui.app import create_app
 from webui.auth import Auth
 from webui.dashboard import Dashboard

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from coprocessor.chain import PROJECT_ROOT
+from protocol.deployment import PROJECT_ROOT
 from webui import display
 from webui.auth import Auth
 from webui.chart import throughput_latency_svg
@@ -22,10 +22,6 @@ from webui.routes import actions, api, pages
 
 TEMPLATES = Path(__file__).parent / "templates"
 HTMX = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
-
-
-class LoginRequired(Exception):
-    """Reading needs a login on this dashboard (require_login_for_reading)."""
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

@@ -15,13 +15,14 @@ from web3.logs import DISCARD
 
 from bridge import stats
 from bridge.store import STATES, RequestStore
-from coprocessor.chain import Deployment, send
-from coprocessor.display import show_bytes
 from coprocessor.errors import AttestationError
 from coprocessor.runtime.manifest import parse_manifest
 from coprocessor.tee.base import Quote, QuoteVerifier
-from coprocessor.wire import from_hex
 from coprocessor.worker.code import CodeStore
+from enclave.display import show_bytes
+from protocol.deployment import Deployment, send
+from protocol.hexes import to_hex
+from protocol.wire import from_hex
 
 PAGE_SIZE = 25
 
@@ -114,7 +115,7 @@ class Dashboard:
         code = self.code.get(bytes(code_hash))
         agent: dict[str, Any] = {
             "id": agent_id,
-            "codeHash": "0x" + bytes(code_hash).hex(),
+            "codeHash": to_hex(bytes(code_hash)),
             "price": price,
             "version": version,
             "paused": paused,
@@ -135,13 +136,13 @@ class Dashboard:
             from_block=self.deployment.start_block, argument_filters={"agentId": agent_id}
         )
         versions = [
-            {"version": 1, "codeHash": "0x" + bytes(e["args"]["codeHash"]).hex(), "block": e["blockNumber"]}
+            {"version": 1, "codeHash": to_hex(bytes(e["args"]["codeHash"])), "block": e["blockNumber"]}
             for e in registered
         ]
         versions += [
             {
                 "version": e["args"]["version"],
-                "codeHash": "0x" + bytes(e["args"]["codeHash"]).hex(),
+                "codeHash": to_hex(bytes(e["args"]["codeHash"])),
                 "block": e["blockNumber"],
             }
             for e in later
@@ -209,7 +210,7 @@ class Dashboard:
                     "epoch": epoch,
                     "signer": signer,
                     "publishedAt": published,
-                    "key": "0x" + bytes(key).hex(),
+                    "key": to_hex(bytes(key)),
                     "state": state,
                 }
             )

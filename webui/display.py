@@ -1,10 +1,10 @@
-"""Formatting for the dashboard's templates; bytes are shown by `coprocessor.display`."""
+"""Formatting for the dashboard's templates; bytes are shown by `enclave.display`."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from coprocessor.display import show_bytes as show_bytes
+from enclave.display import show_bytes as show_bytes
 
 
 def short(value: str | int | None, keep: int = 10) -> str:

@@ -19,7 +19,6 @@ class WebSettings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     deployment: Path = Path(".state/deployment.json")
     bridge_database: Path = Path(".state/bridge.sqlite")
-    bridge_url: str = ""
     worker_urls: list[str] = []
     gatekeeper_urls: list[str] = []
     # The simulated TEE's attestation authority's public key: the dashboard verifies workers'

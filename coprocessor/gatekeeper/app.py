@@ -13,7 +13,7 @@ from coprocessor.errors import AttestationError, CoprocessorError
 from coprocessor.gatekeeper.service import Gatekeeper
 from coprocessor.metrics import metrics_response
 from coprocessor.tee.base import Quote
-from coprocessor.wire import ProvisionRequest, ProvisionResponse, from_hex, to_hex
+from protocol.wire import ProvisionRequest, ProvisionResponse, from_hex, to_hex
 
 
 class JoinRequest(BaseModel):

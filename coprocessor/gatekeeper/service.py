@@ -19,14 +19,15 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from coprocessor import metrics
-from coprocessor.attested_keys import agent_key_digest, agent_secrets_digest, sign_statement, statement_signer
-from coprocessor.chain import Deployment, send
 from coprocessor.cluster_store import ClusterStore
-from coprocessor.envelope import EnvelopeError, open_sealed_secrets, seal_to
 from coprocessor.errors import AttestationError, CoprocessorError
 from coprocessor.keys import ClusterKey, derive_agent_keys, derive_cluster_key
 from coprocessor.sealing import seal, unseal, write_private
 from coprocessor.tee.base import Quote, QuoteVerifier, TeeBackend, identity_report_data
+from protocol.deployment import Deployment, send
+from protocol.envelope import EnvelopeError, open_sealed_secrets, seal_to
+from protocol.hexes import to_hex
+from protocol.statements import agent_key_digest, agent_secrets_digest, sign_statement, statement_signer
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +137,9 @@ class Gatekeeper:
         return {
             "agentId": agent_id,
             "epoch": cluster.epoch,
-            "publicKey": "0x" + public_key.hex(),
+            "publicKey": to_hex(public_key),
             "signer": cluster.signer_address,
-            "signature": "0x" + signature.hex(),
+            "signature": to_hex(signature),
         }
 
     def set_agent_secrets(self, agent_id: int, epoch: int, version: int, sealed: bytes, signature: bytes) -> None:
@@ -167,13 +168,13 @@ class Gatekeeper:
         return {
             "role": "gatekeeper",
             "backend": self.tee.name,
-            "measurement": "0x" + self.tee.measurement.hex(),
+            "measurement": to_hex(self.tee.measurement),
             "address": self.account.address,
             "epoch": epoch,
             # False for a moment after a peer rotated, until this gatekeeper fetched the new key.
             "holdsCurrentKey": key is not None,
             "signer": key.signer_address if key else None,
-            "encryptionPublicKey": "0x" + key.encryption_public_key.hex() if key else None,
+            "encryptionPublicKey": to_hex(key.encryption_public_key) if key else None,
             "epochsHeld": sorted(self._masters),
             "workersProvisioned": self.provisioned,
         }
@@ -204,9 +205,9 @@ class Gatekeeper:
         identity = bytes(self._identity.public_key)
         body = {
             "quote": self.quote.to_dict(),
-            "identityPublicKey": "0x" + identity.hex(),
+            "identityPublicKey": to_hex(identity),
             "address": self.account.address,
-            "signature": "0x" + sign_statement(self.account.key, peer_identity_digest(identity)).hex(),
+            "signature": to_hex(sign_statement(self.account.key, peer_identity_digest(identity))),
         }
         reasons = []
         for url in peers:

@@ -37,7 +37,8 @@ import quickjs
 
 from coprocessor.runtime.host import HostApi
 from coprocessor.runtime.limits import KIB, Limits
-from coprocessor.status import Status
+from protocol.hexes import to_hex
+from protocol.status import Status
 
 PRELUDE = (Path(__file__).parent / "prelude.js").read_text()
 
@@ -77,7 +78,7 @@ class Execution:
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status.name,
-            "output": "0x" + self.output.hex(),
+            "output": to_hex(self.output),
             "logs": self.logs,
             "error": self.error,
             "stats": {

@@ -36,6 +36,7 @@ from coprocessor.errors import SealingError
 from coprocessor.runtime import http
 from coprocessor.runtime.context import RunContext, StorageGrant
 from coprocessor.runtime.limits import Limits
+from protocol.hexes import to_hex
 
 BIGINT = "$bigint"
 
@@ -70,7 +71,7 @@ def to_json_value(value: Any) -> Any:
     if isinstance(value, int):
         return value if abs(value) < 2**53 else {BIGINT: str(value)}
     if isinstance(value, bytes):
-        return "0x" + value.hex()
+        return to_hex(value)
     if isinstance(value, list | tuple):
         return [to_json_value(v) for v in value]
     return value
@@ -131,11 +132,11 @@ class HostApi:
         self.handlers.update(
             {
                 "log": self.log,
-                "hash.keccak256": lambda data: "0x" + keccak(hex_to_bytes(data)).hex(),
-                "hash.sha256": lambda data: "0x" + hashlib.sha256(hex_to_bytes(data)).hexdigest(),
+                "hash.keccak256": lambda data: to_hex(keccak(hex_to_bytes(data))),
+                "hash.sha256": lambda data: to_hex(hashlib.sha256(hex_to_bytes(data)).digest()),
                 "abi.encode": self.abi_encode,
                 "abi.decode": self.abi_decode,
-                "utf8.encode": lambda text: "0x" + str(text).encode("utf-8").hex(),
+                "utf8.encode": lambda text: to_hex(str(text).encode("utf-8")),
                 "utf8.decode": self.utf8_decode,
                 "secrets": lambda: self.context.secrets,
                 "storage.get": self.storage_get,
@@ -178,7 +179,7 @@ class HostApi:
         if len(types) != len(values):
             raise HostError(f"abi.encode: {len(types)} types but {len(values)} values")
         try:
-            return "0x" + encode(types, [_abi_value(t, v) for t, v in zip(types, values, strict=True)]).hex()
+            return to_hex(encode(types, [_abi_value(t, v) for t, v in zip(types, values, strict=True)]))
         except (EncodingError, ValueError, TypeError) as err:
             raise HostError(f"abi.encode: {err}") from err
 
@@ -300,7 +301,7 @@ class HostApi:
                 self.limit_reached = CALL_DEPTH
             message = execution.output.decode("utf-8", "replace")
             raise HostError(f"callAgent: agent {agent_id} ended {execution.status.name}: {message}")
-        return {"status": execution.status.name, "output": "0x" + execution.output.hex()}
+        return {"status": execution.status.name, "output": to_hex(execution.output)}
 
     def _grant(self) -> tuple[ClusterStore, StorageGrant]:
         grant = self.context.storage

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from coprocessor.runtime.limits import KIB, MIB, Limits
+from protocol.hexes import to_hex
 
 _LINE = re.compile(r"^\s*//\s*@enclave\s+(\{.*\})\s*$")
 
@@ -71,7 +72,7 @@ class Manifest:
             data["limits"] = self.limits
         if self.logs_key is not None:
             data["logs"] = "private"
-            data["logsKey"] = "0x" + self.logs_key.hex()
+            data["logsKey"] = to_hex(self.logs_key)
         return "// @enclave " + json.dumps(data, separators=(", ", ": "))
 
     def apply(self, defaults: Limits) -> Limits:

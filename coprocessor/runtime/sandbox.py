@@ -31,7 +31,7 @@ from coprocessor.runtime.context import RunContext
 from coprocessor.runtime.engine import Execution
 from coprocessor.runtime.host import Resolver
 from coprocessor.runtime.limits import Limits
-from coprocessor.status import Status
+from protocol.status import Status
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from protocol.hexes import to_hex
+
 IDENTITY_LABEL = b"enclave-agents/v1/identity"
 
 
@@ -24,9 +26,9 @@ class Quote:
     def to_dict(self) -> dict[str, Any]:
         data = {
             "backend": self.backend,
-            "measurement": "0x" + self.measurement.hex(),
-            "reportData": "0x" + self.report_data.hex(),
-            "signature": "0x" + self.signature.hex(),
+            "measurement": to_hex(self.measurement),
+            "reportData": to_hex(self.report_data),
+            "signature": to_hex(self.signature),
         }
         if self.collateral is not None:
             data["collateral"] = self.collateral

@@ -20,16 +20,21 @@ from coprocessor.tee.base import Quote
 
 BACKEND = "simulated"
 QUOTE_LABEL = b"enclave-agents/v1/simulated-quote"
-COPROCESSOR_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+# What runs inside a worker or gatekeeper: the coprocessor and the protocol package it imports.
+# Nothing of the host side (bridge/, webui/, enclave/) is in it, so editing those never changes
+# the measurement that the chain allows.
+MEASURED_PACKAGES = ("coprocessor", "protocol")
 
 
-def code_measurement(salt: str = "") -> bytes:
-    """SHA-256 over the coprocessor's source files. `salt` stands for modified code in tests."""
+def code_measurement(salt: str = "", root: Path = PROJECT_ROOT) -> bytes:
+    """SHA-256 over the measured packages' source files. `salt` stands for modified code in tests."""
     digest = hashlib.sha256()
-    for path in sorted(COPROCESSOR_ROOT.rglob("*")):
-        if path.suffix in {".py", ".js"} and "__pycache__" not in path.parts:
-            digest.update(path.relative_to(COPROCESSOR_ROOT).as_posix().encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
+    for package in MEASURED_PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in {".py", ".js"} and "__pycache__" not in path.parts:
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+                digest.update(path.read_bytes() + b"\0")
     digest.update(salt.encode())
     return digest.digest()
 

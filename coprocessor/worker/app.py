@@ -11,8 +11,8 @@ from starlette.responses import Response
 from coprocessor import metrics
 from coprocessor.errors import CodeNotFound
 from coprocessor.metrics import metrics_response
-from coprocessor.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
 from coprocessor.worker.service import HostUnavailable, NotReady, RequestRefused, Worker
+from protocol.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
 
 
 def create_app(worker: Worker, execute_token: str) -> FastAPI:

@@ -18,13 +18,17 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from coprocessor import metrics
-from coprocessor.chain import Deployment
 from coprocessor.cluster_store import ClusterStore
-from coprocessor.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
 from coprocessor.errors import CodeNotFound, ProvisioningError
 from coprocessor.keys import AgentKeys, ClusterKey, derive_agent_keys
-from coprocessor.private_logs import seal_logs
-from coprocessor.protocol import (
+from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
+from coprocessor.runtime.manifest import Manifest, ManifestError, parse_manifest
+from coprocessor.tee.base import TeeBackend, identity_report_data
+from coprocessor.worker.code import CodeStore
+from protocol.deployment import Deployment
+from protocol.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
+from protocol.private_logs import seal_logs
+from protocol.results import (
     AgentResult,
     CompactSignature,
     RequestCommitment,
@@ -34,11 +38,7 @@ from coprocessor.protocol import (
     sign_digest,
     sign_result,
 )
-from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
-from coprocessor.runtime.manifest import Manifest, ManifestError, parse_manifest
-from coprocessor.tee.base import TeeBackend, identity_report_data
-from coprocessor.wire import CommitmentModel, ExecuteRequest, ExecuteResponse, SignatureModel, from_hex, to_hex
-from coprocessor.worker.code import CodeStore
+from protocol.wire import CommitmentModel, ExecuteRequest, ExecuteResponse, SignatureModel, from_hex, to_hex
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from coprocessor.errors import CoprocessorError
 from coprocessor.runtime.manifest import ManifestError
+from protocol.errors import ProtocolError
 from webui.routes.deps import AuthDep, DashboardDep
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +38,7 @@ async def deploy(
         raise HTTPException(status_code=422, detail="paste the agent's code or choose a file")
     try:
         agent_id = dashboard.deploy_agent(source, price)
-    except (ManifestError, CoprocessorError) as err:
+    except (ManifestError, CoprocessorError, ProtocolError) as err:
         raise HTTPException(status_code=422, detail=str(err)) from err
     return RedirectResponse(f"/agents/{agent_id}", status_code=303)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 
+from protocol.hexes import to_hex
 from webui.routes.deps import DashboardDep, PageQuery
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -20,7 +21,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, bytes):
-        return "0x" + value.hex()
+        return to_hex(value)
     return value
 
 

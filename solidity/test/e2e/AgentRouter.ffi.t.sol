@@ -59,7 +59,7 @@ contract AgentRouter_EndToEnd is RouterSetup {
         string[] memory cmd = new string[](19);
         cmd[0] = ".venv/bin/python";
         cmd[1] = "-m";
-        cmd[2] = "coprocessor.ffi";
+        cmd[2] = "enclave.ffi";
         cmd[3] = "--code-file";
         cmd[4] = path;
         cmd[5] = "--input";

@@ -13,7 +13,7 @@ from typing import Any
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
-from coprocessor.keys import hkdf
+from protocol.kdf import hkdf
 
 LABEL = b"enclave-agents/v1/private-logs"
 

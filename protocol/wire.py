@@ -10,15 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from coprocessor.protocol import AgentResult, CompactSignature, RequestCommitment, SignedResult, Status
-
-
-def to_hex(data: bytes) -> str:
-    return "0x" + data.hex()
-
-
-def from_hex(text: str) -> bytes:
-    return bytes.fromhex(text.removeprefix("0x"))
+from protocol.hexes import from_hex as from_hex
+from protocol.hexes import to_hex as to_hex
+from protocol.results import AgentResult, CompactSignature, RequestCommitment, SignedResult, Status
 
 
 class Wire(BaseModel):

@@ -9,7 +9,8 @@ import json
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 
-from coprocessor.envelope import MAGIC
+from protocol.envelope import MAGIC
+from protocol.hexes import to_hex
 
 
 def show_bytes(data: bytes) -> str:
@@ -30,7 +31,7 @@ def show_bytes(data: bytes) -> str:
             return json.dumps(json.loads(text), indent=2)
         except json.JSONDecodeError:
             return text
-    shown = "0x" + data.hex()
+    shown = to_hex(data)
     if len(data) == 32:
         shown += f"\n(as uint256: {int.from_bytes(data, 'big')})"
     return shown

@@ -12,10 +12,11 @@ from typing import Any
 
 from eth_abi.abi import encode
 from eth_account import Account
+from eth_keys.datatypes import Signature as KeysSignature
 from eth_utils.crypto import keccak
 
-from coprocessor.status import NotProcessedReason as NotProcessedReason
-from coprocessor.status import Status as Status
+from protocol.status import NotProcessedReason as NotProcessedReason
+from protocol.status import Status as Status
 
 DOMAIN_NAME = "EnclaveAgents"
 DOMAIN_VERSION = "1"
@@ -180,6 +181,5 @@ def recover_result_signer(*, chain_id: int, router: str, signed: SignedResult) -
     """The address that signed a result (to check a result before co-signing it in a batch)."""
     digest = result_digest(chain_id=chain_id, router=router, result=signed.result, epoch=signed.signature.epoch)
     vs = int.from_bytes(signed.signature.vs, "big")
-    v = (vs >> 255) + 27
-    s_value = vs & ((1 << 255) - 1)
-    return str(Account._recover_hash(digest, vrs=(v, int.from_bytes(signed.signature.r, "big"), s_value)))
+    signature = KeysSignature(vrs=(vs >> 255, int.from_bytes(signed.signature.r, "big"), vs & ((1 << 255) - 1)))
+    return str(signature.recover_public_key_from_msg_hash(digest).to_checksum_address())

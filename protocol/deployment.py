@@ -12,27 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
-from coprocessor.errors import ArtifactMissing, DeploymentError
+from protocol.errors import ArtifactMissing, DeploymentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = PROJECT_ROOT / "out"
-
-# Where each contract's source lives, relative to solidity/ (forge names out/ by file name).
-SOURCES = {
-    "TeeRegistry": "TeeRegistry.sol",
-    "AgentRouter": "AgentRouter.sol",
-    "EchoConsumer": "EchoConsumer.sol",
-    "PriceFeedConsumer": "PriceFeedConsumer.sol",
-    "AnswerConsumer": "AnswerConsumer.sol",
-    "PriceAlertConsumer": "PriceAlertConsumer.sol",
-    "EmptyConsumer": "BenchConsumers.sol",
-    "Store32Consumer": "BenchConsumers.sol",
-}
 
 
 @dataclass(frozen=True)
@@ -42,9 +29,10 @@ class Artifact:
     bytecode: str
 
 
-def load_artifact(name: str, artifacts_dir: Path = ARTIFACTS_DIR) -> Artifact:
-    """The ABI and creation bytecode of a compiled contract."""
-    path = artifacts_dir / SOURCES.get(name, f"{name}.sol") / f"{name}.json"
+def load_artifact(name: str, source_file: str | None = None, artifacts_dir: Path = ARTIFACTS_DIR) -> Artifact:
+    """The ABI and creation bytecode of a compiled contract (forge names out/ by source file,
+    `<name>.sol` unless `source_file` says otherwise)."""
+    path = artifacts_dir / (source_file or f"{name}.sol") / f"{name}.json"
     if not path.exists():
         raise ArtifactMissing(name, str(path))
     data = json.loads(path.read_text())
@@ -70,14 +58,6 @@ def send(w3: Web3, account: LocalAccount, call: Any, value: int = 0, gas: int | 
     if receipt["status"] != 1:
         raise DeploymentError(f"transaction {tx_hash.hex()} reverted")
     return receipt
-
-
-def deploy_contract(w3: Web3, account: LocalAccount, name: str, *args: Any) -> Contract:
-    artifact = load_artifact(name)
-    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-    receipt = send(w3, account, factory.constructor(*args))
-    contract: Contract = w3.eth.contract(address=receipt["contractAddress"], abi=artifact.abi)
-    return contract
 
 
 @dataclass
@@ -119,24 +99,3 @@ class Deployment:
             )
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise DeploymentError(f"cannot read deployment file {path}: {err}") from err
-
-
-def deploy_system(w3: Web3, deployer_key: str, gatekeepers: list[str] | None = None) -> Deployment:
-    """Deploys TeeRegistry, AgentRouter and the EchoConsumer example, owned by the deployer.
-
-    `gatekeepers` are added to the TeeRegistry (the deployer by default, as on a dev chain).
-    """
-    account: LocalAccount = Account.from_key(deployer_key)
-    start_block = w3.eth.block_number
-    tee = deploy_contract(w3, account, "TeeRegistry", account.address)
-    router = deploy_contract(w3, account, "AgentRouter", account.address, tee.address)
-    echo = deploy_contract(w3, account, "EchoConsumer", router.address)
-    for gatekeeper in gatekeepers if gatekeepers is not None else [account.address]:
-        send(w3, account, tee.functions.addGatekeeper(Web3.to_checksum_address(gatekeeper)))
-    contracts = {"TeeRegistry": tee, "AgentRouter": router, "EchoConsumer": echo}
-    return Deployment(
-        chain_id=w3.eth.chain_id,
-        start_block=start_block,
-        addresses={name: c.address for name, c in contracts.items()},
-        abis={name: load_artifact(name).abi for name in contracts},
-    )

@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from coprocessor.protocol import CompactSignature
-from coprocessor.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
+from protocol.results import CompactSignature
+from protocol.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
 
 
 class WorkerError(Exception):

@@ -1,4 +1,4 @@
-"""`python -m coprocessor.ffi`: runs an agent and signs its result, for forge tests (`vm.ffi`).
+"""`python -m enclave.ffi`: runs an agent and signs its result, for forge tests (`vm.ffi`).
 
 Prints `abi.encode(uint8 status, bytes output, bytes32 r, bytes32 vs)` as 0x hex, which
 `vm.ffi` hands back to the test as bytes. The agent runs in the same sandbox as on a worker.
@@ -13,8 +13,9 @@ from pathlib import Path
 from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 
-from coprocessor.protocol import COMMITMENT_TYPES, AgentResult, RequestCommitment, sign_result
 from coprocessor.runtime import Limits, Sandbox
+from protocol.hexes import to_hex
+from protocol.results import COMMITMENT_TYPES, AgentResult, RequestCommitment, sign_result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         ["uint8", "bytes", "bytes32", "bytes32"],
         [int(execution.status), execution.output, signed.signature.r, signed.signature.vs],
     )
-    sys.stdout.write("0x" + encoded.hex())
+    sys.stdout.write(to_hex(encoded))
 
 
 if __name__ == "__main__":
