@@ -8,7 +8,6 @@ from fastapi import FastAPI, HTTPException
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from bridge import metrics
 from bridge.service import Bridge
 
 
@@ -19,7 +18,7 @@ def create_app(bridge: Bridge) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    registry = metrics.registry(bridge.store, bridge.rotation.epoch)
+    registry = bridge.metrics.registry
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:

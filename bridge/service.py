@@ -12,6 +12,7 @@ from eth_account import Account
 from web3 import Web3
 
 from bridge.dispatcher import Dispatcher, WorkerPool
+from bridge.metrics import BridgeMetrics
 from bridge.rotation import RotationGate
 from bridge.settings import BridgeSettings
 from bridge.store import RequestStore
@@ -41,9 +42,11 @@ class Bridge:
         self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
         self.dispatcher.is_held = self.rotation.held
         account = Account.from_key(settings.eth_private_key.get_secret_value())
+        self.metrics = BridgeMetrics(self.store, self.rotation.epoch)
         self.submitter = Submitter(
             w3, router, account, self.store, self.workers, deployment.start_block, settings.batch_size
         )
+        self.submitter.on_delivered = self.metrics.delivered
         self._stop = threading.Event()
         # Each loop sleeps on its own event; the stage before it sets it when there is work, so
         # a request moves on at once rather than at the next poll.

@@ -51,13 +51,17 @@ def first_transitions(store: RequestStore, since: float) -> dict[str, dict[str, 
     return firsts
 
 
+def stage_times(states: dict[str, float]) -> dict[str, float]:
+    """Seconds each stage of one request took, from the first time it reached each state."""
+    return {name: states[end] - states[start] for name, start, end in STAGES if start in states and end in states}
+
+
 def stage_durations(store: RequestStore, since: float) -> dict[str, list[float]]:
     """Seconds each stage took, for the requests fulfilled since `since`."""
     out: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
     for states in first_transitions(store, since).values():
-        for name, start, end in STAGES:
-            if start in states and end in states:
-                out[name].append(states[end] - states[start])
+        for name, seconds in stage_times(states).items():
+            out[name].append(seconds)
     return out
 
 

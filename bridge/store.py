@@ -22,6 +22,7 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 
+from bridge.errors import BridgeError
 from protocol import sqlite
 from protocol.hexes import to_hex
 from protocol.results import RequestCommitment
@@ -85,7 +86,7 @@ MIGRATIONS = [
 ]
 
 
-class StoreVersionError(Exception):
+class StoreVersionError(BridgeError):
     """The store was written by a newer version of the bridge."""
 
     def __init__(self, version: int) -> None:
@@ -308,6 +309,14 @@ class RequestStore:
         with self._lock:
             row = self._db.execute("SELECT * FROM requests WHERE request_id = ?", (str(request_id),)).fetchone()
         return self._stored(row) if row else None
+
+    def first_transitions(self, request_id: int) -> dict[str, float]:
+        """When a request first reached each state."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT state, MIN(at) FROM transitions WHERE request_id = ? GROUP BY state", (str(request_id),)
+            ).fetchall()
+        return {state: float(at) for state, at in rows}
 
     def transitions(self, request_id: int) -> list[dict[str, Any]]:
         with self._lock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -50,6 +51,8 @@ class Submitter:
         max_attempts: int = 5,
     ) -> None:
         self.w3 = w3
+        # Told of every result this bridge delivered (request id, its share of the tx's gas).
+        self.on_delivered: Callable[[int, int | None], None] = lambda request_id, gas: None
         self.router = router
         self.account = account
         self.store = store

@@ -6,11 +6,12 @@ from typing import Any
 
 import httpx
 
+from bridge.errors import BridgeError
 from protocol.results import CompactSignature
 from protocol.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
 
 
-class WorkerError(Exception):
+class WorkerError(BridgeError):
     """The worker answered with an error or did not answer.
 
     `retryable` is True when the worker could not answer now but the request is fine: it was

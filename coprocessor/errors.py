@@ -1,10 +1,17 @@
 """The base exception of the coprocessor.
 
 CoprocessorError
-├── AttestationError     a quote is forged, for an unknown measurement, or binds other keys
-├── ProvisioningError    a worker could not get the cluster key from any gatekeeper
-├── SealingError         sealed data is corrupt or sealed to another identity
-└── CodeNotFound         no AgentCodePublished log carries this code hash (or it mismatches)
+├── AttestationError        a quote is forged, for an unknown measurement, or binds other keys
+├── ProvisioningError       a worker could not get the cluster key from any gatekeeper
+├── SealingError            sealed data is corrupt, sealed to another identity, or moved
+├── CodeNotFound            no AgentCodePublished log carries this code hash (or it mismatches)
+├── InsecureBackendRefused  the simulated TEE was about to run outside a development chain
+├── NotReady                a worker holds no key for the chain's current epoch
+├── RequestRefused          a request the chain did not make (other input or fields, not open)
+├── HostUnavailable         the chain could not be asked: retry later, nothing was signed
+├── ManifestError           an agent's @enclave line is malformed (also a ValueError)
+├── FetchError              ctx.fetch refused or failed: a JS exception in the agent
+└── HostError               any other host call refused: a JS exception in the agent
 """
 
 from __future__ import annotations
@@ -30,3 +37,31 @@ class CodeNotFound(CoprocessorError):
     def __init__(self, code_hash: bytes, detail: str = "no AgentCodePublished log carries it") -> None:
         super().__init__(f"agent code 0x{code_hash.hex()}: {detail}")
         self.code_hash = code_hash
+
+
+class InsecureBackendRefused(CoprocessorError):
+    pass
+
+
+class NotReady(CoprocessorError):
+    pass
+
+
+class RequestRefused(CoprocessorError):
+    pass
+
+
+class HostUnavailable(CoprocessorError):
+    pass
+
+
+class ManifestError(CoprocessorError, ValueError):
+    pass
+
+
+class FetchError(CoprocessorError):
+    pass
+
+
+class HostError(CoprocessorError):
+    pass

@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from web3 import Web3
 
+from coprocessor.errors import InsecureBackendRefused
 from coprocessor.runtime.limits import Limits
 from coprocessor.tee.base import QuoteVerifier, TeeBackend
 from coprocessor.tee.dcap import DcapPolicy, DcapTee, DcapVerifier, DstackQuoteSource
@@ -25,10 +26,6 @@ from protocol.deployment import Deployment
 # The chain id of local development chains (anvil, hardhat): the only place the simulated TEE
 # may run without saying so explicitly.
 DEVELOPMENT_CHAIN_ID = 31337
-
-
-class InsecureBackendRefused(Exception):
-    """The simulated TEE was about to run outside a development chain."""
 
 
 class ServiceSettings(BaseSettings):

@@ -18,10 +18,12 @@ from eth_abi.exceptions import DecodingError
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
+from protocol.errors import ProtocolError
+
 MAGIC = b"\xeaENV1"
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(ProtocolError, ValueError):
     """The envelope is malformed or cannot be opened with the keys at hand."""
 
 

@@ -2,7 +2,8 @@
 
 ProtocolError
 ├── ArtifactMissing      a compiled contract is not in out/ (run `forge build`)
-└── DeploymentError      a deployment file is missing or malformed, or a transaction reverted
+├── DeploymentError      a deployment file is missing or malformed, or a transaction reverted
+└── EnvelopeError        a sealed envelope is malformed or cannot be opened (protocol/envelope.py)
 """
 
 from __future__ import annotations

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from enclave.stack import Stack
-from enclave.usage import register
+from enclave.usage import ask_many, register, wait_for
 from protocol.deployment import PROJECT_ROOT
 from tests.state import fresh_state_dir
 
@@ -44,7 +46,10 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
+    """A stack that has answered one request already, so that no test depends on another's."""
     with Stack(state_dir=fresh_state_dir("browser"), workers=2) as running:
+        agent = register(running, PROJECT_ROOT / "examples" / "agents" / "hello.js")
+        wait_for(running, ask_many(running, agent, [b"fixture"]))
         yield running
 
 
@@ -136,14 +141,43 @@ def test_pages_read_without_javascript(browser: Browser, stack: Stack) -> None:
 def test_metrics_agree_with_the_overview(stack: Stack) -> None:
     import httpx
 
+    agent = register(stack, "export default async () => 'counted';")
+    [request_id] = ask_many(stack, agent, [b""])
+    wait_for(stack, [request_id])
+    served_by = _bridge_state(stack, request_id, "fulfilled")["worker"]
     overview = httpx.get(f"{stack.url('web')}/api/overview", timeout=10).json()
     bridge = httpx.get(f"{stack.url('bridge')}/metrics", timeout=10).text
     fulfilled = overview["counts"]["fulfilled"]
     assert fulfilled > 0
     assert f'enclave_requests{{state="fulfilled"}} {float(fulfilled)}' in bridge
-    assert 'enclave_request_stage_seconds_bucket{le="+Inf",stage="total"}' in bridge
+    total = _sample(bridge, "enclave_request_stage_seconds_count", stage="total")
+    assert total is not None and total >= 1, "the delivery was observed"
+    assert f'enclave_request_stage_seconds_bucket{{stage="total",le="+Inf"}} {total}' in bridge
     assert "enclave_fulfil_gas_used_count" in bridge and "enclave_key_epoch 1.0" in bridge
-    worker = httpx.get(f"{stack.url('worker-1')}/metrics", timeout=10).text
+    worker = httpx.get(f"{stack.url(served_by)}/metrics", timeout=10).text
     assert 'enclave_executions_total{status="OK"}' in worker and "enclave_key_epoch 1.0" in worker
     gatekeeper = httpx.get(f"{stack.url('gatekeeper')}/metrics", timeout=10).text
     assert "enclave_workers_provisioned_total 2.0" in gatekeeper
+
+
+def _bridge_state(stack: Stack, request_id: int, state: str, timeout: float = 30) -> dict[str, Any]:
+    """The bridge's record of a request once it reached `state` (polled, with a deadline)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        record: dict[str, Any] = httpx.get(f"{stack.url('bridge')}/v1/requests/{request_id}", timeout=5).json()
+        if record.get("state") == state:
+            return record
+        assert time.monotonic() < deadline, f"request still {record.get('state')}, not {state}"
+        time.sleep(0.1)
+
+
+def _sample(text: str, name: str, **labels: str) -> float | None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return None

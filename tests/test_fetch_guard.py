@@ -17,9 +17,10 @@ from typing import Any
 import httpcore
 import pytest
 
+from coprocessor.errors import FetchError
 from coprocessor.runtime import Limits, RunContext, execute
 from coprocessor.runtime.host import HostApi
-from coprocessor.runtime.http import FetchError, address_refusal, fetch
+from coprocessor.runtime.http import address_refusal, fetch
 from protocol.results import Status
 from tests.http_fixtures import FakeApi, fake_api
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from coprocessor.settings import DEVELOPMENT_CHAIN_ID, InsecureBackendRefused, WorkerSettings
+from coprocessor.errors import InsecureBackendRefused
+from coprocessor.settings import DEVELOPMENT_CHAIN_ID, WorkerSettings
 from enclave.anvil import Anvil
 
 pytestmark = pytest.mark.chain

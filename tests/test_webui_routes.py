@@ -469,3 +469,13 @@ def test_page_numbers_within_bounds_are_served_unclamped(client: TestClient, pag
 )
 def test_bad_ids_are_client_errors_not_500(client: TestClient, path: str, status: int) -> None:
     assert client.get(path).status_code == status
+
+
+def test_htmx_ships_inside_the_package_and_matches_the_pinned_npm_release(client: TestClient) -> None:
+    from protocol.deployment import PROJECT_ROOT
+    from webui.app import STATIC
+
+    vendored = (STATIC / "htmx.min.js").read_bytes()
+    assert vendored == (PROJECT_ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js").read_bytes()
+    served = client.get("/static/htmx.min.js")
+    assert served.status_code == 200 and served.content == vendored

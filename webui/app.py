@@ -13,7 +13,6 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from protocol.deployment import PROJECT_ROOT
 from webui import display
 from webui.auth import Auth
 from webui.chart import throughput_latency_svg
@@ -21,7 +20,9 @@ from webui.dashboard import Dashboard
 from webui.routes import actions, api, pages
 
 TEMPLATES = Path(__file__).parent / "templates"
-HTMX = PROJECT_ROOT / "node_modules" / "htmx.org" / "dist"
+# Shipped inside the package (an installed dashboard has no node_modules): htmx.min.js is the
+# npm package htmx.org's, pinned in package.json; a test checks the two agree.
+STATIC = Path(__file__).parent / "static"
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -57,7 +58,7 @@ def create_app(
     app.state.templates = templates
     app.state.require_login_for_reading = require_login_for_reading
     app.exception_handler(RequestValidationError)(bad_request)
-    app.mount("/static", StaticFiles(directory=HTMX), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")
     async def reading_gate(request: Request, call_next: Any) -> Any:

@@ -32,7 +32,7 @@ from eth_abi.exceptions import DecodingError, EncodingError
 from eth_utils.crypto import keccak
 
 from coprocessor.cluster_store import ClusterStore
-from coprocessor.errors import SealingError
+from coprocessor.errors import FetchError, HostError, SealingError
 from coprocessor.runtime import http
 from coprocessor.runtime.context import RunContext, StorageGrant
 from coprocessor.runtime.limits import Limits
@@ -49,10 +49,6 @@ Resolver = Callable[[int], dict[str, Any]]
 # `limit_reached` values: the `Limits` field of the limit.
 HTTP_CALLS = "http_calls"
 CALL_DEPTH = "call_depth"
-
-
-class HostError(Exception):
-    """A failure the agent sees as a thrown Error."""
 
 
 def hex_to_bytes(value: str) -> bytes:
@@ -216,7 +212,7 @@ class HostApi:
                 self._time_left_s(),
                 allow_private_networks=self.context.allow_private_networks,
             )
-        except http.FetchError as err:
+        except FetchError as err:
             raise HostError(str(err)) from err
 
     def fetch_all(self, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -236,7 +232,7 @@ class HostApi:
                     self._time_left_s(),
                     allow_private_networks=self.context.allow_private_networks,
                 )
-            except http.FetchError as err:
+            except FetchError as err:
                 return {"error": str(err)}
 
         with ThreadPoolExecutor(max_workers=max(1, min(8, len(requests)))) as pool:

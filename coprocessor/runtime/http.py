@@ -36,6 +36,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from coprocessor.errors import FetchError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Ranges that `is_global` alone does not name (or, for IPv6 transition forms, gets differently
@@ -54,10 +56,6 @@ _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: operator-loc
 # What resolvers accept as IPv4 besides a.b.c.d (inet_aton: 1 to 4 parts, decimal, octal or
 # hex): a host whose last label is a number is one of these, or a typo, never a DNS name.
 _NUMERIC_LABEL = re.compile(r"(0x[0-9a-f]*|[0-9]+)", re.IGNORECASE)
-
-
-class FetchError(Exception):
-    """Becomes a JS exception in the agent, with this message."""
 
 
 @dataclass(frozen=True)

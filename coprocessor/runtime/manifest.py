@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from coprocessor.errors import ManifestError
 from coprocessor.runtime.limits import KIB, MIB, Limits
 from protocol.hexes import to_hex
 
@@ -44,10 +45,6 @@ CAPS = Limits(
     http_response_bytes=8 * MIB,
     call_depth=8,
 )
-
-
-class ManifestError(ValueError):
-    """The manifest line is not valid JSON of the expected shape."""
 
 
 @dataclass(frozen=True)

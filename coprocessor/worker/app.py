@@ -9,9 +9,9 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from starlette.responses import Response
 
 from coprocessor import metrics
-from coprocessor.errors import CodeNotFound
+from coprocessor.errors import CodeNotFound, HostUnavailable, NotReady, RequestRefused
 from coprocessor.metrics import metrics_response
-from coprocessor.worker.service import HostUnavailable, NotReady, RequestRefused, Worker
+from coprocessor.worker.service import Worker
 from protocol.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
 
 

@@ -19,10 +19,10 @@ from web3.exceptions import ContractLogicError
 
 from coprocessor import metrics
 from coprocessor.cluster_store import ClusterStore
-from coprocessor.errors import CodeNotFound, ProvisioningError
+from coprocessor.errors import CodeNotFound, HostUnavailable, ManifestError, NotReady, ProvisioningError, RequestRefused
 from coprocessor.keys import AgentKeys, ClusterKey, derive_agent_keys
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
-from coprocessor.runtime.manifest import Manifest, ManifestError, parse_manifest
+from coprocessor.runtime.manifest import Manifest, parse_manifest
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.worker.code import CodeStore
 from protocol.deployment import Deployment
@@ -41,18 +41,6 @@ from protocol.results import (
 from protocol.wire import CommitmentModel, ExecuteRequest, ExecuteResponse, SignatureModel, from_hex, to_hex
 
 log = logging.getLogger(__name__)
-
-
-class NotReady(Exception):
-    """The worker has no cluster key yet."""
-
-
-class RequestRefused(Exception):
-    """The request is not one the chain made (other input, other fields, not open): no signature."""
-
-
-class HostUnavailable(Exception):
-    """The chain could not be asked: not the agent's fault, so nothing is signed; retry later."""
 
 
 # Signed answers kept so that a retry of a request gets the same answer instead of a new run.

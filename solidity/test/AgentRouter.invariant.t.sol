@@ -25,7 +25,10 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
     mapping(uint256 => RequestCommitment) internal commitments;
 
     uint256 public ghostEscrowed;
+    uint256 public ghostRequests;
     uint256 public ghostFulfilled;
+    uint256 public ghostCancelled;
+    uint256 public ghostWithdrawals;
 
     constructor(AgentRouter router_, uint256 agentId_, uint256 clusterKey_, bytes32 codeHash_) {
         router = router_;
@@ -65,6 +68,7 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         commitments[requestId] = commitment;
         openIds.push(requestId);
         ghostEscrowed += fee;
+        ++ghostRequests;
     }
 
     function fulfill(uint256 seed, uint8 count, uint256 transmitterSeed) external {
@@ -89,6 +93,7 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         RequestCommitment memory commitment = commitments[requestId];
         if (block.timestamp <= commitment.deadline) vm.warp(commitment.deadline + 1);
         router.cancel(commitment);
+        ++ghostCancelled;
         _forgetClosed();
     }
 
@@ -98,6 +103,11 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         if (router.balanceOf(account) == 0) return;
         vm.prank(account);
         router.withdraw(payable(address(0xD00D)));
+        ++ghostWithdrawals;
+    }
+
+    function openCount() external view returns (uint256) {
+        return openIds.length;
     }
 
     function allAccounts() public view returns (address[] memory accounts) {
@@ -149,5 +159,17 @@ contract AgentRouter_Invariants is RouterSetup {
             withdrawable += router.balanceOf(accounts[i]);
         }
         assertEq(address(router).balance, handler.ghostEscrowed() + withdrawable);
+    }
+
+    /// @notice Every request made is open, fulfilled once or cancelled once: none lost, none twice.
+    function invariant_EveryRequestIsOpenFulfilledOrCancelled() public view {
+        assertEq(handler.openCount() + handler.ghostFulfilled() + handler.ghostCancelled(), handler.ghostRequests());
+    }
+
+    /// @notice The run did drive the router: handlers that always returned early (or reverted,
+    ///         which `fail_on_revert` turns into a failure) would prove nothing.
+    function afterInvariant() external view {
+        assertGt(handler.ghostRequests(), 0, "no request was made");
+        assertGt(handler.ghostFulfilled() + handler.ghostCancelled(), 0, "no request was closed");
     }
 }

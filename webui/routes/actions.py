@@ -8,8 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from coprocessor.errors import CoprocessorError
-from coprocessor.runtime.manifest import ManifestError
+from coprocessor.errors import CoprocessorError, ManifestError
 from protocol.errors import ProtocolError
 from webui.routes.deps import AuthDep, DashboardDep
 
