@@ -9,7 +9,7 @@ demo: setup
 	.venv/bin/enclave demo
 
 test:
-	@scripts/setup.sh --browser
+	@scripts/setup.sh --dev --browser
 	scripts/test.sh
 
 gas: setup

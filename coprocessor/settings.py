@@ -12,7 +12,6 @@ from web3 import Web3
 from coprocessor.errors import InsecureBackendRefused
 from coprocessor.runtime.limits import Limits
 from coprocessor.tee.base import QuoteVerifier, TeeBackend
-from coprocessor.tee.dcap import DcapPolicy, DcapTee, DcapVerifier, DstackQuoteSource
 from coprocessor.tee.simulated import (
     SimulatedTee,
     SimulatedVerifier,
@@ -73,12 +72,17 @@ class ServiceSettings(BaseSettings):
             authority = load_authority(self.attestation_authority_key)
             return SimulatedTee(authority, self.state_dir, code_measurement(self.measurement_salt))
         if self.tee_backend == "dcap":
+            # The dcap backend is an optional extra (`pip install enclave-agents[dcap]`).
+            from coprocessor.tee.dcap import DcapTee, DstackQuoteSource
+
             source = DstackQuoteSource()
             return DcapTee(source, source.sealing_secret())
         raise ValueError(f"unknown TEE backend {self.tee_backend!r} (simulated or dcap)")
 
     def verifier(self) -> QuoteVerifier:
         if self.tee_backend == "dcap":
+            from coprocessor.tee.dcap import DcapPolicy, DcapVerifier
+
             return DcapVerifier(
                 DcapPolicy(
                     allowed_mr_td=frozenset(self.dcap_allowed_mr_td),

@@ -6,6 +6,17 @@ cd "$(dirname "$0")/.."
 
 stamp_ok() { [ -f "$2" ] && [ "$(cat "$2")" = "$1" ]; }
 
+# --dev: also the test and lint tools and the dcap extra (requirements-dev.lock);
+# --browser: also Debian's Chromium for the dashboard's browser tests. `make test` asks for both.
+dev=false browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=true ;;
+    --browser) browser=true ;;
+    *) echo "usage: scripts/setup.sh [--dev] [--browser]" >&2; exit 2 ;;
+  esac
+done
+
 # Node packages: Foundry binaries, solc, OpenZeppelin, htmx (package-lock.json).
 node_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 if ! stamp_ok "$node_hash" node_modules/.setup-stamp; then
@@ -15,22 +26,28 @@ fi
 
 scripts/install-vendored.sh
 
-# Python packages (requirements.lock), then the project itself in editable mode.
+# Python packages, every one pinned with its hashes (requirements.lock, or requirements-dev.lock
+# with --dev, which holds the same pins and more), then the project itself in editable mode.
 python_bin=${PYTHON:-python3.11}
-py_hash=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+lock=requirements.lock
+$dev && lock=requirements-dev.lock
+py_hash=$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/python ]; then
   "$python_bin" -m venv .venv
 fi
-if ! stamp_ok "$py_hash" .venv/.setup-stamp; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+# A dev install also serves `make demo`: the runtime pins are a subset of the dev ones.
+if ! stamp_ok "$py_hash" .venv/.setup-stamp && ! { ! $dev && [ -f .venv/.setup-dev ] \
+    && stamp_ok "$(cat requirements-dev.lock pyproject.toml | sha256sum | cut -d' ' -f1)" .venv/.setup-stamp; }; then
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r "$lock"
   .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   echo "$py_hash" > .venv/.setup-stamp
+  if $dev; then touch .venv/.setup-dev; else rm -f .venv/.setup-dev; fi
 fi
 
 # Chromium from Debian's packages, for the dashboard's browser tests (`scripts/setup.sh --browser`,
 # which `make test` runs). Pinned; the newest is taken only if the mirror no longer has the pin.
 CHROMIUM_VERSION="156.0.8078.108-1~deb12u1"
-if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
+if $browser && ! command -v chromium >/dev/null; then
   if [ "$(id -u)" != "0" ]; then
     echo "the browser tests need Debian's chromium: run 'apt-get install chromium' as root" >&2
     exit 1
