@@ -91,7 +91,8 @@ class Bench:
     def _submit(self, call: Any, size: int) -> int:
         receipt = send(self.w3, self.transmitter, call, gas=size * 250_000 + 200_000)
         delivered = self.router.events.RequestFulfilled().process_receipt(receipt)
-        assert len(delivered) == size, "every result must be delivered"
+        if len(delivered) != size:  # a skipped result would be measured as a cheaper one
+            raise SystemExit(f"{size - len(delivered)} of {size} results were not delivered")
         return int(receipt["gasUsed"])
 
     def fulfill(self, requests: list[tuple[int, RequestCommitment]]) -> int:

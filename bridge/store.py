@@ -346,12 +346,13 @@ class RequestStore:
             if value not in (None, ""):
                 where.append(f"{column} = ?")
                 params.append(value)
+        # The clause is built from the fixed column names above; every value is a parameter.
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM requests {clause}", params).fetchone()[0]
+            total = self._db.execute(f"SELECT COUNT(*) FROM requests {clause}", params).fetchone()[0]  # noqa: S608
             rows = self._db.execute(
                 f"""SELECT request_id, agent_id, consumer, state, status, worker, epoch, requested_at, updated_at
-                FROM requests {clause} ORDER BY requested_at DESC, request_id LIMIT ? OFFSET ?""",
+                FROM requests {clause} ORDER BY requested_at DESC, request_id LIMIT ? OFFSET ?""",  # noqa: S608
                 [*params, limit, offset],
             ).fetchall()
         return [dict(row) for row in rows], int(total)

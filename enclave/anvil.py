@@ -79,9 +79,12 @@ class Anvil:
             args += ["--block-time", str(self.block_time), "--mixed-mining"]
         if self.log_path:
             with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
-                self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+                # S603: the argument list is the pinned anvil binary and our own flags, no shell.
+                self._process = subprocess.Popen(  # noqa: S603
+                    args, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+                )
         else:
-            self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # noqa: S603
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from enclave.errors import StackError
 from enclave.stack import Stack
 from enclave.usage import request_ids, send_asks, wait_for
 from protocol.deployment import PROJECT_ROOT
@@ -55,7 +57,7 @@ def stage_times(transitions: list[dict[str, Any]]) -> list[tuple[str, float]]:
         first.setdefault(t["state"], float(t["at"]))
     names = {"dispatched": "dispatch", "executed": "execute + sign", "submitted": "batch", "fulfilled": "submit + mine"}
     out = []
-    for previous, state in zip(STAGES, STAGES[1:], strict=False):
+    for previous, state in itertools.pairwise(STAGES):
         if previous in first and state in first:
             out.append((names[state], (first[state] - first[previous]) * 1000))
     return out
@@ -64,7 +66,8 @@ def stage_times(transitions: list[dict[str, Any]]) -> list[tuple[str, float]]:
 def secret_leaks(stack: Stack, secret: bytes, request_tx: str) -> list[str]:
     """Where a plaintext secret shows: the request transaction, the chain's logs, the bridge's
     database and every log file of the stack. The demo prints the (empty) answer."""
-    assert stack.deployment is not None
+    if stack.deployment is None:
+        raise StackError("the stack has no deployment yet: start it first")
     w3 = stack.web3()
     places = {"the request transaction": bytes(w3.eth.get_transaction(request_tx)["input"])}  # type: ignore[arg-type]
     for log in w3.eth.get_logs({"fromBlock": stack.deployment.start_block, "toBlock": "latest"}):

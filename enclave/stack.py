@@ -176,7 +176,7 @@ class Stack:
     def _spawn(self, name: str, module: str, env: dict[str, str], port: int) -> Service:
         log_path = self.state_dir / f"{name}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - the child process owns it from here
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 - this Python running one of our own modules, no shell
             [sys.executable, "-m", module],
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=log_file,

@@ -17,6 +17,7 @@ from web3 import Web3
 from enclave.anvil import Anvil
 from enclave.demo import HELLO_AGENT, SEALED_AGENT, request_and_wait, secret_leaks, stage_times
 from enclave.deploy import deploy_system
+from enclave.errors import StackError
 from enclave.keys import encrypt_input
 from enclave.stack import Stack
 from enclave.usage import register
@@ -57,7 +58,8 @@ def _stack(args: argparse.Namespace) -> Stack:
 
 
 def _describe(stack: Stack) -> None:
-    assert stack.deployment is not None
+    if stack.deployment is None:
+        raise StackError("the stack has no deployment yet: start it first")
     for notice in stack.notices:
         print(notice)
     print(f"chain      {stack.rpc_url} (chain id {stack.deployment.chain_id})")
@@ -115,7 +117,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print("starting the stack (anvil, gatekeeper, workers, bridge)...")
     with _stack(args) as stack:
         _describe(stack)
-        assert stack.deployment is not None
+        if stack.deployment is None:
+            raise StackError("the stack has no deployment yet: start it first")
         agent_id = register(stack, HELLO_AGENT)
         print(f"\nregistered agent {agent_id} ({HELLO_AGENT.name}); EchoConsumer asks it to greet 'Enclave'")
         result = request_and_wait(stack, agent_id, b"Enclave")

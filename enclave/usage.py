@@ -43,7 +43,8 @@ AGENTS = PROJECT_ROOT / "examples" / "agents"
 
 
 def register(stack: Stack, code: str | bytes | Path, price: int = 0) -> int:
-    assert stack.deployment is not None
+    if stack.deployment is None:
+        raise StackError("the stack has no deployment yet: start it first")
     w3 = stack.web3()
     source = code.read_bytes() if isinstance(code, Path) else code.encode() if isinstance(code, str) else code
     router = stack.deployment.contract(w3, "AgentRouter")
@@ -53,7 +54,8 @@ def register(stack: Stack, code: str | bytes | Path, price: int = 0) -> int:
 
 def send_asks(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300_000, fee: int = 0) -> list[bytes]:
     """Sends one EchoConsumer.ask per payload, without waiting; returns the transaction hashes."""
-    assert stack.deployment is not None
+    if stack.deployment is None:
+        raise StackError("the stack has no deployment yet: start it first")
     w3 = stack.web3()
     account = Account.from_key(DEPLOYER_KEY)
     echo = stack.deployment.contract(w3, "EchoConsumer")
@@ -69,7 +71,8 @@ def send_asks(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300
 
 def request_ids(stack: Stack, hashes: list[bytes]) -> list[int]:
     """The request ids that the ask transactions opened, in order."""
-    assert stack.deployment is not None
+    if stack.deployment is None:
+        raise StackError("the stack has no deployment yet: start it first")
     w3 = stack.web3()
     router = stack.deployment.contract(w3, "AgentRouter")
     ids = []
@@ -87,7 +90,8 @@ def ask_many(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300_
 
 def results(stack: Stack) -> dict[int, list[tuple[Status, bytes]]]:
     """Every callback EchoConsumer received, by request id (a list, to see duplicates)."""
-    assert stack.deployment is not None
+    if stack.deployment is None:
+        raise StackError("the stack has no deployment yet: start it first")
     w3: Web3 = stack.web3()
     echo = stack.deployment.contract(w3, "EchoConsumer")
     seen: dict[int, list[tuple[Status, bytes]]] = {}

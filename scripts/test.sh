@@ -7,7 +7,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 echo "== lint: ruff, mypy (strict)"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .
-.venv/bin/mypy coprocessor protocol bridge webui enclave
+.venv/bin/mypy  # every package, the tests and the benchmarks (pyproject.toml)
 
 profile=${FOUNDRY_PROFILE:-default}
 [ "${CI:-}" = "true" ] && profile=ci

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from types import TracebackType
@@ -77,8 +78,6 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
 
 
 def _close(connection: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):  # already closed by the other side
         connection.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
     connection.close()

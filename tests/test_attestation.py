@@ -93,7 +93,7 @@ def test_tdx_policy_pins_mr_td(samples: Path) -> None:
     raw, collateral = load(samples, "tdx_quote")
     mr_td = verify_quote(raw, collateral, TDX_TIME, DcapPolicy()).fields["mr_td"]
     assert verify_quote(raw, collateral, TDX_TIME, DcapPolicy(allowed_mr_td=frozenset({mr_td})))
-    with pytest.raises(AttestationError, match="mr_td .* is not allowed"):
+    with pytest.raises(AttestationError, match=r"mr_td .* is not allowed"):
         verify_quote(raw, collateral, TDX_TIME, DcapPolicy(allowed_mr_td=frozenset({"00" * 48})))
 
 

@@ -33,14 +33,16 @@ def test_watcher_waits_for_confirmations_and_survives_a_reorg(w3: Web3, deployme
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     assert watcher.poll() == 1
     cursor = store.cursor()
-    assert cursor is not None and cursor.last_block_hash is not None
+    assert cursor is not None
+    assert cursor.last_block_hash is not None
 
     # The chain replaces its last blocks: the watcher notices and processes them again.
     w3.provider.make_request("anvil_reorg", [3, []])  # type: ignore[arg-type]
     assert watcher.poll() == 0
     assert watcher.reorgs == 1
     rewound = store.cursor()
-    assert rewound is not None and rewound.last_block_processed < cursor.last_block_processed
+    assert rewound is not None
+    assert rewound.last_block_processed < cursor.last_block_processed
     ask(w3, deployment, b"after the reorg")
     for _ in range(2):
         w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

@@ -151,11 +151,14 @@ def test_metrics_agree_with_the_overview(stack: Stack) -> None:
     assert fulfilled > 0
     assert f'enclave_requests{{state="fulfilled"}} {float(fulfilled)}' in bridge
     total = _sample(bridge, "enclave_request_stage_seconds_count", stage="total")
-    assert total is not None and total >= 1, "the delivery was observed"
+    assert total is not None, "the delivery was observed"
+    assert total >= 1, "the delivery was observed"
     assert f'enclave_request_stage_seconds_bucket{{stage="total",le="+Inf"}} {total}' in bridge
-    assert "enclave_fulfil_gas_used_count" in bridge and "enclave_key_epoch 1.0" in bridge
+    assert "enclave_fulfil_gas_used_count" in bridge
+    assert "enclave_key_epoch 1.0" in bridge
     worker = httpx.get(f"{stack.url(served_by)}/metrics", timeout=10).text
-    assert 'enclave_executions_total{status="OK"}' in worker and "enclave_key_epoch 1.0" in worker
+    assert 'enclave_executions_total{status="OK"}' in worker
+    assert "enclave_key_epoch 1.0" in worker
     gatekeeper = httpx.get(f"{stack.url('gatekeeper')}/metrics", timeout=10).text
     assert "enclave_workers_provisioned_total 2.0" in gatekeeper
 

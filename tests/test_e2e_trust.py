@@ -103,13 +103,15 @@ def test_the_bridge_cannot_choose_the_input_or_make_up_a_request(stack: Stack) -
 
         # The request's own fields with other input: the input does not hash to the id's.
         tampered = _execute(stack, commitment, b"TAMPERED BY BRIDGE")
-        assert tampered.status_code == 409 and "input" in tampered.json()["detail"]
+        assert tampered.status_code == 409
+        assert "input" in tampered.json()["detail"]
         assert "signature" not in tampered.json()
 
         # Fields rewritten to the other input's hash: a request the chain never made.
         rewritten = replace(commitment, input_hash=Web3.keccak(b"TAMPERED BY BRIDGE"))
         refused = _execute(stack, rewritten, b"TAMPERED BY BRIDGE")
-        assert refused.status_code == 409 and "not open on-chain" in refused.json()["detail"]
+        assert refused.status_code == 409
+        assert "not open on-chain" in refused.json()["detail"]
 
         # A request predicted before it exists (the next nonce of the same block).
         predicted = _execute(stack, replace(commitment, nonce=commitment.nonce + 1), b"honest")
@@ -118,7 +120,8 @@ def test_the_bridge_cannot_choose_the_input_or_make_up_a_request(stack: Stack) -
         # Another agent's id with this agent's code: no keys of the other agent are derived.
         victim = register(stack, "export default async (input, ctx) => JSON.stringify(ctx.secrets);")
         cross = _execute(stack, replace(commitment, agent_id=victim), b"honest")
-        assert cross.status_code == 409 and "signature" not in cross.json()
+        assert cross.status_code == 409
+        assert "signature" not in cross.json()
     [(status, output)] = wait_for(stack, [request_id]).values()
     assert (status, json.loads(output)) == (Status.OK, "echo:honest")
 
@@ -161,7 +164,8 @@ def test_the_rpc_going_away_mid_run_is_retried_never_signed_as_the_agents_fault(
     assert (status, json.loads(output)) == (Status.OK, "caller got from the callee")
     transitions = httpx.get(f"{bridge}/v1/requests/{request_id}", timeout=5).json()["transitions"]
     details = " ".join(t["detail"] or "" for t in transitions)
-    assert "503" in details and "the run needed the chain" in details, "a worker answered 'retry later' mid-run"
+    assert "503" in details, "a worker answered 'retry later'"
+    assert "the run needed the chain" in details, "... because the chain went away mid-run"
 
 
 def test_private_logs_reach_only_the_owner(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,9 +184,12 @@ def test_private_logs_reach_only_the_owner(stack: Stack, capsys: pytest.CaptureF
     assert b"DETAIL-9913" not in output, "the on-chain output names the status, not the detail"
 
     detail = httpx.get(f"{stack.services['bridge'].url}/v1/requests/{request_id}", timeout=5).json()
-    assert detail["sealedLogs"] and detail["error"] is None and json.loads(detail["logs"] or "[]") == []
+    assert detail["sealedLogs"]
+    assert detail["error"] is None
+    assert json.loads(detail["logs"] or "[]") == []
     stored = b"".join(p.read_bytes() for p in stack.state_dir.glob("bridge.sqlite*"))
-    assert b"LOG-LINE-7731" not in stored and b"DETAIL-9913" not in stored
+    assert b"LOG-LINE-7731" not in stored
+    assert b"DETAIL-9913" not in stored
 
     state = ["--state-dir", str(stack.state_dir)]
     with pytest.MonkeyPatch.context() as patch:
@@ -192,4 +199,5 @@ def test_private_logs_reach_only_the_owner(stack: Stack, capsys: pytest.CaptureF
         patch.setenv("ENCLAVE_OWNER_KEY", DEPLOYER_KEY)
         assert cli.main(["agent", "logs", hex(request_id), *state]) == 0
     printed = capsys.readouterr().out
-    assert "LOG-LINE-7731" in printed and "DETAIL-9913" in printed
+    assert "LOG-LINE-7731" in printed
+    assert "DETAIL-9913" in printed

@@ -39,7 +39,8 @@ def test_worker_with_unknown_measurement_gets_no_key_and_its_signatures_are_refu
         refusal = rogue.log_path.read_text()
         time.sleep(0.2)
     info = httpx.get(f"{rogue.url}/v1/info", timeout=5).json()
-    assert info["ready"] is False and info["signer"] is None
+    assert info["ready"] is False
+    assert info["signer"] is None
     assert info["measurement"] != "0x" + code_measurement().hex()
     assert httpx.get(f"{rogue.url}/healthz", timeout=5).status_code == 503
     assert httpx.post(f"{rogue.url}/v1/execute", json={}, timeout=5).status_code == 401
@@ -109,7 +110,8 @@ def test_worker_whose_measurement_is_revoked_gets_no_key_for_the_next_epoch(stac
         assert time.monotonic() < deadline, "the revoked worker never asked for the new key"
         time.sleep(0.2)
     info = httpx.get(f"{v2.url}/v1/info", timeout=5).json()
-    assert info["epoch"] == epoch - 1 and info["ready"] is False
+    assert info["epoch"] == epoch - 1
+    assert info["ready"] is False
     # The others moved on and still serve.
     agent = register(stack, "export default async () => '0x02';")
     [request_id] = ask_many(stack, agent, [b""])
@@ -122,13 +124,15 @@ def test_only_the_quoting_processes_hold_the_authority_key_and_the_dashboard_ver
     private = stack.state_dir / "attestation-authority.key"
     assert private.stat().st_mode & 0o777 == 0o600
     running = {name: service for name, service in stack.services.items() if service.running}
-    assert {"bridge", "web", "gatekeeper"} <= set(running) and any(n.startswith("worker") for n in running)
+    assert {"bridge", "web", "gatekeeper"} <= set(running)
+    assert any(n.startswith("worker") for n in running)
     for name, service in running.items():
         environ = Path(f"/proc/{service.process.pid}/environ").read_bytes()
         quotes = name.startswith(("worker", "gatekeeper"))
         assert (str(private).encode() in environ) == quotes, f"{name} must {'' if quotes else 'not '}see the key"
     services = httpx.get(f"{stack.url('web')}/api/services", timeout=10).json()
     workers = [s for s in services["workers"] if s["info"].get("ready")]
-    assert workers and all(s["quote_verified_at"] and not s["quote_error"] for s in workers)
+    assert workers
+    assert all(s["quote_verified_at"] and not s["quote_error"] for s in workers)
     page = httpx.get(f"{stack.url('web')}/", timeout=10).text
     assert "SIMULATED TEE" in page

@@ -314,7 +314,8 @@ def test_a_public_name_connects_to_its_address_with_its_name_for_host_and_tls(
     assert b"\r\nHost: api.example.test\r\n" in stream.sent
     assert stream.tls["server_hostname"] == "api.example.test"
     context = stream.tls["context"]
-    assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
 
 
 def test_the_next_checked_address_is_tried_when_one_refuses(

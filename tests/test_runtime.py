@@ -31,7 +31,8 @@ def test_echo_returns_input_bytes_and_logs() -> None:
     assert execution.status == Status.OK
     assert execution.output == b"hello"
     assert execution.logs == ["got hello"]
-    assert execution.elapsed_ms > 0 and execution.memory_bytes > 0
+    assert execution.elapsed_ms > 0
+    assert execution.memory_bytes > 0
 
 
 def test_json_value_becomes_utf8_json() -> None:

@@ -68,7 +68,7 @@ def test_a_row_relabelled_to_another_epoch_fails_to_open(tmp_path: Path) -> None
 
 
 def test_the_agent_gets_an_error_never_the_swapped_value(tmp_path: Path) -> None:
-    store, path = _store(tmp_path)
+    _, path = _store(tmp_path)
     _swap_values(path, 1, ClusterStore.key_id(KEY_1, "balance"), ClusterStore.key_id(KEY_1, "owner"))
     code = """export default async (input, ctx) => {
       try { return "read " + ctx.storage.get("balance"); } catch (e) { return "refused: " + e.message; }

@@ -42,7 +42,9 @@ def test_a_bridge_store_of_the_first_version_migrates_and_keeps_its_requests(tmp
     )
     store = RequestStore(path)
     stored = store.get(7)
-    assert stored is not None and stored.state == "fulfilled" and stored.commitment.nonce == 0
+    assert stored is not None
+    assert stored.state == "fulfilled"
+    assert stored.commitment.nonce == 0
     assert store.cursor() is not None
     store.close()
     with sqlite3.connect(path) as db:
@@ -93,7 +95,9 @@ def test_state_of_another_chain_is_moved_aside_not_deleted(chain: Anvil, tmp_pat
     )
     stack = Stack(state_dir=state, rpc_url=chain.rpc_url)
     stack._start_chain()
-    assert stack.moved_aside is not None and stack.moved_aside.parent == tmp_path
+    assert stack.moved_aside is not None
+    assert stack.moved_aside.parent == tmp_path
     assert (stack.moved_aside / "bridge.sqlite").read_bytes() == b"the old bridge's requests"
     assert any("is now in" in notice for notice in stack.notices)
-    assert stack.deployment is not None and (state / "deployment.json").exists()
+    assert stack.deployment is not None
+    assert (state / "deployment.json").exists()

@@ -19,7 +19,7 @@ REMAPPINGS = [
 
 def readme_consumer_example() -> str:
     readme = (PROJECT_ROOT / "README.md").read_text()
-    blocks = re.findall(r"```solidity\n(.*?)```", readme, flags=re.S)
+    blocks: list[str] = re.findall(r"```solidity\n(.*?)```", readme, flags=re.S)
     assert blocks, "the README shows a consumer contract"
     return "// SPDX-License-Identifier: MIT\npragma solidity ^0.8.24;\n" + blocks[0]
 

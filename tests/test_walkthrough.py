@@ -66,6 +66,8 @@ def test_walkthrough(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(simulated.split("status  OK\n")[1].split("stats")[0]) == {"greeting": "Hello, Ada!", "visits": 1}
     assert "log  greeting Ada" in simulated
     assert deployed.startswith("agent 1 deployed")
-    assert '"greeting": "Hello, Ada!"' in first and '"visits": 1' in first
-    assert '"greeting": "Bonjour, Ada!"' in sealed and '"visits": 2' in sealed, "state kept across requests"
+    assert '"greeting": "Hello, Ada!"' in first
+    assert '"visits": 1' in first
+    assert '"greeting": "Bonjour, Ada!"' in sealed
+    assert '"visits": 2' in sealed, "state kept across requests"
     assert "greeter" in listed

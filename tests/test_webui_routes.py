@@ -204,22 +204,23 @@ def test_page_renders_its_template_with_its_context(
 ) -> None:
     response = client.get(path)
     assert response.status_code == 200
-    assert response.template.name == template  # type: ignore[attr-defined]
-    assert keys <= set(response.context)  # type: ignore[attr-defined]
+    assert response.template.name == template
+    assert keys <= set(response.context)
     if not template.startswith("_"):  # a full page, not a fragment that htmx swaps in
-        assert "<main>" in response.text and '<script src="/static/htmx.min.js"' in response.text
+        assert "<main>" in response.text
+        assert '<script src="/static/htmx.min.js"' in response.text
 
 
 def test_filters_survive_the_live_table(client: TestClient) -> None:
     page = client.get("/requests?state=fulfilled&agent=1&consumer=0xabc")
-    assert page.context["filters"] == {"state": "fulfilled", "agent": "1", "consumer": "0xabc"}  # type: ignore[attr-defined]
+    assert page.context["filters"] == {"state": "fulfilled", "agent": "1", "consumer": "0xabc"}
     assert 'hx-include="#filters"' in page.text, "the polling table sends the filter form with each refresh"
     assert '<option value="fulfilled" selected>' in page.text
 
 
 def test_unknown_request_page_waits_for_it(client: TestClient) -> None:
     response = client.get("/requests/0x99")
-    assert response.context["detail"] is None  # type: ignore[attr-defined]
+    assert response.context["detail"] is None
     assert "has not seen this request yet" in response.text
     assert 'hx-trigger="every 1s"' in response.text
 
@@ -228,20 +229,23 @@ def test_actions_need_login_then_csrf(client: TestClient, dashboard: StandInDash
     assert client.post("/agents/1/pause", data={}).status_code == 401
     assert client.post("/login", data={"token": "wrong"}).status_code == 401
     login = client.post("/login", data={"token": TOKEN}, follow_redirects=False)
-    assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
+    assert login.status_code == 303
+    assert "httponly" in login.headers["set-cookie"].lower()
     assert client.post("/agents/1/pause", data={}).status_code == 403, "no CSRF token"
     assert client.post("/agents/1/pause", data={"csrf": "forged"}).status_code == 403
     page = client.get("/agents/1")
-    csrf = page.context["csrf"]  # type: ignore[attr-defined]
+    csrf = page.context["csrf"]
     assert f'value="{csrf}"' in page.text
     assert client.post("/agents/1/pause", data={"csrf": csrf}, follow_redirects=False).status_code == 303
     assert dashboard.paused[1] is True
     tried = client.post("/agents/1/try", data={"csrf": csrf, "input": "hi"}, follow_redirects=False)
-    assert tried.headers["location"] == f"/requests/0x{7:064x}" and dashboard.tried == [(1, b"hi")]
+    assert tried.headers["location"] == f"/requests/0x{7:064x}"
+    assert dashboard.tried == [(1, b"hi")]
     deployed = client.post(
         "/agents", data={"csrf": csrf, "code": "export default 1;", "price": "5"}, follow_redirects=False
     )
-    assert deployed.headers["location"] == "/agents/2" and dashboard.deployed == [("export default 1;", 5)]
+    assert deployed.headers["location"] == "/agents/2"
+    assert dashboard.deployed == [("export default 1;", 5)]
     assert client.post("/keys/rotate", data={"csrf": csrf}, follow_redirects=False).status_code == 303
     assert dashboard.rotations == 1
 
@@ -287,15 +291,15 @@ def browser_with(app: FastAPI, cookie: str) -> TestClient:
 def is_admin(client: TestClient) -> bool:
     page = client.get("/agents/1")
     assert page.status_code == 200
-    admin: bool = page.context["admin"]  # type: ignore[attr-defined]
+    admin: bool = page.context["admin"]
     assert ('action="/logout"' in page.text) is admin
     return admin
 
 
 def csrf_of(client: TestClient) -> str:
     page = client.get("/agents/1")
-    assert page.context["admin"] is True  # type: ignore[attr-defined]
-    csrf: str = page.context["csrf"]  # type: ignore[attr-defined]
+    assert page.context["admin"] is True
+    csrf: str = page.context["csrf"]
     return csrf
 
 
@@ -320,7 +324,9 @@ def test_a_forged_cookie_is_not_admin_and_cannot_act(
     assert pause(attacker, csrf) == 401
     assert attacker.post("/keys/rotate", data={"csrf": csrf}).status_code == 401
     assert attacker.post("/agents", data={"csrf": csrf, "code": "export default 1;"}).status_code == 401
-    assert dashboard.paused == {} and dashboard.rotations == 0 and dashboard.deployed == []
+    assert dashboard.paused == {}
+    assert dashboard.rotations == 0
+    assert dashboard.deployed == []
 
 
 def test_the_server_keeps_only_a_digest_and_the_digest_is_no_cookie(
@@ -329,7 +335,8 @@ def test_the_server_keeps_only_a_digest_and_the_digest_is_no_cookie(
     token = login(client)
     digest = hashlib.sha256(token.encode()).hexdigest()
     state = repr(vars(auth))
-    assert token not in state and digest in state
+    assert token not in state
+    assert digest in state
     attacker = browser_with(app, digest)  # what a look at the server's memory would give
     assert not is_admin(attacker)
     assert pause(attacker, hmac.new(SECRET, b"csrf:" + digest.encode(), hashlib.sha256).hexdigest()) == 401
@@ -352,7 +359,8 @@ def test_every_login_gets_its_own_token(app: FastAPI) -> None:
     first_token, second_token = login(first), login(second)
     assert first_token != second_token
     assert len(first_token) >= 43, "32 random bytes, base64url"
-    assert is_admin(first) and is_admin(second)
+    assert is_admin(first)
+    assert is_admin(second)
     first.post("/logout")
     assert not is_admin(browser_with(app, first_token))
     assert is_admin(second), "one admin logging out does not log the other out"
@@ -376,7 +384,8 @@ def test_a_captured_cookie_stops_working_after_logout(
     stolen = browser_with(app, token)
     assert is_admin(stolen), "a copy of a live cookie works like the original: hence revocation"
     logout = client.post("/logout", follow_redirects=False)
-    assert logout.status_code == 303 and COOKIE not in client.cookies
+    assert logout.status_code == 303
+    assert COOKIE not in client.cookies
     assert not is_admin(stolen)
     assert pause(stolen, csrf) == 401
     assert stolen.post("/agents/1/pause", data={}, headers={"x-csrf-token": csrf}).status_code == 401
@@ -407,7 +416,8 @@ def test_csrf_from_one_session_does_not_validate_for_another(app: FastAPI, dashb
     assert pause(mallory, alice_csrf) == 403
     assert mallory.post("/agents/1/pause", data={}, headers={"x-csrf-token": alice_csrf}).status_code == 403
     assert dashboard.paused == {}
-    assert pause(alice, alice_csrf) == 303 and dashboard.paused == {1: True}
+    assert pause(alice, alice_csrf) == 303
+    assert dashboard.paused == {1: True}
 
 
 def test_a_login_loop_cannot_grow_the_sessions_without_bound(dashboard: StandInDashboard, clock: Clock) -> None:
@@ -449,8 +459,8 @@ def test_a_bad_page_number_is_a_400_in_the_api(client: TestClient, page: str) ->
 
 @pytest.mark.parametrize("page", [1, MAX_PAGE])
 def test_page_numbers_within_bounds_are_served_unclamped(client: TestClient, page: int) -> None:
-    assert client.get("/requests", params={"page": page}).context["page"] == page  # type: ignore[attr-defined]
-    assert client.get("/requests/table", params={"page": page}).context["page"] == page  # type: ignore[attr-defined]
+    assert client.get("/requests", params={"page": page}).context["page"] == page
+    assert client.get("/requests/table", params={"page": page}).context["page"] == page
     assert client.get("/api/requests", params={"page": page}).json()["page"] == page
 
 
@@ -478,4 +488,5 @@ def test_htmx_ships_inside_the_package_and_matches_the_pinned_npm_release(client
     vendored = (STATIC / "htmx.min.js").read_bytes()
     assert vendored == (PROJECT_ROOT / "node_modules" / "htmx.org" / "dist" / "htmx.min.js").read_bytes()
     served = client.get("/static/htmx.min.js")
-    assert served.status_code == 200 and served.content == vendored
+    assert served.status_code == 200
+    assert served.content == vendored

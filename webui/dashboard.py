@@ -3,6 +3,7 @@ services' own endpoints, and the few admin actions. Routes only call into this."
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ class Dashboard:
             return None
         row = stored.row
         transitions = self.store.transitions(request_id)
-        for previous, current in zip(transitions, transitions[1:], strict=False):
+        for previous, current in itertools.pairwise(transitions):
             current["after_ms"] = (current["at"] - previous["at"]) * 1000
         result = stored.result or {}
         return {

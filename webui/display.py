@@ -22,5 +22,5 @@ def timestamp(value: float | None) -> str:
 
 def duration_ms(value: float | None) -> str:
     if value is None:
-        return "–"
+        return "\u2013"  # an en dash: nothing to show
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"

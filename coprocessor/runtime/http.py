@@ -265,13 +265,15 @@ def fetch(
     addresses = resolve(network_host, port, allow_private_networks)
     transport = _PinnedTransport(network_host, addresses)
     try:
-        with httpx.Client(transport=transport, timeout=timeout_s, follow_redirects=False, trust_env=False) as client:
-            with client.stream(method, parsed, headers=headers, content=body) as response:
-                data = bytearray()
-                for chunk in response.iter_bytes():
-                    data.extend(chunk)
-                    if len(data) > max_bytes:
-                        raise FetchError(f"fetch: the response from {host} exceeds {max_bytes} bytes")
+        with (
+            httpx.Client(transport=transport, timeout=timeout_s, follow_redirects=False, trust_env=False) as client,
+            client.stream(method, parsed, headers=headers, content=body) as response,
+        ):
+            data = bytearray()
+            for chunk in response.iter_bytes():
+                data.extend(chunk)
+                if len(data) > max_bytes:
+                    raise FetchError(f"fetch: the response from {host} exceeds {max_bytes} bytes")
     except httpx.TimeoutException as err:
         raise FetchError(f"fetch: {host} did not answer within {timeout_s * 1000:.0f} ms") from err
     except httpx.HTTPError as err:

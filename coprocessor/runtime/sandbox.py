@@ -112,7 +112,8 @@ class _Child:
         return cls(process=process)
 
     def send(self, message: dict[str, Any]) -> None:
-        assert self.process.stdin is not None
+        if self.process.stdin is None:  # Popen with stdin=PIPE always makes one
+            raise OSError("the sandbox process has no stdin")
         if not self.ready:
             # The start-up handshake: imports are not the agent's wall time.
             if self.receive(_START_TIMEOUT_S) is None:
@@ -121,12 +122,14 @@ class _Child:
         write_message(self.process.stdin, message)
 
     def answer(self, message: dict[str, Any]) -> None:
-        assert self.process.stdin is not None
+        if self.process.stdin is None:
+            raise OSError("the sandbox process has no stdin")
         write_message(self.process.stdin, message)
 
     def receive(self, timeout: float) -> dict[str, Any] | None:
         """The child's reply, or None when it did not start one within `timeout` seconds."""
-        assert self.process.stdout is not None
+        if self.process.stdout is None:
+            raise OSError("the sandbox process has no stdout")
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)
         if not ready:
             return None

@@ -193,7 +193,7 @@ class Worker:
             is_open = bool(self.router.functions.isOpen(commitment.request_id).call(block_identifier=checked_at))
         except HostUnavailable:
             raise
-        except Exception as err:  # noqa: BLE001 - any failure to ask the chain is the host's
+        except Exception as err:
             raise HostUnavailable(f"could not ask the chain whether the request is open: {err}") from err
         if not is_open:
             raise RequestRefused(
