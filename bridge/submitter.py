@@ -189,6 +189,7 @@ class Submitter:
             if request_id in without_code:
                 detail += "; the consumer has no code, so no callback ran"
             self.store.mark_fulfilled(request_id, tx_hash, gas_share, bool(event["args"]["callbackSucceeded"]), detail)
+            self.on_delivered(request_id, gas_share)
         for event in self.router.events.RequestNotProcessed().process_receipt(receipt, errors=DISCARD):
             request_id = int(event["args"]["requestId"])
             seen.add(request_id)
