@@ -1,7 +1,8 @@
 """The JSON shapes the worker and the gatekeeper speak, shared by their clients.
 
 Byte strings travel as 0x hex, uint256 values as decimal strings (JSON numbers lose precision
-past 2^53).
+past 2^53). Attributes are Python's snake_case; on the wire every field is camelCase (aliases),
+and a model validates and dumps with the aliases by default.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from protocol.hexes import from_hex as from_hex
 from protocol.hexes import to_hex as to_hex
@@ -16,43 +18,49 @@ from protocol.results import AgentResult, CompactSignature, RequestCommitment, S
 
 
 class Wire(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+    )
 
 
 class CommitmentModel(Wire):
-    agentId: int
-    codeHash: str
-    inputHash: str
+    agent_id: int
+    code_hash: str
+    input_hash: str
     consumer: str
     fee: str
-    callbackGasLimit: int
-    createdAt: int
+    callback_gas_limit: int
+    created_at: int
     deadline: int
     nonce: int
 
     @classmethod
     def of(cls, c: RequestCommitment) -> CommitmentModel:
         return cls(
-            agentId=c.agent_id,
-            codeHash=to_hex(c.code_hash),
-            inputHash=to_hex(c.input_hash),
+            agent_id=c.agent_id,
+            code_hash=to_hex(c.code_hash),
+            input_hash=to_hex(c.input_hash),
             consumer=c.consumer,
             fee=str(c.fee),
-            callbackGasLimit=c.callback_gas_limit,
-            createdAt=c.created_at,
+            callback_gas_limit=c.callback_gas_limit,
+            created_at=c.created_at,
             deadline=c.deadline,
             nonce=c.nonce,
         )
 
     def to_commitment(self) -> RequestCommitment:
         return RequestCommitment(
-            agent_id=self.agentId,
-            code_hash=from_hex(self.codeHash),
-            input_hash=from_hex(self.inputHash),
+            agent_id=self.agent_id,
+            code_hash=from_hex(self.code_hash),
+            input_hash=from_hex(self.input_hash),
             consumer=self.consumer,
             fee=int(self.fee),
-            callback_gas_limit=self.callbackGasLimit,
-            created_at=self.createdAt,
+            callback_gas_limit=self.callback_gas_limit,
+            created_at=self.created_at,
             deadline=self.deadline,
             nonce=self.nonce,
         )
@@ -80,7 +88,7 @@ class ExecuteRequest(Wire):
 
 
 class ExecuteResponse(Wire):
-    requestId: str
+    request_id: str
     commitment: CommitmentModel
     status: str
     output: str
@@ -93,7 +101,7 @@ class ExecuteResponse(Wire):
     calls: list[dict[str, Any]] = []
     # Private logs: {"logs": [...], "error": ...} sealed to the owner's key (then logs is empty
     # and error None).
-    sealedLogs: str | None = None
+    sealed_logs: str | None = None
 
     def signed_result(self) -> SignedResult:
         result = AgentResult(
@@ -110,9 +118,27 @@ class SignBatchRequest(Wire):
 
 class ProvisionRequest(Wire):
     quote: dict[str, Any]
-    identityPublicKey: str
+    identity_public_key: str
 
 
 class ProvisionResponse(Wire):
     epoch: int
-    sealedClusterKey: str
+    sealed_cluster_key: str
+
+
+class JoinRequest(Wire):
+    """A peer gatekeeper asking for the master keys: its quote, identity and chain account."""
+
+    quote: dict[str, Any]
+    identity_public_key: str
+    address: str
+    signature: str
+
+
+class AgentSecretsRequest(Wire):
+    """An owner's sealed settings for an agent, signed, with a version that only goes up."""
+
+    epoch: int
+    version: int
+    sealed: str
+    signature: str

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from coprocessor import metrics
@@ -13,21 +12,14 @@ from coprocessor.errors import AttestationError, CoprocessorError
 from coprocessor.gatekeeper.service import Gatekeeper
 from coprocessor.metrics import metrics_response
 from coprocessor.tee.base import Quote
-from protocol.wire import ProvisionRequest, ProvisionResponse, from_hex, to_hex
-
-
-class JoinRequest(BaseModel):
-    quote: dict[str, Any]
-    identityPublicKey: str
-    address: str
-    signature: str
-
-
-class AgentSecretsRequest(BaseModel):
-    epoch: int
-    version: int
-    sealed: str
-    signature: str
+from protocol.wire import (
+    AgentSecretsRequest,
+    JoinRequest,
+    ProvisionRequest,
+    ProvisionResponse,
+    from_hex,
+    to_hex,
+)
 
 
 def create_app(gatekeeper: Gatekeeper) -> FastAPI:
@@ -50,18 +42,18 @@ def create_app(gatekeeper: Gatekeeper) -> FastAPI:
     def provision(body: ProvisionRequest) -> ProvisionResponse:
         try:
             quote = Quote.from_dict(body.quote)
-            epoch, sealed = gatekeeper.provision(quote, from_hex(body.identityPublicKey))
+            epoch, sealed = gatekeeper.provision(quote, from_hex(body.identity_public_key))
         except (AttestationError, KeyError, ValueError) as err:
             raise HTTPException(status_code=403, detail=f"attestation refused: {err}") from err
         except CoprocessorError as err:  # for example, still fetching a new epoch's key from a peer
             raise HTTPException(status_code=503, detail=str(err)) from err
-        return ProvisionResponse(epoch=epoch, sealedClusterKey=to_hex(sealed))
+        return ProvisionResponse(epoch=epoch, sealed_cluster_key=to_hex(sealed))
 
     @app.post("/v1/gatekeepers/join")
     def join(body: JoinRequest) -> dict[str, str]:
         try:
             sealed = gatekeeper.share_masters(
-                Quote.from_dict(body.quote), from_hex(body.identityPublicKey), body.address, from_hex(body.signature)
+                Quote.from_dict(body.quote), from_hex(body.identity_public_key), body.address, from_hex(body.signature)
             )
         except (AttestationError, KeyError, ValueError) as err:
             raise HTTPException(status_code=403, detail=f"join refused: {err}") from err

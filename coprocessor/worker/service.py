@@ -233,14 +233,14 @@ class Worker:
         metrics.EXECUTION_SECONDS.observe(execution.elapsed_ms / 1000)
         metrics.WORKER_EPOCH.set(key.epoch)
         return ExecuteResponse(
-            requestId=str(commitment.request_id),
+            request_id=str(commitment.request_id),
             commitment=CommitmentModel.of(commitment),
             status=execution.status.name,
             output=to_hex(execution.output),
             signature=SignatureModel.of(signed.signature),
             logs=logs,
             error=error,
-            sealedLogs=sealed_logs,
+            sealed_logs=sealed_logs,
             stats={
                 "elapsedMs": execution.elapsed_ms,
                 "memoryBytes": execution.memory_bytes,
