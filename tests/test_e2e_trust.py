@@ -155,6 +155,9 @@ def test_the_rpc_going_away_mid_run_is_retried_never_signed_as_the_agents_fault(
     while httpx.get(f"{bridge}/v1/requests/{request_id}", timeout=5).json().get("state") != "dispatched":
         assert time.monotonic() < deadline, "the bridge never dispatched the request"
         time.sleep(0.05)
+    # The fault, timed against the agent's two-second busy loop: the worker has checked the
+    # request on-chain by now, and reaches for the chain again (callAgent) while it is cut. What
+    # the test decides from is the transitions below, not these durations.
     time.sleep(0.5)
     rpc_proxy.cut()
     time.sleep(3)
