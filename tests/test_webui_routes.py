@@ -11,22 +11,36 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bridge.stats import Window
+from bridge.store import NewRequest, RequestStore
 from coprocessor.runtime.manifest import Manifest
+from protocol.results import RequestCommitment
+from webui import schemas
 from webui.app import create_app
 from webui.auth import COOKIE, MAX_SESSIONS, Auth
+from webui.dashboard import Dashboard
 from webui.routes.deps import MAX_PAGE
 
 TOKEN = "let-me-in"
 SECRET = b"secret"
 TTL = 600
+# A request id is a keccak hash and a fee a uint96: both far beyond 2^53, where JSON numbers
+# stop being exact in JavaScript.
+BIG_ID = 2**256 - 1
+FEE = 2**96 - 1
+PRICE = 2**96 - 3
 
 
 class StandInDashboard:
@@ -35,6 +49,7 @@ class StandInDashboard:
         self.deployed: list[tuple[str, int]] = []
         self.tried: list[tuple[int, bytes]] = []
         self.rotations = 0
+        self.manifest = Manifest(name="hello")
         self.router = type(
             "R",
             (),
@@ -49,7 +64,16 @@ class StandInDashboard:
             "minute": window,
             "hour": window,
             "chart": chart,
-            "failures": [],
+            "failures": [
+                {
+                    "request_id": str(BIG_ID),
+                    "agent_id": 1,
+                    "status": "AGENT_ERROR",
+                    "reason": None,
+                    "error": "boom",
+                    "updated_at": 2.0,
+                }
+            ],
         }
 
     def requests(self, state: str, agent: str, consumer: str, page: int) -> dict[str, Any]:
@@ -67,53 +91,73 @@ class StandInDashboard:
         return {"rows": [row], "total": 1, "page": page, "pages": 1, "states": ("pending", "fulfilled")}
 
     def request(self, request_id: int) -> dict[str, Any] | None:
-        if request_id != 7:
+        if request_id not in (7, BIG_ID):
             return None
+        # Every column of the bridge's row, as `Dashboard.request` passes it on.
         row = {
-            "state": "fulfilled",
-            "status": "OK",
+            "request_id": str(request_id),
             "agent_id": 1,
-            "code_hash": "0x" + "22" * 32,
             "consumer": "0x1",
-            "fee": "0",
+            "code_hash": "0x" + "22" * 32,
+            "input": b"hello",
+            "fee": str(FEE),
             "callback_gas_limit": 1,
+            "created_at_block": 3,
+            "deadline": 1_800_000_000,
+            "nonce": 0,
+            "request_tx": "0xaa",
+            "requested_at": 1.0,
+            "state": "fulfilled",
             "worker": "worker-1",
             "epoch": 1,
-            "request_tx": "0xaa",
-            "created_at_block": 3,
+            "status": "OK",
+            "output": b"world",
+            "error": None,
+            "logs": '["a log line"]',
+            "stats": "{}",
+            "result": "{}",
             "fulfil_tx": "0xbb",
             "gas_used": 50_000,
             "callback_succeeded": 1,
+            "reason": None,
+            "attempts": 0,
+            "updated_at": 2.0,
         }
         return {
-            "id": 7,
+            "id": request_id,
             "row": row,
             "terminal": True,
-            "transitions": [{"state": "pending", "at": 1.0, "detail": None}],
+            "transitions": [
+                {"state": "pending", "at": 1.0, "detail": None},
+                {"state": "fulfilled", "at": 2.0, "detail": "tx 0xbb", "after_ms": 1000.0},
+            ],
             "input": "hello",
             "output": "world",
             "logs": ["a log line"],
             "stats": {},
-            "calls": [],
+            "calls": [{"agentId": 2, "codeHash": "0x" + "66" * 32, "depth": 1, "status": "OK"}],
             "error": None,
+            "sealed_logs_bytes": None,
         }
 
     def agents(self) -> list[dict[str, Any]]:
-        return [self.agent(1)]
+        return [self.agent(1, with_code=False)]
 
     def agent(self, agent_id: int, with_code: bool = True) -> dict[str, Any]:
-        return {
+        agent: dict[str, Any] = {
             "id": agent_id,
             "codeHash": "0x" + "33" * 32,
-            "price": 0,
+            "price": PRICE,
             "version": 1,
             "paused": self.paused.get(agent_id, False),
             "restricted": False,
             "owner": "0x" + "44" * 20,
-            "manifest": Manifest(name="hello"),
-            "code": "export default 1;",
-            "versions": [{"version": 1, "codeHash": "0x" + "33" * 32, "block": 2}],
+            "manifest": self.manifest,
         }
+        if with_code:
+            agent["code"] = "export default 1;"
+            agent["versions"] = [{"version": 1, "codeHash": "0x" + "33" * 32, "block": 2}]
+        return agent
 
     def services(self) -> dict[str, Any]:
         worker = {
@@ -269,6 +313,294 @@ def test_json_api_and_openapi(client: TestClient) -> None:
     assert client.get("/api/requests/0x99").status_code == 404
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/overview", "/api/requests", "/api/agents", "/api/services", "/api/keys"} <= set(paths)
+
+
+# -- the JSON API's models and its OpenAPI document ------------------------------------------------
+
+# Every /api/ path: a URL the stand-in answers, and the model its answer must match.
+API: dict[str, tuple[str, TypeAdapter[Any]]] = {
+    "/api/overview": ("/api/overview", TypeAdapter(schemas.Overview)),
+    "/api/requests": ("/api/requests", TypeAdapter(schemas.RequestPage)),
+    "/api/requests/{request_id}": (f"/api/requests/{BIG_ID}", TypeAdapter(schemas.RequestDetail)),
+    "/api/agents": ("/api/agents", TypeAdapter(list[schemas.Agent])),
+    "/api/agents/{agent_id}": ("/api/agents/1", TypeAdapter(schemas.AgentDetail)),
+    "/api/services": ("/api/services", TypeAdapter(schemas.Services)),
+    "/api/keys": ("/api/keys", TypeAdapter(schemas.Keys)),
+}
+JS_SAFE = 2**53
+
+
+def openapi(client: TestClient) -> dict[str, Any]:
+    document: dict[str, Any] = client.get("/openapi.json").json()
+    return document
+
+
+def component(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    prefix = "#/components/schemas/"
+    assert ref.startswith(prefix)
+    schema: dict[str, Any] = document["components"]["schemas"][ref.removeprefix(prefix)]
+    return schema
+
+
+def json_integers(text: str) -> list[int]:
+    """Every integer written as a JSON number in `text`."""
+    found: list[int] = []
+
+    def keep(literal: str) -> int:
+        found.append(int(literal))
+        return int(literal)
+
+    json.loads(text, parse_int=keep)
+    return found
+
+
+def test_every_api_path_is_checked_here(client: TestClient) -> None:
+    paths = {path for path in openapi(client)["paths"] if path.startswith("/api/")}
+    assert paths == set(API), "a new endpoint needs its URL and model in API, so the tests below cover it"
+
+
+def test_every_api_path_documents_a_named_closed_response_schema(client: TestClient) -> None:
+    document = openapi(client)
+    api_paths = {path: item for path, item in document["paths"].items() if path.startswith("/api/")}
+    assert api_paths
+    for path, item in api_paths.items():
+        for method, operation in item.items():
+            schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+            if schema.get("type") == "array":
+                schema = schema["items"]
+            assert "$ref" in schema, f"{method} {path}: the 200 answer is an anonymous schema"
+            model = component(document, schema["$ref"])
+            assert model["type"] == "object"
+            assert model["properties"], f"{method} {path}: the 200 answer's schema has no properties"
+            assert model["additionalProperties"] is False, f"{method} {path}: extra keys would be allowed"
+
+
+@pytest.mark.parametrize(
+    ("schema", "field"),
+    [
+        ("RequestDetail", "id"),
+        ("RequestRow", "request_id"),
+        ("RequestRow", "fee"),
+        ("RequestSummary", "request_id"),
+        ("Failure", "request_id"),
+        ("Agent", "price"),
+        ("AgentDetail", "price"),
+    ],
+)
+def test_256_bit_fields_are_documented_as_decimal_strings(client: TestClient, schema: str, field: str) -> None:
+    prop = openapi(client)["components"]["schemas"][schema]["properties"][field]
+    assert prop["type"] == "string"
+    assert prop["pattern"] == "^(0|[1-9][0-9]*)$"
+    assert "2^53" in prop["description"], "the description says why it is a string"
+
+
+@pytest.mark.parametrize("path", list(API))
+def test_each_endpoint_answers_exactly_what_its_model_describes(client: TestClient, path: str) -> None:
+    url, model = API[path]
+    response = client.get(url)
+    assert response.status_code == 200
+    # Strict: a number where the model says string (or the reverse) fails here.
+    parsed = model.validate_json(response.text, strict=True)
+    assert model.dump_python(parsed, mode="json", exclude_unset=True) == response.json(), "no key left undescribed"
+
+
+@pytest.mark.parametrize("path", list(API))
+def test_no_answer_holds_a_json_number_beyond_2_53(client: TestClient, path: str) -> None:
+    response = client.get(API[path][0])
+    assert response.status_code == 200
+    assert [n for n in json_integers(response.text) if abs(n) > JS_SAFE] == []
+
+
+def test_the_models_refuse_a_256_bit_value_sent_as_a_json_number() -> None:
+    """What makes validating a response body above a check of the wire format: the dashboard's
+    Python ints become strings, but a number in JSON stays an error."""
+    failure = {"agent_id": 1, "status": None, "reason": None, "error": None, "updated_at": 1.0}
+    assert schemas.Failure.model_validate({**failure, "request_id": BIG_ID}).request_id == str(BIG_ID)
+    assert schemas.Failure.model_validate_json(json.dumps({**failure, "request_id": str(BIG_ID)}))
+    with pytest.raises(ValidationError, match="request_id"):
+        schemas.Failure.model_validate_json(json.dumps({**failure, "request_id": BIG_ID}))
+
+
+@pytest.mark.parametrize("spelling", [str(BIG_ID), hex(BIG_ID), f"0x{BIG_ID:064x}"])
+def test_a_request_id_beyond_2_53_round_trips_exactly_as_a_string(client: TestClient, spelling: str) -> None:
+    response = client.get(f"/api/requests/{spelling}")
+    assert response.status_code == 200
+    # Read as JavaScript would: every JSON number becomes a double.
+    as_javascript_reads_it = json.loads(response.text, parse_int=float)
+    assert as_javascript_reads_it["id"] == str(BIG_ID)
+    assert as_javascript_reads_it["row"]["request_id"] == str(BIG_ID)
+    assert as_javascript_reads_it["row"]["fee"] == str(FEE)
+    assert int(as_javascript_reads_it["id"]) == BIG_ID
+    again = client.get(f"/api/requests/{as_javascript_reads_it['id']}")
+    assert again.json()["id"] == str(BIG_ID), "the id a client got back names the same request"
+
+
+def test_prices_and_failed_request_ids_beyond_2_53_are_strings(client: TestClient) -> None:
+    assert client.get("/api/agents/1").json()["price"] == str(PRICE)
+    assert [agent["price"] for agent in client.get("/api/agents").json()] == [str(PRICE)]
+    failure = client.get("/api/overview").json()["failures"][0]
+    assert failure["request_id"] == str(BIG_ID)
+
+
+@pytest.mark.parametrize(
+    ("url", "path", "status", "model"),
+    [
+        ("/api/requests/abc", "/api/requests/{request_id}", 400, schemas.ErrorResponse),
+        ("/api/requests/0x99", "/api/requests/{request_id}", 404, schemas.ErrorResponse),
+        ("/api/agents/2", "/api/agents/{agent_id}", 404, schemas.ErrorResponse),
+        ("/api/agents/abc", "/api/agents/{agent_id}", 400, schemas.ValidationErrorResponse),
+        ("/api/requests?page=0", "/api/requests", 400, schemas.ValidationErrorResponse),
+    ],
+)
+def test_error_answers_are_declared_and_match_their_model(
+    client: TestClient, url: str, path: str, status: int, model: type[BaseModel]
+) -> None:
+    response = client.get(url)
+    assert response.status_code == status
+    model.model_validate_json(response.text, strict=True)
+    declared = openapi(client)["paths"][path]["get"]["responses"][str(status)]
+    assert declared["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+LEAKED = "an-internal-value-never-to-be-sent"
+
+# (dashboard method, URL, where in its answer a key is added by mistake)
+LEAKS: list[tuple[str, str, Callable[[Any], dict[str, Any]]]] = [
+    ("overview", "/api/overview", lambda answer: answer),
+    ("overview", "/api/overview", lambda answer: answer["failures"][0]),
+    ("requests", "/api/requests", lambda answer: answer["rows"][0]),
+    ("request", "/api/requests/7", lambda answer: answer),
+    ("request", "/api/requests/7", lambda answer: answer["row"]),
+    ("request", "/api/requests/7", lambda answer: answer["transitions"][0]),
+    ("agents", "/api/agents", lambda answer: answer[0]),
+    ("agent", "/api/agents/1", lambda answer: answer),
+    ("agent", "/api/agents/1", lambda answer: answer["versions"][0]),
+    ("services", "/api/services", lambda answer: answer["workers"][0]),
+    ("keys", "/api/keys", lambda answer: answer["epochs"][0]),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "where"),
+    LEAKS,
+    ids=[
+        "overview",
+        "overview-failure",
+        "requests-row",
+        "request",
+        "request-row",
+        "request-transition",
+        "agents-agent",
+        "agent",
+        "agent-version",
+        "services-worker",
+        "keys-epoch",
+    ],
+)
+def test_a_key_added_by_mistake_fails_the_endpoint_instead_of_leaking(
+    app: FastAPI,
+    dashboard: StandInDashboard,
+    monkeypatch: pytest.MonkeyPatch,
+    method: str,
+    url: str,
+    where: Callable[[Any], dict[str, Any]],
+) -> None:
+    client = TestClient(app, raise_server_exceptions=False)
+    assert client.get(url).status_code == 200
+    original = getattr(dashboard, method)
+
+    def leaky(*args: Any, **kwargs: Any) -> Any:
+        answer = original(*args, **kwargs)
+        where(answer)["internal_note"] = LEAKED
+        return answer
+
+    monkeypatch.setattr(dashboard, method, leaky)
+    response = client.get(url)
+    assert response.status_code == 500
+    assert LEAKED not in response.text
+
+
+def test_a_services_own_info_is_passed_on_as_it_gave_it(
+    client: TestClient, dashboard: StandInDashboard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one open blob: each worker and gatekeeper version says what it says."""
+    original = dashboard.services
+
+    def newer_worker() -> dict[str, Any]:
+        answer = original()
+        answer["workers"][0]["info"]["somethingNew"] = {"nested": [1, 2]}
+        return answer
+
+    monkeypatch.setattr(dashboard, "services", newer_worker)
+    response = client.get("/api/services")
+    assert response.status_code == 200
+    assert response.json()["workers"][0]["info"] == {"role": "worker", "epoch": 1, "somethingNew": {"nested": [1, 2]}}
+
+
+def test_an_agent_with_private_logs_shows_its_owners_key_as_hex(
+    client: TestClient, dashboard: StandInDashboard
+) -> None:
+    # Not valid UTF-8: bytes must reach the JSON as hex, whatever they hold.
+    key = bytes(range(200, 232))
+    dashboard.manifest = Manifest(name="secretive", logs_key=key)
+    for manifest in (client.get("/api/agents/1").json()["manifest"], client.get("/api/agents").json()[0]["manifest"]):
+        assert manifest["logs_key"] == "0x" + key.hex()
+
+
+def test_the_real_read_models_over_a_real_store_match_the_models(tmp_path: Path) -> None:
+    """The stand-in could drift from the real Dashboard: here the bridge's own store answers."""
+    store = RequestStore(tmp_path / "bridge.sqlite")
+    now = time.time()
+    for request_id in (BIG_ID, BIG_ID - 1):
+        commitment = RequestCommitment(
+            agent_id=1,
+            code_hash=bytes(32),
+            input_hash=bytes(32),
+            consumer="0x" + "11" * 20,
+            fee=FEE,
+            callback_gas_limit=100_000,
+            created_at=3,
+            deadline=1_800_000_000,
+            nonce=0,
+        )
+        store.record_blocks([NewRequest(request_id, commitment, b"hi", "0xaa", now)], [], 3, 3)
+    result = {
+        "worker": "worker-1",
+        "signature": {"epoch": 1},
+        "status": "OK",
+        "output": "0x6869",
+        "error": None,
+        "logs": ["a line"],
+        "stats": {"elapsed_ms": 1.5},
+        "calls": [{"agentId": 2, "codeHash": "0x" + "66" * 32, "depth": 1, "status": "OK"}],
+    }
+    store.mark_executed(BIG_ID, result)
+    store.mark_submitted([BIG_ID], "0xbb")
+    store.mark_fulfilled(BIG_ID, "0xbb", 50_000, True, "fulfilled on-chain")
+    store.move(BIG_ID - 1, "failed", "deadline passed")
+    # Only the store-backed read models are used: the chain parts stay unset.
+    dashboard = Dashboard.__new__(Dashboard)
+    dashboard.store = store
+    dashboard.worker_urls, dashboard.gatekeeper_urls, dashboard.seen = [], [], {}
+    client = TestClient(create_app(dashboard, Auth(hashlib.sha256(TOKEN.encode()).hexdigest(), SECRET)))
+
+    for path in ("/api/overview", "/api/requests", "/api/requests/{request_id}", "/api/services"):
+        url, model = API[path]
+        response = client.get(url)
+        assert response.status_code == 200, f"{path}: {response.text}"
+        assert model.dump_python(model.validate_json(response.text, strict=True), mode="json", exclude_unset=True) == (
+            response.json()
+        )
+        assert [n for n in json_integers(response.text) if abs(n) > JS_SAFE] == []
+    detail = client.get(f"/api/requests/{BIG_ID}").json()
+    assert (detail["id"], detail["row"]["request_id"], detail["row"]["fee"]) == (str(BIG_ID), str(BIG_ID), str(FEE))
+    assert [t["state"] for t in detail["transitions"]] == ["pending", "executed", "submitted", "fulfilled"]
+    assert "after_ms" not in detail["transitions"][0], "the first transition has nothing to follow"
+    assert all("after_ms" in t for t in detail["transitions"][1:])
+    assert detail["calls"] == result["calls"]
+    failures = client.get("/api/overview").json()["failures"]
+    assert [f["request_id"] for f in failures] == [str(BIG_ID - 1)]
+    store.close()
 
 
 # -- sessions, as an attacker would try them ----------------------------------------------------

@@ -1,4 +1,8 @@
-"""The JSON API: the same data as the pages, described in /openapi.json."""
+"""The JSON API: the same data as the pages, described in /openapi.json.
+
+Each endpoint validates the dashboard's answer against its model in `webui.schemas` before it
+sends it: the document and the answers cannot drift apart unnoticed.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,30 @@ from fastapi import APIRouter, HTTPException
 
 from protocol.hexes import to_hex
 from webui.routes.deps import DashboardDep, PageQuery
+from webui.schemas import (
+    Agent,
+    AgentDetail,
+    ErrorResponse,
+    Keys,
+    Overview,
+    RequestDetail,
+    RequestPage,
+    Services,
+    ValidationErrorResponse,
+)
 
 router = APIRouter(prefix="/api", tags=["api"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse, "description": "No such item"}}
+BAD_PARAMETER: dict[int | str, dict[str, Any]] = {
+    400: {"model": ValidationErrorResponse, "description": "A malformed parameter"}
+}
 
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
+        # Recursing into asdict's result: a dataclass may hold bytes (a manifest's logs key).
+        return _plain(dataclasses.asdict(value))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -26,21 +47,25 @@ def _plain(value: Any) -> Any:
 
 
 @router.get("/overview", summary="Counts by state, throughput and latency, recent failures")
-def overview(dashboard: DashboardDep) -> dict[str, Any]:
-    data: dict[str, Any] = _plain(dashboard.overview())
-    return data
+def overview(dashboard: DashboardDep) -> Overview:
+    return Overview.model_validate(_plain(dashboard.overview()))
 
 
-@router.get("/requests", summary="Requests, newest first, filtered and paginated")
+@router.get("/requests", summary="Requests, newest first, filtered and paginated", responses=BAD_PARAMETER)
 def requests(
     dashboard: DashboardDep, state: str = "", agent: str = "", consumer: str = "", page: PageQuery = 1
-) -> dict[str, Any]:
-    data: dict[str, Any] = _plain(dashboard.requests(state, agent, consumer, page))
-    return data
+) -> RequestPage:
+    return RequestPage.model_validate(_plain(dashboard.requests(state, agent, consumer, page)))
 
 
-@router.get("/requests/{request_id}", summary="One request: timeline, decoded input and output, provenance")
-def request(request_id: str, dashboard: DashboardDep) -> dict[str, Any]:
+@router.get(
+    "/requests/{request_id}",
+    summary="One request: timeline, decoded input and output, provenance",
+    responses={400: {"model": ErrorResponse, "description": "The id is not an integer"}, **NOT_FOUND},
+    # The first transition has no `after_ms`: left out rather than sent as null, as it always was.
+    response_model_exclude_unset=True,
+)
+def request(request_id: str, dashboard: DashboardDep) -> RequestDetail:
     try:
         rid = int(request_id, 0)
     except ValueError as err:
@@ -48,32 +73,27 @@ def request(request_id: str, dashboard: DashboardDep) -> dict[str, Any]:
     detail = dashboard.request(rid)
     if detail is None:
         raise HTTPException(status_code=404, detail="unknown request")
-    data: dict[str, Any] = _plain(detail)
-    return data
+    return RequestDetail.model_validate(_plain(detail))
 
 
 @router.get("/agents", summary="The agents on-chain")
-def agents(dashboard: DashboardDep) -> list[dict[str, Any]]:
-    data: list[dict[str, Any]] = _plain(dashboard.agents())
-    return data
+def agents(dashboard: DashboardDep) -> list[Agent]:
+    return [Agent.model_validate(agent) for agent in _plain(dashboard.agents())]
 
 
-@router.get("/agents/{agent_id}", summary="One agent, with its code and versions")
-def agent(agent_id: int, dashboard: DashboardDep) -> dict[str, Any]:
+@router.get("/agents/{agent_id}", summary="One agent, with its code and versions", responses=BAD_PARAMETER | NOT_FOUND)
+def agent(agent_id: int, dashboard: DashboardDep) -> AgentDetail:
     # Otherwise a negative id fails to encode and an unknown one reverts: both would answer 500.
     if not 0 < agent_id <= int(dashboard.router.functions.agentCount().call()):
         raise HTTPException(status_code=404, detail="unknown agent")
-    data: dict[str, Any] = _plain(dashboard.agent(agent_id))
-    return data
+    return AgentDetail.model_validate(_plain(dashboard.agent(agent_id)))
 
 
 @router.get("/services", summary="Workers and gatekeepers: attestation, epoch, health")
-def services(dashboard: DashboardDep) -> dict[str, Any]:
-    data: dict[str, Any] = _plain(dashboard.services())
-    return data
+def services(dashboard: DashboardDep) -> Services:
+    return Services.model_validate(_plain(dashboard.services()))
 
 
 @router.get("/keys", summary="Key epochs and rotation state")
-def keys(dashboard: DashboardDep) -> dict[str, Any]:
-    data: dict[str, Any] = _plain(dashboard.keys())
-    return data
+def keys(dashboard: DashboardDep) -> Keys:
+    return Keys.model_validate(_plain(dashboard.keys()))
