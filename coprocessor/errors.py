@@ -4,11 +4,13 @@ CoprocessorError
 ├── AttestationError        a quote is forged, for an unknown measurement, or binds other keys
 ├── ProvisioningError       a worker could not get the cluster key from any gatekeeper
 ├── SealingError            sealed data is corrupt, sealed to another identity, or moved
-├── CodeNotFound            no AgentCodePublished log carries this code hash (or it mismatches)
+├── CodeNotFound            no AgentCodePublished log carries this code hash (the node's fault)
+├── CodeInvalid             the published code is not UTF-8 text (the agent's fault)
 ├── InsecureBackendRefused  the simulated TEE was about to run outside a development chain
 ├── NotReady                a worker holds no key for the chain's current epoch
 ├── RequestRefused          a request the chain did not make (other input or fields, not open)
 ├── HostUnavailable         the chain could not be asked: retry later, nothing was signed
+│   └── OwnerSettingsUnreadable  the stored owner settings do not open: the host's file
 ├── ManifestError           an agent's @enclave line is malformed (also a ValueError)
 ├── FetchError              ctx.fetch refused or failed: a JS exception in the agent
 └── HostError               any other host call refused: a JS exception in the agent
@@ -64,4 +66,14 @@ class FetchError(CoprocessorError):
 
 
 class HostError(CoprocessorError):
+    pass
+
+
+class CodeInvalid(CoprocessorError):
+    def __init__(self, code_hash: bytes, detail: str) -> None:
+        super().__init__(f"agent code 0x{code_hash.hex()}: {detail}")
+        self.code_hash = code_hash
+
+
+class OwnerSettingsUnreadable(HostUnavailable):
     pass

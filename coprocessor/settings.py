@@ -127,14 +127,17 @@ class WorkerSettings(ServiceSettings):
         return Limits(wall_time_ms=self.wall_time_ms, memory_bytes=self.memory_mb * 1024 * 1024)
 
 
-def start_checked(settings: ServiceSettings, chain_id: int) -> None:
-    """Exits with the reason when the TEE backend may not run on this chain; says SIMULATED
-    plainly in the log whenever it runs."""
+def start_checked(settings: ServiceSettings, *chain_ids: int) -> None:
+    """Exits with the reason when the TEE backend may not run on these chains (the RPC node's
+    answer and the deployment's, which the signatures are bound to: a node could lie about the
+    first); says SIMULATED plainly in the log whenever it runs."""
     try:
-        settings.check_backend(chain_id)
+        for chain_id in chain_ids:
+            settings.check_backend(chain_id)
     except InsecureBackendRefused as err:
         raise SystemExit(str(err)) from err
     if settings.tee_backend == "simulated":
         logging.getLogger("coprocessor").warning(
-            "TEE backend SIMULATED on chain %d: no hardware isolation, for development only", chain_id
+            "TEE backend SIMULATED on chain %s: no hardware isolation, for development only",
+            ", ".join(str(c) for c in sorted(set(chain_ids))),
         )

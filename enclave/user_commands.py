@@ -155,7 +155,7 @@ def cmd_agent_logs(args: argparse.Namespace) -> int:
             print("these logs are private: set ENCLAVE_OWNER_KEY to the agent owner's key to open them")
             return 1
         try:
-            opened = open_logs(Account.from_key(owner_key).key, from_hex(sealed))
+            opened = open_logs(Account.from_key(owner_key).key, from_hex(sealed), int(args.request_id, 0))
         except ValueError as err:
             print(err)
             return 1

@@ -2,8 +2,9 @@
 
     envelope = MAGIC || abi.encode(uint64 epoch, bytes sealedSecrets, bytes input)
 
-`sealedSecrets` is a libsodium sealed box of the secrets' JSON (`{"API_KEY": "..."}`) to the
-agent's X25519 key of `epoch`. The chain, the bridge and its database see only ciphertext; the
+`sealedSecrets` is a libsodium sealed box of the secrets' JSON (`{"API_KEY": "...",
+"__inputHash": "0x<keccak256(input)>"}`) to the agent's X25519 key of `epoch`: the secrets count
+only with the input they were sealed for. The chain, the bridge and its database see only ciphertext; the
 worker opens it and the agent reads `ctx.secrets`, while `input` reaches `main` as usual. A
 contract can build one too: `abi.encodePacked(MAGIC, abi.encode(epoch, sealed, input))`.
 """
@@ -15,12 +16,16 @@ from dataclasses import dataclass, field
 
 from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError
+from eth_utils.crypto import keccak
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
 
 from protocol.errors import ProtocolError
+from protocol.hexes import to_hex
 
 MAGIC = b"\xeaENV1"
+# The entry of the sealed secrets that binds them to the envelope's input (not shown to agents).
+INPUT_HASH_KEY = "__inputHash"
 
 
 class EnvelopeError(ProtocolError, ValueError):
@@ -34,8 +39,13 @@ class Opened:
 
 
 def seal_secrets(agent_public_key: bytes, epoch: int, secrets: dict[str, str], input_: bytes = b"") -> bytes:
-    """An envelope for a request: `input_` in the clear, `secrets` for the agent's eyes only."""
-    return MAGIC + encode(["uint64", "bytes", "bytes"], [epoch, seal_to(agent_public_key, secrets), input_])
+    """An envelope for a request: `input_` in the clear, `secrets` for the agent's eyes only.
+
+    The sealed part names the hash of `input_`, so nobody can copy the sealed secrets off the
+    chain into a request of their own with other input.
+    """
+    bound = secrets | {INPUT_HASH_KEY: to_hex(keccak(input_))}
+    return MAGIC + encode(["uint64", "bytes", "bytes"], [epoch, seal_to(agent_public_key, bound), input_])
 
 
 def is_envelope(data: bytes) -> bool:
@@ -69,4 +79,7 @@ def open_envelope(data: bytes, agent_encryption_key: bytes) -> Opened:
         _, sealed, input_ = decode(["uint64", "bytes", "bytes"], data[len(MAGIC) :])
     except (DecodingError, ValueError) as err:
         raise EnvelopeError(f"malformed secret envelope: {err}") from err
-    return Opened(input=bytes(input_), secrets=open_sealed_secrets(bytes(sealed), agent_encryption_key))
+    secrets = open_sealed_secrets(bytes(sealed), agent_encryption_key)
+    if secrets.pop(INPUT_HASH_KEY, None) != to_hex(keccak(bytes(input_))):
+        raise EnvelopeError("the secrets were sealed for another input: seal them with the input they go with")
+    return Opened(input=bytes(input_), secrets=secrets)

@@ -23,13 +23,17 @@ def owner_logs_key(owner_private_key: bytes) -> PrivateKey:
     return PrivateKey(hkdf(owner_private_key, LABEL))
 
 
-def seal_logs(public_key: bytes, logs: list[str], error: str | None) -> bytes:
-    return bytes(SealedBox(PublicKey(public_key)).encrypt(json.dumps({"logs": logs, "error": error}).encode()))
+def seal_logs(public_key: bytes, request_id: int, logs: list[str], error: str | None) -> bytes:
+    """The logs of one request's run; the request id inside, so they cannot be shown as another's."""
+    plaintext = json.dumps({"requestId": str(request_id), "logs": logs, "error": error}).encode()
+    return bytes(SealedBox(PublicKey(public_key)).encrypt(plaintext))
 
 
-def open_logs(owner_private_key: bytes, sealed: bytes) -> dict[str, Any]:
+def open_logs(owner_private_key: bytes, sealed: bytes, request_id: int) -> dict[str, Any]:
     try:
         opened: dict[str, Any] = json.loads(SealedBox(owner_logs_key(owner_private_key)).decrypt(sealed))
     except CryptoError as err:
         raise ValueError("these logs are sealed to another key: is this the agent owner's key?") from err
+    if opened.get("requestId") != str(request_id):
+        raise ValueError(f"these logs are of request {opened.get('requestId')}, not of {request_id}")
     return opened

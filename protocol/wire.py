@@ -7,9 +7,9 @@ and a model validates and dumps with the aliases by default.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from protocol.hexes import from_hex as from_hex
@@ -27,16 +27,24 @@ class Wire(BaseModel):
     )
 
 
+# The ranges of the Solidity types: out-of-range values are refused at the door (422), not
+# when the worker encodes them.
+Uint256 = Annotated[int, Field(ge=0, lt=2**256)]
+Uint48 = Annotated[int, Field(ge=0, lt=2**48)]
+Uint32 = Annotated[int, Field(ge=0, lt=2**32)]
+Bytes32Hex = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
+
+
 class CommitmentModel(Wire):
-    agent_id: int
-    code_hash: str
-    input_hash: str
-    consumer: str
-    fee: str
-    callback_gas_limit: int
-    created_at: int
-    deadline: int
-    nonce: int
+    agent_id: Uint256
+    code_hash: Bytes32Hex
+    input_hash: Bytes32Hex
+    consumer: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+    fee: Annotated[str, Field(pattern=r"^[0-9]{1,29}$")]  # uint96 in decimal
+    callback_gas_limit: Uint32
+    created_at: Uint48
+    deadline: Uint48
+    nonce: Uint32
 
     @classmethod
     def of(cls, c: RequestCommitment) -> CommitmentModel:

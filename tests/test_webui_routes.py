@@ -822,3 +822,9 @@ def test_htmx_ships_inside_the_package_and_matches_the_pinned_npm_release(client
     served = client.get("/static/htmx.min.js")
     assert served.status_code == 200
     assert served.content == vendored
+
+
+@pytest.mark.parametrize("agent", ["\u00b2", "\u2460", "99999999999999999999", "9" * 5000, "-1"])
+def test_odd_agent_filters_match_nothing_instead_of_failing(client: TestClient, agent: str) -> None:
+    for path in ("/requests", "/requests/table", "/api/requests"):
+        assert client.get(path, params={"agent": agent}).status_code == 200, path

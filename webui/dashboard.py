@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +75,8 @@ class Dashboard:
         }
 
     def requests(self, state: str, agent: str, consumer: str, page: int) -> dict[str, Any]:
-        agent_id = int(agent) if agent.isdigit() else None
+        # Plain ASCII digits within SQLite's integer range; any other filter text matches nothing.
+        agent_id = int(agent) if re.fullmatch(r"[0-9]{1,18}", agent) else None
         rows, total = self.store.page(
             state if state in STATES else None, agent_id, consumer.strip() or None, PAGE_SIZE, (page - 1) * PAGE_SIZE
         )

@@ -31,10 +31,16 @@ def main() -> None:
     settings = GatekeeperSettings()
     w3 = settings.web3()
     start_checked(settings, w3.eth.chain_id)
+    deployment = settings.load_deployment()
+    start_checked(settings, deployment.chain_id)
+    if w3.eth.chain_id != deployment.chain_id:
+        raise SystemExit(
+            f"the RPC node serves chain {w3.eth.chain_id}, the deployment is on chain {deployment.chain_id}"
+        )
     account = Account.from_key(settings.eth_private_key.get_secret_value())
     gatekeeper = Gatekeeper(
         w3,
-        settings.load_deployment(),
+        deployment,
         account,
         settings.tee(),
         settings.verifier(),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException
+from eth_utils.exceptions import ValidationError
+from fastapi import FastAPI, HTTPException, Path
 from starlette.responses import Response
+from web3.exceptions import ContractLogicError
 
 from coprocessor import metrics
 from coprocessor.errors import AttestationError, CoprocessorError
@@ -20,6 +22,9 @@ from protocol.wire import (
     from_hex,
     to_hex,
 )
+
+# Agent ids are uint256 on-chain and start at 1.
+AgentId = Annotated[int, Path(ge=1, lt=2**256)]
 
 
 def create_app(gatekeeper: Gatekeeper) -> FastAPI:
@@ -60,16 +65,18 @@ def create_app(gatekeeper: Gatekeeper) -> FastAPI:
         return {"sealedMasterKeys": to_hex(sealed)}
 
     @app.get("/v1/agents/{agent_id}/encryption-key")
-    def agent_key(agent_id: int) -> dict[str, Any]:
+    def agent_key(agent_id: AgentId) -> dict[str, Any]:
         return gatekeeper.agent_public_key(agent_id)
 
     @app.put("/v1/agents/{agent_id}/secrets")
-    def agent_secrets(agent_id: int, body: AgentSecretsRequest) -> dict[str, Any]:
+    def agent_secrets(agent_id: AgentId, body: AgentSecretsRequest) -> dict[str, Any]:
         try:
             gatekeeper.set_agent_secrets(
                 agent_id, body.epoch, body.version, from_hex(body.sealed), from_hex(body.signature)
             )
-        except (AttestationError, CoprocessorError, ValueError) as err:
+        except ContractLogicError as err:
+            raise HTTPException(status_code=404, detail=f"no agent {agent_id} on-chain") from err
+        except (AttestationError, CoprocessorError, ValueError, ValidationError) as err:
             raise HTTPException(status_code=403, detail=str(err)) from err
         return {"agentId": agent_id, "epoch": body.epoch, "stored": True}
 

@@ -284,7 +284,13 @@ class HostApi:
         self.calls.append(record)
         execution = execute(resolved["code"], hex_to_bytes(input_hex), limits, callee)
         record["status"] = execution.status.name
-        self.logs.extend(f"[agent {agent_id}] {line}" for line in execution.logs)
+        # A callee whose logs are private keeps them, and its error text, from its caller: the
+        # caller's logs and output may well be public.
+        private = bool(resolved.get("privateLogs"))
+        if private:
+            self.logs.append(f"[agent {agent_id}] (its logs are private to its owner)")
+        else:
+            self.logs.extend(f"[agent {agent_id}] {line}" for line in execution.logs)
         if callee.host_error is not None:
             # Up to the root, whatever the callee made of it (it may have caught it and returned).
             self.host_error = callee.host_error
@@ -295,7 +301,7 @@ class HostApi:
                 # fails its caller on it too. The callee's other limits (HTTP calls, memory) are
                 # its own: its caller just sees a callee that failed.
                 self.limit_reached = CALL_DEPTH
-            message = execution.output.decode("utf-8", "replace")
+            message = "details private to its owner" if private else execution.output.decode("utf-8", "replace")
             raise HostError(f"callAgent: agent {agent_id} ended {execution.status.name}: {message}")
         return {"status": execution.status.name, "output": to_hex(execution.output)}
 

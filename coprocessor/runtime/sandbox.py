@@ -96,6 +96,13 @@ def _resolve(resolver: Resolver | None, agent_id: int) -> dict[str, Any]:
 _START_TIMEOUT_S = 30.0
 
 
+def child_environment() -> dict[str, str]:
+    """What an agent's process inherits: the service's environment minus its settings, which
+    hold credentials (the execute token, keys) that agent code has no business near."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENCLAVE_")}
+    return env | {"PYTHONUNBUFFERED": "1"}
+
+
 @dataclass
 class _Child:
     process: subprocess.Popen[bytes]
@@ -107,7 +114,7 @@ class _Child:
             [sys.executable, "-m", "coprocessor.runtime.child"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=child_environment(),
         )
         return cls(process=process)
 

@@ -19,11 +19,17 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {settings.name} %(levelname)s %(message)s")
     w3 = settings.web3()
     start_checked(settings, w3.eth.chain_id)
+    deployment = settings.load_deployment()
+    start_checked(settings, deployment.chain_id)
+    if w3.eth.chain_id != deployment.chain_id:
+        raise SystemExit(
+            f"the RPC node serves chain {w3.eth.chain_id}, the deployment is on chain {deployment.chain_id}"
+        )
     with Sandbox(size=settings.sandbox_processes) as sandbox:
         worker = Worker(
             settings.name,
             w3,
-            settings.load_deployment(),
+            deployment,
             settings.tee(),
             settings.gatekeeper_urls,
             sandbox,

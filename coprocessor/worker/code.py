@@ -9,7 +9,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
-from coprocessor.errors import CodeNotFound
+from coprocessor.errors import CodeInvalid, CodeNotFound
 
 
 class CodeStore:
@@ -40,7 +40,7 @@ class CodeStore:
             try:
                 text = code.decode("utf-8")
             except UnicodeDecodeError as err:
-                raise CodeNotFound(code_hash, "the published code is not UTF-8") from err
+                raise CodeInvalid(code_hash, "the published code is not UTF-8") from err
             with self._lock:
                 self._cache[code_hash] = text
             return text

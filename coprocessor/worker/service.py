@@ -19,7 +19,16 @@ from web3.exceptions import ContractLogicError
 
 from coprocessor import metrics
 from coprocessor.cluster_store import ClusterStore
-from coprocessor.errors import CodeNotFound, HostUnavailable, ManifestError, NotReady, ProvisioningError, RequestRefused
+from coprocessor.errors import (
+    CodeInvalid,
+    CodeNotFound,
+    HostUnavailable,
+    ManifestError,
+    NotReady,
+    OwnerSettingsUnreadable,
+    ProvisioningError,
+    RequestRefused,
+)
 from coprocessor.keys import AgentKeys, ClusterKey, derive_agent_keys
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
 from coprocessor.runtime.manifest import Manifest, parse_manifest
@@ -68,9 +77,9 @@ class Worker:
         self.allow_private_networks = allow_private_networks
         # One signed answer per request: a bridge cannot re-run a non-deterministic agent until
         # it likes the output. In memory: a restarted worker has a new identity and new keys.
-        self._answers: OrderedDict[tuple[int, int], ExecuteResponse] = OrderedDict()
-        self._running: dict[tuple[int, int], threading.Lock] = {}
-        self._answers_lock = threading.Lock()
+        self._answers: OrderedDict[int, ExecuteResponse] = OrderedDict()
+        self._running: set[int] = set()
+        self._answers_changed = threading.Condition()
         self.tee = tee
         self.gatekeeper_urls = gatekeeper_urls
         self.sandbox = sandbox
@@ -155,29 +164,43 @@ class Worker:
                 f"the input's hash {to_hex(keccak(raw_input))} is not the request's input hash "
                 f"{to_hex(commitment.input_hash)}"
             )
-        # One answer per request and key epoch: after a rotation the old epoch's signature may no
-        # longer be accepted for it, and only then does the request run again.
-        key = self._cluster_key
-        slot = (commitment.request_id, key.epoch if key else -1)
-        with self._answers_lock:
-            answer = self._answers.get(slot)
-            running = self._running.setdefault(slot, threading.Lock())
-        if answer is not None:
-            return answer
+        # One answer per request: a retry gets the same signed answer for as long as the chain
+        # would accept it; only an answer that can no longer be delivered (its epoch revoked, or
+        # too old for this request after a rotation) lets the request run again. One run at a time.
+        request_id = commitment.request_id
+        with self._answers_changed:
+            while True:
+                answer = self._answers.get(request_id)
+                if answer is not None and self._deliverable(answer, commitment):
+                    return answer
+                if request_id not in self._running:
+                    self._running.add(request_id)
+                    break
+                self._answers_changed.wait()
         try:
-            with running:  # a second call for the same request waits for the first one's answer
-                with self._answers_lock:
-                    answer = self._answers.get(slot)
-                if answer is None:
-                    answer = self._execute_once(commitment, raw_input)
-                    with self._answers_lock:
-                        self._answers[slot] = answer
-                        while len(self._answers) > ANSWERS_KEPT:
-                            self._answers.popitem(last=False)
+            answer = self._execute_once(commitment, raw_input)
+            with self._answers_changed:
+                self._answers[request_id] = answer
+                while len(self._answers) > ANSWERS_KEPT:
+                    self._answers.popitem(last=False)
         finally:
-            with self._answers_lock:
-                self._running.pop(slot, None)
+            with self._answers_changed:
+                self._running.discard(request_id)
+                self._answers_changed.notify_all()
         return answer
+
+    def _deliverable(self, answer: ExecuteResponse, commitment: RequestCommitment) -> bool:
+        """Whether the router would still take this answer's signature for this request."""
+        epoch = answer.signature.epoch
+        if not self._keys or epoch not in {k.epoch for k in self._keys}:
+            return False
+        if epoch == self._keys[0].epoch:
+            return True
+        try:  # an older epoch answers only requests made before the next one was published
+            signer, valid_before = self.registry.functions.epochSigner(epoch).call()
+        except Exception as err:
+            raise HostUnavailable(f"could not ask the chain about epoch {epoch}: {err}") from err
+        return int(signer, 16) != 0 and commitment.created_at < int(valid_before)
 
     def _check_open(self, commitment: RequestCommitment) -> None:
         """Refuses a request that is not open on-chain, `confirmations` blocks deep: the bridge
@@ -208,8 +231,12 @@ class Worker:
         self._check_open(commitment)
         # The request is open, so the router bound this code hash to this agent when it was made:
         # agent keys are derived only for a version the agent's owner published.
-        code = self.code.get(commitment.code_hash)
-        execution = self._run(code, commitment.agent_id, commitment.code_hash, raw_input)
+        try:
+            code = self.code.get(commitment.code_hash)
+        except CodeInvalid as err:
+            code, execution = "", Execution.failed(Status.AGENT_ERROR, str(err))
+        else:
+            execution = self._run(code, commitment.agent_id, commitment.code_hash, raw_input)
         if execution.host_error is not None:
             raise HostUnavailable(f"the run needed the chain and could not reach it: {execution.host_error}")
         logs_key = _logs_key(code)
@@ -218,7 +245,7 @@ class Worker:
         if logs_key is not None:
             # Private logs: the full error and every log line for the owner's eyes only; the
             # output, which goes on-chain, names the status and no detail.
-            sealed_logs = to_hex(seal_logs(logs_key, logs, error))
+            sealed_logs = to_hex(seal_logs(logs_key, commitment.request_id, logs, error))
             logs, error = [], None
             if execution.status != Status.OK:
                 execution.output = f"{execution.status.name} (details sealed to the agent's owner)".encode()
@@ -308,9 +335,12 @@ class Worker:
             return {"error": "no such agent"}
         except Exception as err:  # noqa: BLE001 - the chain being away is the host's failure, not the agent's
             return {"hostError": f"getAgent({agent_id}): {err.__class__.__name__}: {err}"}
-        code_hash, paused = bytes(record[0]), bool(record[3])
+        code_hash, paused, restricted = bytes(record[0]), bool(record[3]), bool(record[4])
         if paused:
             return {"error": "the agent is paused"}
+        if restricted:
+            # Its owner chose which consumers may use it; another agent is none of them.
+            return {"error": "the agent is restricted to its allowed consumers"}
         try:
             code = self.code.get(code_hash)
             manifest = parse_manifest(code)
@@ -318,7 +348,9 @@ class Worker:
             secrets = self._owner_secrets(agent_id, agent_keys)
         except CodeNotFound as err:
             return {"hostError": str(err)}
-        except (ManifestError, EnvelopeError) as err:
+        except OwnerSettingsUnreadable as err:
+            return {"hostError": str(err)}
+        except (CodeInvalid, ManifestError, EnvelopeError) as err:
             return {"error": str(err)}
         context = self._context(agent_id, code_hash, manifest, secrets, agent_keys)
         return {
@@ -326,16 +358,24 @@ class Worker:
             "code": code,
             "limits": manifest.apply(self.limits).as_dict(),
             "context": context.to_wire(),
+            "privateLogs": manifest.private_logs,
         }
 
     def _owner_secrets(self, agent_id: int, agent_keys: dict[int, AgentKeys]) -> dict[str, str]:
         stored = self.store.secrets(agent_id) if self.store is not None else None
         if stored is None:
             return {}
+        # The row lives in the host's file: one that does not open was altered by the host, and
+        # is never signed as the requester's bad input.
         epoch, sealed = stored
         if epoch not in agent_keys:
-            raise EnvelopeError(f"the agent's settings are sealed to epoch {epoch}, which this worker does not hold")
-        return open_sealed_secrets(sealed, agent_keys[epoch].encryption_key)
+            raise OwnerSettingsUnreadable(
+                f"the agent's settings are filed under epoch {epoch}, which this worker does not hold"
+            )
+        try:
+            return open_sealed_secrets(sealed, agent_keys[epoch].encryption_key)
+        except EnvelopeError as err:
+            raise OwnerSettingsUnreadable(f"the agent's stored settings do not open: {err}") from err
 
     def sign_batch(self, results: list[ExecuteResponse]) -> CompactSignature:
         """Co-signs a batch of results that this cluster's key signed one by one, and nothing else."""
