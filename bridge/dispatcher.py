@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from bridge.backoff import retry_delay
 from bridge.store import RequestStore, StoredRequest
 from bridge.worker_client import WorkerClient, WorkerError
 from protocol.hexes import to_hex
@@ -46,10 +47,14 @@ class WorkerPool:
 
 
 class Dispatcher:
-    def __init__(self, store: RequestStore, workers: WorkerPool, concurrency: int = 4, max_attempts: int = 10) -> None:
+    def __init__(
+        self, store: RequestStore, workers: WorkerPool, concurrency: int = 4, max_backoff_s: float = 15.0
+    ) -> None:
         self.store = store
         self.workers = workers
-        self.max_attempts = max_attempts
+        # A request is never given up here: it waits longer between tries, and its deadline
+        # decides when it fails (bridge/expiry.py).
+        self.max_backoff_s = max_backoff_s
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dispatch")
         self._slots = threading.Semaphore(concurrency)
         # Dispatch can be held, for example while the cluster rotates its keys.
@@ -97,14 +102,12 @@ class Dispatcher:
                 self.store.mark_executed(request.request_id, response.model_dump())
                 self.on_executed()
                 return
-            # Workers that are away or whose host failed ("retry later") say nothing against the
-            # request: only answers that refuse it count towards giving up.
-            if not retryable and request.attempts + 1 >= self.max_attempts:
-                self.store.move(request.request_id, "failed", "no worker could run it: " + "; ".join(errors))
-            else:
-                reason = "no worker available: " + "; ".join(errors)
-                self.store.move(request.request_id, "pending", reason, count_attempt=not retryable)
-                time.sleep(0.5)
+            # Back to pending, to be taken again after a delay that grows with each try; the
+            # slot is free at once for other requests.
+            delay = retry_delay(request.attempts, cap_s=self.max_backoff_s)
+            kind = "no worker available" if retryable else "no worker could run it"
+            reason = f"{kind}: {'; '.join(errors)}; next try in {delay:.1f} s"
+            self.store.move(request.request_id, "pending", reason, count_attempt=True, retry_at=time.time() + delay)
         finally:
             self._slots.release()
             self.on_slot_free()

@@ -12,6 +12,7 @@ from eth_account import Account
 from web3 import Web3
 
 from bridge.dispatcher import Dispatcher, WorkerPool
+from bridge.expiry import Expirer
 from bridge.metrics import BridgeMetrics
 from bridge.rotation import RotationGate
 from bridge.settings import BridgeSettings
@@ -38,15 +39,25 @@ class Bridge:
             settings.worker_urls, timeout_s=settings.worker_timeout_s, token=settings.worker_token.get_secret_value()
         )
         self.watcher = ChainWatcher(w3, router, self.store, deployment.start_block, settings.confirmations)
-        self.dispatcher = Dispatcher(self.store, self.workers, concurrency=settings.dispatch_concurrency)
+        self.dispatcher = Dispatcher(
+            self.store, self.workers, concurrency=settings.dispatch_concurrency, max_backoff_s=settings.max_backoff_s
+        )
         self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
         self.dispatcher.is_held = self.rotation.held
         account = Account.from_key(settings.eth_private_key.get_secret_value())
         self.metrics = BridgeMetrics(self.store, self.rotation.epoch)
         self.submitter = Submitter(
-            w3, router, account, self.store, self.workers, deployment.start_block, settings.batch_size
+            w3,
+            router,
+            account,
+            self.store,
+            self.workers,
+            deployment.start_block,
+            settings.batch_size,
+            max_backoff_s=settings.max_backoff_s,
         )
         self.submitter.on_delivered = self.metrics.delivered
+        self.expirer = Expirer(w3, router, account, self.store)
         self._stop = threading.Event()
         # Each loop sleeps on its own event; the stage before it sets it when there is work, so
         # a request moves on at once rather than at the next poll.
@@ -62,7 +73,8 @@ class Bridge:
         for name, step, next_stage in (
             ("watcher", self.watcher.poll, "dispatcher"),
             ("dispatcher", self.dispatcher.poll, None),
-            ("submitter", self.submitter.poll, None),
+            # One thread sends every transaction of the account: fulfilments, then cancellations.
+            ("submitter", lambda: self.submitter.poll() + self.expirer.poll(), None),
         ):
             args = (name, step, next_stage)
             thread = threading.Thread(target=self._loop, args=args, name=name, daemon=True)

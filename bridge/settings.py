@@ -14,6 +14,9 @@ class BridgeSettings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     # Every call to the chain gives up after this long (a hung node must not hang the bridge).
     rpc_timeout_s: float = 10.0
+    # The longest wait between two tries of a request (delays double up to it, jittered); a
+    # request is tried until its deadline, then cancelled so that its fee goes back.
+    max_backoff_s: float = 15.0
     deployment: Path = Path(".state/deployment.json")
     database: Path = Path(".state/bridge.sqlite")
     worker_urls: list[str] = []

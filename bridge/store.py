@@ -42,6 +42,8 @@ CREATE TABLE IF NOT EXISTS requests (
     created_at_block INTEGER NOT NULL,
     deadline INTEGER NOT NULL,
     nonce INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    cancel_tx TEXT,
     request_tx TEXT NOT NULL,
     requested_at REAL NOT NULL,
     state TEXT NOT NULL,
@@ -79,10 +81,13 @@ CREATE TABLE IF NOT EXISTS cursor (
 
 # The schema's version (PRAGMA user_version) and the steps that bring each older one forward:
 # MIGRATIONS[v] takes a store from version v to v + 1.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MIGRATIONS = [
     # 0 -> 1: requests carry the nonce that their id hashes.
     "ALTER TABLE requests ADD COLUMN nonce INTEGER NOT NULL DEFAULT 0;",
+    # 1 -> 2: retries wait for their time (and survive restarts); expired requests are cancelled.
+    "ALTER TABLE requests ADD COLUMN next_attempt_at REAL NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN cancel_tx TEXT;",
 ]
 
 
@@ -243,21 +248,47 @@ class RequestStore:
     # -- moving requests along ------------------------------------------------------------------
 
     def take(self, state: str, next_state: str, limit: int) -> list[StoredRequest]:
-        """Claims up to `limit` requests in `state`, oldest first, moving them to `next_state`."""
+        """Claims up to `limit` requests in `state` whose retry time has come, oldest first,
+        moving them to `next_state`."""
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT * FROM requests WHERE state = ? ORDER BY updated_at LIMIT ?", (state, limit)
+                "SELECT * FROM requests WHERE state = ? AND next_attempt_at <= ? ORDER BY updated_at LIMIT ?",
+                (state, time.time(), limit),
             ).fetchall()
             for row in rows:
                 self._transition(db, int(row["request_id"]), next_state)
         return [self._stored(row) for row in rows]
 
-    def list_in(self, state: str, limit: int = 1000) -> list[StoredRequest]:
+    def list_in(self, state: str, limit: int = 1000, due_only: bool = False) -> list[StoredRequest]:
+        """Requests in `state`, oldest first; with `due_only`, those whose retry time has come."""
+        due = time.time() if due_only else float("inf")
         with self._lock:
             rows = self._db.execute(
-                "SELECT * FROM requests WHERE state = ? ORDER BY updated_at LIMIT ?", (state, limit)
+                "SELECT * FROM requests WHERE state = ? AND next_attempt_at <= ? ORDER BY updated_at LIMIT ?",
+                (state, due, limit),
             ).fetchall()
         return [self._stored(row) for row in rows]
+
+    def expired(self, states: tuple[str, ...], chain_time: int, limit: int = 100) -> list[StoredRequest]:
+        """Requests in `states` whose deadline is behind the chain's time and not yet cancelled."""
+        marks = ", ".join("?" for _ in states)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM requests WHERE state IN ({marks}) AND deadline < ? AND cancel_tx IS NULL "  # noqa: S608
+                "ORDER BY deadline LIMIT ?",  # the IN list is placeholders only
+                (*states, chain_time, limit),
+            ).fetchall()
+        return [self._stored(row) for row in rows]
+
+    def clear_cancel(self, request_id: int) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE requests SET cancel_tx = NULL WHERE request_id = ?", (str(request_id),))
+
+    def mark_cancelling(self, request_id: int, tx_hash: str) -> None:
+        with self._transaction() as db:
+            db.execute("UPDATE requests SET cancel_tx = ? WHERE request_id = ?", (tx_hash, str(request_id)))
+            if tx_hash:
+                self._transition(db, request_id, "failed", f"cancel sent in tx {tx_hash}, to refund the fee")
 
     def mark_executed(self, request_id: int, result: dict[str, Any]) -> None:
         with self._transaction() as db:
@@ -294,12 +325,14 @@ class RequestStore:
             )
             self._transition(db, request_id, "fulfilled", detail)
 
-    def move(self, request_id: int, state: str, reason: str, count_attempt: bool = False) -> None:
-        """Moves a request back (to retry) or to an end state, recording why."""
+    def move(
+        self, request_id: int, state: str, reason: str, count_attempt: bool = False, retry_at: float = 0.0
+    ) -> None:
+        """Moves a request back (to retry, not before `retry_at`) or to an end state, recording why."""
         with self._transaction() as db:
             db.execute(
-                "UPDATE requests SET reason = ?, attempts = attempts + ? WHERE request_id = ?",
-                (reason, 1 if count_attempt else 0, str(request_id)),
+                "UPDATE requests SET reason = ?, attempts = attempts + ?, next_attempt_at = ? WHERE request_id = ?",
+                (reason, 1 if count_attempt else 0, retry_at, str(request_id)),
             )
             self._transition(db, request_id, state, reason)
 

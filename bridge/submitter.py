@@ -8,6 +8,7 @@ refuses a duplicate, which is recorded as such and not retried).
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from web3.contract import Contract
 from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 
+from bridge.backoff import retry_delay
 from bridge.dispatcher import WorkerPool
 from bridge.store import RequestStore, StoredRequest
 from bridge.worker_client import WorkerError
@@ -48,7 +50,7 @@ class Submitter:
         start_block: int = 0,
         batch_size: int = 50,
         receipt_timeout_s: float = 120.0,
-        max_attempts: int = 5,
+        max_backoff_s: float = 15.0,
     ) -> None:
         self.w3 = w3
         # Told of every result this bridge delivered (request id, its share of the tx's gas).
@@ -60,7 +62,7 @@ class Submitter:
         self.start_block = start_block
         self.batch_size = batch_size
         self.receipt_timeout_s = receipt_timeout_s
-        self.max_attempts = max_attempts
+        self.max_backoff_s = max_backoff_s
 
     # -- after a restart ------------------------------------------------------------------------
 
@@ -93,7 +95,7 @@ class Submitter:
     # -- submitting -----------------------------------------------------------------------------
 
     def poll(self) -> int:
-        ready = self.store.list_in("executed", limit=self.batch_size)
+        ready = self.store.list_in("executed", limit=self.batch_size, due_only=True)
         if not ready:
             return 0
         by_epoch: dict[int, list[tuple[StoredRequest, ExecuteResponse]]] = defaultdict(list)
@@ -152,7 +154,8 @@ class Submitter:
         except (Web3Exception, ValueError, OSError) as err:
             log.warning("fulfil transaction failed: %s", err)
             for request_id in request_ids:
-                self._retry(request_id, "executed", f"fulfil transaction failed: {err}")
+                # The node or the network, not the request: no attempt of its is spent.
+                self._retry(request_id, "executed", f"fulfil transaction failed: {err}", count=False)
             return
         self._apply(receipt, request_ids)
 
@@ -238,9 +241,11 @@ class Submitter:
                 return state, to_hex(bytes(logs[0]["transactionHash"]))
         return None
 
-    def _retry(self, request_id: int, state: str, reason: str) -> None:
+    def _retry(self, request_id: int, state: str, reason: str, count: bool = True) -> None:
+        """Tries again later, never giving up before the request's deadline (bridge/expiry.py)."""
         request = self.store.get(request_id)
-        if request is not None and request.attempts + 1 >= self.max_attempts:
-            self.store.move(request_id, "failed", f"gave up after {request.attempts + 1} attempts: {reason}")
-        else:
-            self.store.move(request_id, state, reason, count_attempt=True)
+        attempts = request.attempts if request is not None else 0
+        delay = retry_delay(attempts, cap_s=self.max_backoff_s)
+        self.store.move(
+            request_id, state, f"{reason}; next try in {delay:.1f} s", count_attempt=count, retry_at=time.time() + delay
+        )

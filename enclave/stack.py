@@ -79,8 +79,10 @@ class Stack:
     workers: int = 2
     confirmations: int = 0
     block_time: float | None = 1.0
-    # Extra settings for every worker (ENCLAVE_WORKER_*), for example a shorter wall time.
+    # Extra settings for every worker (ENCLAVE_WORKER_*), for example a shorter wall time, and
+    # for the bridge (ENCLAVE_BRIDGE_*).
     worker_env: dict[str, str] = field(default_factory=dict)
+    bridge_env: dict[str, str] = field(default_factory=dict)
     # Lets agents' ctx.fetch reach loopback and private addresses (APIs on this machine).
     allow_private_networks: bool = False
     # What the bridge shows the workers to run and sign: made at start, never printed.
@@ -252,7 +254,7 @@ class Stack:
             "ENCLAVE_BRIDGE_CONFIRMATIONS": str(self.confirmations),
             "ENCLAVE_BRIDGE_WORKER_TOKEN": self.execute_token,
             "ENCLAVE_BRIDGE_PORT": str(port),
-        }
+        } | self.bridge_env
         service = self._spawn("bridge", "bridge", env, port)
         service.wait_healthy()
         return service

@@ -1,0 +1,95 @@
+"""Requests whose deadline passed before they could be delivered.
+
+Until its deadline a request is tried again and again (with growing delays); after it the router
+refuses any result for it. The expirer then marks it failed and cancels it on-chain, so that its
+fee goes back to the consumer instead of staying in escrow. It runs on the submitter's thread:
+one account, one sender, no two transactions with the same nonce.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import Web3Exception
+
+from bridge.store import RequestStore, StoredRequest
+from protocol.hexes import to_hex
+
+log = logging.getLogger(__name__)
+
+CANCEL_GAS = 150_000
+# What `cancel_tx` holds for a failed request the chain already closed (nothing to refund).
+NOTHING_TO_CANCEL = ""
+
+
+class Expirer:
+    def __init__(
+        self,
+        w3: Web3,
+        router: Contract,
+        account: LocalAccount,
+        store: RequestStore,
+        check_every_s: float = 2.0,
+        receipt_timeout_s: float = 60.0,
+    ) -> None:
+        self.w3 = w3
+        self.router = router
+        self.account = account
+        self.store = store
+        self.check_every_s = check_every_s
+        self.receipt_timeout_s = receipt_timeout_s
+        self._next_check = 0.0
+
+    def poll(self) -> int:
+        """Fails what can no longer be delivered and cancels it; returns how many it touched."""
+        if time.monotonic() < self._next_check:
+            return 0
+        self._next_check = time.monotonic() + self.check_every_s
+        chain_time = int(self.w3.eth.get_block("latest")["timestamp"])
+        touched = 0
+        for request in self.store.expired(("pending", "executed"), chain_time):
+            self.store.move(request.request_id, "failed", "its deadline passed before it could be delivered")
+            touched += 1
+        for request in self.store.expired(("failed",), chain_time):
+            self._cancel(request)
+            touched += 1
+        return touched
+
+    def _cancel(self, request: StoredRequest) -> None:
+        if not self.router.functions.isOpen(request.request_id).call():
+            # Closed already (fulfilled by another transmitter, or cancelled by anyone): the
+            # watcher records how; there is nothing left to refund.
+            self.store.mark_cancelling(request.request_id, NOTHING_TO_CANCEL)
+            return
+        call = self.router.functions.cancel(request.commitment.as_tuple())
+        params: Any = {
+            "from": self.account.address,
+            "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+            "gas": CANCEL_GAS,
+        }
+        signed = self.account.sign_transaction(call.build_transaction(params))  # type: ignore[arg-type]
+        tx_hash = to_hex(bytes(signed.hash))
+        # Stored before it is sent, like a fulfil transaction: a restart finds it.
+        self.store.mark_cancelling(request.request_id, tx_hash)
+        try:
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            receipt = self.w3.eth.wait_for_transaction_receipt(signed.hash, timeout=self.receipt_timeout_s)
+        except (Web3Exception, ValueError, OSError) as err:
+            log.warning("cancel of request 0x%064x failed, trying again later: %s", request.request_id, err)
+            self.store.clear_cancel(request.request_id)
+            return
+        if receipt["status"] != 1:
+            log.warning("cancel tx %s reverted; trying again later", tx_hash)
+            self.store.clear_cancel(request.request_id)
+            return
+        log.info(
+            "request 0x%064x cancelled in %s: its fee went back to %s",
+            request.request_id,
+            tx_hash,
+            request.commitment.consumer,
+        )

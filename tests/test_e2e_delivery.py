@@ -1,0 +1,107 @@
+"""Delivery never gives up early: requests outlive workers that are away far longer than the old
+retry budget, and a request whose deadline passes is failed and cancelled so its fee goes back."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+from eth_account import Account
+
+from enclave.stack import DEPLOYER_KEY, Stack
+from enclave.usage import ask_many, register, request_ids, results, send_asks, wait_for
+from protocol.deployment import send
+from protocol.status import Status
+from tests.state import fresh_state_dir
+
+pytestmark = pytest.mark.chain
+
+ECHO = "export default async function main(input) { return input.bytes; }"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    # Retries back off to at most 1 s here, so that the test sees many of them in little time.
+    with Stack(
+        state_dir=fresh_state_dir("e2e-delivery"),
+        workers=2,
+        web_port=None,
+        bridge_env={"ENCLAVE_BRIDGE_MAX_BACKOFF_S": "1"},
+    ) as running:
+        yield running
+
+
+def _workers_down(stack: Stack) -> None:
+    for name in ("worker-1", "worker-2"):
+        stack.services[name].stop(signal.SIGKILL)
+
+
+def _workers_up(stack: Stack) -> None:
+    for name in ("worker-1", "worker-2"):
+        stack.start_worker(name)
+
+
+def _rows(stack: Stack, ids: list[int]) -> dict[int, sqlite3.Row]:
+    with sqlite3.connect(stack.state_dir / "bridge.sqlite") as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM requests").fetchall()
+    return {int(row["request_id"]): row for row in rows if int(row["request_id"]) in ids}
+
+
+def test_every_worker_away_longer_than_the_old_retry_budget_then_back(stack: Stack) -> None:
+    agent = register(stack, ECHO)
+    _workers_down(stack)
+    payloads = [b"one", b"two", b"three"]
+    ids = ask_many(stack, agent, payloads)
+    # The old dispatcher failed a request after 10 tries half a second apart (about 5 s).
+    deadline = time.monotonic() + 60
+    while len(rows := _rows(stack, ids)) < len(ids) or min(row["attempts"] for row in rows.values()) < 11:
+        assert time.monotonic() < deadline, "the bridge stopped trying"
+        time.sleep(0.2)
+    assert {row["state"] for row in rows.values()} <= {"pending", "dispatched"}, "nothing given up"
+    assert all(row["next_attempt_at"] > 0 for row in rows.values()), "retries wait for their time"
+
+    _workers_up(stack)
+    outputs = wait_for(stack, ids)
+    assert [outputs[i] for i in ids] == [(Status.OK, p) for p in payloads]
+    assert stack.deployment is not None
+    router = stack.deployment.contract(stack.web3(), "AgentRouter")
+    assert not any(router.functions.isOpen(i).call() for i in ids), "closed: no later delivery possible"
+    seen = results(stack)
+    assert all(len(seen[i]) == 1 for i in ids), "each delivered exactly once"
+
+
+def test_a_request_past_its_deadline_is_failed_then_cancelled_and_its_fee_returned(stack: Stack) -> None:
+    assert stack.deployment is not None
+    w3 = stack.web3()
+    router = stack.deployment.contract(w3, "AgentRouter")
+    echo = stack.deployment.contract(w3, "EchoConsumer")
+    owner = Account.from_key(DEPLOYER_KEY)
+    config = router.functions.getConfig().call()
+    agent = register(stack, ECHO)
+    send(w3, owner, router.functions.setConfig((config[0], config[1], config[2], 6)))  # a 6-second deadline
+    _workers_down(stack)
+    try:
+        refunds_before = router.functions.balanceOf(echo.address).call()
+        [request_id] = request_ids(stack, send_asks(stack, agent, [b"too late"], fee=12_345))
+        deadline = time.monotonic() + 60
+        while (row := _rows(stack, [request_id]).get(request_id)) is None or row["state"] != "cancelled":
+            assert time.monotonic() < deadline, f"still {row['state'] if row else 'unseen'}"
+            time.sleep(0.2)
+        assert router.functions.balanceOf(echo.address).call() == refunds_before + 12_345, "the fee went back"
+        assert not router.functions.isOpen(request_id).call()
+        with sqlite3.connect(stack.state_dir / "bridge.sqlite") as db:
+            states = [
+                s
+                for (s,) in db.execute(
+                    "SELECT state FROM transitions WHERE request_id = ? ORDER BY id", (str(request_id),)
+                )
+            ]
+        assert "failed" in states, "failed only once its deadline passed"
+        assert states[-1] == "cancelled"
+    finally:
+        send(w3, owner, router.functions.setConfig(tuple(config)))
+        _workers_up(stack)
