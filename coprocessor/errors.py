@@ -11,7 +11,6 @@ CoprocessorError
 ├── RequestRefused          a request the chain did not make (other input or fields, not open)
 ├── HostUnavailable         the chain could not be asked: retry later, nothing was signed
 │   └── OwnerSettingsUnreadable  the stored owner settings do not open: the host's file
-├── ManifestError           an agent's @enclave line is malformed (also a ValueError)
 ├── FetchError              ctx.fetch refused or failed: a JS exception in the agent
 └── HostError               any other host call refused: a JS exception in the agent
 """
@@ -54,10 +53,6 @@ class RequestRefused(CoprocessorError):
 
 
 class HostUnavailable(CoprocessorError):
-    pass
-
-
-class ManifestError(CoprocessorError, ValueError):
     pass
 
 

@@ -10,7 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from web3 import Web3
 
 from coprocessor.errors import InsecureBackendRefused
-from coprocessor.runtime.limits import Limits
 from coprocessor.tee.base import QuoteVerifier, TeeBackend
 from coprocessor.tee.simulated import (
     SimulatedTee,
@@ -21,6 +20,7 @@ from coprocessor.tee.simulated import (
     public_key_path,
 )
 from protocol.deployment import Deployment
+from protocol.limits import Limits
 
 # The chain id of local development chains (anvil, hardhat): the only place the simulated TEE
 # may run without saying so explicitly.

@@ -12,12 +12,12 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
-from coprocessor.runtime.manifest import Manifest, parse_manifest, with_manifest
 from coprocessor.worker.code import CodeStore
 from enclave.errors import EnclaveError
 from protocol.deployment import Deployment, send
 from protocol.hexes import to_hex
 from protocol.kdf import hkdf
+from protocol.manifest import Manifest, parse_manifest, with_manifest
 from protocol.private_logs import owner_logs_key
 
 # A fixed development key for simulated ctx.storage: simulation is not confidential.

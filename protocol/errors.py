@@ -3,7 +3,8 @@
 ProtocolError
 ├── ArtifactMissing      a compiled contract is not in out/ (run `forge build`)
 ├── DeploymentError      a deployment file is missing or malformed, or a transaction reverted
-└── EnvelopeError        a sealed envelope is malformed or cannot be opened (protocol/envelope.py)
+├── EnvelopeError        a sealed envelope is malformed or cannot be opened (protocol/envelope.py)
+└── ManifestError        an agent's @enclave line is malformed (also a ValueError)
 """
 
 from __future__ import annotations
@@ -20,4 +21,8 @@ class ArtifactMissing(ProtocolError):
 
 
 class DeploymentError(ProtocolError):
+    pass
+
+
+class ManifestError(ProtocolError, ValueError):
     pass

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from coprocessor.errors import ManifestError
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, execute
 from coprocessor.runtime.host import HostApi
-from coprocessor.runtime.manifest import CAPS, Manifest, parse_manifest, with_manifest
+from protocol.errors import ManifestError
+from protocol.manifest import CAPS, Manifest, parse_manifest, with_manifest
 from protocol.results import Status
 from tests.http_fixtures import FakeApi, fake_api
 

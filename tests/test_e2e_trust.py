@@ -19,10 +19,10 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from coprocessor.runtime.manifest import Manifest
 from enclave.anvil import DEV_KEYS, Anvil
 from enclave.stack import DEPLOYER_KEY, Stack
 from enclave.usage import register, request_ids, send_asks, wait_for
+from protocol.manifest import Manifest
 from protocol.private_logs import owner_logs_key
 from protocol.results import RequestCommitment, Status
 from protocol.wire import CommitmentModel, to_hex

@@ -25,7 +25,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bridge.stats import Window
 from bridge.store import NewRequest, RequestStore
-from coprocessor.runtime.manifest import Manifest
+from protocol.manifest import Manifest
 from protocol.results import RequestCommitment
 from webui import schemas
 from webui.app import create_app

@@ -18,12 +18,12 @@ from web3.logs import DISCARD
 from bridge import stats
 from bridge.store import STATES, RequestStore
 from coprocessor.errors import AttestationError
-from coprocessor.runtime.manifest import parse_manifest
 from coprocessor.tee.base import Quote, QuoteVerifier
 from coprocessor.worker.code import CodeStore
 from enclave.display import show_bytes
 from protocol.deployment import Deployment, send
 from protocol.hexes import to_hex
+from protocol.manifest import parse_manifest
 from protocol.wire import from_hex
 
 PAGE_SIZE = 25

@@ -5,7 +5,7 @@ sandbox.Sandbox ── pipes ──▶ child process: engine.execute ── __ho
 
 from coprocessor.runtime.context import RunContext, StorageGrant
 from coprocessor.runtime.engine import Execution, execute
-from coprocessor.runtime.limits import Limits
 from coprocessor.runtime.sandbox import Sandbox
+from protocol.limits import Limits
 
 __all__ = ["Execution", "Limits", "RunContext", "Sandbox", "StorageGrant", "execute"]

@@ -8,8 +8,8 @@ from typing import Any
 from coprocessor.runtime.context import RunContext
 from coprocessor.runtime.engine import execute
 from coprocessor.runtime.host import HostApi
-from coprocessor.runtime.limits import Limits
 from coprocessor.runtime.sandbox import execution_to_wire, read_message, write_message
+from protocol.limits import Limits
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ from typing import Any
 import quickjs
 
 from coprocessor.runtime.host import HostApi
-from coprocessor.runtime.limits import KIB, Limits
 from protocol.hexes import to_hex
+from protocol.limits import KIB, Limits
 from protocol.status import Status
 
 PRELUDE = (Path(__file__).parent / "prelude.js").read_text()

@@ -35,8 +35,8 @@ from coprocessor.cluster_store import ClusterStore
 from coprocessor.errors import FetchError, HostError, SealingError
 from coprocessor.runtime import http
 from coprocessor.runtime.context import RunContext, StorageGrant
-from coprocessor.runtime.limits import Limits
 from protocol.hexes import to_hex
+from protocol.limits import Limits
 
 BIGINT = "$bigint"
 

@@ -30,7 +30,7 @@ from typing import IO, Any
 from coprocessor.runtime.context import RunContext
 from coprocessor.runtime.engine import Execution
 from coprocessor.runtime.host import Resolver
-from coprocessor.runtime.limits import Limits
+from protocol.limits import Limits
 from protocol.status import Status
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,6 @@ from coprocessor.errors import (
     CodeInvalid,
     CodeNotFound,
     HostUnavailable,
-    ManifestError,
     NotReady,
     OwnerSettingsUnreadable,
     ProvisioningError,
@@ -31,11 +30,12 @@ from coprocessor.errors import (
 )
 from coprocessor.keys import AgentKeys, ClusterKey, derive_agent_keys
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
-from coprocessor.runtime.manifest import Manifest, parse_manifest
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.worker.code import CodeStore
 from protocol.deployment import Deployment
 from protocol.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
+from protocol.errors import ManifestError
+from protocol.manifest import Manifest, parse_manifest
 from protocol.private_logs import seal_logs
 from protocol.results import (
     AgentResult,

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Uplo
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from coprocessor.errors import CoprocessorError, ManifestError
-from protocol.errors import ProtocolError
+from coprocessor.errors import CoprocessorError
+from protocol.errors import ManifestError, ProtocolError
 from webui.routes.deps import AuthDep, DashboardDep
 
 router = APIRouter(include_in_schema=False)

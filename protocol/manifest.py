@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from coprocessor.errors import ManifestError
-from coprocessor.runtime.limits import KIB, MIB, Limits
+from protocol.errors import ManifestError
 from protocol.hexes import to_hex
+from protocol.limits import KIB, MIB, Limits
 
 _LINE = re.compile(r"^\s*//\s*@enclave\s+(\{.*\})\s*$")
 
