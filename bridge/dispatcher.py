@@ -2,56 +2,35 @@
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+from bridge.agent_timeouts import AgentTimeouts
 from bridge.backoff import retry_delay
 from bridge.store import RequestStore, StoredRequest
-from bridge.worker_client import WorkerClient, WorkerError
+from bridge.worker_client import WorkerError
+from bridge.workers import WorkerPool
 from protocol.hexes import to_hex
 from protocol.wire import CommitmentModel, ExecuteRequest
 
 log = logging.getLogger(__name__)
 
 
-class WorkerPool:
-    """The workers the bridge knows, with a cool-down for the ones that just failed."""
-
-    def __init__(self, urls: list[str], cooldown_s: float = 5.0, timeout_s: float = 30.0, token: str = "") -> None:
-        self.clients = [WorkerClient(url, timeout=timeout_s, token=token) for url in urls]
-        self.cooldown_s = cooldown_s
-        self._failed_at: dict[str, float] = {}
-        self._order = itertools.cycle(range(len(self.clients)))
-        self._lock = threading.Lock()
-
-    def candidates(self) -> list[WorkerClient]:
-        """Every worker, starting with the next in turn; workers cooling down go last."""
-        with self._lock:
-            start = next(self._order)
-            now = time.monotonic()
-        rotated = self.clients[start:] + self.clients[:start]
-        fresh = [c for c in rotated if now - self._failed_at.get(c.url, -1e9) > self.cooldown_s]
-        return fresh + [c for c in rotated if c not in fresh]
-
-    def mark_failed(self, client: WorkerClient) -> None:
-        with self._lock:
-            self._failed_at[client.url] = time.monotonic()
-
-    def mark_ok(self, client: WorkerClient) -> None:
-        with self._lock:
-            self._failed_at.pop(client.url, None)
-
-
 class Dispatcher:
     def __init__(
-        self, store: RequestStore, workers: WorkerPool, concurrency: int = 4, max_backoff_s: float = 15.0
+        self,
+        store: RequestStore,
+        workers: WorkerPool,
+        timeouts: AgentTimeouts,
+        concurrency: int = 4,
+        max_backoff_s: float = 15.0,
     ) -> None:
         self.store = store
         self.workers = workers
+        self.timeouts = timeouts
         # A request is never given up here: it waits longer between tries, and its deadline
         # decides when it fails (bridge/expiry.py).
         self.max_backoff_s = max_backoff_s
@@ -71,8 +50,10 @@ class Dispatcher:
     def poll(self) -> int:
         if self.is_held():
             return 0
-        free = 0
-        while self._slots.acquire(blocking=False):
+        # As many as there are free dispatch slots and room on healthy workers: a request never
+        # waits in a slot for a worker.
+        free, room = 0, self.workers.room()
+        while free < room and self._slots.acquire(blocking=False):
             free += 1
         batch = self.store.take("pending", "dispatched", free) if free else []
         for request in batch:
@@ -87,21 +68,25 @@ class Dispatcher:
                 commitment=CommitmentModel.of(request.commitment),
                 input=to_hex(request.input),
             )
-            errors = []
-            retryable = True
-            for client in self.workers.candidates():
+            timeout_s = self.timeouts.for_code(request.commitment.code_hash)
+            errors: list[str] = []
+            retryable, tried = True, set[str]()
+            while (client := self.workers.acquire(exclude=tried)) is not None:
+                tried.add(client.url)
                 try:
-                    response = client.execute(body)
+                    response = client.execute(body, timeout_s)
                 except WorkerError as err:
-                    self.workers.mark_failed(client)
+                    self.workers.release(client, ok=False)
                     errors.append(str(err))
                     retryable = retryable and err.retryable
                     log.warning("request %s: %s; failing over", _short(request.request_id), err)
                     continue
-                self.workers.mark_ok(client)
+                self.workers.release(client, ok=True)
                 self.store.mark_executed(request.request_id, response.model_dump())
                 self.on_executed()
                 return
+            if not errors:
+                errors.append("every worker is busy or cooling down")
             # Back to pending, to be taken again after a delay that grows with each try; the
             # slot is free at once for other requests.
             delay = retry_delay(request.attempts, cap_s=self.max_backoff_s)

@@ -11,7 +11,8 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from bridge.dispatcher import Dispatcher, WorkerPool
+from bridge.agent_timeouts import AgentTimeouts
+from bridge.dispatcher import Dispatcher
 from bridge.expiry import Expirer
 from bridge.metrics import BridgeMetrics
 from bridge.rotation import RotationGate
@@ -19,6 +20,7 @@ from bridge.settings import BridgeSettings
 from bridge.store import RequestStore
 from bridge.submitter import Submitter
 from bridge.watcher import ChainWatcher
+from bridge.workers import WorkerPool
 from protocol.deployment import Deployment
 
 log = logging.getLogger(__name__)
@@ -36,11 +38,19 @@ class Bridge:
         router = deployment.contract(w3, "AgentRouter")
         self.store = RequestStore(settings.database)
         self.workers = WorkerPool(
-            settings.worker_urls, timeout_s=settings.worker_timeout_s, token=settings.worker_token.get_secret_value()
+            settings.worker_urls,
+            timeout_s=settings.worker_timeout_s,
+            token=settings.worker_token.get_secret_value(),
+            max_in_flight=settings.worker_max_in_flight,
+            max_cooldown_s=settings.worker_max_cooldown_s,
         )
         self.watcher = ChainWatcher(w3, router, self.store, deployment.start_block, settings.confirmations)
         self.dispatcher = Dispatcher(
-            self.store, self.workers, concurrency=settings.dispatch_concurrency, max_backoff_s=settings.max_backoff_s
+            self.store,
+            self.workers,
+            AgentTimeouts(router, deployment.start_block, margin_s=settings.execute_margin_s),
+            concurrency=settings.dispatch_concurrency,
+            max_backoff_s=settings.max_backoff_s,
         )
         self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
         self.dispatcher.is_held = self.rotation.held
@@ -61,7 +71,7 @@ class Bridge:
         self._stop = threading.Event()
         # Each loop sleeps on its own event; the stage before it sets it when there is work, so
         # a request moves on at once rather than at the next poll.
-        self._wake = {name: threading.Event() for name in ("watcher", "dispatcher", "submitter")}
+        self._wake = {name: threading.Event() for name in ("watcher", "dispatcher", "submitter", "prober")}
         self.dispatcher.on_executed = self._wake["submitter"].set
         self.dispatcher.on_slot_free = self._wake["dispatcher"].set
         self._threads: list[threading.Thread] = []
@@ -73,6 +83,8 @@ class Bridge:
         for name, step, next_stage in (
             ("watcher", self.watcher.poll, "dispatcher"),
             ("dispatcher", self.dispatcher.poll, None),
+            # A worker that cooled down is probed before it takes work again.
+            ("prober", self.workers.probe, "dispatcher"),
             # One thread sends every transaction of the account: fulfilments, then cancellations.
             ("submitter", lambda: self.submitter.poll() + self.expirer.poll(), None),
         ):
@@ -110,6 +122,7 @@ class Bridge:
             "reorgs": self.watcher.reorgs,
             "dispatchHeld": self.rotation.reason or None,
             "errors": dict(self.errors),
+            "workers": self.workers.health(),
             "time": time.time(),
         }
 

@@ -28,7 +28,15 @@ class BridgeSettings(BaseSettings):
     poll_interval_s: float = 0.2
     batch_size: int = 50
     dispatch_concurrency: int = 4
-    worker_timeout_s: float = 30.0
+    # Waits on a worker: its health check and batch co-signing; an execution waits for the
+    # agent's own wall-time limit (from its manifest) plus `execute_margin_s`.
+    worker_timeout_s: float = 10.0
+    execute_margin_s: float = 5.0
+    # Requests one worker runs at once (its sandbox processes): a hung worker holds no more.
+    worker_max_in_flight: int = 2
+    # A failing worker rests 1 s, then twice as long after each failure in a row, up to this;
+    # then it is probed, and takes work again once its health check answers.
+    worker_max_cooldown_s: float = 30.0
     # The token the workers ask for before they run or sign anything (their execute token).
     worker_token: SecretStr = SecretStr("")
     host: str = "127.0.0.1"

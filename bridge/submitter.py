@@ -21,9 +21,9 @@ from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 
 from bridge.backoff import retry_delay
-from bridge.dispatcher import WorkerPool
 from bridge.store import RequestStore, StoredRequest
 from bridge.worker_client import WorkerError
+from bridge.workers import WorkerPool
 from protocol.hexes import to_hex
 from protocol.results import NotProcessedReason
 from protocol.wire import ExecuteResponse

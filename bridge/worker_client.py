@@ -33,9 +33,18 @@ class WorkerClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    def healthy(self, timeout_s: float) -> bool:
+        """Whether the worker answers its health check (it holds the current epoch's key) in time."""
         try:
-            reply = self._http.post(path, json=body)
+            return self._http.get("/healthz", timeout=timeout_s).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _post(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+        try:
+            reply = self._http.post(
+                path, json=body, timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
+            )
         except httpx.HTTPError as err:
             raise WorkerError(f"{self.url}{path}: {err.__class__.__name__}: {err}") from err
         if reply.status_code != 200:
@@ -43,8 +52,8 @@ class WorkerClient:
         data: dict[str, Any] = reply.json()
         return data
 
-    def execute(self, request: ExecuteRequest) -> ExecuteResponse:
-        return ExecuteResponse.model_validate(self._post("/v1/execute", request.model_dump()))
+    def execute(self, request: ExecuteRequest, timeout_s: float | None = None) -> ExecuteResponse:
+        return ExecuteResponse.model_validate(self._post("/v1/execute", request.model_dump(), timeout_s))
 
     def sign_batch(self, results: list[ExecuteResponse]) -> CompactSignature:
         body = SignBatchRequest(results=results).model_dump()
