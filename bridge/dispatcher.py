@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.backoff import retry_delay
@@ -40,6 +40,8 @@ class Dispatcher:
         self.is_held: Callable[[], bool] = lambda: False
         self.on_executed: Callable[[], None] = lambda: None
         self.on_slot_free: Callable[[], None] = lambda: None
+        # Dispatches that failed even to put their request back (the store failing), for status.
+        self.failures = 0
 
     def recover(self) -> None:
         """After a restart, requests that were with a worker go back to pending: results are
@@ -57,45 +59,62 @@ class Dispatcher:
             free += 1
         batch = self.store.take("pending", "dispatched", free) if free else []
         for request in batch:
-            self._pool.submit(self._dispatch, request)
+            self._pool.submit(self._dispatch, request).add_done_callback(self._check)
         for _ in range(free - len(batch)):
             self._slots.release()
         return len(batch)
 
     def _dispatch(self, request: StoredRequest) -> None:
         try:
-            body = ExecuteRequest(
-                commitment=CommitmentModel.of(request.commitment),
-                input=to_hex(request.input),
-            )
-            timeout_s = self.timeouts.for_code(request.commitment.code_hash)
-            errors: list[str] = []
-            retryable, tried = True, set[str]()
-            while (client := self.workers.acquire(exclude=tried)) is not None:
-                tried.add(client.url)
-                try:
-                    response = client.execute(body, timeout_s)
-                except WorkerError as err:
-                    self.workers.release(client, ok=False)
-                    errors.append(str(err))
-                    retryable = retryable and err.retryable
-                    log.warning("request %s: %s; failing over", _short(request.request_id), err)
-                    continue
-                self.workers.release(client, ok=True)
-                self.store.mark_executed(request.request_id, response.model_dump())
-                self.on_executed()
-                return
-            if not errors:
-                errors.append("every worker is busy or cooling down")
-            # Back to pending, to be taken again after a delay that grows with each try; the
-            # slot is free at once for other requests.
+            self._dispatch_once(request)
+        except Exception as err:
+            log.exception("request %s: the dispatcher failed on it", _short(request.request_id))
             delay = retry_delay(request.attempts, cap_s=self.max_backoff_s)
-            kind = "no worker available" if retryable else "no worker could run it"
-            reason = f"{kind}: {'; '.join(errors)}; next try in {delay:.1f} s"
+            reason = f"the bridge failed on it ({err.__class__.__name__}: {err}); next try in {delay:.1f} s"
             self.store.move(request.request_id, "pending", reason, count_attempt=True, retry_at=time.time() + delay)
         finally:
             self._slots.release()
             self.on_slot_free()
+
+    def _dispatch_once(self, request: StoredRequest) -> None:
+        body = ExecuteRequest(commitment=CommitmentModel.of(request.commitment), input=to_hex(request.input))
+        timeout_s = self.timeouts.for_code(request.commitment.code_hash)
+        errors: list[str] = []
+        retryable, tried = True, set[str]()
+        while (client := self.workers.acquire(exclude=tried)) is not None:
+            tried.add(client.url)
+            try:
+                response = client.execute(body, timeout_s)
+            except WorkerError as err:
+                self.workers.release(client, ok=False)
+                errors.append(str(err))
+                retryable = retryable and err.retryable
+                log.warning("request %s: %s; failing over", _short(request.request_id), err)
+                continue
+            except Exception as err:  # noqa: BLE001 - a worker answering nonsense has failed, as any other way
+                self.workers.release(client, ok=False)
+                errors.append(f"{client.url}: {err.__class__.__name__}: {err}")
+                retryable = False
+                continue
+            self.workers.release(client, ok=True)
+            self.store.mark_executed(request.request_id, response.model_dump())
+            self.on_executed()
+            return
+        if not errors:
+            errors.append("every worker is busy or cooling down")
+        # Back to pending, to be taken again after a delay that grows with each try; the slot is
+        # free at once for other requests.
+        delay = retry_delay(request.attempts, cap_s=self.max_backoff_s)
+        kind = "no worker available" if retryable else "no worker could run it"
+        reason = f"{kind}: {'; '.join(errors)}; next try in {delay:.1f} s"
+        self.store.move(request.request_id, "pending", reason, count_attempt=True, retry_at=time.time() + delay)
+
+    def _check(self, future: Future[None]) -> None:
+        """What `_dispatch` could not even put back (the store itself failing) is not lost silently."""
+        err = future.exception()
+        if err is not None:
+            self.failures += 1
+            log.error("a dispatch failed outside any request: %s: %s", err.__class__.__name__, err)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -61,6 +61,12 @@ class Anvil:
     _process: subprocess.Popen[bytes] | None = None
 
     @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise AnvilError("anvil is not running")
+        return self._process.pid
+
+    @property
     def rpc_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 

@@ -109,7 +109,11 @@ def _status_line(bridge_url: str) -> str:
     except httpx.HTTPError as err:
         return f"bridge unreachable: {err}"
     counts = " ".join(f"{state} {n}" for state, n in status["counts"].items() if n)
-    return f"block {status['lastBlockProcessed']}: requests {counts or 'none yet'}"
+    line = f"block {status['lastBlockProcessed']}: requests {counts or 'none yet'}"
+    # A loop that keeps failing (the chain unreachable, say) and workers that are down say so.
+    problems = [f"{loop}: {error}" for loop, error in (status.get("errors") or {}).items()]
+    problems += [f"worker {url} down" for url, w in (status.get("workers") or {}).items() if not w.get("up", True)]
+    return line + (f" | ! {'; '.join(problems)}" if problems else "")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

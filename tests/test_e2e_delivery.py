@@ -137,3 +137,25 @@ def test_a_hung_worker_costs_only_its_own_share(stack: Stack) -> None:
         os.kill(hung, signal.SIGCONT)
     health = httpx.get(f"{stack.url('bridge')}/v1/status", timeout=5).json()["workers"]
     assert any(w["failuresInARow"] > 0 or not w["up"] for w in health.values()), "the hang was noticed"
+
+
+def test_an_unreachable_chain_shows_in_status_within_seconds(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from enclave import cli
+
+    assert stack.anvil is not None
+    chain = stack.anvil.pid
+    bridge = stack.url("bridge")
+    os.kill(chain, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 30  # the bridge's RPC timeout is 10 s
+        while "watcher" not in httpx.get(f"{bridge}/v1/status", timeout=5).json()["errors"]:
+            assert time.monotonic() < deadline, "the bridge never said the chain is away"
+            time.sleep(0.5)
+        assert cli.main(["status", "--state-dir", str(stack.state_dir)]) == 0
+        assert "! watcher:" in capsys.readouterr().out
+    finally:
+        os.kill(chain, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while httpx.get(f"{bridge}/v1/status", timeout=5).json()["errors"]:
+        assert time.monotonic() < deadline, "the error outlived the outage"
+        time.sleep(0.5)

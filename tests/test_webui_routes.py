@@ -105,6 +105,8 @@ class StandInDashboard:
             "created_at_block": 3,
             "deadline": 1_800_000_000,
             "nonce": 0,
+            "next_attempt_at": 0.0,
+            "cancel_tx": None,
             "request_tx": "0xaa",
             "requested_at": 1.0,
             "state": "fulfilled",

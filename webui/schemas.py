@@ -138,6 +138,8 @@ class RequestRow(Closed):
     created_at_block: int = Field(description="Block of the request; decides which key epochs may answer")
     deadline: int = Field(description="Unix time after which the request can be cancelled")
     nonce: int = Field(description="Tells apart requests with equal fields in one block (uint32)")
+    next_attempt_at: float = Field(description="Unix time before which the bridge does not try it again")
+    cancel_tx: str | None = Field(description="The bridge's cancel transaction after the deadline, if any")
     request_tx: str
     requested_at: float = Field(description="Unix time the bridge saw the request")
     state: str

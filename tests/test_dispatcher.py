@@ -1,0 +1,81 @@
+"""No request is left "dispatched" behind an unexpected error (unit tests with a real store)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+from eth_utils.crypto import keccak
+
+from bridge.agent_timeouts import AgentTimeouts
+from bridge.dispatcher import Dispatcher
+from bridge.store import NewRequest, RequestStore
+from bridge.workers import WorkerPool
+from protocol.results import RequestCommitment
+
+INPUT = b"ping"
+
+
+def _store_with_one_request(tmp_path: Path) -> tuple[RequestStore, int]:
+    store = RequestStore(tmp_path / "bridge.sqlite")
+    commitment = RequestCommitment(
+        agent_id=1,
+        code_hash=b"\x01" * 32,
+        input_hash=keccak(INPUT),
+        consumer="0x" + "c0" * 20,
+        fee=0,
+        callback_gas_limit=100_000,
+        created_at=1,
+        deadline=2**40,
+        nonce=0,
+    )
+    request = NewRequest(commitment.request_id, commitment, INPUT, "0xab", time.time())
+    store.record_blocks([request], [], 1, 1, "0x" + "00" * 32)
+    return store, commitment.request_id
+
+
+def _wait_for_state(store: RequestStore, request_id: int, state: str) -> str:
+    deadline = time.monotonic() + 10
+    while (stored := store.get(request_id)) is None or stored.state != state:
+        assert time.monotonic() < deadline, f"still {stored.state if stored else None}"
+        time.sleep(0.02)
+    return str(stored.row["reason"])
+
+
+def _timeouts(fail: bool = False) -> AgentTimeouts:
+    def for_code(code_hash: bytes) -> float:
+        if fail:
+            raise RuntimeError("a bug in the bridge")
+        return 1.0
+
+    return cast(AgentTimeouts, SimpleNamespace(for_code=for_code))
+
+
+def test_a_worker_answering_nonsense_counts_as_its_failure_and_the_request_goes_back(tmp_path: Path) -> None:
+    store, request_id = _store_with_one_request(tmp_path)
+    pool = WorkerPool(["http://127.0.0.1:1"])
+
+    def nonsense(*_: Any) -> Any:
+        raise KeyError("no 'signature' in the answer")
+
+    pool.clients[0].execute = nonsense  # type: ignore[method-assign,assignment]
+    dispatcher = Dispatcher(store, pool, _timeouts())
+    assert dispatcher.poll() == 1
+    reason = _wait_for_state(store, request_id, "pending")
+    assert "KeyError" in reason
+    assert pool.health()["http://127.0.0.1:1"]["failuresInARow"] == 1
+    dispatcher.close()
+
+
+def test_a_bug_in_the_dispatcher_puts_the_request_back_instead_of_leaving_it_dispatched(tmp_path: Path) -> None:
+    store, request_id = _store_with_one_request(tmp_path)
+    dispatcher = Dispatcher(store, WorkerPool(["http://127.0.0.1:1"]), _timeouts(fail=True))
+    assert dispatcher.poll() == 1
+    reason = _wait_for_state(store, request_id, "pending")
+    assert "the bridge failed on it (RuntimeError: a bug in the bridge)" in reason
+    stored = store.get(request_id)
+    assert stored is not None
+    assert stored.row["next_attempt_at"] > time.time() - 1, "it waits for its next try"
+    dispatcher.close()
