@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from eth_account import Account
-from web3 import Web3
 
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.dispatcher import Dispatcher
@@ -21,7 +20,7 @@ from bridge.store import RequestStore
 from bridge.submitter import Submitter
 from bridge.watcher import ChainWatcher
 from bridge.workers import WorkerPool
-from protocol.deployment import Deployment
+from protocol.deployment import Deployment, connect
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ LOUD_AFTER = 10
 class Bridge:
     def __init__(self, settings: BridgeSettings) -> None:
         self.settings = settings
-        w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s}))
+        w3 = connect(settings.rpc_url, settings.rpc_timeout_s)
         deployment = Deployment.load(settings.deployment)
         router = deployment.contract(w3, "AgentRouter")
         self.store = RequestStore(settings.database)

@@ -19,7 +19,7 @@ from coprocessor.tee.simulated import (
     load_authority_public_key,
     public_key_path,
 )
-from protocol.deployment import Deployment
+from protocol.deployment import Deployment, connect
 from protocol.limits import Limits
 
 # The chain id of local development chains (anvil, hardhat): the only place the simulated TEE
@@ -47,7 +47,7 @@ class ServiceSettings(BaseSettings):
     cluster_store: Path = Path(".state/cluster.sqlite")
 
     def web3(self) -> Web3:
-        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 10}))
+        return connect(self.rpc_url, 10.0)
 
     def load_deployment(self) -> Deployment:
         return Deployment.load(self.deployment)

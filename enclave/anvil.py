@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import socket
 import subprocess
@@ -38,7 +39,15 @@ def free_port() -> int:
 
 
 def tool_path(name: str) -> str:
-    """The Foundry binary `name` that the npm packages installed, or one on PATH."""
+    """The Foundry binary `name` that the npm packages installed, or one on PATH.
+
+    The native binary itself, not npm's Node.js launcher in node_modules/.bin: signals sent to
+    the process (a stop, a pause in a test) must reach the tool, and no child may outlive it.
+    """
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(platform.machine(), platform.machine())
+    native = PROJECT_ROOT / "node_modules" / "@foundry-rs" / f"{name}-linux-{arch}" / "bin" / name
+    if native.exists():
+        return str(native)
     local = PROJECT_ROOT / "node_modules" / ".bin" / name
     if local.exists():
         return str(local)

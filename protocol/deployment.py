@@ -22,6 +22,13 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = PROJECT_ROOT / "out"
 
 
+def connect(rpc_url: str, timeout_s: float = 10.0) -> Web3:
+    """A chain client whose every call gives up after `timeout_s`, with no silent retries of its
+    own (web3's default retries a timeout five times): the services' loops retry, and say so."""
+    provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
+    return Web3(provider)
+
+
 @dataclass(frozen=True)
 class Artifact:
     name: str

@@ -131,12 +131,13 @@ def test_a_hung_worker_costs_only_its_own_share(stack: Stack) -> None:
         # The hung worker holds at most its two in-flight requests (until their execute
         # timeout); the other eight go on at the healthy worker's pace.
         most = _time_to_callbacks(stack, ids, 8)
-        assert most < max(3 * normal, 10.0), f"{most:.1f} s for 8 callbacks, {normal:.1f} s for 10 normally"
+        assert most < max(4 * normal, 12.0), f"{most:.1f} s for 8 callbacks, {normal:.1f} s for 10 normally"
         _time_to_callbacks(stack, ids, 10)  # the held two fail over after their timeout
+        health = httpx.get(f"{stack.url('bridge')}/v1/status", timeout=5).json()["workers"]
+        hung_url = stack.services["worker-2"].url
+        assert health[hung_url]["failuresInARow"] > 0, "the hang was noticed"
     finally:
         os.kill(hung, signal.SIGCONT)
-    health = httpx.get(f"{stack.url('bridge')}/v1/status", timeout=5).json()["workers"]
-    assert any(w["failuresInARow"] > 0 or not w["up"] for w in health.values()), "the hang was noticed"
 
 
 def test_an_unreachable_chain_shows_in_status_within_seconds(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 
 import uvicorn
-from web3 import Web3
 
 from bridge.store import RequestStore
 from coprocessor.tee.simulated import SimulatedVerifier, load_authority_public_key
-from protocol.deployment import Deployment
+from protocol.deployment import Deployment, connect
 from webui.app import create_app
 from webui.auth import Auth
 from webui.dashboard import Dashboard
@@ -19,7 +18,7 @@ from webui.settings import WebSettings
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s web %(levelname)s %(message)s")
     settings = WebSettings()
-    w3 = Web3(Web3.HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 10}))
+    w3 = connect(settings.rpc_url, 10.0)
     verifier = None
     if settings.attestation_authority_public_key.exists():
         verifier = SimulatedVerifier(load_authority_public_key(settings.attestation_authority_public_key))
