@@ -24,7 +24,7 @@ from bridge.backoff import retry_delay
 from bridge.store import RequestStore, StoredRequest
 from bridge.worker_client import WorkerError
 from bridge.workers import WorkerPool
-from protocol.hexes import to_hex
+from protocol.hexes import from_hex, to_hex
 from protocol.results import NotProcessedReason
 from protocol.wire import ExecuteResponse
 
@@ -33,10 +33,25 @@ log = logging.getLogger(__name__)
 # Gas around the callbacks: the transaction, the signature check(s), the commitment, the event.
 BASE_GAS = 120_000
 PER_RESULT_GAS = 60_000
+# A result in calldata besides its output: the request's nine fields, status, offsets, lengths.
+RESULT_CALLDATA_BYTES = 32 * 14
+# EIP-7623: a transaction pays at least 10 gas per calldata token, a non-zero byte being 4.
+FLOOR_GAS_PER_TOKEN = 10
+FLOOR_GAS_PER_NONZERO_BYTE = 4 * FLOOR_GAS_PER_TOKEN
 BLOCK_GAS_BUDGET = 25_000_000
 
 RECEIPT_POLL_S = 0.02
 RETRY_BY_REEXECUTING = {NotProcessedReason.STALE_EPOCH, NotProcessedReason.INVALID_SIGNATURE}
+
+
+def gas_limit(calldata: bytes, execution: int) -> int:
+    """A transaction's gas limit from what it carries: the standard price of its calldata plus
+    its execution, or the EIP-7623 floor if that is higher, with a tenth more for margin."""
+    zeros = calldata.count(0)
+    nonzeros = len(calldata) - zeros
+    standard = 21_000 + 4 * zeros + 16 * nonzeros + execution
+    floor = 21_000 + FLOOR_GAS_PER_TOKEN * (zeros + 4 * nonzeros)
+    return max(standard, floor) * 11 // 10
 
 
 class Submitter:
@@ -105,8 +120,13 @@ class Submitter:
             response = ExecuteResponse.model_validate(request.result)
             by_epoch[response.signature.epoch].append((request, response))
         for group in by_epoch.values():
-            for chunk in self._chunks(group):
-                self._submit(chunk)
+            # A request whose batch already failed goes alone, so that one bad result never
+            # holds or fails the others again.
+            alone = [item for item in group if item[0].attempts > 0]
+            together = [item for item in group if item[0].attempts == 0]
+            for chunk in self._chunks(together) + [[item] for item in alone]:
+                if chunk:
+                    self._submit(chunk)
         return len(ready)
 
     def _chunks(
@@ -126,8 +146,13 @@ class Submitter:
 
     @staticmethod
     def _result_gas(request: StoredRequest) -> int:
+        """An upper bound of one result's gas: its callback, the router's work, and its calldata
+        at the EIP-7623 floor price (40 gas a non-zero byte), which a 4 KiB output makes
+        larger than all the rest."""
         limit = request.commitment.callback_gas_limit
-        return limit + limit // 63 + PER_RESULT_GAS
+        output = len(request.row["output"] or b"")
+        calldata = RESULT_CALLDATA_BYTES + output + 32
+        return limit + limit // 63 + PER_RESULT_GAS + FLOOR_GAS_PER_NONZERO_BYTE * calldata
 
     def _submit(self, group: list[tuple[StoredRequest, ExecuteResponse]]) -> None:
         request_ids = [request.request_id for request, _ in group]
@@ -135,15 +160,16 @@ class Submitter:
         call = self._batch_call(responses) if len(responses) > 1 else None
         if call is None:
             call = self.router.functions.fulfill([r.signed_result().as_tuple() for r in responses])
-        gas = BASE_GAS + sum(self._result_gas(request) for request, _ in group)
+        execution = BASE_GAS + sum(self._result_gas(request) for request, _ in group)
         try:
             tx = call.build_transaction(
                 {
                     "from": self.account.address,
                     "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-                    "gas": gas,
+                    "gas": execution,
                 }
             )
+            tx["gas"] = gas_limit(from_hex(str(tx["data"])), execution)
             signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
             tx_hash = to_hex(bytes(signed.hash))
             self.store.mark_submitted(request_ids, tx_hash)

@@ -153,10 +153,33 @@ def test_an_unreachable_chain_shows_in_status_within_seconds(stack: Stack, capsy
             assert time.monotonic() < deadline, "the bridge never said the chain is away"
             time.sleep(0.5)
         assert cli.main(["status", "--state-dir", str(stack.state_dir)]) == 0
-        assert "! watcher:" in capsys.readouterr().out
+        printed = capsys.readouterr().out
+        assert " | ! " in printed, "problems are flagged"
+        assert "watcher: " in printed, "the watcher's failure is named"
     finally:
         os.kill(chain, signal.SIGCONT)
     deadline = time.monotonic() + 30
     while httpx.get(f"{bridge}/v1/status", timeout=5).json()["errors"]:
         assert time.monotonic() < deadline, "the error outlived the outage"
         time.sleep(0.5)
+
+
+def test_big_outputs_mixed_with_small_ones_are_priced_and_all_delivered(stack: Stack) -> None:
+    """Twenty 4 KiB outputs with 50,000-gas callbacks: the EIP-7623 calldata floor alone is about
+    164,000 gas for each, more than a gas limit from the callbacks gave them."""
+    assert stack.deployment is not None
+    code = 'export default async (input) => input.text.startsWith("big") ? "0x" + "ab".repeat(4096) : input.bytes;'
+    agent = register(stack, code)
+    payloads = [b"big %d" % i for i in range(20)] + [b"small %d" % i for i in range(5)]
+    ids = request_ids(stack, send_asks(stack, agent, payloads, gas=50_000))
+    router = stack.deployment.contract(stack.web3(), "AgentRouter")
+    deadline = time.monotonic() + 120
+    while any(router.functions.isOpen(i).call() for i in ids):
+        assert time.monotonic() < deadline, "some results were never delivered"
+        time.sleep(0.5)
+    delivered = router.events.RequestFulfilled().get_logs(from_block=stack.deployment.start_block)
+    by_id = {int(e["args"]["requestId"]): e for e in delivered if int(e["args"]["requestId"]) in ids}
+    assert set(by_id) == set(ids), "every request closed by a delivery, none by a cancel"
+    assert all(Status(by_id[i]["args"]["status"]) == Status.OK for i in ids)
+    # (EchoConsumer's own callback cannot store much with 50,000 gas: the router delivered and
+    # reports that; how a consumer spends its callback gas is its own business.)
