@@ -52,6 +52,19 @@ class ServiceSettings(BaseSettings):
     def load_deployment(self) -> Deployment:
         return Deployment.load(self.deployment)
 
+    def checked_chain(self) -> tuple[Web3, Deployment]:
+        """The chain and the deployment, once the TEE backend may run on them and they agree;
+        otherwise the service exits saying why."""
+        w3 = self.web3()
+        start_checked(self, w3.eth.chain_id)
+        deployment = self.load_deployment()
+        start_checked(self, deployment.chain_id)
+        if w3.eth.chain_id != deployment.chain_id:
+            raise SystemExit(
+                f"the RPC node serves chain {w3.eth.chain_id}, the deployment is on chain {deployment.chain_id}"
+            )
+        return w3, deployment
+
     # dcap: the policy that quotes of workers and peer gatekeepers must meet.
     dcap_allowed_mr_td: list[str] = []
     dcap_allowed_mr_enclave: list[str] = []

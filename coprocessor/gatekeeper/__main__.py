@@ -11,7 +11,7 @@ from eth_account import Account
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.gatekeeper.app import create_app
 from coprocessor.gatekeeper.service import Gatekeeper
-from coprocessor.settings import GatekeeperSettings, start_checked
+from coprocessor.settings import GatekeeperSettings
 
 log = logging.getLogger("coprocessor.gatekeeper")
 
@@ -29,14 +29,7 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP call is noise
     logging.basicConfig(level=logging.INFO, format="%(asctime)s gatekeeper %(levelname)s %(message)s")
     settings = GatekeeperSettings()
-    w3 = settings.web3()
-    start_checked(settings, w3.eth.chain_id)
-    deployment = settings.load_deployment()
-    start_checked(settings, deployment.chain_id)
-    if w3.eth.chain_id != deployment.chain_id:
-        raise SystemExit(
-            f"the RPC node serves chain {w3.eth.chain_id}, the deployment is on chain {deployment.chain_id}"
-        )
+    w3, deployment = settings.checked_chain()
     account = Account.from_key(settings.eth_private_key.get_secret_value())
     gatekeeper = Gatekeeper(
         w3,

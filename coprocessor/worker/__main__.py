@@ -8,7 +8,7 @@ import uvicorn
 
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.runtime import Sandbox
-from coprocessor.settings import WorkerSettings, start_checked
+from coprocessor.settings import WorkerSettings
 from coprocessor.worker.app import create_app
 from coprocessor.worker.service import Worker
 
@@ -17,14 +17,7 @@ def main() -> None:
     settings = WorkerSettings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP call is noise
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {settings.name} %(levelname)s %(message)s")
-    w3 = settings.web3()
-    start_checked(settings, w3.eth.chain_id)
-    deployment = settings.load_deployment()
-    start_checked(settings, deployment.chain_id)
-    if w3.eth.chain_id != deployment.chain_id:
-        raise SystemExit(
-            f"the RPC node serves chain {w3.eth.chain_id}, the deployment is on chain {deployment.chain_id}"
-        )
+    w3, deployment = settings.checked_chain()
     with Sandbox(size=settings.sandbox_processes) as sandbox:
         worker = Worker(
             settings.name,
