@@ -92,7 +92,7 @@ class ExecuteRequest(Wire):
     fields and the input hash from the input it runs, and checks both against the chain."""
 
     commitment: CommitmentModel
-    input: str
+    input: Annotated[str, Field(pattern=r"^0x([0-9a-fA-F]{2})*$")]
 
 
 class ExecuteResponse(Wire):

@@ -166,6 +166,9 @@ def test_out_of_range_request_fields_are_refused_at_the_door() -> None:
     for name, value in (("agentId", 2**256), ("nonce", -1), ("createdAt", 2**48), ("codeHash", "0x12")):
         with pytest.raises(ValueError, match=name):
             CommitmentModel.model_validate(fields | {name: value})
+    for bad_input in ("zz", "0x1", "0xgg"):
+        with pytest.raises(ValueError, match="input"):
+            ExecuteRequest.model_validate({"commitment": fields, "input": bad_input})
 
 
 def test_the_gatekeeper_refuses_agent_ids_outside_uint256_with_422() -> None:
