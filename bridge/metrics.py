@@ -10,6 +10,7 @@ from the store separately (`bridge/stats.py`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -18,34 +19,70 @@ from prometheus_client.registry import Collector
 from bridge.stats import stage_times
 from bridge.store import RequestStore
 
+LOOPS = ("watcher", "dispatcher", "prober", "submitter")
 STAGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 GAS_BUCKETS = (25_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1_000_000, 2_500_000)
 
 
 class StoreCollector(Collector):
-    """Gauges read from the store when scraped."""
+    """Gauges read when scraped: requests by state, the epoch, loops failing, workers up."""
 
-    def __init__(self, store: RequestStore, epoch: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: RequestStore,
+        epoch: Callable[[], int],
+        failing: Callable[[], dict[str, str]],
+        workers: Callable[[], dict[str, dict[str, Any]]],
+    ) -> None:
         self.store = store
         self.epoch = epoch
+        self.failing = failing
+        self.workers = workers
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         states = GaugeMetricFamily("enclave_requests", "Requests known to the bridge, by state", labels=["state"])
         for state, count in self.store.counts().items():
             states.add_metric([state], count)
         yield states
+        failing = self.failing()
+        loops = GaugeMetricFamily(
+            "enclave_bridge_loop_failing",
+            "1 while a loop of the bridge keeps failing (the chain away)",
+            labels=["loop"],
+        )
+        for loop in LOOPS:
+            loops.add_metric([loop], 1.0 if loop in failing else 0.0)
+        yield loops
+        up = GaugeMetricFamily(
+            "enclave_worker_up", "1 while a worker takes work, 0 while it cools down", labels=["worker"]
+        )
+        for url, health in self.workers().items():
+            up.add_metric([url], 1.0 if health.get("up") else 0.0)
+        yield up
+        # Asked last: the one gauge that needs the chain. While the chain is away it is left out
+        # (the loop gauges above say why), so a scrape still answers.
+        try:
+            current = self.epoch()
+        except Exception:  # noqa: BLE001 - any failure to ask the chain: no figure, not a broken scrape
+            return
         epoch = GaugeMetricFamily("enclave_key_epoch", "The key epoch on-chain")
-        epoch.add_metric([], self.epoch())
+        epoch.add_metric([], current)
         yield epoch
 
 
 class BridgeMetrics:
     """Everything the bridge exports at /metrics."""
 
-    def __init__(self, store: RequestStore, epoch: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: RequestStore,
+        epoch: Callable[[], int],
+        failing: Callable[[], dict[str, str]] = dict,
+        workers: Callable[[], dict[str, dict[str, Any]]] = dict,
+    ) -> None:
         self.store = store
         self.registry = CollectorRegistry()
-        self.registry.register(StoreCollector(store, epoch))
+        self.registry.register(StoreCollector(store, epoch, failing, workers))
         self.stage_seconds = Histogram(
             "enclave_request_stage_seconds",
             "Time in each stage of the pipeline, for the requests this bridge delivered",

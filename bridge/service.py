@@ -54,7 +54,8 @@ class Bridge:
         self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
         self.dispatcher.is_held = self.rotation.held
         account = Account.from_key(settings.eth_private_key.get_secret_value())
-        self.metrics = BridgeMetrics(self.store, self.rotation.epoch)
+        self.errors: dict[str, str] = {}
+        self.metrics = BridgeMetrics(self.store, self.rotation.epoch, lambda: dict(self.errors), self.workers.health)
         self.submitter = Submitter(
             w3,
             router,
@@ -74,7 +75,6 @@ class Bridge:
         self.dispatcher.on_executed = self._wake["submitter"].set
         self.dispatcher.on_slot_free = self._wake["dispatcher"].set
         self._threads: list[threading.Thread] = []
-        self.errors: dict[str, str] = {}
 
     def start(self) -> None:
         self.dispatcher.recover()
