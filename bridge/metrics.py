@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from bridge.stats import stage_times
 from bridge.store import RequestStore
 
-LOOPS = ("watcher", "dispatcher", "prober", "submitter")
+LOOPS = ("watcher", "dispatcher", "prober", "pruner", "submitter")
 STAGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 GAS_BUCKETS = (25_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1_000_000, 2_500_000)
 

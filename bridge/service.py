@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Consecutive failures after which a loop logs at error level (it keeps trying: the chain or a
 # worker coming back is the normal way out).
 LOUD_AFTER = 10
+PRUNE_EVERY_S = 60.0
 
 
 class Bridge:
@@ -71,7 +72,8 @@ class Bridge:
         self._stop = threading.Event()
         # Each loop sleeps on its own event; the stage before it sets it when there is work, so
         # a request moves on at once rather than at the next poll.
-        self._wake = {name: threading.Event() for name in ("watcher", "dispatcher", "submitter", "prober")}
+        self._wake = {name: threading.Event() for name in ("watcher", "dispatcher", "submitter", "prober", "pruner")}
+        self._pruned_at = 0.0
         self.dispatcher.on_executed = self._wake["submitter"].set
         self.dispatcher.on_slot_free = self._wake["dispatcher"].set
         self._threads: list[threading.Thread] = []
@@ -84,6 +86,7 @@ class Bridge:
             ("dispatcher", self.dispatcher.poll, None),
             # A worker that cooled down is probed before it takes work again.
             ("prober", self.workers.probe, "dispatcher"),
+            ("pruner", self._prune, None),
             # One thread sends every transaction of the account: fulfilments, then cancellations.
             ("submitter", lambda: self.submitter.poll() + self.expirer.poll(), None),
         ):
@@ -111,6 +114,18 @@ class Bridge:
                 busy = 0
             if not busy:
                 wake.wait(self.settings.poll_interval_s * (1 + min(failures, 10)))
+
+    def _prune(self) -> int:
+        """Once a minute, the bulky parts of requests that ended more than `retention_s` ago."""
+        if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+            return 0
+        self._pruned_at = time.monotonic()
+        pruned = 0
+        while (batch := self.store.prune(time.time() - self.settings.retention_s)) > 0:
+            pruned += batch
+        if pruned:
+            log.info("pruned %d ended request(s) older than the retention", pruned)
+        return pruned
 
     def status(self) -> dict[str, Any]:
         cursor = self.store.cursor()

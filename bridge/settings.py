@@ -17,6 +17,9 @@ class BridgeSettings(BaseSettings):
     # The longest wait between two tries of a request (delays double up to it, jittered); a
     # request is tried until its deadline, then cancelled so that its fee goes back.
     max_backoff_s: float = 15.0
+    # How long the inputs, outputs, logs and transitions of ended requests are kept (their row,
+    # with its state and transactions, stays for good): bounds the database's growth.
+    retention_s: float = 7 * 24 * 3600
     deployment: Path = Path(".state/deployment.json")
     database: Path = Path(".state/bridge.sqlite")
     worker_urls: list[str] = []

@@ -358,6 +358,29 @@ class RequestStore:
             ).fetchall()
         return [dict(row) for row in rows]
 
+    def prune(self, older_than: float, limit: int = 1000) -> int:
+        """Drops the bulky parts of requests that ended before `older_than` (unix time): their
+        input, output, logs, stats, signed result and state transitions. The row itself stays
+        (id, agent, state, times, transactions), so counts and the request's outcome remain.
+        Returns how many requests it pruned; call it again while it returns `limit`."""
+        with self._transaction() as db:
+            ids = [
+                row[0]
+                for row in db.execute(
+                    """SELECT request_id FROM requests WHERE state IN ('fulfilled', 'failed', 'cancelled')
+                    AND updated_at < ? AND (result IS NOT NULL OR length(input) > 0) LIMIT ?""",
+                    (older_than, limit),
+                )
+            ]
+            for request_id in ids:
+                db.execute(
+                    """UPDATE requests SET input = x'', output = NULL, logs = NULL, stats = NULL, result = NULL,
+                    error = NULL WHERE request_id = ?""",
+                    (request_id,),
+                )
+                db.execute("DELETE FROM transitions WHERE request_id = ?", (request_id,))
+        return len(ids)
+
     def counts(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT state, COUNT(*) AS n FROM requests GROUP BY state").fetchall()
