@@ -69,9 +69,7 @@ class Dispatcher:
             self._dispatch_once(request)
         except Exception as err:
             log.exception("request %s: the dispatcher failed on it", _short(request.request_id))
-            delay = retry_delay(request.attempts, cap_s=self.max_backoff_s)
-            reason = f"the bridge failed on it ({err.__class__.__name__}: {err}); next try in {delay:.1f} s"
-            self.store.move(request.request_id, "pending", reason, count_attempt=True, retry_at=time.time() + delay)
+            self._later(request, f"the bridge failed on it ({err.__class__.__name__}: {err})")
         finally:
             self._slots.release()
             self.on_slot_free()
@@ -102,12 +100,20 @@ class Dispatcher:
             return
         if not errors:
             errors.append("every worker is busy or cooling down")
-        # Back to pending, to be taken again after a delay that grows with each try; the slot is
-        # free at once for other requests.
-        delay = retry_delay(request.attempts, cap_s=self.max_backoff_s)
         kind = "no worker available" if retryable else "no worker could run it"
-        reason = f"{kind}: {'; '.join(errors)}; next try in {delay:.1f} s"
-        self.store.move(request.request_id, "pending", reason, count_attempt=True, retry_at=time.time() + delay)
+        self._later(request, f"{kind}: {'; '.join(errors)}")
+
+    def _later(self, request: StoredRequest, reason: str) -> None:
+        """Back to pending, to be taken again after a delay that grows with each try; the slot is
+        free at once for other requests."""
+        delay = retry_delay(request.attempts, cap_s=self.max_backoff_s)
+        self.store.move(
+            request.request_id,
+            "pending",
+            f"{reason}; next try in {delay:.1f} s",
+            count_attempt=True,
+            retry_at=time.time() + delay,
+        )
 
     def _check(self, future: Future[None]) -> None:
         """What `_dispatch` could not even put back (the store itself failing) is not lost silently."""

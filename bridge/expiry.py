@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -18,7 +17,7 @@ from web3.contract import Contract
 from web3.exceptions import Web3Exception
 
 from bridge.store import RequestStore, StoredRequest
-from protocol.hexes import to_hex
+from bridge.transactions import sign_call
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +66,7 @@ class Expirer:
             self.store.mark_cancelling(request.request_id, NOTHING_TO_CANCEL)
             return
         call = self.router.functions.cancel(request.commitment.as_tuple())
-        params: Any = {
-            "from": self.account.address,
-            "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-            "gas": CANCEL_GAS,
-        }
-        signed = self.account.sign_transaction(call.build_transaction(params))  # type: ignore[arg-type]
-        tx_hash = to_hex(bytes(signed.hash))
+        signed, tx_hash = sign_call(self.w3, self.account, call, lambda _: CANCEL_GAS)
         # Stored before it is sent, like a fulfil transaction: a restart finds it.
         self.store.mark_cancelling(request.request_id, tx_hash)
         try:

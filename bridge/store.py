@@ -81,7 +81,6 @@ CREATE TABLE IF NOT EXISTS cursor (
 
 # The schema's version (PRAGMA user_version) and the steps that bring each older one forward:
 # MIGRATIONS[v] takes a store from version v to v + 1.
-SCHEMA_VERSION = 2
 MIGRATIONS = [
     # 0 -> 1: requests carry the nonce that their id hashes.
     "ALTER TABLE requests ADD COLUMN nonce INTEGER NOT NULL DEFAULT 0;",
@@ -89,6 +88,7 @@ MIGRATIONS = [
     "ALTER TABLE requests ADD COLUMN next_attempt_at REAL NOT NULL DEFAULT 0;"
     "ALTER TABLE requests ADD COLUMN cancel_tx TEXT;",
 ]
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class StoreVersionError(BridgeError):
@@ -100,10 +100,6 @@ class StoreVersionError(BridgeError):
             "run the newer bridge, or start this one with a state folder of its own"
         )
         self.version = version
-
-
-def _statements(script: str) -> list[str]:
-    return [statement.strip() for statement in script.split(";") if statement.strip()]
 
 
 @dataclass(frozen=True)
@@ -145,23 +141,7 @@ class RequestStore:
         self._lock = threading.RLock()
         self._db = sqlite.connect(path, readonly)
         if not readonly:
-            self._migrate()
-
-    def _migrate(self) -> None:
-        """Brings a store written by an older version up to `SCHEMA_VERSION`, step by step."""
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StoreVersionError(version)
-        fresh = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'requests'").fetchone() is None
-        with self._transaction() as db:
-            if fresh:
-                for statement in _statements(SCHEMA):
-                    db.execute(statement)
-            else:
-                for step in MIGRATIONS[version:]:
-                    for statement in _statements(step):
-                        db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            sqlite.migrate(self._db, self._lock, SCHEMA, MIGRATIONS, "requests", StoreVersionError)
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return sqlite.transaction(self._db, self._lock)

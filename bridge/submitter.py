@@ -22,9 +22,10 @@ from web3.logs import DISCARD
 
 from bridge.backoff import retry_delay
 from bridge.store import RequestStore, StoredRequest
+from bridge.transactions import sign_call
 from bridge.worker_client import WorkerError
 from bridge.workers import WorkerPool
-from protocol.hexes import from_hex, to_hex
+from protocol.hexes import to_hex
 from protocol.results import NotProcessedReason
 from protocol.wire import ExecuteResponse
 
@@ -162,16 +163,7 @@ class Submitter:
             call = self.router.functions.fulfill([r.signed_result().as_tuple() for r in responses])
         execution = BASE_GAS + sum(self._result_gas(request) for request, _ in group)
         try:
-            tx = call.build_transaction(
-                {
-                    "from": self.account.address,
-                    "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
-                    "gas": execution,
-                }
-            )
-            tx["gas"] = gas_limit(from_hex(str(tx["data"])), execution)
-            signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
-            tx_hash = to_hex(bytes(signed.hash))
+            signed, tx_hash = sign_call(self.w3, self.account, call, lambda data: gas_limit(data, execution))
             self.store.mark_submitted(request_ids, tx_hash)
             self.w3.eth.send_raw_transaction(signed.raw_transaction)
             receipt = self.w3.eth.wait_for_transaction_receipt(

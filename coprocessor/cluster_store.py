@@ -53,12 +53,17 @@ CREATE TABLE IF NOT EXISTS agent_secrets (
 );
 """
 # PRAGMA user_version of this schema; MIGRATIONS[v] takes a store from version v to v + 1.
-SCHEMA_VERSION = 1
 MIGRATIONS = [
     # 0 -> 1: owners' settings carry a version; state values are sealed with their place as
     # associated data (values sealed before cannot be opened and read as missing errors).
     "ALTER TABLE agent_secrets ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
 ]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _newer(version: int) -> SealingError:
+    return SealingError(f"cluster.sqlite has schema version {version}, newer than this code's {SCHEMA_VERSION}")
+
 
 MAX_VALUE_BYTES = 64 * 1024
 
@@ -90,19 +95,7 @@ class ClusterStore:
     def __init__(self, path: Path) -> None:
         self._db = sqlite.connect(path)
         self._lock = threading.RLock()
-        self._migrate()
-
-    def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise SealingError(f"cluster.sqlite has schema version {version}, newer than this code's {SCHEMA_VERSION}")
-        fresh = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'agent_state'").fetchone() is None
-        with self._transaction() as db:
-            steps = [SCHEMA] if fresh else MIGRATIONS[version:]
-            for step in steps:
-                for statement in filter(None, (s.strip() for s in step.split(";"))):
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        sqlite.migrate(self._db, self._lock, SCHEMA, MIGRATIONS, "agent_state", _newer)
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return sqlite.transaction(self._db, self._lock)

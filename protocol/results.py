@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from eth_abi.abi import encode
@@ -77,7 +78,7 @@ class RequestCommitment:
             nonce=int(args["nonce"]),
         )
 
-    @property
+    @cached_property  # a hash the worker and the bridge ask for many times per request
     def request_id(self) -> int:
         """keccak256(abi.encode(commitment)), as `AgentRouter.requestIdOf` computes it."""
         return int.from_bytes(keccak(encode(COMMITMENT_TYPES, list(self.as_tuple()))), "big")

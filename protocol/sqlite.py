@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,3 +36,26 @@ def transaction(db: sqlite3.Connection, lock: threading.RLock) -> Iterator[sqlit
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def migrate(
+    db: sqlite3.Connection,
+    lock: threading.RLock,
+    schema: str,
+    migrations: list[str],
+    table: str,
+    newer: Callable[[int], Exception],
+) -> None:
+    """Creates a new store at the latest schema, or brings an older one forward step by step:
+    `PRAGMA user_version` counts the `migrations` a store has had (`migrations[v]` takes it from
+    v to v + 1). A store of a newer version raises `newer(version)`. `table` tells a new store."""
+    latest = len(migrations)
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > latest:
+        raise newer(version)
+    fresh = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is None
+    with transaction(db, lock) as tx:
+        for script in [schema] if fresh else migrations[version:]:
+            for statement in filter(None, (s.strip() for s in script.split(";"))):
+                tx.execute(statement)
+        tx.execute(f"PRAGMA user_version = {latest}")

@@ -11,8 +11,8 @@ import json
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
 
 import httpx
 import pytest
@@ -73,17 +73,14 @@ def _execute(stack: Stack, commitment: RequestCommitment, input_: bytes, token: 
     return httpx.post(f"{stack.services['worker-1'].url}/v1/execute", json=body, headers=headers, timeout=30)
 
 
-def _bridge_stopped(stack: Stack) -> Any:
+@contextmanager
+def _bridge_stopped(stack: Stack) -> Iterator[None]:
     """Keeps the honest bridge out of the way while a test plays the rogue one."""
-
-    class Stopped:
-        def __enter__(self) -> None:
-            stack.services["bridge"].stop(signal.SIGKILL)
-
-        def __exit__(self, *exc: object) -> None:
-            stack.start_bridge()
-
-    return Stopped()
+    stack.services["bridge"].stop(signal.SIGKILL)
+    try:
+        yield
+    finally:
+        stack.start_bridge()
 
 
 def test_a_process_without_the_bridge_token_gets_401(stack: Stack) -> None:

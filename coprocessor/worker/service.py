@@ -231,15 +231,19 @@ class Worker:
         self._check_open(commitment)
         # The request is open, so the router bound this code hash to this agent when it was made:
         # agent keys are derived only for a version the agent's owner published.
+        manifest: Manifest | None = None
         try:
             code = self.code.get(commitment.code_hash)
+            manifest = parse_manifest(code)
         except CodeInvalid as err:
-            code, execution = "", Execution.failed(Status.AGENT_ERROR, str(err))
+            execution = Execution.failed(Status.AGENT_ERROR, str(err))
+        except ManifestError as err:
+            execution = Execution.failed(Status.AGENT_ERROR, f"bad @enclave manifest: {err}")
         else:
-            execution = self._run(code, commitment.agent_id, commitment.code_hash, raw_input)
+            execution = self._run(code, manifest, commitment.agent_id, commitment.code_hash, raw_input)
         if execution.host_error is not None:
             raise HostUnavailable(f"the run needed the chain and could not reach it: {execution.host_error}")
-        logs_key = _logs_key(code)
+        logs_key = manifest.logs_key if manifest is not None else None
         logs, error = execution.logs, execution.error if execution.status != Status.OK else None
         sealed_logs = None
         if logs_key is not None:
@@ -279,11 +283,10 @@ class Worker:
             worker=self.name,
         )
 
-    def _run(self, code: str, agent_id: int, code_hash: bytes, raw_input: bytes) -> Execution:
+    def _run(self, code: str, manifest: Manifest, agent_id: int, code_hash: bytes, raw_input: bytes) -> Execution:
         """Opens the input's sealed secrets and the owner's, applies the agent's manifest, runs it."""
         agent_keys = {k.epoch: derive_agent_keys(k, agent_id) for k in self._keys}
         try:
-            manifest = parse_manifest(code)
             input_, secrets = raw_input, self._owner_secrets(agent_id, agent_keys)
             if is_envelope(raw_input):
                 epoch = envelope_epoch(raw_input)
@@ -294,8 +297,6 @@ class Worker:
                 input_, secrets = opened.input, opened.secrets | secrets
         except EnvelopeError as err:
             return Execution.failed(Status.BAD_INPUT, str(err))
-        except ManifestError as err:
-            return Execution.failed(Status.AGENT_ERROR, f"bad @enclave manifest: {err}")
         context = self._context(agent_id, code_hash, manifest, secrets, agent_keys)
         limits = manifest.apply(self.limits)
         execution = self.sandbox.execute(code, input_, limits, context, self._resolve)
@@ -409,12 +410,3 @@ class Worker:
             "agentsCached": len(self.code),
             "uptimeS": round(time.time() - self.started_at, 1),
         }
-
-
-def _logs_key(code: str) -> bytes | None:
-    """The owner's key when the agent's manifest makes its logs private (a bad manifest has
-    already failed the run, with no logs to keep)."""
-    try:
-        return parse_manifest(code).logs_key
-    except ManifestError:
-        return None
