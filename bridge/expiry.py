@@ -2,22 +2,23 @@
 
 Until its deadline a request is tried again and again (with growing delays); after it the router
 refuses any result for it. The expirer then marks it failed and cancels it on-chain, so that its
-fee goes back to the consumer instead of staying in escrow. It runs on the submitter's thread:
-one account, one sender, no two transactions with the same nonce.
+fee goes back to the consumer instead of staying in escrow. It runs on the submitter's thread
+and sends through the same `Sender`: one account, no two transactions with the same nonce.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
-from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import Web3Exception
 
+from bridge.sender import Sender
 from bridge.store import RequestStore, StoredRequest
-from bridge.transactions import sign_call
+from protocol.hexes import to_hex
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +32,15 @@ class Expirer:
         self,
         w3: Web3,
         router: Contract,
-        account: LocalAccount,
+        sender: Sender,
         store: RequestStore,
         check_every_s: float = 2.0,
-        receipt_timeout_s: float = 60.0,
     ) -> None:
         self.w3 = w3
         self.router = router
-        self.account = account
+        self.sender = sender
         self.store = store
         self.check_every_s = check_every_s
-        self.receipt_timeout_s = receipt_timeout_s
         self._next_check = 0.0
 
     def poll(self) -> int:
@@ -65,24 +64,32 @@ class Expirer:
             # watcher records how; there is nothing left to refund.
             self.store.mark_cancelling(request.request_id, NOTHING_TO_CANCEL)
             return
+        if self.sender.room() <= 0:
+            return  # the next check tries again
         call = self.router.functions.cancel(request.commitment.as_tuple())
-        signed, tx_hash = sign_call(self.w3, self.account, call, lambda _: CANCEL_GAS)
-        # Stored before it is sent, like a fulfil transaction: a restart finds it.
-        self.store.mark_cancelling(request.request_id, tx_hash)
+        request_id = request.request_id
+
+        def mined(receipt: Any) -> None:
+            if receipt["status"] != 1:
+                log.warning("cancel tx %s reverted; trying again later", to_hex(bytes(receipt["transactionHash"])))
+                self.store.clear_cancel(request_id)
+                return
+            log.info("request 0x%064x cancelled: its fee went back to %s", request_id, request.commitment.consumer)
+
+        def lost(reason: str) -> None:
+            log.warning("cancel of request 0x%064x was not mined (%s); trying again later", request_id, reason)
+            self.store.clear_cancel(request_id)
+
         try:
-            self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(signed.hash, timeout=self.receipt_timeout_s)
+            # Stored before it is sent, like a fulfil transaction: a restart finds it.
+            self.sender.send(
+                call,
+                lambda _: CANCEL_GAS,
+                lambda tx_hash: self.store.mark_cancelling(request_id, tx_hash),
+                mined,
+                lost,
+                lambda tx_hash: self.store.mark_cancelling(request_id, tx_hash),
+            )
         except (Web3Exception, ValueError, OSError) as err:
-            log.warning("cancel of request 0x%064x failed, trying again later: %s", request.request_id, err)
-            self.store.clear_cancel(request.request_id)
-            return
-        if receipt["status"] != 1:
-            log.warning("cancel tx %s reverted; trying again later", tx_hash)
-            self.store.clear_cancel(request.request_id)
-            return
-        log.info(
-            "request 0x%064x cancelled in %s: its fee went back to %s",
-            request.request_id,
-            tx_hash,
-            request.commitment.consumer,
-        )
+            log.warning("cancel of request 0x%064x failed, trying again later: %s", request_id, err)
+            self.store.clear_cancel(request_id)

@@ -13,8 +13,10 @@ from eth_account import Account
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.dispatcher import Dispatcher
 from bridge.expiry import Expirer
+from bridge.heads import HeadSubscription, websocket_url
 from bridge.metrics import BridgeMetrics
 from bridge.rotation import RotationGate
+from bridge.sender import Sender
 from bridge.settings import BridgeSettings
 from bridge.store import RequestStore
 from bridge.submitter import Submitter
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 # worker coming back is the normal way out).
 LOUD_AFTER = 10
 PRUNE_EVERY_S = 60.0
+RECEIPT_POLL_S = 0.02
 
 
 class Bridge:
@@ -57,23 +60,30 @@ class Bridge:
         account = Account.from_key(settings.eth_private_key.get_secret_value())
         self.errors: dict[str, str] = {}
         self.metrics = BridgeMetrics(self.store, self.rotation.epoch, lambda: dict(self.errors), self.workers.health)
+        self.sender = Sender(
+            w3, account, max_in_flight=settings.max_txs_in_flight, replace_after_s=settings.replace_after_s
+        )
         self.submitter = Submitter(
             w3,
             router,
-            account,
+            self.sender,
             self.store,
             self.workers,
             deployment.start_block,
             settings.batch_size,
+            linger_s=settings.batch_linger_s,
             max_backoff_s=settings.max_backoff_s,
+            cosign_timeout_s=min(settings.worker_timeout_s, 2.0),
         )
         self.submitter.on_delivered = self.metrics.delivered
-        self.expirer = Expirer(w3, router, account, self.store)
+        self.expirer = Expirer(w3, router, self.sender, self.store)
         self._stop = threading.Event()
         # Each loop sleeps on its own event; the stage before it sets it when there is work, so
         # a request moves on at once rather than at the next poll.
         self._wake = {name: threading.Event() for name in ("watcher", "dispatcher", "submitter", "prober", "pruner")}
         self._pruned_at = 0.0
+        # New blocks wake the loops that read the chain; polling stays as the fallback.
+        self.heads = HeadSubscription(websocket_url(settings.rpc_url), self._new_head, settings.rpc_timeout_s)
         self.dispatcher.on_executed = self._wake["submitter"].set
         self.dispatcher.on_slot_free = self._wake["dispatcher"].set
         self._threads: list[threading.Thread] = []
@@ -81,6 +91,7 @@ class Bridge:
     def start(self) -> None:
         self.dispatcher.recover()
         self.submitter.recover()
+        self.heads.start()
         for name, step, next_stage in (
             ("watcher", self.watcher.poll, "dispatcher"),
             ("dispatcher", self.dispatcher.poll, None),
@@ -113,7 +124,18 @@ class Bridge:
                 log.log(level, "%s failed (%d in a row): %s", name, failures, err)
                 busy = 0
             if not busy:
-                wake.wait(self.settings.poll_interval_s * (1 + min(failures, 10)))
+                wake.wait(self._idle_wait(name) * (1 + min(failures, 10)))
+
+    def _idle_wait(self, name: str) -> float:
+        # With transactions in flight the submitter looks for receipts often (a node without
+        # subscriptions tells of no new block).
+        if name == "submitter" and self.sender.in_flight():
+            return min(RECEIPT_POLL_S, self.settings.poll_interval_s)
+        return self.settings.poll_interval_s
+
+    def _new_head(self, number: int) -> None:
+        self._wake["watcher"].set()
+        self._wake["submitter"].set()
 
     def _prune(self) -> int:
         """Once a minute, the bulky parts of requests that ended more than `retention_s` ago."""
@@ -137,6 +159,9 @@ class Bridge:
             "dispatchHeld": self.rotation.reason or None,
             "errors": dict(self.errors),
             "workers": self.workers.health(),
+            "newHeads": {"subscribed": self.heads.connected, "received": self.heads.heads, "error": self.heads.error},
+            "fulfilTxsInFlight": self.sender.in_flight(),
+            "replacements": self.sender.replacements,
             "time": time.time(),
         }
 
@@ -146,5 +171,7 @@ class Bridge:
             event.set()
         for thread in self._threads:
             thread.join(timeout=10)
+        self.heads.stop()
+        self.submitter.close()
         self.dispatcher.close()
         self.store.close()

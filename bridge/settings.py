@@ -30,6 +30,12 @@ class BridgeSettings(BaseSettings):
     rotation_confirmations: int = 2
     poll_interval_s: float = 0.2
     batch_size: int = 50
+    # While a fulfilment is in flight, the next batch fills up for at most this long.
+    batch_linger_s: float = 0.1
+    # Transactions of the bridge's account in flight at once (consecutive nonces), and how long
+    # one may stay unmined before it is sent again with fees a quarter higher.
+    max_txs_in_flight: int = 4
+    replace_after_s: float = 20.0
     dispatch_concurrency: int = 4
     # Waits on a worker: its health check and batch co-signing; an execution waits for the
     # agent's own wall-time limit (from its manifest) plus `execute_margin_s`.

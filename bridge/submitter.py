@@ -1,8 +1,13 @@
-"""The submitter: batches executed results into `fulfill` transactions and reads their receipts.
+"""The submitter: batches executed results into `fulfill` transactions, several in flight.
+
+Transactions go out through the account's one `Sender` (bridge/sender.py): consecutive nonces,
+no waiting on a receipt, a stuck one replaced at a higher fee. A batch goes out at once when no
+fulfilment is in flight; while one is, the next fills up until it is full or its oldest result
+has waited `linger_s`, so that batches grow with the load instead of a transaction per result.
 
 A transaction's hash is stored before it is sent, so a bridge killed mid-send finds it on
-restart: mined, still pending, or dropped (then the results are submitted again; the chain
-refuses a duplicate, which is recorded as such and not retried).
+restart: mined, still pending (then it is followed again), or dropped (then the results are
+submitted again; the chain refuses a duplicate, which is recorded as such and not retried).
 """
 
 from __future__ import annotations
@@ -11,22 +16,22 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import TimeExhausted, TransactionNotFound, Web3Exception
+from web3.exceptions import TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 
 from bridge.backoff import retry_delay
+from bridge.sender import Sender
 from bridge.store import RequestStore, StoredRequest
-from bridge.transactions import sign_call
-from bridge.worker_client import WorkerError
+from bridge.worker_client import WorkerClient
 from bridge.workers import WorkerPool
 from protocol.hexes import to_hex
-from protocol.results import NotProcessedReason
+from protocol.results import CompactSignature, NotProcessedReason
 from protocol.wire import ExecuteResponse
 
 log = logging.getLogger(__name__)
@@ -41,8 +46,12 @@ FLOOR_GAS_PER_TOKEN = 10
 FLOOR_GAS_PER_NONZERO_BYTE = 4 * FLOOR_GAS_PER_TOKEN
 BLOCK_GAS_BUDGET = 25_000_000
 
-RECEIPT_POLL_S = 0.02
 RETRY_BY_REEXECUTING = {NotProcessedReason.STALE_EPOCH, NotProcessedReason.INVALID_SIGNATURE}
+# A batch co-signature is asked of the next worker too when the first has not answered in this
+# long; none is waited on longer than `cosign_timeout_s`.
+COSIGN_HEDGE_S = 0.25
+
+Item = tuple[StoredRequest, ExecuteResponse]
 
 
 def gas_limit(calldata: bytes, execution: int) -> int:
@@ -60,25 +69,28 @@ class Submitter:
         self,
         w3: Web3,
         router: Contract,
-        account: LocalAccount,
+        sender: Sender,
         store: RequestStore,
         workers: WorkerPool,
         start_block: int = 0,
         batch_size: int = 50,
-        receipt_timeout_s: float = 120.0,
+        linger_s: float = 0.1,
         max_backoff_s: float = 15.0,
+        cosign_timeout_s: float = 2.0,
     ) -> None:
         self.w3 = w3
         # Told of every result this bridge delivered (request id, its share of the tx's gas).
         self.on_delivered: Callable[[int, int | None], None] = lambda request_id, gas: None
         self.router = router
-        self.account = account
+        self.sender = sender
         self.store = store
         self.workers = workers
         self.start_block = start_block
         self.batch_size = batch_size
-        self.receipt_timeout_s = receipt_timeout_s
+        self.linger_s = linger_s
         self.max_backoff_s = max_backoff_s
+        self.cosign_timeout_s = cosign_timeout_s
+        self._cosigners = ThreadPoolExecutor(max_workers=max(1, len(workers.clients)), thread_name_prefix="cosign")
 
     # -- after a restart ------------------------------------------------------------------------
 
@@ -87,58 +99,61 @@ class Submitter:
         for request in self.store.list_in("submitted"):
             by_tx[request.fulfil_tx or ""].append(request.request_id)
         for tx_hash, request_ids in by_tx.items():
-            receipt = self._find_receipt(tx_hash) if tx_hash else None
+            receipt = self._receipt(tx_hash) if tx_hash else None
             if receipt is not None:
                 self._apply(receipt, request_ids)
-                continue
-            for request_id in request_ids:
-                self.store.move(request_id, "executed", f"fulfil tx {tx_hash or '?'} was never mined")
+            elif not (tx_hash and self.sender.adopt(tx_hash, *self._callbacks(request_ids))):
+                for request_id in request_ids:
+                    self.store.move(request_id, "executed", f"fulfil tx {tx_hash or '?'} was never mined")
 
-    def _find_receipt(self, tx_hash: str) -> Any | None:
+    def _receipt(self, tx_hash: str) -> Any | None:
         try:
             return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
         except TransactionNotFound:
-            pass
-        try:
-            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
-        try:  # still in the mempool: wait for it
-            return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout_s)  # type: ignore[arg-type]
-        except TimeExhausted:
             return None
 
     # -- submitting -----------------------------------------------------------------------------
 
     def poll(self) -> int:
-        ready = self.store.list_in("executed", limit=self.batch_size, due_only=True)
-        if not ready:
-            return 0
-        by_epoch: dict[int, list[tuple[StoredRequest, ExecuteResponse]]] = defaultdict(list)
+        """Reads what was mined, then sends what is ready; returns how much it did."""
+        done = self.sender.poll()
+        room = self.sender.room()
+        if room <= 0:
+            return done
+        ready = self.store.list_in("executed", limit=self.batch_size * room, due_only=True)
+        if not ready or self._filling(ready):
+            return done
+        by_epoch: dict[int, list[Item]] = defaultdict(list)
         for request in ready:
             if request.result is None:  # "executed" is only ever set together with a result
                 continue
             response = ExecuteResponse.model_validate(request.result)
             by_epoch[response.signature.epoch].append((request, response))
+        chunks: list[list[Item]] = []
         for group in by_epoch.values():
             # A request whose batch already failed goes alone, so that one bad result never
             # holds or fails the others again.
-            alone = [item for item in group if item[0].attempts > 0]
-            together = [item for item in group if item[0].attempts == 0]
-            for chunk in self._chunks(together) + [[item] for item in alone]:
-                if chunk:
-                    self._submit(chunk)
-        return len(ready)
+            chunks += self._chunks([item for item in group if item[0].attempts == 0])
+            chunks += [[item] for item in group if item[0].attempts > 0]
+        for chunk in chunks[:room]:
+            self._submit(chunk)
+        return done + len(ready)
 
-    def _chunks(
-        self, group: list[tuple[StoredRequest, ExecuteResponse]]
-    ) -> list[list[tuple[StoredRequest, ExecuteResponse]]]:
-        """Splits a group so that each transaction's gas fits in a block."""
-        chunks: list[list[tuple[StoredRequest, ExecuteResponse]]] = [[]]
-        budget = BLOCK_GAS_BUDGET - BASE_GAS
+    def _filling(self, ready: list[StoredRequest]) -> bool:
+        """Whether to let the next batch fill up: a fulfilment is in flight, and this one is
+        neither full nor old."""
+        if not self.sender.in_flight() or len(ready) >= self.batch_size:
+            return False
+        oldest = min(float(request.row["updated_at"]) for request in ready)
+        return time.time() - oldest < self.linger_s
+
+    def _chunks(self, group: list[Item]) -> list[list[Item]]:
+        """Splits a group into batches of at most `batch_size` whose gas fits in a block."""
+        chunks: list[list[Item]] = []
+        budget = 0
         for item in group:
             need = self._result_gas(item[0])
-            if chunks[-1] and need > budget:
+            if not chunks or len(chunks[-1]) >= self.batch_size or need > budget:
                 chunks.append([])
                 budget = BLOCK_GAS_BUDGET - BASE_GAS
             chunks[-1].append(item)
@@ -155,39 +170,72 @@ class Submitter:
         calldata = RESULT_CALLDATA_BYTES + output + 32
         return limit + limit // 63 + PER_RESULT_GAS + FLOOR_GAS_PER_NONZERO_BYTE * calldata
 
-    def _submit(self, group: list[tuple[StoredRequest, ExecuteResponse]]) -> None:
+    def _submit(self, group: list[Item]) -> None:
         request_ids = [request.request_id for request, _ in group]
         responses = [response for _, response in group]
-        call = self._batch_call(responses) if len(responses) > 1 else None
-        if call is None:
+        signature = self._cosign(responses) if len(responses) > 1 else None
+        if signature is not None:
+            results = [r.signed_result().result.as_tuple() for r in responses]
+            call = self.router.functions.fulfillBatch(results, signature.as_tuple())
+        else:
             call = self.router.functions.fulfill([r.signed_result().as_tuple() for r in responses])
         execution = BASE_GAS + sum(self._result_gas(request) for request, _ in group)
         try:
-            signed, tx_hash = sign_call(self.w3, self.account, call, lambda data: gas_limit(data, execution))
-            self.store.mark_submitted(request_ids, tx_hash)
-            self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                signed.hash, timeout=self.receipt_timeout_s, poll_latency=RECEIPT_POLL_S
+            self.sender.send(
+                call,
+                lambda data: gas_limit(data, execution),
+                lambda tx_hash: self.store.mark_submitted(request_ids, tx_hash),
+                *self._callbacks(request_ids),
             )
         except (Web3Exception, ValueError, OSError) as err:
             log.warning("fulfil transaction failed: %s", err)
             for request_id in request_ids:
                 # The node or the network, not the request: no attempt of its is spent.
                 self._retry(request_id, "executed", f"fulfil transaction failed: {err}", count=False)
-            return
-        self._apply(receipt, request_ids)
 
-    def _batch_call(self, responses: list[ExecuteResponse]) -> Any | None:
-        """`fulfillBatch` with one signature from any worker, or None to fall back to `fulfill`."""
+    def _callbacks(
+        self, request_ids: list[int]
+    ) -> tuple[Callable[[Any], None], Callable[[str], None], Callable[[str], None]]:
+        """What the sender tells of a fulfil transaction: mined, lost, sent again as another hash."""
+
+        def lost(reason: str) -> None:
+            for request_id in request_ids:
+                self._retry(request_id, "executed", reason, count=False)
+
+        def replaced(tx_hash: str) -> None:
+            self.store.mark_submitted(request_ids, tx_hash)
+
+        return (lambda receipt: self._apply(receipt, request_ids)), lost, replaced
+
+    def _cosign(self, responses: list[ExecuteResponse]) -> CompactSignature | None:
+        """One signature over the whole batch from any worker, or None (then `fulfill` carries
+        each result's own). Asked of the healthiest worker first, and of the next as well when
+        it is slow, so that a hung worker costs a quarter of a second, not a timeout."""
+        started = time.monotonic()
+        pending: dict[Future[CompactSignature], WorkerClient] = {}
+
+        def first_answer(wait_s: float) -> CompactSignature | None:
+            done, _ = wait(list(pending), timeout=max(0.0, wait_s), return_when=FIRST_COMPLETED)
+            for future in done:
+                client = pending.pop(future)
+                try:
+                    return future.result()
+                except Exception as err:  # noqa: BLE001 - any worker's failure means: ask another
+                    log.info("batch signature from %s failed: %s", client.url, err)
+            return None
+
         for client in self.workers.candidates():
-            try:
-                signature = client.sign_batch(responses)
-            except WorkerError as err:
-                log.info("batch signature from %s failed: %s", client.url, err)
-                continue
-            results = [r.signed_result().result.as_tuple() for r in responses]
-            return self.router.functions.fulfillBatch(results, signature.as_tuple())
+            future = self._cosigners.submit(client.sign_batch, responses, self.cosign_timeout_s)
+            pending[future] = client
+            if (signature := first_answer(COSIGN_HEDGE_S)) is not None:
+                return signature
+        while pending and (left := self.cosign_timeout_s - (time.monotonic() - started)) > 0:
+            if (signature := first_answer(left)) is not None:
+                return signature
         return None
+
+    def close(self) -> None:
+        self._cosigners.shutdown(wait=False, cancel_futures=True)
 
     # -- reading what the chain did ---------------------------------------------------------------
 

@@ -55,9 +55,9 @@ class WorkerClient:
     def execute(self, request: ExecuteRequest, timeout_s: float | None = None) -> ExecuteResponse:
         return ExecuteResponse.model_validate(self._post("/v1/execute", request.model_dump(), timeout_s))
 
-    def sign_batch(self, results: list[ExecuteResponse]) -> CompactSignature:
+    def sign_batch(self, results: list[ExecuteResponse], timeout_s: float | None = None) -> CompactSignature:
         body = SignBatchRequest(results=results).model_dump()
-        return SignatureModel.model_validate(self._post("/v1/sign-batch", body)).to_signature()
+        return SignatureModel.model_validate(self._post("/v1/sign-batch", body, timeout_s)).to_signature()
 
     def close(self) -> None:
         self._http.close()

@@ -185,3 +185,13 @@ def test_big_outputs_mixed_with_small_ones_are_priced_and_all_delivered(stack: S
     assert all(Status(by_id[i]["args"]["status"]) == Status.OK for i in ids)
     # (EchoConsumer's own callback cannot store much with 50,000 gas: the router delivered and
     # reports that; how a consumer spends its callback gas is its own business.)
+
+
+def test_new_blocks_arrive_by_subscription(stack: Stack) -> None:
+    agent = register(stack, ECHO)
+    ids = ask_many(stack, agent, [b"subscribed"])
+    wait_for(stack, ids)
+    heads = httpx.get(f"{stack.url('bridge')}/v1/status", timeout=5).json()["newHeads"]
+    assert heads["subscribed"] is True
+    assert heads["received"] > 0
+    assert heads["error"] is None

@@ -1,0 +1,204 @@
+"""The one sender of the bridge account's transactions: several in flight, none waited on.
+
+Transactions go out at consecutive nonces that the sender counts itself (the node is asked again
+only after a send failed), up to `max_in_flight` at once. Nothing blocks on a receipt: `poll`
+reads the receipts of what is in flight once per new block and hands each to its owner. A
+transaction still unmined after `replace_after_s` is sent again at the same nonce with fees a
+quarter higher (nodes ask for at least a tenth more to replace one), up to `max_bumps` times; a
+nonce that the chain used for none of this sender's versions is reported lost, so that its owner
+sends the work again.
+
+Every version's hash is handed to its owner before it is sent (`before_send`, `on_replaced`), so
+a bridge killed mid-send finds the transaction on restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+
+from protocol.hexes import from_hex, to_hex
+
+log = logging.getLogger(__name__)
+
+FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 5, 4
+FEE_FIELDS = ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
+
+
+def _ignore(_: str) -> None:
+    pass
+
+
+@dataclass
+class Sent:
+    """A transaction in flight: the newest version's fields, and every hash it was sent under."""
+
+    nonce: int
+    tx: dict[str, Any]
+    hashes: list[str]
+    on_mined: Callable[[Any], None]
+    on_lost: Callable[[str], None]
+    on_replaced: Callable[[str], None]
+    sent_at: float = field(default_factory=time.monotonic)
+    bumps: int = 0
+
+
+class Sender:
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        max_in_flight: int = 4,
+        replace_after_s: float = 20.0,
+        max_bumps: int = 8,
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.max_in_flight = max_in_flight
+        self.replace_after_s = replace_after_s
+        self.max_bumps = max_bumps
+        self.replacements = 0
+        self._in_flight: dict[int, Sent] = {}
+        self._next_nonce: int | None = None
+        self._checked_head = -1
+
+    def room(self) -> int:
+        return self.max_in_flight - len(self._in_flight)
+
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def send(
+        self,
+        call: Any,
+        gas_for: Callable[[bytes], int],
+        before_send: Callable[[str], None],
+        on_mined: Callable[[Any], None],
+        on_lost: Callable[[str], None] = _ignore,
+        on_replaced: Callable[[str], None] = _ignore,
+    ) -> str:
+        """Signs `call` at the next nonce (its gas limit `gas_for(calldata)`), tells
+        `before_send` its hash, and sends it; raises if the node refused it (nothing is then in
+        flight, and the nonce is asked of the node again next time)."""
+        nonce = self._nonce()
+        # The gas is given so that web3 does not estimate it; it is set from the calldata below.
+        tx: dict[str, Any] = dict(
+            call.build_transaction({"from": self.account.address, "nonce": nonce, "gas": gas_for(b"")})
+        )
+        tx["gas"] = gas_for(from_hex(str(tx["data"])))
+        raw, tx_hash = self._sign(tx)
+        before_send(tx_hash)
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except Exception:
+            self._next_nonce = None
+            raise
+        self._next_nonce = nonce + 1
+        self._in_flight[nonce] = Sent(nonce, tx, [tx_hash], on_mined, on_lost, on_replaced)
+        return tx_hash
+
+    def adopt(
+        self,
+        tx_hash: str,
+        on_mined: Callable[[Any], None],
+        on_lost: Callable[[str], None],
+        on_replaced: Callable[[str], None] = _ignore,
+    ) -> bool:
+        """Takes over a transaction a previous run sent and that is still waiting to be mined
+        (False if the node does not know it)."""
+        try:
+            found = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        keys = ("type", "chainId", "nonce", "to", "value", "gas", "accessList", *FEE_FIELDS)
+        fields: dict[str, Any] = dict(found)
+        tx = {key: fields[key] for key in keys if fields.get(key) is not None}
+        tx["data"] = to_hex(bytes(found["input"]))
+        if "maxFeePerGas" in tx:  # a node tells a dynamic-fee transaction's effective price too
+            tx.pop("gasPrice", None)
+        nonce = int(tx["nonce"])
+        self._in_flight[nonce] = Sent(nonce, tx, [tx_hash], on_mined, on_lost, on_replaced)
+        self._next_nonce = None
+        return True
+
+    def poll(self) -> int:
+        """Hands out the receipts of a new block and replaces what is stuck; returns how many
+        transactions ended."""
+        if not self._in_flight:
+            return 0
+        ended = 0
+        head = int(self.w3.eth.block_number)
+        if head != self._checked_head:
+            # The confirmed nonce is read before the receipts: a nonce below it whose versions
+            # have no receipt was then surely used by some other transaction.
+            confirmed = int(self.w3.eth.get_transaction_count(self.account.address, "latest"))
+            for nonce in sorted(self._in_flight):
+                sent = self._in_flight[nonce]
+                receipt = self._receipt(sent)
+                if receipt is not None:
+                    del self._in_flight[nonce]
+                    sent.on_mined(receipt)
+                    ended += 1
+                elif nonce < confirmed:
+                    del self._in_flight[nonce]
+                    sent.on_lost(f"nonce {nonce} was used by another transaction than {', '.join(sent.hashes)}")
+                    ended += 1
+            self._checked_head = head
+        now = time.monotonic()
+        for sent in list(self._in_flight.values()):
+            if now - sent.sent_at >= self.replace_after_s:
+                self._replace(sent)
+        return ended
+
+    def _receipt(self, sent: Sent) -> Any | None:
+        for tx_hash in reversed(sent.hashes):
+            try:
+                return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                continue
+        return None
+
+    def _replace(self, sent: Sent) -> None:
+        """Sends the transaction again at its nonce, with higher fees while bumps are left (with
+        the same ones after: a node that dropped it gets it back)."""
+        tx = dict(sent.tx)
+        if sent.bumps < self.max_bumps:
+            for key in FEE_FIELDS:
+                if key in tx:
+                    tx[key] = int(tx[key]) * FEE_BUMP_NUMERATOR // FEE_BUMP_DENOMINATOR + 1
+            sent.bumps += 1
+        raw, tx_hash = self._sign(tx)
+        sent.tx, sent.sent_at = tx, time.monotonic()
+        if tx_hash not in sent.hashes:
+            sent.on_replaced(tx_hash)
+            sent.hashes.append(tx_hash)
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except Exception as err:  # noqa: BLE001 - mined meanwhile, or the node away: the next poll sees
+            log.info("replacing the transaction at nonce %d failed: %s", sent.nonce, err)
+            return
+        self.replacements += 1
+        log.warning(
+            "transaction at nonce %d unmined for %.0f s: sent again as %s (fee bump %d)",
+            sent.nonce,
+            self.replace_after_s,
+            tx_hash,
+            sent.bumps,
+        )
+
+    def _sign(self, tx: dict[str, Any]) -> tuple[bytes, str]:
+        signed = self.account.sign_transaction(tx)
+        return bytes(signed.raw_transaction), to_hex(bytes(signed.hash))
+
+    def _nonce(self) -> int:
+        if self._next_nonce is None:
+            pending = int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
+            self._next_nonce = max([pending, *(n + 1 for n in self._in_flight)])
+        return self._next_nonce

@@ -1,0 +1,144 @@
+"""The bridge's transaction sender on a real anvil with mining held: several transactions in
+flight at consecutive nonces, nothing waiting on a receipt, a stuck one replaced at a higher
+fee, a nonce taken by another transaction reported, and a restart taking over what is in flight."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3._utils.transactions import fill_transaction_defaults
+
+from bridge.sender import Sender
+from enclave.anvil import Anvil
+from enclave.stack import DEPLOYER_KEY
+from protocol.deployment import connect
+from protocol.hexes import to_hex
+
+pytestmark = pytest.mark.chain
+
+RECIPIENT = "0x000000000000000000000000000000000000dEaD"
+
+
+class Transfer:
+    """A plain transfer, built the way a contract call builds its transaction."""
+
+    def __init__(self, w3: Web3, value: int = 1) -> None:
+        self.w3, self.value = w3, value
+
+    def build_transaction(self, params: Any) -> Any:
+        return fill_transaction_defaults(self.w3, {**params, "to": RECIPIENT, "value": self.value, "data": "0x"})
+
+
+class Outcome:
+    def __init__(self) -> None:
+        self.mined: list[Any] = []
+        self.lost: list[str] = []
+        self.stored: list[str] = []
+
+    def send(self, sender: Sender, w3: Web3, value: int = 1) -> str:
+        stored, mined, lost = self.stored.append, self.mined.append, self.lost.append
+        return sender.send(Transfer(w3, value), lambda _: 21_000, stored, mined, lost, stored)
+
+
+@pytest.fixture
+def chain() -> Iterator[tuple[Web3, LocalAccount]]:
+    with Anvil() as anvil:
+        w3 = connect(anvil.rpc_url, 10)
+        w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+        yield w3, Account.from_key(DEPLOYER_KEY)
+
+
+def _pool(w3: Web3, address: str) -> dict[int, dict[str, Any]]:
+    content = w3.provider.make_request("txpool_content", [])  # type: ignore[arg-type]
+    pending = content["result"]["pending"]
+    mine: dict[str, dict[str, Any]] = next(
+        (txs for sender, txs in pending.items() if sender.lower() == address.lower()), {}
+    )
+    return {int(nonce): tx for nonce, tx in mine.items()}
+
+
+def _mine(w3: Web3) -> None:
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
+def test_several_in_flight_at_consecutive_nonces_and_none_waited_on(chain: tuple[Web3, LocalAccount]) -> None:
+    w3, account = chain
+    sender, outcome = Sender(w3, account, max_in_flight=4), Outcome()
+    first = w3.eth.get_transaction_count(account.address)
+    started = time.monotonic()
+    hashes = [outcome.send(sender, w3) for _ in range(4)]
+    assert time.monotonic() - started < 5, "sending waited for something (mining is held)"
+    assert sender.room() == 0
+    assert sorted(_pool(w3, account.address)) == [first, first + 1, first + 2, first + 3]
+    assert outcome.stored == hashes, "every hash was handed over before its transaction was sent"
+    assert sender.poll() == 0, "nothing is mined yet, and nothing blocks"
+    assert not outcome.mined
+    _mine(w3)
+    assert sender.poll() == 4
+    assert [to_hex(bytes(r["transactionHash"])) for r in outcome.mined] == hashes
+    assert sender.room() == 4
+    assert not outcome.lost
+
+
+def test_a_stuck_transaction_is_sent_again_at_a_higher_fee(chain: tuple[Web3, LocalAccount]) -> None:
+    w3, account = chain
+    sender, outcome = Sender(w3, account, replace_after_s=0.2), Outcome()
+    original = outcome.send(sender, w3)
+    nonce = w3.eth.get_transaction_count(account.address)
+    fee_before = int(_pool(w3, account.address)[nonce]["maxFeePerGas"], 16)
+    time.sleep(0.3)
+    sender.poll()
+    assert sender.replacements == 1
+    replacement = outcome.stored[-1]
+    assert replacement != original, "the replacement was stored under its own hash before it was sent"
+    in_pool = _pool(w3, account.address)
+    assert list(in_pool) == [nonce], "one transaction at that nonce, not two"
+    assert in_pool[nonce]["hash"] == replacement
+    assert int(in_pool[nonce]["maxFeePerGas"], 16) > fee_before
+    _mine(w3)
+    sender.poll()
+    assert [to_hex(bytes(r["transactionHash"])) for r in outcome.mined] == [replacement]
+    assert not outcome.lost
+
+
+def test_a_nonce_used_by_another_transaction_is_reported_lost(chain: tuple[Web3, LocalAccount]) -> None:
+    w3, account = chain
+    sender, outcome = Sender(w3, account), Outcome()
+    outcome.send(sender, w3)
+    nonce = w3.eth.get_transaction_count(account.address)
+    # Someone else with the same key (another process, an operator by hand) outbids it.
+    other = fill_transaction_defaults(w3, {"from": account.address, "to": RECIPIENT, "value": 7, "nonce": nonce})
+    other["maxFeePerGas"] = int(other["maxFeePerGas"]) * 3
+    other["maxPriorityFeePerGas"] = int(other["maxPriorityFeePerGas"]) * 3
+    other["gas"] = 21_000
+    w3.eth.send_raw_transaction(account.sign_transaction(other).raw_transaction)
+    _mine(w3)
+    assert sender.poll() == 1
+    assert not outcome.mined
+    assert len(outcome.lost) == 1
+    assert f"nonce {nonce}" in outcome.lost[0]
+
+
+def test_a_restarted_sender_takes_over_what_is_in_flight(chain: tuple[Web3, LocalAccount]) -> None:
+    w3, account = chain
+    first = Outcome()
+    tx_hash = first.send(Sender(w3, account), w3)
+    restarted, after = Sender(w3, account, replace_after_s=0.2), Outcome()
+    assert restarted.adopt(tx_hash, after.mined.append, after.lost.append, after.stored.append)
+    assert not restarted.adopt("0x" + "11" * 32, after.mined.append, after.lost.append)
+    time.sleep(0.3)
+    restarted.poll()  # stuck: replaced, as one of its own
+    assert restarted.replacements == 1
+    assert after.stored
+    next_hash = after.send(restarted, w3, value=2)
+    assert next_hash not in after.stored[:1]
+    _mine(w3)
+    restarted.poll()
+    assert len(after.mined) == 2, "the adopted transaction and the next one both mined"
+    assert not after.lost
