@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
 from bridge.store import Cursor, NewRequest, RequestStore
+from protocol.events import EventDecoder
 from protocol.hexes import to_hex
 from protocol.results import RequestCommitment
 
@@ -31,8 +30,8 @@ class ChainWatcher:
     ) -> None:
         self.w3 = w3
         self.router = router
-        # Topics from the contract's ABI, so that a changed event cannot be silently missed.
-        self._topics = {bytes(HexBytes(getattr(router.events, name)().topic)): name for name in EVENTS}
+        # Decoders from the contract's ABI, so that a changed event cannot be silently missed.
+        self._decoders = {d.topic: d for d in (EventDecoder.of(router.abi, name) for name in EVENTS)}
         self.store = store
         self.start_block = start_block
         self.confirmations = confirmations
@@ -55,7 +54,7 @@ class ChainWatcher:
         logs = self.w3.eth.get_logs(
             {
                 "address": self.router.address,
-                "topics": [list(self._topics)],  # type: ignore[arg-type]
+                "topics": [list(self._decoders)],  # type: ignore[arg-type]
                 "fromBlock": first,
                 "toBlock": last,
             }
@@ -63,9 +62,8 @@ class ChainWatcher:
         requests: list[NewRequest] = []
         closed: list[tuple[int, str, str]] = []
         for entry in logs:
-            name = self._topics[bytes(entry["topics"][0])]
-            event = getattr(self.router.events, name)().process_log(entry)
-            args: dict[str, Any] = dict(event["args"])
+            decoder = self._decoders[bytes(entry["topics"][0])]
+            name, args = decoder.name, decoder.decode(entry["topics"], entry["data"])
             tx_hash = to_hex(bytes(entry["transactionHash"]))
             if name == "AgentRequested":
                 block = int(entry["blockNumber"])

@@ -65,6 +65,8 @@ class Anvil:
     # With a block time, anvil still mines each transaction at once (mixed mining) and also
     # makes a block every `block_time` seconds, so that "N confirmations later" comes to pass.
     block_time: float | None = None
+    # Without automine, transactions wait for the next block (a chain with real block times).
+    automine: bool = True
     log_path: Path | None = None
     chain_id: int = 31337
     _process: subprocess.Popen[bytes] | None = None
@@ -91,7 +93,7 @@ class Anvil:
             "--silent",
         ]
         if self.block_time is not None:
-            args += ["--block-time", str(self.block_time), "--mixed-mining"]
+            args += ["--block-time", str(self.block_time)] + (["--mixed-mining"] if self.automine else [])
         if self.log_path:
             with open(self.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
                 # S603: the argument list is the pinned anvil binary and our own flags, no shell.

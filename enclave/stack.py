@@ -79,6 +79,7 @@ class Stack:
     workers: int = 2
     confirmations: int = 0
     block_time: float | None = 1.0
+    automine: bool = True
     # Extra settings for every worker (ENCLAVE_WORKER_*), for example a shorter wall time, and
     # for the bridge (ENCLAVE_BRIDGE_*).
     worker_env: dict[str, str] = field(default_factory=dict)
@@ -135,7 +136,9 @@ class Stack:
             # A new chain makes earlier state meaningless: it is moved aside, never deleted.
             self._move_aside("a new chain starts")
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.anvil = Anvil(block_time=self.block_time, log_path=self.state_dir / "anvil.log").start()
+            self.anvil = Anvil(
+                block_time=self.block_time, automine=self.automine, log_path=self.state_dir / "anvil.log"
+            ).start()
             self.rpc_url = self.anvil.rpc_url
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.deployment = self._deploy_or_reuse()

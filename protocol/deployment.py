@@ -15,6 +15,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import RPCEndpoint
 
 from protocol.errors import ArtifactMissing, DeploymentError
 
@@ -24,8 +25,18 @@ ARTIFACTS_DIR = PROJECT_ROOT / "out"
 
 def connect(rpc_url: str, timeout_s: float = 10.0) -> Web3:
     """A chain client whose every call gives up after `timeout_s`, with no silent retries of its
-    own (web3's default retries a timeout five times): the services' loops retry, and say so."""
-    provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s}, exception_retry_configuration=None)
+    own (web3's default retries a timeout five times): the services' loops retry, and say so.
+
+    Answers that cannot change (the chain id, which web3 asks before every call to validate
+    it) are cached: without that, every contract call cost two round trips to the node."""
+    provider = Web3.HTTPProvider(
+        rpc_url,
+        request_kwargs={"timeout": timeout_s},
+        exception_retry_configuration=None,
+        cache_allowed_requests=True,
+        # Only these: web3 would also cache blocks and transactions, which a reorg can change.
+        cacheable_requests={RPCEndpoint("eth_chainId"), RPCEndpoint("net_version")},
+    )
     return Web3(provider)
 
 

@@ -18,6 +18,11 @@ contract EchoConsumer is AgentConsumer {
     bytes public lastOutput;
     uint256 public resultCount;
 
+    /// @notice `askMany` was paid a value that its requests cannot share equally.
+    /// @param value The value sent.
+    /// @param requests How many requests it was for.
+    error UnevenFee(uint256 value, uint256 requests);
+
     constructor(address router) AgentConsumer(router) {}
 
     /// @notice Requests `agentId` on `input`, paying `msg.value`.
@@ -31,6 +36,26 @@ contract EchoConsumer is AgentConsumer {
         returns (uint256 requestId)
     {
         return _requestAgent(agentId, input, callbackGasLimit, msg.value);
+    }
+
+    /// @notice Requests `agentId` once per input in one transaction, each paying an equal share
+    ///         of `msg.value` (a load generator's way to make many requests cheaply).
+    /// @param agentId The agent.
+    /// @param inputs One input per request.
+    /// @param callbackGasLimit Gas for each callback.
+    /// @return requestIds The requests' ids, in the order of `inputs`.
+    function askMany(uint256 agentId, bytes[] calldata inputs, uint32 callbackGasLimit)
+        external
+        payable
+        returns (uint256[] memory requestIds)
+    {
+        uint256 count = inputs.length;
+        if (count == 0 || msg.value % count != 0) revert UnevenFee(msg.value, count);
+        uint256 fee = msg.value / count;
+        requestIds = new uint256[](count);
+        for (uint256 i; i < count; ++i) {
+            requestIds[i] = _requestAgent(agentId, inputs[i], callbackGasLimit, fee);
+        }
     }
 
     function _onAgentResult(uint256 requestId, AgentStatus status, bytes calldata output) internal override {
