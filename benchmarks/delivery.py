@@ -133,6 +133,7 @@ def rate(per_second: int, seconds: float = 10.0) -> Callable[[Stack, Load, Stopw
             f"{percentile(latencies, 0.5):.1f}, p95 {percentile(latencies, 0.95):.1f}, "
             f"{len(ids) / len({watch.seen.fulfil_tx[i] for i in ids}):.1f} results per fulfil tx"
         )
+        _print_stages(stack, watch, ids)
         if per_second >= 200:
             used = cpu.used()
             ranked = sorted(used.items(), key=lambda item: -item[1])

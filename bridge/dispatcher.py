@@ -1,8 +1,15 @@
-"""The dispatcher: hands pending requests to healthy workers, failing over on errors."""
+"""The dispatcher: hands pending requests to healthy workers in batches, failing over on errors.
+
+One call to a worker carries up to `batch_size` requests (`/v1/execute-batch`): per request,
+the HTTP round trip and the worker's chain check cost more CPU than a small agent's run. What
+is due is spread over the room the healthy workers have, so a light load still goes out one
+request per call at once, and a heavy one in batches, each worker taking its share.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -11,12 +18,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.backoff import retry_delay
 from bridge.store import RequestStore, StoredRequest
-from bridge.worker_client import WorkerError
+from bridge.worker_client import WorkerClient, WorkerError
 from bridge.workers import WorkerPool
 from protocol.hexes import to_hex
-from protocol.wire import CommitmentModel, ExecuteRequest
+from protocol.wire import BatchItem, CommitmentModel, ExecuteRequest
 
 log = logging.getLogger(__name__)
+
+# Runs a worker does side by side (its sandbox processes): a batch's timeout allows for its
+# requests running this many at a time, each up to its agent's wall time.
+WORKER_PARALLELISM = 2
 
 
 class Dispatcher:
@@ -27,6 +38,7 @@ class Dispatcher:
         timeouts: AgentTimeouts,
         concurrency: int = 4,
         max_backoff_s: float = 15.0,
+        batch_size: int = 16,
     ) -> None:
         self.store = store
         self.workers = workers
@@ -34,6 +46,7 @@ class Dispatcher:
         # A request is never given up here: it waits longer between tries, and its deadline
         # decides when it fails (bridge/expiry.py).
         self.max_backoff_s = max_backoff_s
+        self.batch_size = batch_size
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dispatch")
         self._slots = threading.Semaphore(concurrency)
         # Dispatch can be held, for example while the cluster rotates its keys.
@@ -52,42 +65,51 @@ class Dispatcher:
     def poll(self) -> int:
         if self.is_held():
             return 0
-        # As many as there are free dispatch slots and room on healthy workers: a request never
-        # waits in a slot for a worker.
-        free, room = 0, self.workers.room()
-        while free < room and self._slots.acquire(blocking=False):
-            free += 1
-        batch = self.store.take("pending", "dispatched", free) if free else []
-        for request in batch:
-            self._pool.submit(self._dispatch, request).add_done_callback(self._check)
-        for _ in range(free - len(batch)):
-            self._slots.release()
-        return len(batch)
+        room = self.workers.room()
+        due, _ = self.store.due("pending") if room > 0 else (0, None)
+        if not due:
+            return 0
+        # As many calls as there are free dispatch slots and room on healthy workers (a request
+        # never waits in a slot for a worker), what is due shared out among them.
+        per_call = min(self.batch_size, math.ceil(due / room))
+        taken = 0
+        for _ in range(room):
+            if not self._slots.acquire(blocking=False):
+                break
+            batch = self.store.take("pending", "dispatched", per_call)
+            if not batch:
+                self._slots.release()
+                break
+            self._pool.submit(self._dispatch, batch).add_done_callback(self._check)
+            taken += len(batch)
+        return taken
 
-    def _dispatch(self, request: StoredRequest) -> None:
+    def _dispatch(self, batch: list[StoredRequest]) -> None:
         try:
-            self._dispatch_once(request)
+            self._dispatch_once(batch)
         except Exception as err:
-            log.exception("request %s: the dispatcher failed on it", _short(request.request_id))
-            self._later(request, f"the bridge failed on it ({err.__class__.__name__}: {err})")
+            log.exception("the dispatcher failed on a batch of %d", len(batch))
+            for request in batch:
+                self._later(request, f"the bridge failed on it ({err.__class__.__name__}: {err})")
         finally:
             self._slots.release()
             self.on_slot_free()
 
-    def _dispatch_once(self, request: StoredRequest) -> None:
-        body = ExecuteRequest(commitment=CommitmentModel.of(request.commitment), input=to_hex(request.input))
-        timeout_s = self.timeouts.for_code(request.commitment.code_hash)
+    def _dispatch_once(self, batch: list[StoredRequest]) -> None:
+        bodies = [ExecuteRequest(commitment=CommitmentModel.of(r.commitment), input=to_hex(r.input)) for r in batch]
+        slowest = max(self.timeouts.for_code(r.commitment.code_hash) for r in batch)
+        timeout_s = slowest * math.ceil(len(batch) / WORKER_PARALLELISM)
         errors: list[str] = []
         retryable, tried = True, set[str]()
         while (client := self.workers.acquire(exclude=tried)) is not None:
             tried.add(client.url)
             try:
-                response = client.execute(body, timeout_s)
+                items = client.execute_batch(bodies, timeout_s)
             except WorkerError as err:
                 self.workers.release(client, ok=False)
                 errors.append(str(err))
                 retryable = retryable and err.retryable
-                log.warning("request %s: %s; failing over", _short(request.request_id), err)
+                log.warning("a batch of %d: %s; failing over", len(batch), err)
                 continue
             except Exception as err:  # noqa: BLE001 - a worker answering nonsense has failed, as any other way
                 self.workers.release(client, ok=False)
@@ -95,13 +117,28 @@ class Dispatcher:
                 retryable = False
                 continue
             self.workers.release(client, ok=True)
-            self.store.mark_executed(request.request_id, response.model_dump())
-            self.on_executed()
+            self._record(batch, items, client)
             return
         if not errors:
             errors.append("every worker is busy or cooling down")
         kind = "no worker available" if retryable else "no worker could run it"
-        self._later(request, f"{kind}: {'; '.join(errors)}")
+        for request in batch:
+            self._later(request, f"{kind}: {'; '.join(errors)}")
+
+    def _record(self, batch: list[StoredRequest], items: list[BatchItem], client: WorkerClient) -> None:
+        """Stores the batch's results in one transaction; what a worker could not answer is
+        tried again later (on whichever worker has room then)."""
+        executed = [
+            (request.request_id, item.result.model_dump())
+            for request, item in zip(batch, items, strict=True)
+            if item.result is not None
+        ]
+        if executed:
+            self.store.mark_executed(executed)
+            self.on_executed()
+        for request, item in zip(batch, items, strict=True):
+            if item.result is None:
+                self._later(request, f"{client.url}: {item.status_code} {item.error}")
 
     def _later(self, request: StoredRequest, reason: str) -> None:
         """Back to pending, to be taken again after a delay that grows with each try; the slot is
@@ -124,7 +161,3 @@ class Dispatcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _short(request_id: int) -> str:
-    return f"0x{request_id:064x}"[:10]

@@ -54,6 +54,7 @@ class Bridge:
             AgentTimeouts(router, deployment.start_block, margin_s=settings.execute_margin_s),
             concurrency=settings.dispatch_concurrency,
             max_backoff_s=settings.max_backoff_s,
+            batch_size=settings.dispatch_batch_size,
         )
         self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
         self.dispatcher.is_held = self.rotation.held

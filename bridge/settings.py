@@ -37,6 +37,8 @@ class BridgeSettings(BaseSettings):
     max_txs_in_flight: int = 4
     replace_after_s: float = 20.0
     dispatch_concurrency: int = 4
+    # Requests one call to a worker carries at most (what is due is shared among the workers).
+    dispatch_batch_size: int = 16
     # Waits on a worker: its health check and batch co-signing; an execution waits for the
     # agent's own wall-time limit (from its manifest) plus `execute_margin_s`.
     worker_timeout_s: float = 10.0

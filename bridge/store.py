@@ -249,6 +249,16 @@ class RequestStore:
             ).fetchall()
         return [self._stored(row) for row in rows]
 
+    def due(self, state: str) -> tuple[int, float | None]:
+        """How many requests in `state` may be taken now, and when the oldest of them got there
+        (a cheap look before `take` or `list_in` read whole rows)."""
+        with self._lock:
+            count, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(updated_at) FROM requests WHERE state = ? AND next_attempt_at <= ?",
+                (state, time.time()),
+            ).fetchone()
+        return int(count), oldest
+
     def expired(self, states: tuple[str, ...], chain_time: int, limit: int = 100) -> list[StoredRequest]:
         """Requests in `states` whose deadline is behind the chain's time and not yet cancelled."""
         marks = ", ".join("?" for _ in states)
@@ -270,24 +280,29 @@ class RequestStore:
             if tx_hash:
                 self._transition(db, request_id, "failed", f"cancel sent in tx {tx_hash}, to refund the fee")
 
-    def mark_executed(self, request_id: int, result: dict[str, Any]) -> None:
+    def mark_executed(self, results: list[tuple[int, dict[str, Any]]]) -> None:
+        """Records signed results (request id, the worker's answer), in one transaction."""
         with self._transaction() as db:
-            db.execute(
-                """UPDATE requests SET worker = ?, epoch = ?, status = ?, output = ?, error = ?, logs = ?,
-                stats = ?, result = ? WHERE request_id = ?""",
-                (
-                    result["worker"],
-                    result["signature"]["epoch"],
-                    result["status"],
-                    bytes.fromhex(result["output"][2:]),
-                    result.get("error"),
-                    json.dumps(result["logs"]),
-                    json.dumps(result["stats"]),
-                    json.dumps(result),
-                    str(request_id),
-                ),
-            )
-            self._transition(db, request_id, "executed", f"{result['status']} by {result['worker']}")
+            for request_id, result in results:
+                self._record_result(db, request_id, result)
+
+    def _record_result(self, db: sqlite3.Connection, request_id: int, result: dict[str, Any]) -> None:
+        db.execute(
+            """UPDATE requests SET worker = ?, epoch = ?, status = ?, output = ?, error = ?, logs = ?,
+            stats = ?, result = ? WHERE request_id = ?""",
+            (
+                result["worker"],
+                result["signature"]["epoch"],
+                result["status"],
+                bytes.fromhex(result["output"][2:]),
+                result.get("error"),
+                json.dumps(result["logs"]),
+                json.dumps(result["stats"]),
+                json.dumps(result),
+                str(request_id),
+            ),
+        )
+        self._transition(db, request_id, "executed", f"{result['status']} by {result['worker']}")
 
     def mark_submitted(self, request_ids: list[int], tx_hash: str) -> None:
         with self._transaction() as db:

@@ -8,7 +8,15 @@ import httpx
 
 from bridge.errors import BridgeError
 from protocol.results import CompactSignature
-from protocol.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
+from protocol.wire import (
+    BatchItem,
+    ExecuteBatchRequest,
+    ExecuteBatchResponse,
+    ExecuteRequest,
+    ExecuteResponse,
+    SignatureModel,
+    SignBatchRequest,
+)
 
 
 class WorkerError(BridgeError):
@@ -54,6 +62,14 @@ class WorkerClient:
 
     def execute(self, request: ExecuteRequest, timeout_s: float | None = None) -> ExecuteResponse:
         return ExecuteResponse.model_validate(self._post("/v1/execute", request.model_dump(), timeout_s))
+
+    def execute_batch(self, requests: list[ExecuteRequest], timeout_s: float | None = None) -> list[BatchItem]:
+        """Each request's result, or why the worker could not give one."""
+        body = ExecuteBatchRequest(requests=requests).model_dump()
+        items = ExecuteBatchResponse.model_validate(self._post("/v1/execute-batch", body, timeout_s)).results
+        if len(items) != len(requests):
+            raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
+        return items
 
     def sign_batch(self, results: list[ExecuteResponse], timeout_s: float | None = None) -> CompactSignature:
         body = SignBatchRequest(results=results).model_dump()

@@ -120,6 +120,27 @@ class ExecuteResponse(Wire):
         return SignedResult(result=result, signature=self.signature.to_signature())
 
 
+# Requests one execute-batch call may carry.
+MAX_EXECUTE_BATCH = 64
+
+
+class ExecuteBatchRequest(Wire):
+    requests: Annotated[list[ExecuteRequest], Field(min_length=1, max_length=MAX_EXECUTE_BATCH)]
+
+
+class BatchItem(Wire):
+    """One request's answer in a batch: its result, or the HTTP status and reason that
+    `/v1/execute` would have given it alone (409 refused, 502 code missing, 503 retry later)."""
+
+    result: ExecuteResponse | None = None
+    status_code: int | None = None
+    error: str | None = None
+
+
+class ExecuteBatchResponse(Wire):
+    results: list[BatchItem]
+
+
 class SignBatchRequest(Wire):
     results: list[ExecuteResponse]
 

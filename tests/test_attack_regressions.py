@@ -97,7 +97,7 @@ def test_a_failed_first_run_never_lets_two_runs_sign_for_one_request() -> None:
     worker = _bare_worker()
     runs: list[int] = []
 
-    def execute_once(commitment: RequestCommitment, raw_input: bytes) -> ExecuteResponse:
+    def execute_once(commitment: RequestCommitment, raw_input: bytes, checked: object) -> ExecuteResponse:
         runs.append(len(runs))
         time.sleep(0.3)
         if len(runs) == 1:

@@ -60,7 +60,7 @@ def test_a_worker_answering_nonsense_counts_as_its_failure_and_the_request_goes_
     def nonsense(*_: Any) -> Any:
         raise KeyError("no 'signature' in the answer")
 
-    pool.clients[0].execute = nonsense  # type: ignore[method-assign,assignment]
+    pool.clients[0].execute_batch = nonsense  # type: ignore[method-assign,assignment]
     dispatcher = Dispatcher(store, pool, _timeouts())
     assert dispatcher.poll() == 1
     reason = _wait_for_state(store, request_id, "pending")

@@ -33,19 +33,17 @@ def test_pruning_drops_the_bulk_of_ended_requests_and_keeps_their_rows_and_count
     store.record_blocks(requests, [], 1, 1, "0x" + "00" * 32)
     ended, open_one = requests[:3], requests[3]
     for request in ended:
-        store.mark_executed(
-            request.request_id,
-            {
-                "worker": "w",
-                "signature": {"epoch": 1},
-                "status": "OK",
-                "output": "0x" + "ab" * 2048,
-                "error": None,
-                "logs": ["a log line"] * 50,
-                "stats": {},
-                "requestId": str(request.request_id),
-            },
-        )
+        result = {
+            "worker": "w",
+            "signature": {"epoch": 1},
+            "status": "OK",
+            "output": "0x" + "ab" * 2048,
+            "error": None,
+            "logs": ["a log line"] * 50,
+            "stats": {},
+            "requestId": str(request.request_id),
+        }
+        store.mark_executed([(request.request_id, result)])
         store.mark_fulfilled(request.request_id, "0xcd", 50_000, True, "fulfilled")
     counts = store.counts()
 

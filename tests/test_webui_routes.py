@@ -576,7 +576,7 @@ def test_the_real_read_models_over_a_real_store_match_the_models(tmp_path: Path)
         "stats": {"elapsed_ms": 1.5},
         "calls": [{"agentId": 2, "codeHash": "0x" + "66" * 32, "depth": 1, "status": "OK"}],
     }
-    store.mark_executed(BIG_ID, result)
+    store.mark_executed([(BIG_ID, result)])
     store.mark_submitted([BIG_ID], "0xbb")
     store.mark_fulfilled(BIG_ID, "0xbb", 50_000, True, "fulfilled on-chain")
     store.move(BIG_ID - 1, "failed", "deadline passed")

@@ -157,6 +157,7 @@ class Sandbox:
     """A pool of sandbox processes; `execute` is safe to call from many threads."""
 
     def __init__(self, size: int = 2) -> None:
+        self.size = size
         self._idle: queue.Queue[_Child] = queue.Queue()
         self._closed = False
         self.restarts = 0

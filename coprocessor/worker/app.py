@@ -9,10 +9,18 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from starlette.responses import Response
 
 from coprocessor import metrics
-from coprocessor.errors import CodeNotFound, HostUnavailable, NotReady, RequestRefused
+from coprocessor.errors import CodeNotFound, CoprocessorError, HostUnavailable, NotReady, RequestRefused
 from coprocessor.metrics import metrics_response
 from coprocessor.worker.service import Worker
-from protocol.wire import ExecuteRequest, ExecuteResponse, SignatureModel, SignBatchRequest
+from protocol.wire import (
+    BatchItem,
+    ExecuteBatchRequest,
+    ExecuteBatchResponse,
+    ExecuteRequest,
+    ExecuteResponse,
+    SignatureModel,
+    SignBatchRequest,
+)
 
 
 def create_app(worker: Worker, execute_token: str) -> FastAPI:
@@ -48,13 +56,19 @@ def create_app(worker: Worker, execute_token: str) -> FastAPI:
     def execute(body: ExecuteRequest) -> ExecuteResponse:
         try:
             return worker.execute(body)
-        except RequestRefused as err:
-            raise HTTPException(status_code=409, detail=str(err)) from err
-        except (NotReady, HostUnavailable) as err:
-            raise HTTPException(status_code=503, detail=str(err)) from err
-        except CodeNotFound as err:
-            # Infrastructure, not the agent's fault: the bridge retries on another worker.
-            raise HTTPException(status_code=502, detail=str(err)) from err
+        except CoprocessorError as err:
+            raise HTTPException(status_code=_status_of(err), detail=str(err)) from err
+
+    @app.post("/v1/execute-batch", dependencies=authenticated)
+    def execute_batch(body: ExecuteBatchRequest) -> ExecuteBatchResponse:
+        """Each request of the batch answered as `/v1/execute` would have answered it alone."""
+        items = [
+            BatchItem(status_code=_status_of(answer), error=str(answer))
+            if isinstance(answer, CoprocessorError)
+            else BatchItem(result=answer)
+            for answer in worker.execute_batch(body.requests)
+        ]
+        return ExecuteBatchResponse(results=items)
 
     @app.post("/v1/sign-batch", dependencies=authenticated)
     def sign_batch(body: SignBatchRequest) -> SignatureModel:
@@ -66,3 +80,14 @@ def create_app(worker: Worker, execute_token: str) -> FastAPI:
             raise HTTPException(status_code=422, detail=str(err)) from err
 
     return app
+
+
+def _status_of(err: CoprocessorError) -> int:
+    if isinstance(err, RequestRefused):
+        return 409
+    if isinstance(err, NotReady | HostUnavailable):
+        return 503
+    if isinstance(err, CodeNotFound):
+        # Infrastructure, not the agent's fault: the bridge retries on another worker.
+        return 502
+    raise err

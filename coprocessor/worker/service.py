@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,14 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 from web3 import Web3
 from web3.exceptions import ContractLogicError
+from web3.types import RPCEndpoint
 
 from coprocessor import metrics
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.errors import (
     CodeInvalid,
     CodeNotFound,
+    CoprocessorError,
     HostUnavailable,
     NotReady,
     OwnerSettingsUnreadable,
@@ -83,6 +86,8 @@ class Worker:
         self.tee = tee
         self.gatekeeper_urls = gatekeeper_urls
         self.sandbox = sandbox
+        # A batch's runs, side by side: one thread per sandbox process.
+        self._batch_runs = ThreadPoolExecutor(max_workers=sandbox.size, thread_name_prefix="batch-run")
         self.limits = limits or Limits()
         self.chain_id = deployment.chain_id
         self.registry = deployment.contract(w3, "TeeRegistry")
@@ -155,8 +160,25 @@ class Worker:
         thread.start()
         return thread
 
-    def execute(self, request: ExecuteRequest) -> ExecuteResponse:
-        """Runs a request the chain made, on the input its id names; the same answer on a retry."""
+    def execute_batch(self, requests: list[ExecuteRequest]) -> list[ExecuteResponse | CoprocessorError]:
+        """Runs several requests, each answered or refused on its own: whether they are open is
+        asked of the chain in one round trip, and they run side by side on the sandbox's
+        processes. (One request per HTTP call cost the bridge and the worker more CPU than the
+        agent's run itself.)"""
+        checks = self._open_many([request.commitment.to_commitment() for request in requests])
+
+        def one(pair: tuple[ExecuteRequest, CoprocessorError | None]) -> ExecuteResponse | CoprocessorError:
+            try:
+                return self.execute(*pair)
+            except CoprocessorError as err:
+                return err
+
+        return list(self._batch_runs.map(one, zip(requests, checks, strict=True)))
+
+    def execute(self, request: ExecuteRequest, checked: CoprocessorError | bool | None = False) -> ExecuteResponse:
+        """Runs a request the chain made, on the input its id names; the same answer on a retry.
+
+        `checked` is what `_open_many` found for it (None: open), or False to ask the chain here."""
         commitment = request.commitment.to_commitment()
         raw_input = from_hex(request.input)
         if keccak(raw_input) != commitment.input_hash:
@@ -178,7 +200,7 @@ class Worker:
                     break
                 self._answers_changed.wait()
         try:
-            answer = self._execute_once(commitment, raw_input)
+            answer = self._execute_once(commitment, raw_input, checked)
             with self._answers_changed:
                 self._answers[request_id] = answer
                 while len(self._answers) > ANSWERS_KEPT:
@@ -219,16 +241,59 @@ class Worker:
         except Exception as err:
             raise HostUnavailable(f"could not ask the chain whether the request is open: {err}") from err
         if not is_open:
-            raise RequestRefused(
-                f"request 0x{commitment.request_id:064x} is not open on-chain at block {checked_at}: never made with "
-                "these fields and this input, or already closed"
-            )
+            raise _not_open(commitment, checked_at)
 
-    def _execute_once(self, commitment: RequestCommitment, raw_input: bytes) -> ExecuteResponse:
+    def _open_many(self, commitments: list[RequestCommitment]) -> list[CoprocessorError | None]:
+        """`_check_open` for many requests in one JSON-RPC batch: None for each open one."""
+        try:
+            head = int(self.w3.eth.block_number)
+            checked_at = head - self.confirmations
+            calls = [
+                (
+                    RPCEndpoint("eth_call"),
+                    [
+                        {"to": self.router_address, "data": self.router.encode_abi("isOpen", [c.request_id])},
+                        hex(checked_at),
+                    ],
+                )
+                for c in commitments
+            ]
+            provider: Any = self.w3.provider  # an HTTPProvider: it has batches
+            replies = provider.make_batch_request(calls) if calls else []
+            if not isinstance(replies, list):
+                raise HostUnavailable(f"the node refused the batch: {replies.get('error')}")
+        except Exception as err:  # noqa: BLE001 - the node away: the bridge tries again later
+            away = HostUnavailable(f"could not ask the chain whether the requests are open: {err}")
+            return [away] * len(commitments)
+        verdicts: list[CoprocessorError | None] = []
+        for commitment, reply in zip(commitments, replies, strict=True):
+            if commitment.created_at > checked_at:
+                verdicts.append(
+                    HostUnavailable(
+                        f"request of block {commitment.created_at} is not {self.confirmations} blocks deep yet "
+                        f"(head {head})"
+                    )
+                )
+            elif reply.get("result") is None:
+                verdicts.append(
+                    HostUnavailable(f"the node did not say whether the request is open: {reply.get('error')}")
+                )
+            elif int(str(reply["result"]), 16) != 1:
+                verdicts.append(_not_open(commitment, checked_at))
+            else:
+                verdicts.append(None)
+        return verdicts
+
+    def _execute_once(
+        self, commitment: RequestCommitment, raw_input: bytes, checked: CoprocessorError | bool | None
+    ) -> ExecuteResponse:
         key = self._cluster_key
         if key is None or not self.ready:
             raise NotReady(f"this worker holds no key for the current epoch {self.chain_epoch}")
-        self._check_open(commitment)
+        if checked is False:
+            self._check_open(commitment)
+        elif isinstance(checked, CoprocessorError):
+            raise checked
         # The request is open, so the router bound this code hash to this agent when it was made:
         # agent keys are derived only for a version the agent's owner published.
         manifest: Manifest | None = None
@@ -410,3 +475,10 @@ class Worker:
             "agentsCached": len(self.code),
             "uptimeS": round(time.time() - self.started_at, 1),
         }
+
+
+def _not_open(commitment: RequestCommitment, block: int) -> RequestRefused:
+    return RequestRefused(
+        f"request 0x{commitment.request_id:064x} is not open on-chain at block {block}: never made with "
+        "these fields and this input, or already closed"
+    )
