@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import Web3Exception
 
-from bridge.sender import Sender
+from bridge.sender import Receipt, Sender
 from bridge.store import RequestStore, StoredRequest
-from protocol.hexes import to_hex
+from protocol.calls import FunctionEncoder
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,7 @@ class Expirer:
         self.sender = sender
         self.store = store
         self.check_every_s = check_every_s
+        self._cancel_call = FunctionEncoder.of(router.abi, "cancel")
         self._next_check = 0.0
 
     def poll(self) -> int:
@@ -66,12 +66,12 @@ class Expirer:
             return
         if self.sender.room() <= 0:
             return  # the next check tries again
-        call = self.router.functions.cancel(request.commitment.as_tuple())
+        data = self._cancel_call.encode([request.commitment.as_tuple()])
         request_id = request.request_id
 
-        def mined(receipt: Any) -> None:
-            if receipt["status"] != 1:
-                log.warning("cancel tx %s reverted; trying again later", to_hex(bytes(receipt["transactionHash"])))
+        def mined(receipt: Receipt) -> None:
+            if receipt.status != 1:
+                log.warning("cancel tx %s reverted; trying again later", receipt.tx_hash)
                 self.store.clear_cancel(request_id)
                 return
             log.info("request 0x%064x cancelled: its fee went back to %s", request_id, request.commitment.consumer)
@@ -83,8 +83,9 @@ class Expirer:
         try:
             # Stored before it is sent, like a fulfil transaction: a restart finds it.
             self.sender.send(
-                call,
-                lambda _: CANCEL_GAS,
+                self.router.address,
+                data,
+                CANCEL_GAS,
                 lambda tx_hash: self.store.mark_cancelling(request_id, tx_hash),
                 mined,
                 lost,

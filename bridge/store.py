@@ -113,6 +113,18 @@ class Cursor:
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """A request's result delivered on-chain: where, its share of the gas, whether its
+    callback succeeded (None when another transmitter delivered it and that is not known)."""
+
+    request_id: int
+    tx_hash: str
+    gas_used: int | None
+    callback_succeeded: bool | None
+    detail: str
+
+
+@dataclass(frozen=True)
 class NewRequest:
     """An `AgentRequested` log, as the watcher found it."""
 
@@ -310,15 +322,15 @@ class RequestStore:
                 db.execute("UPDATE requests SET fulfil_tx = ? WHERE request_id = ?", (tx_hash, str(request_id)))
                 self._transition(db, request_id, "submitted", f"tx {tx_hash}")
 
-    def mark_fulfilled(
-        self, request_id: int, tx_hash: str, gas_used: int | None, callback_succeeded: bool | None, detail: str
-    ) -> None:
+    def mark_fulfilled(self, deliveries: list[Delivery]) -> None:
+        """Records deliveries read from the chain, in one transaction."""
         with self._transaction() as db:
-            db.execute(
-                "UPDATE requests SET fulfil_tx = ?, gas_used = ?, callback_succeeded = ? WHERE request_id = ?",
-                (tx_hash, gas_used, callback_succeeded, str(request_id)),
-            )
-            self._transition(db, request_id, "fulfilled", detail)
+            for d in deliveries:
+                db.execute(
+                    "UPDATE requests SET fulfil_tx = ?, gas_used = ?, callback_succeeded = ? WHERE request_id = ?",
+                    (d.tx_hash, d.gas_used, d.callback_succeeded, str(d.request_id)),
+                )
+                self._transition(db, d.request_id, "fulfilled", d.detail)
 
     def move(
         self, request_id: int, state: str, reason: str, count_attempt: bool = False, retry_at: float = 0.0

@@ -22,14 +22,15 @@ from typing import Any
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import TransactionNotFound, Web3Exception
-from web3.logs import DISCARD
+from web3.exceptions import Web3Exception
 
 from bridge.backoff import retry_delay
-from bridge.sender import Sender
-from bridge.store import RequestStore, StoredRequest
+from bridge.sender import Receipt, Sender, fetch_receipt
+from bridge.store import Delivery, RequestStore, StoredRequest
 from bridge.worker_client import WorkerClient
 from bridge.workers import WorkerPool
+from protocol.calls import FunctionEncoder
+from protocol.events import EventDecoder
 from protocol.hexes import to_hex
 from protocol.results import CompactSignature, NotProcessedReason
 from protocol.wire import ExecuteResponse
@@ -90,6 +91,10 @@ class Submitter:
         self.linger_s = linger_s
         self.max_backoff_s = max_backoff_s
         self.cosign_timeout_s = cosign_timeout_s
+        self._fulfil = FunctionEncoder.of(router.abi, "fulfill")
+        self._fulfil_batch = FunctionEncoder.of(router.abi, "fulfillBatch")
+        events = ("RequestFulfilled", "RequestNotProcessed", "ConsumerHasNoCode")
+        self._decoders = {d.topic: d for d in (EventDecoder.of(router.abi, name) for name in events)}
         self._cosigners = ThreadPoolExecutor(max_workers=max(1, len(workers.clients)), thread_name_prefix="cosign")
 
     # -- after a restart ------------------------------------------------------------------------
@@ -99,18 +104,12 @@ class Submitter:
         for request in self.store.list_in("submitted"):
             by_tx[request.fulfil_tx or ""].append(request.request_id)
         for tx_hash, request_ids in by_tx.items():
-            receipt = self._receipt(tx_hash) if tx_hash else None
+            receipt = fetch_receipt(self.w3, tx_hash) if tx_hash else None
             if receipt is not None:
                 self._apply(receipt, request_ids)
             elif not (tx_hash and self.sender.adopt(tx_hash, *self._callbacks(request_ids))):
                 for request_id in request_ids:
                     self.store.move(request_id, "executed", f"fulfil tx {tx_hash or '?'} was never mined")
-
-    def _receipt(self, tx_hash: str) -> Any | None:
-        try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
 
     # -- submitting -----------------------------------------------------------------------------
 
@@ -120,9 +119,10 @@ class Submitter:
         room = self.sender.room()
         if room <= 0:
             return done
-        ready = self.store.list_in("executed", limit=self.batch_size * room, due_only=True)
-        if not ready or self._filling(ready):
+        count, oldest = self.store.due("executed")
+        if not count or self._filling(count, oldest):
             return done
+        ready = self.store.list_in("executed", limit=self.batch_size * room, due_only=True)
         by_epoch: dict[int, list[Item]] = defaultdict(list)
         for request in ready:
             if request.result is None:  # "executed" is only ever set together with a result
@@ -139,12 +139,11 @@ class Submitter:
             self._submit(chunk)
         return done + len(ready)
 
-    def _filling(self, ready: list[StoredRequest]) -> bool:
+    def _filling(self, count: int, oldest: float | None) -> bool:
         """Whether to let the next batch fill up: a fulfilment is in flight, and this one is
         neither full nor old."""
-        if not self.sender.in_flight() or len(ready) >= self.batch_size:
+        if not self.sender.in_flight() or count >= self.batch_size or oldest is None:
             return False
-        oldest = min(float(request.row["updated_at"]) for request in ready)
         return time.time() - oldest < self.linger_s
 
     def _chunks(self, group: list[Item]) -> list[list[Item]]:
@@ -176,14 +175,15 @@ class Submitter:
         signature = self._cosign(responses) if len(responses) > 1 else None
         if signature is not None:
             results = [r.signed_result().result.as_tuple() for r in responses]
-            call = self.router.functions.fulfillBatch(results, signature.as_tuple())
+            calldata = self._fulfil_batch.encode([results, signature.as_tuple()])
         else:
-            call = self.router.functions.fulfill([r.signed_result().as_tuple() for r in responses])
+            calldata = self._fulfil.encode([[r.signed_result().as_tuple() for r in responses]])
         execution = BASE_GAS + sum(self._result_gas(request) for request, _ in group)
         try:
             self.sender.send(
-                call,
-                lambda data: gas_limit(data, execution),
+                self.router.address,
+                calldata,
+                gas_limit(calldata, execution),
                 lambda tx_hash: self.store.mark_submitted(request_ids, tx_hash),
                 *self._callbacks(request_ids),
             )
@@ -195,7 +195,7 @@ class Submitter:
 
     def _callbacks(
         self, request_ids: list[int]
-    ) -> tuple[Callable[[Any], None], Callable[[str], None], Callable[[str], None]]:
+    ) -> tuple[Callable[[Receipt], None], Callable[[str], None], Callable[[str], None]]:
         """What the sender tells of a fulfil transaction: mined, lost, sent again as another hash."""
 
         def lost(reason: str) -> None:
@@ -239,32 +239,44 @@ class Submitter:
 
     # -- reading what the chain did ---------------------------------------------------------------
 
-    def _apply(self, receipt: Any, request_ids: list[int]) -> None:
-        tx_hash = to_hex(bytes(receipt["transactionHash"]))
-        if receipt["status"] != 1:
+    def _apply(self, receipt: Receipt, request_ids: list[int]) -> None:
+        tx_hash = receipt.tx_hash
+        if receipt.status != 1:
             for request_id in request_ids:
                 self._retry(request_id, "executed", f"fulfil tx {tx_hash} reverted")
             return
-        gas_share = int(receipt["gasUsed"]) // max(len(request_ids), 1)
+        gas_share = receipt.gas_used // max(len(request_ids), 1)
+        where = f"tx {tx_hash} (block {receipt.block_number}, {receipt.gas_used} gas for the tx)"
+        events = self._events(receipt)
+        without_code = {int(args["requestId"]) for name, args in events if name == "ConsumerHasNoCode"}
         seen: set[int] = set()
-        without_code = {
-            int(event["args"]["requestId"])
-            for event in self.router.events.ConsumerHasNoCode().process_receipt(receipt, errors=DISCARD)
-        }
-        for event in self.router.events.RequestFulfilled().process_receipt(receipt, errors=DISCARD):
-            request_id = int(event["args"]["requestId"])
+        deliveries = []
+        for name, args in events:
+            request_id = int(args["requestId"])
+            if name == "RequestFulfilled":
+                detail = f"fulfilled in {where}"
+                if request_id in without_code:
+                    detail += "; the consumer has no code, so no callback ran"
+                deliveries.append(Delivery(request_id, tx_hash, gas_share, bool(args["callbackSucceeded"]), detail))
+            elif name == "RequestNotProcessed":
+                self._not_processed(request_id, NotProcessedReason(args["reason"]), tx_hash)
             seen.add(request_id)
-            detail = f"fulfilled in tx {tx_hash} (block {receipt['blockNumber']}, {receipt['gasUsed']} gas for the tx)"
-            if request_id in without_code:
-                detail += "; the consumer has no code, so no callback ran"
-            self.store.mark_fulfilled(request_id, tx_hash, gas_share, bool(event["args"]["callbackSucceeded"]), detail)
-            self.on_delivered(request_id, gas_share)
-        for event in self.router.events.RequestNotProcessed().process_receipt(receipt, errors=DISCARD):
-            request_id = int(event["args"]["requestId"])
-            seen.add(request_id)
-            self._not_processed(request_id, NotProcessedReason(event["args"]["reason"]), tx_hash)
+        self.store.mark_fulfilled(deliveries)
+        for delivery in deliveries:
+            self.on_delivered(delivery.request_id, gas_share)
         for request_id in set(request_ids) - seen:
             self._retry(request_id, "executed", f"tx {tx_hash} said nothing of this request")
+
+    def _events(self, receipt: Receipt) -> list[tuple[str, dict[str, Any]]]:
+        """The router's events in a receipt, in order (other contracts' logs, such as a
+        consumer's, are skipped)."""
+        found = []
+        router = self.router.address.lower()
+        for entry in receipt.logs:
+            decoder = self._decoders.get(entry.topics[0]) if entry.topics else None
+            if decoder is not None and entry.address.lower() == router:
+                found.append((decoder.name, decoder.decode(entry.topics, entry.data)))
+        return found
 
     def _not_processed(self, request_id: int, reason: NotProcessedReason, tx_hash: str) -> None:
         detail = f"{reason.name} in tx {tx_hash}"
@@ -273,9 +285,8 @@ class Submitter:
             if earlier is not None:
                 state, closing_tx = earlier
                 if state == "fulfilled":
-                    self.store.mark_fulfilled(
-                        request_id, closing_tx, None, None, f"duplicate refused ({detail}); fulfilled in {closing_tx}"
-                    )
+                    refused = f"duplicate refused ({detail}); fulfilled in {closing_tx}"
+                    self.store.mark_fulfilled([Delivery(request_id, closing_tx, None, None, refused)])
                 else:
                     self.store.move(request_id, "cancelled", f"cancelled in tx {closing_tx}")
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -11,8 +12,10 @@ from eth_account.messages import encode_typed_data
 from web3 import Web3
 
 from enclave.anvil import DEV_KEYS
+from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment, send
 from protocol.errors import DeploymentError
+from protocol.events import EventDecoder
 from protocol.results import (
     AgentResult,
     RequestCommitment,
@@ -180,3 +183,32 @@ def test_batch_signed_results_are_fulfilled_on_chain(w3: Web3, deployment: Deplo
     )
     assert echo.functions.resultCount().call() == count_before + 3
     assert echo.functions.lastOutput().call() == results[-1].output
+
+
+def test_lean_call_encoding_is_web3s(w3: Web3, deployment: Deployment) -> None:
+    """The submitter's calldata, encoded without web3, is byte for byte what web3 encodes."""
+    router = deployment.contract(w3, "AgentRouter")
+    results = [AgentResult(commitment=COMMITMENT, status=Status.OK, output=b"out %d" % i) for i in range(3)]
+    signed = [sign_result(CLUSTER_KEY, chain_id=1, router=router.address, result=r, epoch=1) for r in results]
+    signature = sign_digest(CLUSTER_KEY, b"\x01" * 32, 1)
+    cases: dict[str, list[Any]] = {
+        "fulfill": [[s.as_tuple() for s in signed]],
+        "fulfillBatch": [[r.as_tuple() for r in results], signature.as_tuple()],
+        "cancel": [COMMITMENT.as_tuple()],
+    }
+    for name, args in cases.items():
+        assert FunctionEncoder.of(router.abi, name).encode(args) == bytes.fromhex(router.encode_abi(name, args)[2:])
+
+
+def test_lean_log_decoding_is_web3s(w3: Web3, deployment: Deployment) -> None:
+    """The bridge's own decoding of the router's logs gives what web3's `process_log` gives."""
+    router = deployment.contract(w3, "AgentRouter")
+    request_id, commitment = _open_request(w3, deployment, b"decode me")
+    logs = router.events.AgentRequested().get_logs(from_block=commitment.created_at, to_block=commitment.created_at)
+    entry = next(e for e in logs if int(e["args"]["requestId"]) == request_id)
+    raw = w3.eth.get_logs({"address": router.address, "blockHash": entry["blockHash"]})
+    decoder = EventDecoder.of(router.abi, "AgentRequested")
+    mine = next(decoder.decode(r["topics"], bytes(r["data"])) for r in raw if bytes(r["topics"][0]) == decoder.topic)
+    assert mine == dict(entry["args"])
+    with pytest.raises(ValueError, match="not a RequestFulfilled log"):
+        EventDecoder.of(router.abi, "RequestFulfilled").decode(raw[0]["topics"], bytes(raw[0]["data"]))

@@ -18,21 +18,10 @@ from bridge.sender import Sender
 from enclave.anvil import Anvil
 from enclave.stack import DEPLOYER_KEY
 from protocol.deployment import connect
-from protocol.hexes import to_hex
 
 pytestmark = pytest.mark.chain
 
 RECIPIENT = "0x000000000000000000000000000000000000dEaD"
-
-
-class Transfer:
-    """A plain transfer, built the way a contract call builds its transaction."""
-
-    def __init__(self, w3: Web3, value: int = 1) -> None:
-        self.w3, self.value = w3, value
-
-    def build_transaction(self, params: Any) -> Any:
-        return fill_transaction_defaults(self.w3, {**params, "to": RECIPIENT, "value": self.value, "data": "0x"})
 
 
 class Outcome:
@@ -41,9 +30,10 @@ class Outcome:
         self.lost: list[str] = []
         self.stored: list[str] = []
 
-    def send(self, sender: Sender, w3: Web3, value: int = 1) -> str:
+    def send(self, sender: Sender, calldata: bytes = b"") -> str:
+        """A call of an account without code: a transaction with nothing else to it."""
         stored, mined, lost = self.stored.append, self.mined.append, self.lost.append
-        return sender.send(Transfer(w3, value), lambda _: 21_000, stored, mined, lost, stored)
+        return sender.send(RECIPIENT, calldata, 30_000, stored, mined, lost, stored)
 
 
 @pytest.fixture
@@ -72,7 +62,7 @@ def test_several_in_flight_at_consecutive_nonces_and_none_waited_on(chain: tuple
     sender, outcome = Sender(w3, account, max_in_flight=4), Outcome()
     first = w3.eth.get_transaction_count(account.address)
     started = time.monotonic()
-    hashes = [outcome.send(sender, w3) for _ in range(4)]
+    hashes = [outcome.send(sender) for _ in range(4)]
     assert time.monotonic() - started < 5, "sending waited for something (mining is held)"
     assert sender.room() == 0
     assert sorted(_pool(w3, account.address)) == [first, first + 1, first + 2, first + 3]
@@ -81,7 +71,7 @@ def test_several_in_flight_at_consecutive_nonces_and_none_waited_on(chain: tuple
     assert not outcome.mined
     _mine(w3)
     assert sender.poll() == 4
-    assert [to_hex(bytes(r["transactionHash"])) for r in outcome.mined] == hashes
+    assert [r.tx_hash for r in outcome.mined] == hashes
     assert sender.room() == 4
     assert not outcome.lost
 
@@ -89,7 +79,7 @@ def test_several_in_flight_at_consecutive_nonces_and_none_waited_on(chain: tuple
 def test_a_stuck_transaction_is_sent_again_at_a_higher_fee(chain: tuple[Web3, LocalAccount]) -> None:
     w3, account = chain
     sender, outcome = Sender(w3, account, replace_after_s=0.2), Outcome()
-    original = outcome.send(sender, w3)
+    original = outcome.send(sender)
     nonce = w3.eth.get_transaction_count(account.address)
     fee_before = int(_pool(w3, account.address)[nonce]["maxFeePerGas"], 16)
     time.sleep(0.3)
@@ -103,14 +93,14 @@ def test_a_stuck_transaction_is_sent_again_at_a_higher_fee(chain: tuple[Web3, Lo
     assert int(in_pool[nonce]["maxFeePerGas"], 16) > fee_before
     _mine(w3)
     sender.poll()
-    assert [to_hex(bytes(r["transactionHash"])) for r in outcome.mined] == [replacement]
+    assert [r.tx_hash for r in outcome.mined] == [replacement]
     assert not outcome.lost
 
 
 def test_a_nonce_used_by_another_transaction_is_reported_lost(chain: tuple[Web3, LocalAccount]) -> None:
     w3, account = chain
     sender, outcome = Sender(w3, account), Outcome()
-    outcome.send(sender, w3)
+    outcome.send(sender)
     nonce = w3.eth.get_transaction_count(account.address)
     # Someone else with the same key (another process, an operator by hand) outbids it.
     other = fill_transaction_defaults(w3, {"from": account.address, "to": RECIPIENT, "value": 7, "nonce": nonce})
@@ -128,7 +118,7 @@ def test_a_nonce_used_by_another_transaction_is_reported_lost(chain: tuple[Web3,
 def test_a_restarted_sender_takes_over_what_is_in_flight(chain: tuple[Web3, LocalAccount]) -> None:
     w3, account = chain
     first = Outcome()
-    tx_hash = first.send(Sender(w3, account), w3)
+    tx_hash = first.send(Sender(w3, account))
     restarted, after = Sender(w3, account, replace_after_s=0.2), Outcome()
     assert restarted.adopt(tx_hash, after.mined.append, after.lost.append, after.stored.append)
     assert not restarted.adopt("0x" + "11" * 32, after.mined.append, after.lost.append)
@@ -136,7 +126,7 @@ def test_a_restarted_sender_takes_over_what_is_in_flight(chain: tuple[Web3, Loca
     restarted.poll()  # stuck: replaced, as one of its own
     assert restarted.replacements == 1
     assert after.stored
-    next_hash = after.send(restarted, w3, value=2)
+    next_hash = after.send(restarted, b"next")
     assert next_hash not in after.stored[:1]
     _mine(w3)
     restarted.poll()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from eth_utils.crypto import keccak
 
-from bridge.store import NewRequest, RequestStore
+from bridge.store import Delivery, NewRequest, RequestStore
 from protocol.results import RequestCommitment
 
 
@@ -44,7 +44,7 @@ def test_pruning_drops_the_bulk_of_ended_requests_and_keeps_their_rows_and_count
             "requestId": str(request.request_id),
         }
         store.mark_executed([(request.request_id, result)])
-        store.mark_fulfilled(request.request_id, "0xcd", 50_000, True, "fulfilled")
+        store.mark_fulfilled([Delivery(request.request_id, "0xcd", 50_000, True, "fulfilled")])
     counts = store.counts()
 
     assert store.prune(time.time() - 3600) == 0, "nothing older than the retention yet"

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from bridge.stats import Window
-from bridge.store import NewRequest, RequestStore
+from bridge.store import Delivery, NewRequest, RequestStore
 from protocol.manifest import Manifest
 from protocol.results import RequestCommitment
 from webui import schemas
@@ -578,7 +578,7 @@ def test_the_real_read_models_over_a_real_store_match_the_models(tmp_path: Path)
     }
     store.mark_executed([(BIG_ID, result)])
     store.mark_submitted([BIG_ID], "0xbb")
-    store.mark_fulfilled(BIG_ID, "0xbb", 50_000, True, "fulfilled on-chain")
+    store.mark_fulfilled([Delivery(BIG_ID, "0xbb", 50_000, True, "fulfilled on-chain")])
     store.move(BIG_ID - 1, "failed", "deadline passed")
     # Only the store-backed read models are used: the chain parts stay unset.
     dashboard = Dashboard.__new__(Dashboard)

@@ -227,41 +227,15 @@ class Worker:
     def _check_open(self, commitment: RequestCommitment) -> None:
         """Refuses a request that is not open on-chain, `confirmations` blocks deep: the bridge
         cannot make up a request, or name a real one with other fields (agent, code, input)."""
-        try:
-            head = int(self.w3.eth.block_number)
-            checked_at = head - self.confirmations
-            if commitment.created_at > checked_at:
-                raise HostUnavailable(
-                    f"request of block {commitment.created_at} is not {self.confirmations} blocks deep yet "
-                    f"(head {head})"
-                )
-            is_open = bool(self.router.functions.isOpen(commitment.request_id).call(block_identifier=checked_at))
-        except HostUnavailable:
-            raise
-        except Exception as err:
-            raise HostUnavailable(f"could not ask the chain whether the request is open: {err}") from err
-        if not is_open:
-            raise _not_open(commitment, checked_at)
+        verdict = self._open_many([commitment])[0]
+        if verdict is not None:
+            raise verdict
 
     def _open_many(self, commitments: list[RequestCommitment]) -> list[CoprocessorError | None]:
         """`_check_open` for many requests in one JSON-RPC batch: None for each open one."""
         try:
-            head = int(self.w3.eth.block_number)
+            head, replies = self._ask_open([c.request_id for c in commitments])
             checked_at = head - self.confirmations
-            calls = [
-                (
-                    RPCEndpoint("eth_call"),
-                    [
-                        {"to": self.router_address, "data": self.router.encode_abi("isOpen", [c.request_id])},
-                        hex(checked_at),
-                    ],
-                )
-                for c in commitments
-            ]
-            provider: Any = self.w3.provider  # an HTTPProvider: it has batches
-            replies = provider.make_batch_request(calls) if calls else []
-            if not isinstance(replies, list):
-                raise HostUnavailable(f"the node refused the batch: {replies.get('error')}")
         except Exception as err:  # noqa: BLE001 - the node away: the bridge tries again later
             away = HostUnavailable(f"could not ask the chain whether the requests are open: {err}")
             return [away] * len(commitments)
@@ -283,6 +257,27 @@ class Worker:
             else:
                 verdicts.append(None)
         return verdicts
+
+    def _ask_open(self, request_ids: list[int]) -> tuple[int, list[dict[str, Any]]]:
+        """The head, and `isOpen` of each request `confirmations` blocks below it: with no
+        confirmations, all in one JSON-RPC batch; else the head first, then the batch."""
+        provider: Any = self.w3.provider  # an HTTPProvider: it has batches
+
+        def is_open(request_id: int, block: str) -> tuple[RPCEndpoint, list[Any]]:
+            data = self.router.encode_abi("isOpen", [request_id])
+            return RPCEndpoint("eth_call"), [{"to": self.router_address, "data": data}, block]
+
+        head_call: tuple[RPCEndpoint, list[Any]] = (RPCEndpoint("eth_blockNumber"), [])
+        if self.confirmations == 0:
+            # "latest" may be a block past the head read alongside: a request seen there is as open.
+            replies = provider.make_batch_request([head_call, *(is_open(i, "latest") for i in request_ids)])
+        else:
+            head = int(self.w3.eth.block_number)
+            block = hex(head - self.confirmations)
+            replies = [{"result": hex(head)}, *provider.make_batch_request([is_open(i, block) for i in request_ids])]
+        if not isinstance(replies, list) or len(replies) != len(request_ids) + 1:
+            raise HostUnavailable(f"the node did not answer the batch: {replies}")
+        return int(str(replies[0]["result"]), 16), replies[1:]
 
     def _execute_once(
         self, commitment: RequestCommitment, raw_input: bytes, checked: CoprocessorError | bool | None
