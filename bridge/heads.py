@@ -13,6 +13,8 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.exceptions import WebSocketException
@@ -23,6 +25,23 @@ log = logging.getLogger(__name__)
 RECONNECT_MAX_S = 30.0
 
 
+@dataclass(frozen=True)
+class Header:
+    number: int
+    hash: str
+    parent_hash: str
+    timestamp: int
+
+    @classmethod
+    def from_rpc(cls, raw: dict[str, Any]) -> Header:
+        return cls(
+            number=int(raw["number"], 16),
+            hash=str(raw["hash"]).lower(),
+            parent_hash=str(raw["parentHash"]).lower(),
+            timestamp=int(raw["timestamp"], 16),
+        )
+
+
 def websocket_url(rpc_url: str) -> str:
     """The WebSocket endpoint of a node that serves both on one port (anvil, geth, reth)."""
     parts = urlsplit(rpc_url)
@@ -31,7 +50,7 @@ def websocket_url(rpc_url: str) -> str:
 
 
 class HeadSubscription:
-    def __init__(self, url: str, on_head: Callable[[int], None], timeout_s: float = 10.0) -> None:
+    def __init__(self, url: str, on_head: Callable[[Header], None], timeout_s: float = 10.0) -> None:
         self.url = url
         self.on_head = on_head
         self.timeout_s = timeout_s
@@ -75,6 +94,6 @@ class HeadSubscription:
                     message = ws.recv(timeout=1.0)
                 except TimeoutError:
                     continue  # quiet chain; look at the stop flag
-                head = json.loads(message)["params"]["result"]
+                head = Header.from_rpc(json.loads(message)["params"]["result"])
                 self.heads += 1
-                self.on_head(int(head["number"], 16))
+                self.on_head(head)

@@ -13,7 +13,7 @@ from eth_account import Account
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.dispatcher import Dispatcher
 from bridge.expiry import Expirer
-from bridge.heads import HeadSubscription, websocket_url
+from bridge.heads import Header, HeadSubscription, websocket_url
 from bridge.metrics import BridgeMetrics
 from bridge.rotation import RotationGate
 from bridge.sender import Sender
@@ -134,7 +134,8 @@ class Bridge:
             return min(RECEIPT_POLL_S, self.settings.poll_interval_s)
         return self.settings.poll_interval_s
 
-    def _new_head(self, number: int) -> None:
+    def _new_head(self, header: Header) -> None:
+        self.watcher.header = header
         self._wake["watcher"].set()
         self._wake["submitter"].set()
 

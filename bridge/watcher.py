@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
 
+from bridge.heads import Header
 from bridge.store import Cursor, NewRequest, RequestStore
 from protocol.events import EventDecoder
 from protocol.hexes import to_hex
@@ -38,11 +40,29 @@ class ChainWatcher:
         self.max_range = max_range
         self.reorg_rewind = reorg_rewind
         self.reorgs = 0
+        # The newest head the subscription told of (bridge/heads.py), if any.
+        self.header: Header | None = None
         self._timestamps: dict[int, float] = {}
 
     def poll(self) -> int:
         """Processes the next confirmed range of blocks; returns how many requests were new."""
         cursor = self.store.cursor()
+        header = self.header
+        if (
+            header is not None
+            and self.confirmations == 0
+            and cursor is not None
+            and header.number == cursor.last_block_processed + 1
+            and header.parent_hash == (cursor.last_block_hash or "").lower()
+        ):
+            # The common case: one new block on top of the last one processed. Its header, from
+            # the subscription, says that no reorg happened below it (its parent is the block
+            # processed last) and when it was made; its logs are asked for by its hash.
+            logs = self.w3.eth.get_logs(
+                {"address": self.router.address, "topics": [list(self._decoders)], "blockHash": header.hash}  # type: ignore[arg-type, typeddict-item]
+            )
+            self._timestamps[header.number] = float(header.timestamp)
+            return self._record(logs, header.number, header.number, header.number, header.hash)
         if cursor is not None and cursor.last_block_hash is not None and self._reorganised(cursor):
             return 0
         head = self.w3.eth.block_number
@@ -59,6 +79,11 @@ class ChainWatcher:
                 "toBlock": last,
             }
         )
+        last_hash = to_hex(bytes(self.w3.eth.get_block(last)["hash"]))
+        return self._record(logs, head, first, last, last_hash)
+
+    def _record(self, logs: Any, head: int, first: int, last: int, last_hash: str) -> int:
+        """Stores the requests and closures that `logs` (blocks `first` to `last`) tell of."""
         requests: list[NewRequest] = []
         closed: list[tuple[int, str, str]] = []
         for entry in logs:
@@ -79,8 +104,9 @@ class ChainWatcher:
             else:
                 state = "fulfilled" if name == "RequestFulfilled" else "cancelled"
                 closed.append((int(args["requestId"]), state, tx_hash))
-        last_hash = to_hex(bytes(self.w3.eth.get_block(last)["hash"]))
         added = self.store.record_blocks(requests, closed, head, last, last_hash)
+        # Timestamps are only asked of blocks not yet processed: older ones are let go.
+        self._timestamps = {block: t for block, t in self._timestamps.items() if block > last}
         if added:
             log.info("blocks %d-%d: %d new request(s)", first, last, added)
         return added

@@ -7,6 +7,7 @@ from pathlib import Path
 from eth_account import Account
 from web3 import Web3
 
+from bridge.heads import Header
 from bridge.store import RequestStore
 from bridge.watcher import ChainWatcher
 from enclave.anvil import DEV_KEYS
@@ -53,4 +54,46 @@ def test_watcher_waits_for_confirmations_and_survives_a_reorg(w3: Web3, deployme
     assert final is not None
     assert final.last_block_hash == "0x" + bytes(w3.eth.get_block(final.last_block_processed)["hash"]).hex()
     assert watcher.reorgs == 1
+    store.close()
+
+
+def _header(w3: Web3, number: int) -> Header:
+    block = w3.eth.get_block(number)
+    return Header(
+        number=number,
+        hash="0x" + bytes(block["hash"]).hex(),
+        parent_hash="0x" + bytes(block["parentHash"]).hex(),
+        timestamp=int(block["timestamp"]),
+    )
+
+
+def test_a_new_head_on_top_of_the_cursor_is_read_by_its_hash_and_any_other_goes_the_long_way(
+    w3: Web3, deployment: Deployment, tmp_path: Path
+) -> None:
+    router = deployment.contract(w3, "AgentRouter")
+    if router.functions.agentCount().call() == 0:
+        send(w3, Account.from_key(DEV_KEYS[0]), router.functions.registerAgent(CODE, 0, False))
+    store = RequestStore(tmp_path / "bridge.sqlite")
+    watcher = ChainWatcher(w3, router, store, deployment.start_block)
+    while watcher.poll():
+        pass
+    earlier = store.counts()["pending"]
+    ask(w3, deployment, b"on top")
+    watcher.header = _header(w3, w3.eth.block_number)
+    assert watcher.poll() == 1
+    cursor = store.cursor()
+    assert cursor is not None
+    assert cursor.last_block_hash == watcher.header.hash
+
+    # The chain replaces the block processed last: a head whose parent is not that block is no
+    # proof of anything, so the watcher checks for the reorg itself.
+    w3.provider.make_request("anvil_reorg", [1, []])  # type: ignore[arg-type]
+    ask(w3, deployment, b"after the reorg")
+    watcher.header = _header(w3, w3.eth.block_number)
+    assert watcher.header.parent_hash != cursor.last_block_hash
+    assert watcher.poll() == 0
+    assert watcher.reorgs == 1
+    while watcher.poll():
+        pass
+    assert store.counts()["pending"] == earlier + 2, "the orphaned request stays on record; the new one is found"
     store.close()

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from bridge.heads import HeadSubscription, websocket_url
+from bridge.heads import Header, HeadSubscription, websocket_url
 from enclave.anvil import Anvil, free_port
 
 pytestmark = pytest.mark.chain
@@ -19,7 +19,7 @@ def test_the_websocket_endpoint_is_the_rpc_endpoint_with_its_scheme() -> None:
 
 
 def test_new_heads_wake_the_caller() -> None:
-    seen: list[int] = []
+    seen: list[Header] = []
     with Anvil() as anvil:
         heads = HeadSubscription(websocket_url(anvil.rpc_url), seen.append, timeout_s=5)
         heads.start()
@@ -34,7 +34,9 @@ def test_new_heads_wake_the_caller() -> None:
                 time.sleep(0.05)
         finally:
             heads.stop()
-    assert seen[0] >= 1
+    assert seen[0].number >= 1
+    assert seen[0].hash.startswith("0x")
+    assert len(seen[0].hash) == 66
 
 
 def test_a_node_without_websocket_is_reported_not_fatal() -> None:
