@@ -124,8 +124,11 @@ class Bridge:
                 level = logging.ERROR if failures >= LOUD_AFTER else logging.WARNING
                 log.log(level, "%s failed (%d in a row): %s", name, failures, err)
                 busy = 0
-            if not busy:
-                wake.wait(self._idle_wait(name) * (1 + min(failures, 10)))
+            if failures:
+                # A failing loop backs off whatever wakes it (new heads come many times a second).
+                self._stop.wait(self._idle_wait(name) * (1 + min(failures, 10)))
+            elif not busy:
+                wake.wait(self._idle_wait(name))
 
     def _idle_wait(self, name: str) -> float:
         # With transactions in flight the submitter looks for receipts often (a node without

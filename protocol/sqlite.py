@@ -54,6 +54,8 @@ def migrate(
     if version > latest:
         raise newer(version)
     fresh = db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone() is None
+    if not fresh and version == latest:
+        return  # nothing to write: a store on a full disk still opens, and says what it holds
     with transaction(db, lock) as tx:
         for script in [schema] if fresh else migrations[version:]:
             for statement in filter(None, (s.strip() for s in script.split(";"))):

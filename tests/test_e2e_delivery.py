@@ -146,8 +146,14 @@ def test_an_unreachable_chain_shows_in_status_within_seconds(stack: Stack, capsy
     assert stack.anvil is not None
     chain = stack.anvil.pid
     bridge = stack.url("bridge")
+    dashboard = stack.start_web().url
+    assert "Chain unreachable" not in httpx.get(dashboard, timeout=10).text
     os.kill(chain, signal.SIGSTOP)
     try:
+        deadline = time.monotonic() + 10
+        while "Chain unreachable" not in httpx.get(dashboard, timeout=10).text:
+            assert time.monotonic() < deadline, "the dashboard never said that the chain is away"
+            time.sleep(0.5)
         deadline = time.monotonic() + 30  # the bridge's RPC timeout is 10 s
         while "watcher" not in httpx.get(f"{bridge}/v1/status", timeout=5).json()["errors"]:
             assert time.monotonic() < deadline, "the bridge never said the chain is away"
@@ -163,6 +169,9 @@ def test_an_unreachable_chain_shows_in_status_within_seconds(stack: Stack, capsy
     deadline = time.monotonic() + 30
     while httpx.get(f"{bridge}/v1/status", timeout=5).json()["errors"]:
         assert time.monotonic() < deadline, "the error outlived the outage"
+        time.sleep(0.5)
+    while "Chain unreachable" in httpx.get(dashboard, timeout=10).text:
+        assert time.monotonic() < deadline, "the dashboard still says the chain is away"
         time.sleep(0.5)
 
 

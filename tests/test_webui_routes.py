@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -30,7 +31,7 @@ from protocol.results import RequestCommitment
 from webui import schemas
 from webui.app import create_app
 from webui.auth import COOKIE, MAX_SESSIONS, Auth
-from webui.dashboard import Dashboard
+from webui.dashboard import ChainStatus, Dashboard
 from webui.routes.deps import MAX_PAGE
 
 TOKEN = "let-me-in"
@@ -45,6 +46,8 @@ PRICE = 2**96 - 3
 
 class StandInDashboard:
     def __init__(self) -> None:
+        self.chain_status = ChainStatus(url="http://127.0.0.1:8545", ok=True, head=7)
+        self.chain_down = False
         self.paused: dict[int, bool] = {}
         self.deployed: list[tuple[str, int]] = []
         self.tried: list[tuple[int, bytes]] = []
@@ -142,7 +145,12 @@ class StandInDashboard:
             "sealed_logs_bytes": None,
         }
 
+    def chain(self) -> ChainStatus:
+        return self.chain_status
+
     def agents(self) -> list[dict[str, Any]]:
+        if self.chain_down:
+            raise requests.ConnectionError("connection refused")
         return [self.agent(1, with_code=False)]
 
     def agent(self, agent_id: int, with_code: bool = True) -> dict[str, Any]:
@@ -830,3 +838,22 @@ def test_htmx_ships_inside_the_package_and_matches_the_pinned_npm_release(client
 def test_odd_agent_filters_match_nothing_instead_of_failing(client: TestClient, agent: str) -> None:
     for path in ("/requests", "/requests/table", "/api/requests"):
         assert client.get(path, params={"agent": agent}).status_code == 200, path
+
+
+def test_an_unreachable_chain_is_said_on_every_page_and_its_pages_answer_503(
+    client: TestClient, dashboard: StandInDashboard
+) -> None:
+    assert "Chain unreachable" not in client.get("/").text
+    dashboard.chain_status = ChainStatus(url="http://127.0.0.1:8545", ok=False, error="ReadTimeout: timed out")
+    dashboard.chain_down = True
+    for page in ("/", "/overview/live", "/requests"):
+        shown = client.get(page)
+        assert shown.status_code == 200, page
+        assert "Chain unreachable" in shown.text, page
+        assert "ReadTimeout: timed out" in shown.text, page
+    agents = client.get("/agents")
+    assert agents.status_code == 503
+    assert "the chain does not answer (ConnectionError)" in agents.text
+    api = client.get("/api/agents")
+    assert api.status_code == 503
+    assert api.json() == {"detail": "the chain does not answer (ConnectionError); try again when it is back"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import requests
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -18,6 +19,7 @@ from webui.auth import Auth
 from webui.chart import throughput_latency_svg
 from webui.dashboard import Dashboard
 from webui.routes import actions, api, pages
+from webui.routes.deps import render_status
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Shipped inside the package (an installed dashboard has no node_modules): htmx.min.js is the
@@ -41,6 +43,14 @@ async def bad_request(request: Request, exc: RequestValidationError) -> Response
     )
 
 
+async def chain_unreachable(request: Request, exc: Exception) -> Response:
+    """A page or call that needed the chain while its node does not answer: 503, said plainly."""
+    detail = f"the chain does not answer ({exc.__class__.__name__}); try again when it is back"
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"detail": detail}, status_code=503)
+    return render_status(request, "unavailable.html", 503, {"detail": detail})
+
+
 def create_app(
     dashboard: Dashboard, auth: Auth, require_login_for_reading: bool = False, simulated_tee: bool = True
 ) -> FastAPI:
@@ -58,6 +68,8 @@ def create_app(
     app.state.templates = templates
     app.state.require_login_for_reading = require_login_for_reading
     app.exception_handler(RequestValidationError)(bad_request)
+    # web3 over HTTP: a node that refuses or times out raises requests' errors.
+    app.exception_handler(requests.RequestException)(chain_unreachable)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.middleware("http")

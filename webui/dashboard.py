@@ -40,6 +40,21 @@ class ServiceSeen:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ChainStatus:
+    """Whether the dashboard's node answers: shown on every page, since agents, keys and the
+    deploy and try-it forms need it while requests and counts come from the bridge's store."""
+
+    url: str
+    ok: bool
+    head: int | None = None
+    error: str | None = None
+
+
+CHAIN_PROBE_TIMEOUT_S = 1.5
+CHAIN_PROBE_EVERY_S = 2.0
+
+
 class Dashboard:
     def __init__(
         self,
@@ -62,6 +77,22 @@ class Dashboard:
         self.registry = deployment.contract(w3, "TeeRegistry")
         self.code = CodeStore(w3, self.router, deployment.start_block)
         self.seen: dict[str, ServiceSeen] = {}
+        self._chain: ChainStatus | None = None
+        self._chain_checked = 0.0
+
+    def chain(self) -> ChainStatus:
+        """The node's head, asked at most every two seconds with a short timeout, so that a
+        page says within seconds that the chain is away instead of hanging on it."""
+        if self._chain is None or time.monotonic() - self._chain_checked >= CHAIN_PROBE_EVERY_S:
+            url = str(getattr(self.w3.provider, "endpoint_uri", ""))
+            body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+            try:
+                head = int(httpx.post(url, json=body, timeout=CHAIN_PROBE_TIMEOUT_S).json()["result"], 16)
+                self._chain = ChainStatus(url=url, ok=True, head=head)
+            except (httpx.HTTPError, ValueError, KeyError) as err:
+                self._chain = ChainStatus(url=url, ok=False, error=f"{err.__class__.__name__}: {err}")
+            self._chain_checked = time.monotonic()
+        return self._chain
 
     # -- requests -------------------------------------------------------------------------------
 

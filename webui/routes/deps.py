@@ -31,11 +31,23 @@ PageQuery = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"1-based page n
 
 
 def render(request: Request, template: str, **context: Any) -> Response:
+    return render_status(request, template, 200, context)
+
+
+def render_status(request: Request, template: str, status_code: int, context: dict[str, Any]) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     auth: Auth = request.app.state.auth
     admin = auth.is_admin(request)
+    chain = get_dashboard(request).chain()
     return templates.TemplateResponse(
         request,
         template,
-        {**context, "admin": admin, "csrf": auth.csrf_token(request) if admin else "", "login_enabled": auth.enabled},
+        {
+            **context,
+            "admin": admin,
+            "csrf": auth.csrf_token(request) if admin else "",
+            "login_enabled": auth.enabled,
+            "chain": chain,
+        },
+        status_code=status_code,
     )
