@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import sys
 from typing import Any
 
@@ -11,8 +14,22 @@ from coprocessor.runtime.host import HostApi
 from coprocessor.runtime.sandbox import execution_to_wire, read_message, write_message
 from protocol.limits import Limits
 
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Asks the kernel for SIGKILL when the process that started this one dies, so that an agent
+    never outlives its worker; exits at once if that already happened."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:
+        os._exit(1)
+
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--parent":
+        die_with_parent(int(sys.argv[2]))
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     # An agent cannot print (QuickJS has no console here), but keep stray writes off the pipe.
     sys.stdout = sys.stderr

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -110,8 +111,15 @@ class _Child:
 
     @classmethod
     def start(cls) -> _Child:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "coprocessor.runtime.child"],
+        """A new child, started from the spawner's thread (see `_Spawner`)."""
+        return _spawner().start()
+
+    @classmethod
+    def _popen(cls) -> _Child:
+        process = subprocess.Popen(  # noqa: S603 - this Python running our own module, no shell
+            # The parent's pid: the child checks that it is still its parent once it has asked to
+            # die with it, and it names the child's parent in a process listing.
+            [sys.executable, "-m", "coprocessor.runtime.child", "--parent", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=child_environment(),
@@ -151,6 +159,47 @@ class _Child:
         for stream in (self.process.stdin, self.process.stdout):
             if stream is not None:
                 stream.close()
+
+
+class _Spawner:
+    """Starts every sandbox process of this process from one thread that lives as long as the
+    process does.
+
+    A child asks the kernel to kill it when its parent dies (`PR_SET_PDEATHSIG`), so that no
+    agent keeps running, a CPU spinning, after the worker or the `enclave` command that started
+    it ended, however it ended (an exit, a timeout, SIGKILL). Linux ties that signal to the
+    thread that forked the child, not the process: a child started from a short-lived thread
+    would be killed when that thread ends.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Future[_Child]] = queue.Queue()
+        threading.Thread(target=self._run, name="sandbox-spawner", daemon=True).start()
+
+    def start(self) -> _Child:
+        job: Future[_Child] = Future()
+        self._jobs.put(job)
+        return job.result()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job.set_result(_Child._popen())
+            except BaseException as err:  # noqa: BLE001 - handed to the caller, who raises it
+                job.set_exception(err)
+
+
+_SPAWNER: _Spawner | None = None
+_SPAWNER_LOCK = threading.Lock()
+
+
+def _spawner() -> _Spawner:
+    global _SPAWNER
+    with _SPAWNER_LOCK:
+        if _SPAWNER is None:
+            _SPAWNER = _Spawner()
+        return _SPAWNER
 
 
 class Sandbox:
