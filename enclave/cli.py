@@ -8,7 +8,8 @@ import sys
 from coprocessor.errors import CoprocessorError
 from enclave.anvil import DEV_KEYS
 from enclave.errors import EnclaveError
-from enclave.stack_commands import DEFAULT_STATE, cmd_demo, cmd_deploy, cmd_status, cmd_up
+from enclave.locations import default_state_dir
+from enclave.stack_commands import cmd_demo, cmd_deploy, cmd_env, cmd_status, cmd_up
 from enclave.user_commands import (
     cmd_agent_deploy,
     cmd_agent_list,
@@ -28,12 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="enclave", description="Enclave Agents: a confidential coprocessor for EVM contracts."
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    # ENCLAVE_STATE_DIR, or one folder per user: every command finds the stack from any folder.
+    state = str(default_state_dir())
 
     def stack_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--rpc-url", help="use this chain instead of starting anvil")
         p.add_argument("--workers", type=int, default=2, help="how many workers (default 2)")
         p.add_argument("--confirmations", type=int, default=0, help="blocks the bridge waits (default 0)")
-        p.add_argument("--state-dir", default=str(DEFAULT_STATE), help="logs, keys and the database")
+        p.add_argument("--state-dir", default=state, help=f"logs, keys and the database (default {state})")
+        p.add_argument("--rpc-port", type=int, default=8545, help="the chain's port when free (default 8545)")
         p.add_argument("--web-port", type=int, default=8000, help="the dashboard's port (default 8000; 0: any free)")
         p.add_argument("--no-web", action="store_true", help="do not start the dashboard")
         p.add_argument(
@@ -49,11 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start the stack and answer one real request on-chain")
     stack_options(demo)
     # The demo's dashboard takes any free port, so that it runs beside an `enclave up`.
-    demo.set_defaults(run=cmd_demo, state_dir=str(DEFAULT_STATE / "demo"), web_port=0)
+    # The demo's chain takes any free port too.
+    demo.set_defaults(run=cmd_demo, state_dir=str(default_state_dir() / "demo"), web_port=0, rpc_port=None)
 
     status = sub.add_parser("status", help="what is deployed and running")
-    status.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    status.add_argument("--state-dir", default=state)
     status.set_defaults(run=cmd_status)
+
+    env = sub.add_parser("env", help="the running stack's RPC URL, chain id, addresses and a free dev key")
+    env.add_argument("--state-dir", default=state)
+    env.add_argument("--json", action="store_true", help="as JSON (with every free dev key and the services)")
+    env.set_defaults(run=cmd_env)
 
     agent = sub.add_parser("agent", help="simulate, deploy and list agents").add_subparsers(
         dest="action", required=True
@@ -78,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     dep.set_defaults(run=cmd_agent_deploy)
     logs = agent.add_parser("logs", help="a request's logs; private ones opened with ENCLAVE_OWNER_KEY")
     logs.add_argument("request_id", help="0x hex or decimal")
-    logs.add_argument("--state-dir", default=str(DEFAULT_STATE))
+    logs.add_argument("--state-dir", default=state)
     logs.set_defaults(run=cmd_agent_logs)
     lst = agent.add_parser("list", help="the agents on-chain")
     lst.set_defaults(run=cmd_agent_list)
@@ -91,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("--timeout", type=float, default=120.0)
     request.set_defaults(run=cmd_request)
     for p in (dep, lst, request):
-        p.add_argument("--state-dir", default=str(DEFAULT_STATE))
+        p.add_argument("--state-dir", default=state)
 
     secrets = sub.add_parser("secrets", help="seal secrets to an agent").add_subparsers(dest="action", required=True)
     encrypt = secrets.add_parser("encrypt", help="print a request input carrying sealed secrets")
@@ -111,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate_cmd.set_defaults(run=cmd_keys_rotate)
     keys.add_parser("show", help="the key epochs on-chain").set_defaults(run=cmd_keys_show)
     for p in (encrypt, setter, rotate_cmd, keys.choices["show"]):
-        p.add_argument("--state-dir", default=str(DEFAULT_STATE))
+        p.add_argument("--state-dir", default=state)
 
     deploy = sub.add_parser("deploy", help="deploy the contracts and write a deployment file")
     deploy.add_argument("--rpc-url", help="chain to deploy to (default: a fresh local anvil)")

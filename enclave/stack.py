@@ -7,6 +7,7 @@ on a free port of 127.0.0.1.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -17,13 +18,14 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import httpx
 from eth_account import Account
 from web3 import Web3
 
 from coprocessor.tee.simulated import code_measurement
-from enclave.anvil import DEV_KEYS, Anvil, free_port
+from enclave.anvil import DEV_KEYS, Anvil, free_port, port_is_free
 from enclave.deploy import deploy_system
 from enclave.errors import StackError
 from protocol.deployment import Deployment, send
@@ -100,11 +102,21 @@ class Stack:
     # Where earlier state went when a new chain or deployment made it stale, and what to tell.
     moved_aside: Path | None = None
     notices: list[str] = field(default_factory=list)
+    # The chain's port when this stack starts anvil: this one if free (else any, and it says
+    # so), or any free port (None).
+    rpc_port: int | None = None
+    _lock: IO[str] | None = field(default=None, repr=False)
 
     # -- starting -------------------------------------------------------------------------------
 
     def start(self) -> Stack:
+        self._take_lock()
         try:
+            if self.web_port and not port_is_free(self.web_port):
+                raise StackError(
+                    f"port {self.web_port} is taken, so the dashboard cannot listen there: pass --web-port 0 "
+                    "for any free port, or --no-web"
+                )
             self._start_chain()
             self.gatekeeper_ports = [free_port() for _ in range(self.gatekeepers)]
             for index in range(1, self.gatekeepers + 1):
@@ -137,11 +149,47 @@ class Stack:
             self._move_aside("a new chain starts")
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.anvil = Anvil(
-                block_time=self.block_time, automine=self.automine, log_path=self.state_dir / "anvil.log"
+                port=self._chain_port(),
+                block_time=self.block_time,
+                automine=self.automine,
+                log_path=self.state_dir / "anvil.log",
             ).start()
             self.rpc_url = self.anvil.rpc_url
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.deployment = self._deploy_or_reuse()
+
+    def _take_lock(self) -> None:
+        """One stack per state folder: a lock beside the folder (a folder moved aside keeps no
+        lock), held while this process runs and let go by the kernel whenever it ends."""
+        if self._lock is not None:
+            return
+        lock_path = self.state_dir.with_name(f"{self.state_dir.name}.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_path, "a+")  # noqa: SIM115 - held open for the stack's lifetime
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            pid = lock.read().strip() or "?"
+            lock.close()
+            raise StackError(
+                f"a stack is already running in {self.state_dir} (pid {pid}): stop it first (Ctrl-C where it "
+                f"runs, or `kill {pid}`), or give this one another --state-dir"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        self._lock = lock
+
+    def _chain_port(self) -> int:
+        if self.rpc_port is None:
+            return free_port()
+        if port_is_free(self.rpc_port):
+            return self.rpc_port
+        port = free_port()
+        self.notices.append(f"port {self.rpc_port} is taken: the chain listens on {port} instead")
+        return port
 
     def _move_aside(self, reason: str) -> None:
         """Renames a state folder that holds anything to `<name>.old-<time>`, and says so."""
@@ -303,6 +351,9 @@ class Stack:
         if self.anvil is not None:
             self.anvil.stop()
             self.anvil = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def __enter__(self) -> Stack:
         return self.start()

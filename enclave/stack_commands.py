@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
+import shlex
 import signal
 import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
+from eth_account import Account
 from web3 import Web3
 
-from enclave.anvil import Anvil
+from enclave.anvil import DEV_KEYS, Anvil
 from enclave.demo import HELLO_AGENT, SEALED_AGENT, request_and_wait, secret_leaks, stage_times
 from enclave.deploy import deploy_system
 from enclave.errors import StackError
@@ -23,7 +27,9 @@ from enclave.stack import Stack
 from enclave.usage import register
 from protocol.status import Status
 
-DEFAULT_STATE = Path(".state")
+# Funded anvil dev keys that no service of the stack sends from (the deployer, who owns the
+# example agents and whom the dashboard acts as, is 0; the transmitter 1; gatekeepers 2, 5, 6, 7).
+FREE_DEV_KEYS = (DEV_KEYS[3], DEV_KEYS[4], DEV_KEYS[8])
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -54,6 +60,7 @@ def _stack(args: argparse.Namespace) -> Stack:
         confirmations=args.confirmations,
         web_port=None if args.no_web else args.web_port,
         allow_private_networks=args.allow_private_networks,
+        rpc_port=args.rpc_port,
     )
 
 
@@ -157,15 +164,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    """What is deployed and running, with counts of requests by state."""
-    state_dir = Path(args.state_dir)
+def _running(state_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stack manifest and the deployment of the stack in `state_dir`."""
     try:
         info = json.loads((state_dir / "stack.json").read_text())
         deployment = json.loads((state_dir / "deployment.json").read_text())
     except (OSError, ValueError):
-        print(f"no stack in {state_dir}: start one with `enclave up`")
-        return 1
+        raise StackError(f"no stack in {state_dir}: start one with `enclave up`") from None
+    return info, deployment
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """What a shell, a forge script or an application needs to reach the running stack."""
+    state_dir = Path(args.state_dir)
+    info, deployment = _running(state_dir)
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+    try:
+        chain_id = int(httpx.post(info["rpcUrl"], json=body, timeout=3).json()["result"], 16)
+    except (httpx.HTTPError, ValueError, KeyError):
+        raise StackError(
+            f"the stack in {state_dir} is not running (its chain at {info['rpcUrl']} does not answer)"
+        ) from None
+    if chain_id != deployment["chainId"]:
+        raise StackError(
+            f"the chain at {info['rpcUrl']} is not the one {state_dir} deployed to: start `enclave up` again"
+        )
+    contracts = {name: entry["address"] for name, entry in deployment["contracts"].items()}
+    free = [{"address": Account.from_key(key).address, "privateKey": key} for key in FREE_DEV_KEYS]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "stateDir": str(state_dir),
+                    "rpcUrl": info["rpcUrl"],
+                    "chainId": chain_id,
+                    "contracts": contracts,
+                    "services": info["services"],
+                    "freeDevKeys": free,
+                },
+                indent=2,
+            )
+        )
+        return 0
+    exports = {
+        "ENCLAVE_STATE_DIR": str(state_dir),
+        "ENCLAVE_RPC_URL": info["rpcUrl"],
+        "ENCLAVE_CHAIN_ID": str(chain_id),
+        **{f"ENCLAVE_{_snake(name).upper()}": address for name, address in contracts.items()},
+        # A funded key that no service sends from: yours, for requests and forge scripts.
+        "ENCLAVE_DEV_KEY": free[0]["privateKey"],
+        "ENCLAVE_DEV_ADDRESS": free[0]["address"],
+    }
+    for name, value in exports.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+def _snake(name: str) -> str:
+    """AgentRouter -> agent_router."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """What is deployed and running, with counts of requests by state."""
+    state_dir = Path(args.state_dir)
+    info, deployment = _running(state_dir)
     print(f"chain {info['rpcUrl']} (chain id {deployment['chainId']})")
     if info.get("teeBackend", "simulated") == "simulated":
         print(f"TEE   {SIMULATED_NOTICE}")

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from enclave.anvil import DEV_KEYS, tool_path
 from enclave.stack import Stack
 from enclave.usage import AGENTS, ask_many, register, request_ids, results, send_asks, wait_for
 from protocol.deployment import PROJECT_ROOT
@@ -118,23 +117,18 @@ def _states(database: Path, request_ids: list[int]) -> dict[int, str]:
     return {i: by_id.get(i, "unseen") for i in request_ids}
 
 
-def test_forge_script_requests_against_the_live_stack(stack: Stack) -> None:
-    """What a user does from the command line: `forge script ... --rpc-url` against `enclave up`."""
+def test_the_readmes_forge_script_works_as_written(stack: Stack) -> None:
+    """What a user does from the command line, the README's lines run by bash as they stand:
+    `enclave env` finds the stack through ENCLAVE_STATE_DIR, forge requests, cast reads."""
     agent = register(stack, AGENTS / "hello.js")
     before = set(results(stack))
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    block = readme.split('```sh\neval "$(.venv/bin/enclave env)"', 1)[1].split("```", 1)[0]
+    script = 'eval "$(.venv/bin/enclave env)"' + block.replace("AGENT_ID=1 ", f"AGENT_ID={agent} ")
     completed = subprocess.run(
-        [
-            tool_path("forge"),
-            "script",
-            "solidity/script/RequestAgent.s.sol",
-            "--rpc-url",
-            str(stack.rpc_url),
-            "--broadcast",
-            "--private-key",
-            DEV_KEYS[3],
-        ],
+        ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
         cwd=PROJECT_ROOT,
-        env={**os.environ, "AGENT_ID": str(agent), "INPUT": "forge", "DEPLOYMENT": str(stack.deployment_path)},
+        env={**os.environ, "ENCLAVE_STATE_DIR": str(stack.state_dir)},
         capture_output=True,
         text=True,
         timeout=180,
@@ -148,4 +142,4 @@ def test_forge_script_requests_against_the_live_stack(stack: Stack) -> None:
     [request_id] = new
     status, output = results(stack)[request_id][0]
     assert status == Status.OK
-    assert json.loads(output)["greeting"] == "Hello, forge!"
+    assert json.loads(output)["greeting"] == "Hello, Enclave!"

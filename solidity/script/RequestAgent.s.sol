@@ -7,17 +7,21 @@ import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
 
 /// @notice Makes a request from the command line against a running stack (`enclave up`):
 ///
+///     eval "$(enclave env)"
 ///     AGENT_ID=1 INPUT="Enclave" forge script solidity/script/RequestAgent.s.sol \
-///         --rpc-url http://127.0.0.1:8545 --broadcast --private-key $KEY
+///         --rpc-url "$ENCLAVE_RPC_URL" --broadcast --private-key "$ENCLAVE_DEV_KEY"
 ///
-/// It reads EchoConsumer's address from the deployment file (`DEPLOYMENT`, by default
-/// `.state/deployment.json`) and asks it to request agent `AGENT_ID` on `INPUT`, paying `FEE`
-/// wei (default 0). The callback lands in EchoConsumer a moment later; `cast call` its
+/// It asks EchoConsumer (`ENCLAVE_ECHO_CONSUMER`, which `enclave env` exports; or the address in
+/// a deployment file named by `DEPLOYMENT`) to request agent `AGENT_ID` on `INPUT`, paying
+/// `FEE` wei (default 0). The callback lands in EchoConsumer a moment later; `cast call` its
 /// `lastOutput()` to see it.
 contract RequestAgent is Script {
     function run() external {
-        string memory deployment = vm.readFile(vm.envOr("DEPLOYMENT", string(".state/deployment.json")));
-        EchoConsumer echo = EchoConsumer(vm.parseJsonAddress(deployment, ".contracts.EchoConsumer.address"));
+        EchoConsumer echo = EchoConsumer(vm.envOr("ENCLAVE_ECHO_CONSUMER", address(0)));
+        if (address(echo) == address(0)) {
+            string memory deployment = vm.readFile(vm.envString("DEPLOYMENT"));
+            echo = EchoConsumer(vm.parseJsonAddress(deployment, ".contracts.EchoConsumer.address"));
+        }
         uint256 agentId = vm.envUint("AGENT_ID");
         bytes memory input = bytes(vm.envOr("INPUT", string("")));
         uint256 fee = vm.envOr("FEE", uint256(0));
