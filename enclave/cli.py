@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+import requests
+from web3.exceptions import ContractCustomError, ContractLogicError, ProviderConnectionError
+
 from coprocessor.errors import CoprocessorError
 from enclave.anvil import DEV_KEYS
 from enclave.errors import EnclaveError
 from enclave.locations import default_state_dir
+from enclave.reverts import explain, revert_data
 from enclave.stack_commands import cmd_demo, cmd_deploy, cmd_env, cmd_status, cmd_up
 from enclave.user_commands import (
     cmd_agent_deploy,
@@ -96,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     request.add_argument("agent_id", type=int)
     request.add_argument("--input", default="")
     request.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE", help="seal to the agent")
-    request.add_argument("--fee", type=int, default=0, help="wei, at least the agent's price")
+    request.add_argument("--fee", type=int, help="wei (default: the agent's price)")
     request.add_argument("--wait", action="store_true", help="wait for the on-chain result and print it")
     request.add_argument("--timeout", type=float, default=120.0)
     request.set_defaults(run=cmd_request)
@@ -136,10 +140,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except (EnclaveError, CoprocessorError, ProtocolError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+        return _fail(str(err))
+    except (ContractCustomError, ContractLogicError) as err:
+        # Refused by a contract (when estimating or calling, so no transaction was sent).
+        return _fail(f"the chain refused it: {explain(revert_data(err) or b'') or err}")
+    except (requests.ConnectionError, requests.Timeout, ProviderConnectionError) as err:
+        return _fail(f"the stack's chain does not answer ({err.__class__.__name__}): is `enclave up` running?")
+    except OSError as err:
+        return _fail(f"{err.strerror or err}: {err.filename}" if err.filename else str(err))
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

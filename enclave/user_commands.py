@@ -11,12 +11,15 @@ from pathlib import Path
 import httpx
 from eth_account import Account
 from web3 import Web3
+from web3.types import TxParams, Wei
 
 from coprocessor.errors import CoprocessorError
+from coprocessor.runtime.engine import syntax_error
 from enclave.agents import deploy, list_agents, parse_input, prepare_code, simulate
 from enclave.display import show_bytes
 from enclave.errors import EnclaveError
 from enclave.keys import encrypt_input, rotate, set_agent_secrets
+from enclave.stack import DEPLOYER_KEY
 from enclave.usage import Connected, request_ids, send_asks, wait_for
 from protocol.deployment import Deployment
 from protocol.errors import ProtocolError
@@ -24,6 +27,8 @@ from protocol.hexes import to_hex
 from protocol.private_logs import open_logs
 from protocol.status import Status
 from protocol.wire import from_hex
+
+CALLBACK_GAS = 300_000
 
 
 def _running(state_dir: str) -> tuple[Web3, Deployment, dict[str, str]]:
@@ -130,8 +135,14 @@ def cmd_agent_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_agent_deploy(args: argparse.Namespace) -> int:
+    """Publishes an agent, once its manifest, size and syntax pass (before any transaction)."""
     w3, deployment, _ = _running(args.state_dir)
     code = prepare_code(Path(args.file), args.name, args.allow_host, args.private_key if args.private_logs else None)
+    size, most = len(code.encode()), int(deployment.contract(w3, "AgentRouter").functions.MAX_CODE_SIZE().call())
+    if size > most:
+        raise EnclaveError(f"{args.file} is {size} bytes; agent code may be at most {most} bytes")
+    if (problem := syntax_error(code)) is not None:
+        raise EnclaveError(f"{args.file} does not compile: {problem}")
     agent_id, code_hash = deploy(w3, deployment, args.private_key, code, args.price)
     print(f"agent {agent_id} deployed (code hash 0x{code_hash.hex()})")
     return 0
@@ -186,7 +197,13 @@ def cmd_request(args: argparse.Namespace) -> int:
     if args.secret:
         payload = encrypt_input(services["gatekeeper"], w3, deployment, args.agent_id, _pairs(args.secret), payload)
     stack = Connected(w3, deployment)
-    [tx_hash] = send_asks(stack, args.agent_id, [payload], fee=args.fee)
+    router, echo = deployment.contract(w3, "AgentRouter"), deployment.contract(w3, "EchoConsumer")
+    # The agent's price unless told otherwise (getAgent refuses an unknown agent by name).
+    fee = args.fee if args.fee is not None else int(router.functions.getAgent(args.agent_id).call()[1])
+    # Asked of the chain first: a refusal comes back as the router's error, and costs nothing.
+    asker: TxParams = {"from": Account.from_key(DEPLOYER_KEY).address, "value": Wei(fee)}
+    echo.functions.ask(args.agent_id, payload, CALLBACK_GAS).call(asker)
+    [tx_hash] = send_asks(stack, args.agent_id, [payload], gas=CALLBACK_GAS, fee=fee)
     [request_id] = request_ids(stack, [tx_hash])
     print(f"request 0x{request_id:064x} in tx 0x{tx_hash.hex()}")
     if not args.wait:

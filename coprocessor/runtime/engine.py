@@ -130,6 +130,29 @@ def expose_default_export(code: str) -> str:
     return _DEFAULT_EXPRESSION.sub("globalThis.__agentMain =", code, count=1)
 
 
+_OTHER_EXPORTS = re.compile(r"\bexport\s+(?=(?:async\s+)?(?:const|let|var|function|class)\b)")
+_SOURCE_LINE = re.compile(r"<input>:(\d+)")
+# QuickJS numbers the lines of an AsyncFunction's body after its two-line header.
+_ASYNC_FUNCTION_HEADER_LINES = 2
+
+
+def syntax_error(code: str) -> str | None:
+    """Why QuickJS cannot compile an agent, or None. The code is compiled as an async
+    function's body (so a top-level `await` is fine) and never run: a check for deploy time."""
+    body = _OTHER_EXPORTS.sub("", expose_default_export(code))
+    context = quickjs.Context()
+    context.set_memory_limit(64 * 1024 * 1024)
+    try:
+        context.eval("globalThis.AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;")
+        compile_ = context.eval("(source) => { new AsyncFunction(source); return true; }")
+        compile_(body)
+    except quickjs.JSException as err:
+        first = str(err).strip().splitlines()[0]
+        lines = [int(n) - _ASYNC_FUNCTION_HEADER_LINES for n in _SOURCE_LINE.findall(str(err))]
+        return f"{first} (line {lines[0]})" if lines and lines[0] > 0 else first
+    return None
+
+
 def execute(code: str, input_: bytes, limits: Limits, host: HostApi | None = None) -> Execution:
     """Runs `main(input, ctx)` of an agent to completion (or to a limit)."""
     host = host or HostApi(limits=limits)

@@ -1,0 +1,132 @@
+"""Every CLI error is a line or two that says what happened and what to do, and changes nothing:
+the router's custom errors by name, a stack that is not running, a missing file, a bad
+manifest, code over the size limit and code that does not compile (both before any
+transaction). `--fee` defaults to the agent's price."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from enclave import cli
+from enclave.stack import DEPLOYER_KEY, Stack
+from enclave.usage import register, wait_for
+from protocol.deployment import send
+from tests.state import fresh_state_dir
+
+pytestmark = pytest.mark.chain
+
+ECHO = "export default async (input) => input.bytes;"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with Stack(state_dir=fresh_state_dir("cli-errors"), workers=1, web_port=None) as running:
+        yield running
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _on_chain(stack: Stack) -> tuple[int, int]:
+    """Agents registered, and requests made, so far."""
+    assert stack.deployment is not None
+    router = stack.deployment.contract(stack.web3(), "AgentRouter")
+    requests = router.events.AgentRequested().get_logs(from_block=stack.deployment.start_block)
+    return int(router.functions.agentCount().call()), len(requests)
+
+
+def _refused(capsys: pytest.CaptureFixture[str], stack: Stack, expected: str, *argv: str) -> str:
+    before = _on_chain(stack)
+    code, _, err = _run(capsys, *argv, "--state-dir", str(stack.state_dir))
+    assert code == 1
+    assert expected in err, err
+    assert err.startswith("error: ")
+    assert len(err.strip().splitlines()) <= 2, err
+    assert "Traceback" not in err
+    assert _on_chain(stack) == before, "nothing changed on-chain"
+    return err
+
+
+def test_requests_the_router_refuses_say_why(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert stack.deployment is not None
+    _refused(capsys, stack, "the chain refused it: AgentNotFound(agentId=999): no agent has that id", "request", "999")
+
+    paused = register(stack, ECHO)
+    router = stack.deployment.contract(stack.web3(), "AgentRouter")
+    send(stack.web3(), Account.from_key(DEPLOYER_KEY), router.functions.pauseAgent(paused))
+    _refused(capsys, stack, f"AgentIsPaused(agentId={paused}): its owner paused it", "request", str(paused))
+
+    priced = register(stack, ECHO, price=12_345)
+    _refused(
+        capsys,
+        stack,
+        "InsufficientFee(paid=0, price=12345): pay at least the agent's price (--fee, in wei)",
+        "request",
+        str(priced),
+        "--fee",
+        "0",
+    )
+
+
+def test_the_fee_defaults_to_the_agents_price(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    assert stack.deployment is not None
+    priced = register(stack, ECHO, price=777)
+    code, out, err = _run(capsys, "request", str(priced), "--input", "paid", "--state-dir", str(stack.state_dir))
+    assert code == 0, err
+    request_id = int(out.split()[1], 16)
+    router = stack.deployment.contract(stack.web3(), "AgentRouter")
+    [event] = [
+        e
+        for e in router.events.AgentRequested().get_logs(from_block=stack.deployment.start_block)
+        if int(e["args"]["requestId"]) == request_id
+    ]
+    assert event["args"]["fee"] == 777
+    wait_for(stack, [request_id])
+
+
+def test_agents_are_checked_before_any_transaction(
+    stack: Stack, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "missing.js"
+    _refused(capsys, stack, f"No such file or directory: {missing}", "agent", "deploy", str(missing))
+
+    manifest = tmp_path / "manifest.js"
+    manifest.write_text('// @enclave {"limits": {"wallTimeMs": -1}}\n' + ECHO)
+    _refused(capsys, stack, "limits are positive integers", "agent", "deploy", str(manifest))
+
+    big = tmp_path / "big.js"
+    big.write_text(ECHO + "\n// " + "x" * 70_000 + "\n")
+    _refused(capsys, stack, "agent code may be at most 65536 bytes", "agent", "deploy", str(big))
+
+    broken = tmp_path / "broken.js"
+    broken.write_text("// an agent\nexport default async (input) => {\n  const = 3;\n};\n")
+    _refused(
+        capsys, stack, "does not compile: SyntaxError: variable name expected (line 3)", "agent", "deploy", str(broken)
+    )
+
+
+def test_a_stack_that_is_not_running_is_said_plainly(
+    stack: Stack, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = _run(capsys, "agent", "list", "--state-dir", str(tmp_path / "nothing"))
+    assert code == 1
+    assert f"no running stack in {tmp_path / 'nothing'}: start one with `enclave up`" in err
+
+    # A stack that was running once: its files are there, its chain is gone.
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    (gone / "deployment.json").write_text((stack.state_dir / "deployment.json").read_text())
+    (gone / "stack.json").write_text(json.dumps({"rpcUrl": "http://127.0.0.1:9", "services": {}}))
+    code, _, err = _run(capsys, "agent", "list", "--state-dir", str(gone))
+    assert code == 1
+    assert "the stack's chain does not answer" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
