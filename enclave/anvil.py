@@ -15,6 +15,7 @@ from types import TracebackType
 import httpx
 
 from enclave.errors import AnvilError
+from enclave.lifetime import tied_to_this_process
 from protocol.deployment import PROJECT_ROOT
 
 # anvil's default mnemonic ("test test ... junk"): well-known dev keys, never for real funds.
@@ -93,16 +94,18 @@ class Anvil:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> Anvil:
-        args = [
-            tool_path("anvil"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--chain-id",
-            str(self.chain_id),
-            "--silent",
-        ]
+        args = tied_to_this_process(
+            [
+                tool_path("anvil"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--chain-id",
+                str(self.chain_id),
+                "--silent",
+            ]
+        )
         if self.block_time is not None:
             args += ["--block-time", str(self.block_time)] + (["--mixed-mining"] if self.automine else [])
         if self.log_path:

@@ -28,6 +28,7 @@ from coprocessor.tee.simulated import code_measurement
 from enclave.anvil import DEV_KEYS, Anvil, free_port, port_is_free
 from enclave.deploy import deploy_system
 from enclave.errors import StackError
+from enclave.lifetime import tied_to_this_process
 from protocol.deployment import Deployment, send
 from protocol.errors import DeploymentError
 
@@ -230,7 +231,7 @@ class Stack:
         log_path = self.state_dir / f"{name}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - the child process owns it from here
         process = subprocess.Popen(  # noqa: S603 - this Python running one of our own modules, no shell
-            [sys.executable, "-m", module],
+            tied_to_this_process([sys.executable, "-m", module]),
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,3 +96,39 @@ def test_a_taken_dashboard_port_stops_up_before_anything_starts(taken_port: int)
     assert f"error: port {taken_port} is taken, so the dashboard cannot listen there" in refused.stderr
     assert not (state / "deployment.json").exists(), "no chain was started or deployed to"
     assert _enclave("env", "--state-dir", str(state)).returncode == 1
+
+
+STARTER = """
+import json, sys, time
+from pathlib import Path
+from enclave.stack import Stack
+stack = Stack(state_dir=Path(sys.argv[1]), workers=1, web_port=None).start()
+pids = [s.process.pid for s in stack.services.values()] + [stack.anvil.pid]
+print(json.dumps(pids), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.chain
+def test_a_killed_starter_takes_its_stack_with_it() -> None:
+    """SIGKILL gives `enclave up` no chance to stop anything: the kernel does it."""
+    state = fresh_state_dir("stack-guards-kill")
+    with subprocess.Popen([sys.executable, "-c", STARTER, str(state)], stdout=subprocess.PIPE, text=True) as starter:
+        assert starter.stdout is not None
+        pids = json.loads(starter.stdout.readline())
+        assert len(pids) == 4, "gatekeeper, worker, bridge and anvil"
+        assert all(_alive(pid) for pid in pids)
+        starter.kill()
+        starter.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"outlived their starter: {[p for p in pids if _alive(p)]}"
+        time.sleep(0.1)

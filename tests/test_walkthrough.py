@@ -40,7 +40,9 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
         os.chdir(previous)
 
 
-def test_walkthrough(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_walkthrough(workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    # The user's own state folder (~/.local/state/enclave), here one of the test's.
+    monkeypatch.setenv("ENCLAVE_STATE_DIR", str(workdir / "state"))
     for name, content in files().items():
         (workdir / name).write_text(content)
     steps = commands()
@@ -53,7 +55,7 @@ def test_walkthrough(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
             assert step[0] == "enclave"
             if step[1:2] != ["agent"] or step[2] != "simulate":
                 # "In another terminal, start the local stack with `enclave up`": the test starts it.
-                stack = stack or Stack(state_dir=workdir / ".state").start()
+                stack = stack or Stack(state_dir=workdir / "state").start()
             code = cli.main(step[1:])
             out = capsys.readouterr().out
             assert code == 0, f"{' '.join(step)} failed:\n{out}"

@@ -1,0 +1,18 @@
+"""Processes the stack starts end with the process that started them, however it ends.
+
+A service started by `enclave up` (or by a test) runs in a session of its own, so that Ctrl-C
+reaches `enclave up`, which stops them in order; but a SIGKILL of `enclave up` would leave them
+running. So each is started under `setpriv --pdeathsig KILL` (util-linux): the kernel kills it
+when its parent dies. Linux ties that signal to the thread that started the child, so services
+are started from the thread that owns the stack (the main one), never a passing thread.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+
+def tied_to_this_process(argv: list[str]) -> list[str]:
+    """`argv`, to be killed when this process dies (as it is where setpriv is missing)."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", *argv] if setpriv else argv
