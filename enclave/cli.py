@@ -12,7 +12,7 @@ from coprocessor.errors import CoprocessorError
 from enclave.anvil import DEV_KEYS
 from enclave.errors import EnclaveError
 from enclave.locations import default_state_dir
-from enclave.reverts import explain, revert_data
+from enclave.reverts import refusal
 from enclave.stack_commands import cmd_demo, cmd_deploy, cmd_env, cmd_status, cmd_up
 from enclave.user_commands import (
     cmd_agent_deploy,
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(err))
     except (ContractCustomError, ContractLogicError) as err:
         # Refused by a contract (when estimating or calling, so no transaction was sent).
-        return _fail(f"the chain refused it: {explain(revert_data(err) or b'') or err}")
+        return _fail(refusal(err))
     except (requests.ConnectionError, requests.Timeout, ProviderConnectionError) as err:
         return _fail(f"the stack's chain does not answer ({err.__class__.__name__}): is `enclave up` running?")
     except OSError as err:

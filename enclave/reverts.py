@@ -70,3 +70,8 @@ def revert_data(err: Exception) -> bytes | None:
         except ValueError:
             return None
     return None
+
+
+def refusal(err: Exception) -> str:
+    """One line for a call or estimate that a contract refused."""
+    return f"the chain refused it: {explain(revert_data(err) or b'') or err}"

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.abi import encode
+from eth_abi.abi import decode, encode
 from eth_utils.abi import function_abi_to_4byte_selector
 
 
@@ -38,3 +38,9 @@ class FunctionEncoder:
     def encode(self, args: Sequence[Any]) -> bytes:
         """The calldata of a call with `args` (tuples as Python tuples, in ABI order)."""
         return self.selector + encode(self.types, list(args))
+
+    def decode(self, calldata: bytes) -> tuple[Any, ...]:
+        """The arguments of a call of this function (as `encode` takes them)."""
+        if calldata[:4] != self.selector:
+            raise ValueError(f"not a call of {self.name}")
+        return tuple(decode(self.types, calldata[4:]))
