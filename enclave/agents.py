@@ -50,6 +50,7 @@ def simulate(
     defaults: Limits | None = None,
     agents: dict[int, Path] | None = None,
     allow_private_networks: bool = False,
+    agent_id: int = 0,
 ) -> Simulation:
     """Runs an agent as a worker would: the same sandbox process, manifest and limits.
 
@@ -61,11 +62,11 @@ def simulate(
     manifest = replace(manifest, allow_hosts=manifest.allow_hosts + tuple(allow_hosts))
     limits = manifest.apply(defaults or Limits())
     storage = StorageGrant(
-        path=str(state_dir / "cluster.sqlite"), agent_id=0, epoch=1, keys={1: SIMULATION_STORAGE_KEY}
+        path=str(state_dir / "cluster.sqlite"), agent_id=agent_id, epoch=1, keys={1: SIMULATION_STORAGE_KEY}
     )
     state_dir.mkdir(parents=True, exist_ok=True)
     context = RunContext(
-        agent_id=0,
+        agent_id=agent_id,
         code_hash=to_hex(keccak(code.encode())),
         secrets=secrets or {},
         storage=storage,

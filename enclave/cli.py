@@ -9,6 +9,7 @@ import requests
 from web3.exceptions import ContractCustomError, ContractLogicError, ProviderConnectionError
 
 from coprocessor.errors import CoprocessorError
+from enclave import ffi
 from enclave.anvil import DEV_KEYS
 from enclave.errors import EnclaveError
 from enclave.locations import default_state_dir
@@ -136,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["ffi"]:  # for forge's vm.ffi: its own arguments and output (enclave/ffi.py)
+        ffi.main(argv[1:])
+        return 0
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
