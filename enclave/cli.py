@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import requests
 from web3.exceptions import ContractCustomError, ContractLogicError, ProviderConnectionError
@@ -12,6 +13,7 @@ from coprocessor.errors import CoprocessorError
 from enclave import ffi
 from enclave.anvil import DEV_KEYS
 from enclave.errors import EnclaveError
+from enclave.init import init_project
 from enclave.locations import default_state_dir
 from enclave.reverts import refusal
 from enclave.stack_commands import cmd_demo, cmd_deploy, cmd_env, cmd_status, cmd_up
@@ -128,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (encrypt, setter, rotate_cmd, keys.choices["show"]):
         p.add_argument("--state-dir", default=state)
 
+    init = sub.add_parser("init", help="make a consumer project of your own: contract, agent, tests")
+    init.add_argument("dir", help="a new (or empty) folder")
+    init.add_argument("--package", help="the contracts' npm tarball to use (default: packed from this checkout)")
+    init.set_defaults(run=cmd_init)
+
     deploy = sub.add_parser("deploy", help="deploy the contracts and write a deployment file")
     deploy.add_argument("--rpc-url", help="chain to deploy to (default: a fresh local anvil)")
     deploy.add_argument("--private-key", default=DEV_KEYS[0], help="deployer key (default: anvil's first dev key)")
@@ -155,6 +162,15 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{err.strerror or err}: {err.filename}" if err.filename else str(err))
     except KeyboardInterrupt:
         return 130
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.dir)
+    tarball = init_project(target, Path(args.package) if args.package else None)
+    print(f"a project in {target}, using {tarball.name}; next:")
+    print(f"  cd {target} && npm ci && forge test")
+    print("  (the end-to-end test runs `enclave ffi`: keep this `enclave` on PATH)")
+    return 0
 
 
 def _fail(message: str) -> int:
