@@ -19,6 +19,10 @@ STAGES = (
 )
 
 
+# Requests that ended without an OK answer.
+FAILED = "state = 'failed' OR (state = 'fulfilled' AND status != 'OK')"
+
+
 @dataclass(frozen=True)
 class Window:
     seconds: int
@@ -69,7 +73,12 @@ def window(store: RequestStore, seconds: int, now: float | None = None) -> Windo
     now = now or time.time()
     since = now - seconds
     totals = stage_durations(store, since)["total"]
-    (failed,) = store.query("SELECT COUNT(*) FROM requests WHERE state = 'failed' AND updated_at >= ?", (since,))[0]
+    # Failed: ended without an OK answer, in the bridge (failed) or on-chain (delivered with an
+    # error status), as the recent failures list them.
+    (failed,) = store.query(
+        f"SELECT COUNT(*) FROM requests WHERE ({FAILED}) AND updated_at >= ?",  # noqa: S608 - a constant
+        (since,),
+    )[0]
     return Window(
         seconds=seconds,
         fulfilled=len(totals),
@@ -98,9 +107,8 @@ def per_minute(store: RequestStore, minutes: int = 60, now: float | None = None)
 
 def recent_failures(store: RequestStore, limit: int = 10) -> list[dict[str, Any]]:
     rows = store.query(
-        """SELECT request_id, agent_id, status, reason, error, updated_at FROM requests
-        WHERE state = 'failed' OR (state = 'fulfilled' AND status != 'OK')
-        ORDER BY updated_at DESC LIMIT ?""",
+        "SELECT request_id, agent_id, status, reason, error, updated_at FROM requests "  # noqa: S608 - a constant
+        f"WHERE {FAILED} ORDER BY updated_at DESC LIMIT ?",
         (limit,),
     )
     keys = ("request_id", "agent_id", "status", "reason", "error", "updated_at")

@@ -184,3 +184,46 @@ def _sample(text: str, name: str, **labels: str) -> float | None:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 return float(sample.value)
     return None
+
+
+def test_a_failed_run_reads_as_a_failure_everywhere(page: Page, stack: Stack) -> None:
+    agent = register(stack, 'export default async () => { throw new Error("no weather today"); };')
+    [request_id] = ask_many(stack, agent, [b"Paris"])
+    wait_for(stack, [request_id])
+    _bridge_state(stack, request_id, "fulfilled")
+    page.goto(f"{stack.url('web')}/requests/0x{request_id:064x}")
+    expect(page.locator("#request-state .state-delivered-error")).to_have_text("fulfilled · AGENT_ERROR")
+    expect(page.locator("#request-status")).to_have_class("status status-bad")
+    expect(page.locator("#request-stats")).to_contain_text("run time")
+    page.screenshot(path=SCREENSHOTS / "request-delivered-with-an-error.png", full_page=True)
+    page.goto(stack.url("web"))
+    failed_last_minute = page.locator("#overview table tbody tr").first.locator("td").nth(4)
+    assert int(failed_last_minute.inner_text()) >= 1, "the failed count agrees with the failures listed"
+    expect(page.locator("#overview")).to_contain_text("no weather today")
+
+
+def test_an_id_nobody_made_says_so_and_stops(page: Page, stack: Stack) -> None:
+    response = page.goto(f"{stack.url('web')}/requests/0x99")
+    assert response is not None
+    assert response.status == 404
+    expect(page.locator("h1")).to_have_text("Not found")
+    assert page.locator("[hx-trigger]").count() == 0, "nothing polls for it"
+    page.screenshot(path=SCREENSHOTS / "request-unknown.png", full_page=True)
+
+
+def test_readable_on_a_phone(browser: Browser, stack: Stack) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    phone = context.new_page()
+    try:
+        for path, name in (
+            ("/", "overview"),
+            ("/requests", "requests"),
+            ("/agents", "agents"),
+            ("/workers", "workers"),
+        ):
+            phone.goto(stack.url("web") + path)
+            overflow = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{path} is {overflow} px wider than a 390 px screen"
+            phone.screenshot(path=SCREENSHOTS / f"phone-{name}.png", full_page=True)
+    finally:
+        context.close()

@@ -44,12 +44,18 @@ FEE = 2**96 - 1
 PRICE = 2**96 - 3
 
 
+# A request open on-chain that the bridge has not stored yet.
+OPEN_UNSEEN = 8
+
+
 class StandInDashboard:
     def __init__(self) -> None:
         self.chain_status = ChainStatus(url="http://127.0.0.1:8545", ok=True, head=7)
         self.chain_down = False
+        self.listed_status = "OK"
         self.paused: dict[int, bool] = {}
         self.deployed: list[tuple[str, int]] = []
+        self.deployed_as: tuple[str, tuple[str, ...]] = ("", ())
         self.tried: list[tuple[int, bytes]] = []
         self.rotations = 0
         self.manifest = Manifest(name="hello")
@@ -85,13 +91,16 @@ class StandInDashboard:
             "agent_id": 1,
             "consumer": "0x" + "11" * 20,
             "state": state or "fulfilled",
-            "status": "OK",
+            "status": self.listed_status,
             "worker": "worker-1",
             "epoch": 1,
             "requested_at": 1.0,
             "updated_at": 2.0,
         }
         return {"rows": [row], "total": 1, "page": page, "pages": 1, "states": ("pending", "fulfilled")}
+
+    def request_is_open(self, request_id: int) -> bool:
+        return request_id == OPEN_UNSEEN
 
     def request(self, request_id: int) -> dict[str, Any] | None:
         if request_id not in (7, BIG_ID):
@@ -189,8 +198,9 @@ class StandInDashboard:
             "epochs": [{"epoch": 1, "signer": "0x5", "publishedAt": 1, "key": "0x" + "55" * 32, "state": "current"}],
         }
 
-    def deploy_agent(self, code: str, price: int) -> int:
+    def deploy_agent(self, code: str, price: int, name: str = "", allow_hosts: tuple[str, ...] = ()) -> int:
         self.deployed.append((code, price))
+        self.deployed_as = (name, allow_hosts)
         return 2
 
     def set_paused(self, agent_id: int, paused: bool) -> None:
@@ -272,11 +282,23 @@ def test_filters_survive_the_live_table(client: TestClient) -> None:
     assert '<option value="fulfilled" selected>' in page.text
 
 
-def test_unknown_request_page_waits_for_it(client: TestClient) -> None:
-    response = client.get("/requests/0x99")
+def test_a_request_open_on_chain_but_not_yet_stored_is_waited_for(client: TestClient) -> None:
+    response = client.get(f"/requests/{OPEN_UNSEEN:#x}")
     assert response.context["detail"] is None
     assert "has not seen this request yet" in response.text
     assert 'hx-trigger="every 1s"' in response.text
+
+
+def test_an_id_nobody_made_is_a_404_and_stops_the_polling(client: TestClient) -> None:
+    page = client.get("/requests/0x99")
+    assert page.status_code == 404
+    assert "<main>" in page.text, "a styled page"
+    assert "the router has no open request with this id" in page.text
+    live = client.get("/requests/0x99/live")
+    assert "No such request" in live.text
+    assert "hx-trigger" not in live.text, "the fragment that replaces the polling one does not poll"
+    for bad in ("/requests/0xZZ", f"/requests/{2**256:#x}"):
+        assert client.get(bad).status_code == 404
 
 
 def test_actions_need_login_then_csrf(client: TestClient, dashboard: StandInDashboard) -> None:
@@ -787,8 +809,10 @@ BAD_PAGES = ["99999999999999999999", "0", "-1", "abc", str(MAX_PAGE + 1), "1.5",
 def test_a_bad_page_number_is_a_400_on_the_pages(client: TestClient, path: str, page: str) -> None:
     response = client.get(path, params={"page": page})
     assert response.status_code == 400
-    assert response.headers["content-type"].startswith("text/plain"), "never rendered as HTML"
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<main>" in response.text, "a styled page"
     assert "query parameter page" in response.text
+    assert "<script>alert" not in response.text, "what the client sent is escaped, never run"
 
 
 @pytest.mark.parametrize("page", BAD_PAGES)
@@ -857,3 +881,33 @@ def test_an_unreachable_chain_is_said_on_every_page_and_its_pages_answer_503(
     api = client.get("/api/agents")
     assert api.status_code == 503
     assert api.json() == {"detail": "the chain does not answer (ConnectionError); try again when it is back"}
+
+
+def test_a_request_delivered_with_an_error_looks_like_a_failure(
+    client: TestClient, dashboard: StandInDashboard
+) -> None:
+    ok = client.get("/requests/table").text
+    assert "state-fulfilled" in ok
+    assert "status-ok" in ok
+    dashboard.listed_status = "AGENT_ERROR"
+    failed = client.get("/requests/table").text
+    assert "state-delivered-error" in failed
+    assert "fulfilled · AGENT_ERROR" in failed
+    assert "status-bad" in failed
+
+
+def test_prices_read_in_eth_with_the_wei_on_hover() -> None:
+    from webui.display import eth
+
+    assert eth(0) == "0 ETH"
+    assert eth(10**15) == "0.001 ETH"
+    assert eth(1_500_000_000_000_000_000) == "1.5 ETH"
+    assert eth(1) == "0.000000000000000001 ETH"
+
+
+def test_deploying_with_a_name_and_hosts(client: TestClient, dashboard: StandInDashboard) -> None:
+    login(client)
+    form = {"csrf": csrf_of(client), "code": "export default async () => 1;", "price": "0", "name": "mine",
+            "allow_hosts": " api.example.com, prices.example.org:8443 ,"}  # fmt: skip
+    assert client.post("/agents", data=form, follow_redirects=False).status_code == 303
+    assert dashboard.deployed_as == ("mine", ("api.example.com", "prices.example.org:8443"))

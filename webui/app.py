@@ -8,10 +8,12 @@ from typing import Any
 import requests
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from webui import display
@@ -36,11 +38,23 @@ async def bad_request(request: Request, exc: RequestValidationError) -> Response
     """A malformed request is the client's mistake: 400, not FastAPI's default 422."""
     if request.url.path.startswith("/api/"):
         return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=400)
-    # Plain text, not HTML: whatever a validation message contains, a browser will not run it.
+    # The page escapes what a validation message contains: a browser never runs it.
     lines = [f"{_where(tuple(error['loc']))}: {error['msg']}" for error in exc.errors()]
-    return PlainTextResponse(
-        "Bad request\n" + "\n".join(lines) + "\n", status_code=400, headers={"X-Content-Type-Options": "nosniff"}
-    )
+    return render_status(request, "error.html", 400, {"title": "Bad request", "lines": lines})
+
+
+TITLES = {401: "Not logged in", 403: "Not allowed", 404: "Not found", 405: "Not allowed", 422: "Not accepted"}
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Errors as styled pages in the browser; the API keeps FastAPI's JSON."""
+    if request.url.path.startswith("/api/") or exc.status_code < 400:
+        return await http_exception_handler(request, exc)
+    title = TITLES.get(exc.status_code, "Something went wrong")
+    page = render_status(request, "error.html", exc.status_code, {"title": title, "lines": [str(exc.detail)]})
+    for name, value in (exc.headers or {}).items():
+        page.headers[name] = value
+    return page
 
 
 async def chain_unreachable(request: Request, exc: Exception) -> Response:
@@ -58,6 +72,7 @@ def create_app(
     templates = Jinja2Templates(directory=TEMPLATES)
     templates.env.globals.update(
         short=display.short,
+        eth=display.eth,
         timestamp=display.timestamp,
         duration=display.duration_ms,
         chart_svg=throughput_latency_svg,
@@ -68,6 +83,7 @@ def create_app(
     app.state.templates = templates
     app.state.require_login_for_reading = require_login_for_reading
     app.exception_handler(RequestValidationError)(bad_request)
+    app.exception_handler(StarletteHTTPException)(http_error)
     # web3 over HTTP: a node that refuses or times out raises requests' errors.
     app.exception_handler(requests.RequestException)(chain_unreachable)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -7,7 +7,7 @@ import itertools
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from coprocessor.worker.code import CodeStore
 from enclave.display import show_bytes
 from protocol.deployment import Deployment, send
 from protocol.hexes import to_hex
-from protocol.manifest import parse_manifest
+from protocol.manifest import parse_manifest, with_manifest
 from protocol.wire import from_hex
 
 PAGE_SIZE = 25
@@ -138,11 +138,23 @@ class Dashboard:
             "sealed_logs_bytes": len(from_hex(result["sealedLogs"])) if result.get("sealedLogs") else None,
         }
 
+    def request_is_open(self, request_id: int) -> bool:
+        return bool(self.router.functions.isOpen(request_id).call())
+
     # -- agents ---------------------------------------------------------------------------------
 
     def agents(self) -> list[dict[str, Any]]:
         count = int(self.router.functions.agentCount().call())
-        return [self.agent(agent_id, with_code=False) for agent_id in range(1, count + 1)]
+        usage = {
+            int(agent_id): (int(n), last)
+            for agent_id, n, last in self.store.query(
+                "SELECT agent_id, COUNT(*), MAX(requested_at) FROM requests GROUP BY agent_id"
+            )
+        }
+        agents = [self.agent(agent_id, with_code=False) for agent_id in range(1, count + 1)]
+        for agent in agents:
+            agent["requests"], agent["last_used"] = usage.get(agent["id"], (0, None))
+        return agents
 
     def agent(self, agent_id: int, with_code: bool = True) -> dict[str, Any]:
         code_hash, price, version, paused, restricted, owner, _ = self.router.functions.getAgent(agent_id).call()
@@ -259,8 +271,12 @@ class Dashboard:
     def _send(self, call: Any, value: int = 0) -> Any:
         return send(self.w3, Account.from_key(self.operator_key), call, value=value)
 
-    def deploy_agent(self, code: str, price: int) -> int:
-        parse_manifest(code)  # a broken manifest is refused before it costs gas
+    def deploy_agent(self, code: str, price: int, name: str = "", allow_hosts: tuple[str, ...] = ()) -> int:
+        manifest = parse_manifest(code)  # a broken manifest is refused before it costs gas
+        if name or allow_hosts:
+            hosts = tuple(dict.fromkeys(manifest.allow_hosts + allow_hosts))
+            code = with_manifest(code, replace(manifest, name=name or manifest.name, allow_hosts=hosts))
+            parse_manifest(code)  # the hosts as typed must make a valid manifest too
         receipt = self._send(self.router.functions.registerAgent(code.encode(), price, False))
         return int(self.router.events.AgentRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["agentId"])
 

@@ -14,6 +14,16 @@ def short(value: str | int | None, keep: int = 10) -> str:
     return text if len(text) <= keep + 4 else f"{text[:keep]}…"
 
 
+def eth(wei: int | str | None) -> str:
+    """A wei amount in ETH, as short as it stays exact (`0.001 ETH`, `0 ETH`)."""
+    if wei is None:
+        return ""
+    amount = int(wei)
+    whole, fraction = divmod(amount, 10**18)
+    digits = f"{fraction:018d}".rstrip("0")
+    return f"{whole}.{digits} ETH" if digits else f"{whole} ETH"
+
+
 def timestamp(value: float | None) -> str:
     if not value:
         return ""

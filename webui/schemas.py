@@ -71,7 +71,9 @@ class Window(Closed):
 
     seconds: int = Field(description="The window's length in seconds")
     fulfilled: int
-    failed: int
+    failed: int = Field(
+        description="Ended without an OK answer: failed in the bridge, or delivered with an error status"
+    )
     per_minute: float = Field(description="Fulfilled requests per minute over the window")
     p50_ms: float | None = Field(description="Median request-to-fulfilment latency; null when none was fulfilled")
     p95_ms: float | None = Field(description="95th percentile latency; null when none was fulfilled")
@@ -228,6 +230,8 @@ class Agent(Closed):
     restricted: bool = Field(description="Only allow-listed consumers may request it")
     owner: str = Field(description="The owner's address")
     manifest: Manifest
+    requests: int = Field(default=0, description="Requests the bridge has seen for it")
+    last_used: float | None = Field(default=None, description="When it was last requested (unix seconds)")
 
 
 class AgentDetail(Agent):

@@ -29,14 +29,17 @@ Admin = Depends(admin_with_csrf)
 async def deploy(
     dashboard: DashboardDep,
     code: Annotated[str, Form()] = "",
-    price: Annotated[int, Form()] = 0,
+    price: Annotated[int, Form(ge=0, lt=2**96)] = 0,
+    name: Annotated[str, Form(max_length=64)] = "",
+    allow_hosts: Annotated[str, Form(max_length=2048)] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     source = (await file.read()).decode("utf-8", "replace") if file is not None and file.filename else code
     if not source.strip():
         raise HTTPException(status_code=422, detail="paste the agent's code or choose a file")
     try:
-        agent_id = dashboard.deploy_agent(source, price)
+        hosts = tuple(host.strip() for host in allow_hosts.split(",") if host.strip())
+        agent_id = dashboard.deploy_agent(source, price, name.strip(), hosts)
     except (ManifestError, CoprocessorError, ProtocolError) as err:
         raise HTTPException(status_code=422, detail=str(err)) from err
     return RedirectResponse(f"/agents/{agent_id}", status_code=303)

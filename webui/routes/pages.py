@@ -51,21 +51,37 @@ def requests_table(
 
 def _request_id(text: str) -> int:
     try:
-        return int(text, 0)
+        value = int(text, 0)
     except ValueError as err:
-        raise HTTPException(status_code=404, detail="no such request") from err
+        raise HTTPException(status_code=404, detail=f"no such request: {text!r} is not a request id") from err
+    if not 0 <= value < 2**256:
+        raise HTTPException(status_code=404, detail="no such request: a request id is a uint256")
+    return value
+
+
+def _unknown(dashboard: DashboardDep, rid: int, detail: object) -> bool:
+    """Neither stored by the bridge nor open on-chain: nothing will ever arrive under this id."""
+    return detail is None and not dashboard.request_is_open(rid)
 
 
 @router.get("/requests/{request_id}")
 def request_detail(request: Request, request_id: str, dashboard: DashboardDep) -> Response:
     rid = _request_id(request_id)
-    return render(request, "request.html", nav="requests", request_id=rid, detail=dashboard.request(rid))
+    detail = dashboard.request(rid)
+    if _unknown(dashboard, rid, detail):
+        raise HTTPException(
+            status_code=404,
+            detail=f"no request 0x{rid:064x}: the router has no open request with this id and the bridge never saw one",
+        )
+    return render(request, "request.html", nav="requests", request_id=rid, detail=detail)
 
 
 @router.get("/requests/{request_id}/live")
 def request_live(request: Request, request_id: str, dashboard: DashboardDep) -> Response:
     rid = _request_id(request_id)
-    return render(request, "_request.html", request_id=rid, detail=dashboard.request(rid))
+    detail = dashboard.request(rid)
+    # An id nobody made stops the page's polling: the fragment comes back without its trigger.
+    return render(request, "_request.html", request_id=rid, detail=detail, unknown=_unknown(dashboard, rid, detail))
 
 
 @router.get("/agents")
