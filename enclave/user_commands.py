@@ -15,6 +15,7 @@ from web3.types import TxParams, Wei
 
 from coprocessor.errors import CoprocessorError
 from coprocessor.runtime.engine import syntax_error
+from coprocessor.worker.code import CodeStore
 from enclave.agents import deploy, list_agents, parse_input, prepare_code, simulate
 from enclave.display import show_bytes
 from enclave.errors import EnclaveError
@@ -24,6 +25,7 @@ from enclave.usage import Connected, request_ids, send_asks, wait_for
 from protocol.deployment import Deployment
 from protocol.errors import ProtocolError
 from protocol.hexes import to_hex
+from protocol.manifest import decode_output, parse_manifest
 from protocol.private_logs import open_logs
 from protocol.status import Status
 from protocol.wire import from_hex
@@ -211,4 +213,9 @@ def cmd_request(args: argparse.Namespace) -> int:
     status, output = wait_for(stack, [request_id], timeout=args.timeout)[request_id]
     print(f"status  {status.name}")
     print(show_bytes(output))
+    code_hash = bytes(router.functions.getAgent(args.agent_id).call()[0])
+    manifest = parse_manifest(CodeStore(w3, router, deployment.start_block).get(code_hash))
+    values = decode_output(manifest, output) if status == Status.OK else None
+    if values is not None:
+        print(f"decoded ({', '.join(manifest.output)}): {', '.join(map(str, values))}")
     return 0 if status == Status.OK else 1

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from eth_abi.abi import decode, is_encodable_type
+
 from protocol.errors import ManifestError
 from protocol.hexes import to_hex
 from protocol.limits import KIB, MIB, Limits
@@ -54,6 +56,8 @@ class Manifest:
     limits: dict[str, int] = field(default_factory=dict)
     # The owner's X25519 public key when the logs are private; None: public logs.
     logs_key: bytes | None = None
+    # The Solidity ABI types of the output (`abi.decode(output, (...))`), for tools to show it.
+    output: tuple[str, ...] = ()
 
     @property
     def private_logs(self) -> bool:
@@ -70,6 +74,8 @@ class Manifest:
         if self.logs_key is not None:
             data["logs"] = "private"
             data["logsKey"] = to_hex(self.logs_key)
+        if self.output:
+            data["output"] = list(self.output)
         return "// @enclave " + json.dumps(data, separators=(", ", ": "))
 
     def apply(self, defaults: Limits) -> Limits:
@@ -104,6 +110,7 @@ def parse_manifest(code: str) -> Manifest:
             allow_hosts=tuple(hosts),
             limits=dict(data.get("limits", {})),
             logs_key=_logs_key(data),
+            output=_output_types(data),
         )
     return Manifest()
 
@@ -118,6 +125,27 @@ def _logs_key(data: dict[str, Any]) -> bytes | None:
     if not isinstance(key, str) or not re.fullmatch(r"0x[0-9a-fA-F]{64}", key):
         raise ManifestError('private logs need "logsKey": the owner\'s X25519 public key, 0x and 64 hex digits')
     return bytes.fromhex(key[2:])
+
+
+def _output_types(data: dict[str, Any]) -> tuple[str, ...]:
+    types = data.get("output", [])
+    if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+        raise ManifestError('output is a list of Solidity ABI types, as in "output": ["uint256", "string"]')
+    for kind in types:
+        if not is_encodable_type(kind):
+            raise ManifestError(f"output type {kind!r} is not a Solidity ABI type")
+    return tuple(types)
+
+
+def decode_output(manifest: Manifest, output: bytes) -> list[Any] | None:
+    """The output decoded by the manifest's `output` types; None without types or when it does
+    not decode (an error message, say)."""
+    if not manifest.output:
+        return None
+    try:
+        return list(decode(list(manifest.output), output))
+    except Exception:  # noqa: BLE001 - whatever eth_abi raises, the output is not that shape
+        return None
 
 
 def with_manifest(code: str, manifest: Manifest) -> str:

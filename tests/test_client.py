@@ -16,7 +16,7 @@ from tests.state import fresh_state_dir
 pytestmark = pytest.mark.chain
 
 # Answers with abi.encode(uint256 length of the input, string the input), as a contract reads it.
-ABI_AGENT = """
+ABI_AGENT = """// @enclave {"output": ["uint256", "string"]}
 export default async (input) => {
   const size = input.bytes.length;
   const word = (n) => n.toString(16).padStart(64, "0");
@@ -57,3 +57,12 @@ def test_through_a_consumer_and_failures(stack: Stack) -> None:
         result.decode(["uint256"])
     with pytest.raises(EnclaveError, match="AgentNotFound\\(agentId=999\\)"):
         client.run(999, b"")
+
+
+def test_enclave_request_decodes_what_the_manifest_declares(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from enclave import cli
+
+    agent = register(stack, ABI_AGENT)
+    argv = ["request", str(agent), "--input", "Ada", "--wait", "--state-dir", str(stack.state_dir)]
+    assert cli.main(argv) == 0
+    assert "decoded (uint256, string): 3, Ada" in capsys.readouterr().out

@@ -227,3 +227,16 @@ def test_readable_on_a_phone(browser: Browser, stack: Stack) -> None:
             phone.screenshot(path=SCREENSHOTS / f"phone-{name}.png", full_page=True)
     finally:
         context.close()
+
+
+def test_an_answer_is_decoded_by_the_types_its_agent_declares(page: Page, stack: Stack) -> None:
+    answer = '"0x" + "0".repeat(62) + "2a" + "0".repeat(63) + "1"'  # abi.encode(uint256(42), true)
+    code = f'// @enclave {{"output": ["uint256", "bool"]}}\nexport default async () => {answer};'
+    agent = register(stack, code)
+    [request_id] = ask_many(stack, agent, [b"x"])
+    wait_for(stack, [request_id])
+    _bridge_state(stack, request_id, "fulfilled")
+    page.goto(f"{stack.url('web')}/requests/0x{request_id:064x}")
+    expect(page.locator("#request-decoded")).to_contain_text("uint256")
+    expect(page.locator("#request-decoded")).to_contain_text("42")
+    expect(page.locator("#request-decoded")).to_contain_text("True")

@@ -73,6 +73,7 @@ def create_app(
     templates.env.globals.update(
         short=display.short,
         eth=display.eth,
+        zip=zip,
         timestamp=display.timestamp,
         duration=display.duration_ms,
         chart_svg=throughput_latency_svg,

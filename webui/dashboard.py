@@ -23,7 +23,7 @@ from coprocessor.worker.code import CodeStore
 from enclave.display import show_bytes
 from protocol.deployment import Deployment, send
 from protocol.hexes import to_hex
-from protocol.manifest import parse_manifest, with_manifest
+from protocol.manifest import decode_output, parse_manifest, with_manifest
 from protocol.wire import from_hex
 
 PAGE_SIZE = 25
@@ -134,9 +134,21 @@ class Dashboard:
             "stats": json.loads(row["stats"]) if row["stats"] else {},
             "calls": result.get("calls", []),
             "error": row["error"],
+            "decoded": self._decoded(row),
             # Private logs reach the dashboard as ciphertext only: say how much, never what.
             "sealed_logs_bytes": len(from_hex(result["sealedLogs"])) if result.get("sealedLogs") else None,
         }
+
+    def _decoded(self, row: Any) -> dict[str, Any] | None:
+        """The output by the ABI types its agent's manifest declares, for an OK answer."""
+        if row["status"] != "OK" or row["output"] is None:
+            return None
+        try:
+            manifest = parse_manifest(self.code.get(from_hex(str(row["code_hash"]))))
+        except Exception:  # noqa: BLE001 - the code or the chain unavailable: show the bytes only
+            return None
+        values = decode_output(manifest, bytes(row["output"]))
+        return None if values is None else {"types": list(manifest.output), "values": [str(v) for v in values]}
 
     def request_is_open(self, request_id: int) -> bool:
         return bool(self.router.functions.isOpen(request_id).call())

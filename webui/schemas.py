@@ -171,6 +171,11 @@ class Transition(Closed):
     )
 
 
+class DecodedOutput(Closed):
+    types: list[str] = Field(description="Solidity ABI types, from the agent's manifest")
+    values: list[str] = Field(description="Each value as text (integers in decimal, so nothing loses precision)")
+
+
 class AgentCall(BaseModel):
     """An agent the run called through ctx.callAgent, as the worker reported it."""
 
@@ -198,6 +203,9 @@ class RequestDetail(Closed):
     )
     calls: list[AgentCall] = Field(description="Provenance: every agent the run called")
     error: str | None
+    decoded: DecodedOutput | None = Field(
+        default=None, description="The output decoded by the ABI types its agent's manifest declares (OK answers)"
+    )
     sealed_logs_bytes: int | None = Field(
         description="Bytes of ciphertext when the agent's logs are private (only the owner reads them); else null"
     )
@@ -213,6 +221,7 @@ class Manifest(Closed):
     allow_hosts: list[str] = Field(description="Hosts the agent may fetch from")
     limits: dict[str, int] = Field(description="Limits the manifest sets, by manifest name (wallTimeMs, ...)")
     logs_key: str | None = Field(description="The owner's X25519 public key, 0x-hex, when logs are private")
+    output: list[str] = Field(default=[], description="The output's Solidity ABI types, when it declares them")
 
 
 class AgentVersion(Closed):

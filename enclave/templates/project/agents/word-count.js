@@ -1,4 +1,4 @@
-// @enclave {"name": "word-count", "limits": {"wallTimeMs": 2000}}
+// @enclave {"name": "word-count", "output": ["uint256", "string"], "limits": {"wallTimeMs": 2000}}
 // Counts the words of its input and names the longest, answering in Solidity's ABI:
 // abi.encode(uint256 words, string longest), which WordCountConsumer decodes.
 export default async function main(input, ctx) {
