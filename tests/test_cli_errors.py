@@ -6,6 +6,7 @@ transaction). `--fee` defaults to the agent's price."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,12 +36,14 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out, err
 
 
-def _on_chain(stack: Stack) -> tuple[int, int]:
-    """Agents registered, and requests made, so far."""
+def _on_chain(stack: Stack) -> tuple[int, int, int]:
+    """Agents registered and requests made so far, and requests in the bridge's store."""
     assert stack.deployment is not None
     router = stack.deployment.contract(stack.web3(), "AgentRouter")
     requests = router.events.AgentRequested().get_logs(from_block=stack.deployment.start_block)
-    return int(router.functions.agentCount().call()), len(requests)
+    with sqlite3.connect(stack.state_dir / "bridge.sqlite") as db:
+        (stored,) = db.execute("SELECT COUNT(*) FROM requests").fetchone()
+    return int(router.functions.agentCount().call()), len(requests), int(stored)
 
 
 def _refused(capsys: pytest.CaptureFixture[str], stack: Stack, expected: str, *argv: str) -> str:
@@ -51,7 +54,7 @@ def _refused(capsys: pytest.CaptureFixture[str], stack: Stack, expected: str, *a
     assert err.startswith("error: ")
     assert len(err.strip().splitlines()) <= 2, err
     assert "Traceback" not in err
-    assert _on_chain(stack) == before, "nothing changed on-chain"
+    assert _on_chain(stack) == before, "nothing changed on-chain or in the store"
     return err
 
 

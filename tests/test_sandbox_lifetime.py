@@ -86,3 +86,12 @@ def test_simulate_of_an_agent_that_never_returns_leaves_nothing_running(tmp_path
     output, _ = simulate.communicate(timeout=60)
     assert "TIMEOUT" in output
     assert _gone(simulate.pid, timeout=5), "a sandbox process of the finished command is still running"
+    # Piped, as `enclave agent simulate spin.js | tail` would be: the pipe closes with the command.
+    piped = subprocess.run(
+        ["bash", "-c", f"{enclave} agent simulate {agent} | tail -n 3"],  # noqa: S607
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "status  TIMEOUT" in piped.stdout

@@ -109,6 +109,18 @@ time.sleep(600)
 """
 
 
+def _sandboxes_of(parent: int) -> list[int]:
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"coprocessor.runtime.child" in cmdline and str(parent).encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -123,8 +135,12 @@ def test_a_killed_starter_takes_its_stack_with_it() -> None:
     state = fresh_state_dir("stack-guards-kill")
     with subprocess.Popen([sys.executable, "-c", STARTER, str(state)], stdout=subprocess.PIPE, text=True) as starter:
         assert starter.stdout is not None
-        pids = json.loads(starter.stdout.readline())
-        assert len(pids) == 4, "gatekeeper, worker, bridge and anvil"
+        services = json.loads(starter.stdout.readline())
+        assert len(services) == 4, "gatekeeper, worker, bridge and anvil"
+        # The worker's sandbox processes: they die with the worker, which dies with the starter.
+        sandboxes = [pid for service in services for pid in _sandboxes_of(service)]
+        assert sandboxes, "the worker has its pool of sandbox processes"
+        pids = services + sandboxes
         assert all(_alive(pid) for pid in pids)
         starter.kill()
         starter.wait()

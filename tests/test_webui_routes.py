@@ -911,3 +911,21 @@ def test_deploying_with_a_name_and_hosts(client: TestClient, dashboard: StandInD
             "allow_hosts": " api.example.com, prices.example.org:8443 ,"}  # fmt: skip
     assert client.post("/agents", data=form, follow_redirects=False).status_code == 303
     assert dashboard.deployed_as == ("mine", ("api.example.com", "prices.example.org:8443"))
+
+
+def test_try_it_with_input_that_is_not_hex_is_a_400_page(client: TestClient, dashboard: StandInDashboard) -> None:
+    login(client)
+    tried = client.post("/agents/1/try", data={"csrf": csrf_of(client), "input": "0xZZ"})
+    assert tried.status_code == 400
+    assert "<main>" in tried.text
+    assert "the input starts with 0x but is not hex" in tried.text
+    assert dashboard.tried == [], "nothing was sent"
+
+
+def test_a_negative_price_is_a_400_page(client: TestClient, dashboard: StandInDashboard) -> None:
+    login(client)
+    form = {"csrf": csrf_of(client), "code": "export default async () => 1;", "price": "-1"}
+    deployed = client.post("/agents", data=form)
+    assert deployed.status_code == 400
+    assert "<main>" in deployed.text
+    assert dashboard.deployed == []

@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
+from web3.exceptions import ContractCustomError, ContractLogicError
 
 from coprocessor.errors import CoprocessorError
+from enclave.reverts import refusal
 from protocol.errors import ManifestError, ProtocolError
 from webui.routes.deps import AuthDep, DashboardDep
 
@@ -59,8 +61,14 @@ def unpause(agent_id: int, dashboard: DashboardDep) -> Response:
 
 @router.post("/agents/{agent_id}/try", dependencies=[Admin])
 def try_agent(agent_id: int, dashboard: DashboardDep, input: Annotated[str, Form()] = "") -> Response:
-    payload = bytes.fromhex(input[2:]) if input.startswith("0x") else input.encode()
-    request_id = dashboard.try_agent(agent_id, payload)
+    try:
+        payload = bytes.fromhex(input[2:]) if input.startswith("0x") else input.encode()
+    except ValueError as err:
+        raise HTTPException(status_code=400, detail=f"the input starts with 0x but is not hex: {err}") from err
+    try:
+        request_id = dashboard.try_agent(agent_id, payload)
+    except (ContractCustomError, ContractLogicError) as err:
+        raise HTTPException(status_code=422, detail=refusal(err)) from err
     return RedirectResponse(f"/requests/0x{request_id:064x}", status_code=303)
 
 
