@@ -69,7 +69,8 @@ abstract contract EnclaveTest is Test {
     function answerRequests() internal returns (uint256 delivered) {
         Vm.Log[] memory logs = vm.getRecordedLogs();
         for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].emitter != address(enclaveRouter) || logs[i].topics[0] != IAgentRouter.AgentRequested.selector) {
+            if (logs[i].emitter != address(enclaveRouter) || logs[i].topics[0] != IAgentRouter.AgentRequested.selector)
+            {
                 continue;
             }
             delivered += _answer(logs[i]);

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {FunctionsClientExample} from "chainlink/functions/v1_0_0/example/FunctionsClientExample.sol";
+
+import {FunctionsRouterAdapter} from "../../src/compat/FunctionsRouterAdapter.sol";
+import {EnclaveTest} from "../../src/testing/EnclaveTest.sol";
+
+/// @notice Chainlink's own FunctionsClientExample, not a line changed, pointed at the adapter:
+///         its sources run in the Functions runtime agent (through vm.ffi, as a worker runs
+///         them) and the answers reach it through handleOracleFulfillment.
+contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
+    uint96 internal constant PRICE = 0.0001 ether;
+    bytes32 internal constant DON_ID = "fun-enclave-local-1";
+
+    FunctionsRouterAdapter internal adapter;
+    FunctionsClientExample internal example;
+    uint64 internal subscriptionId;
+
+    function setUp() public {
+        deployEnclave();
+        vm.setEnv("ENCLAVE_CLI", ".venv/bin/enclave");
+        uint256 runtime = registerAgent("compat/chainlink-functions.js", PRICE);
+        adapter = new FunctionsRouterAdapter(address(enclaveRouter), runtime);
+        example = new FunctionsClientExample(address(adapter));
+        subscriptionId = adapter.createSubscriptionWithConsumer(address(example));
+        adapter.fundSubscription{value: 1 ether}(subscriptionId);
+    }
+
+    function _send(string memory source, string[] memory args) internal returns (bytes32 requestId) {
+        vm.recordLogs();
+        example.sendRequest(source, "", args, subscriptionId, DON_ID);
+        requestId = example.s_lastRequestId();
+        assertEq(answerRequests(), 1, "the router delivered the runtime's answer");
+    }
+
+    function test_APureCalculationAnswersWithItsBytes() public {
+        string[] memory args = new string[](2);
+        args[0] = "6";
+        args[1] = "7";
+        _send("return Functions.encodeUint256(Number(args[0]) * Number(args[1]));", args);
+        assertEq(example.s_lastResponse(), bytes32(uint256(42)));
+        assertEq(example.s_lastResponseLength(), 32);
+        assertEq(example.s_lastErrorLength(), 0, "a response or an error, never both");
+    }
+
+    function test_AThrownErrorArrivesAsTheError() public {
+        _send('throw new Error("the API is down");', new string[](0));
+        assertEq(example.s_lastResponseLength(), 0);
+        assertEq(example.s_lastError(), bytes32("the API is down"));
+        assertEq(example.s_lastErrorLength(), 15);
+    }
+
+    function test_EncodeStringAndInt256() public {
+        string[] memory args = new string[](1);
+        args[0] = "Enclave";
+        _send("return Functions.encodeString(`hello ${args[0]}`);", args);
+        assertEq(example.s_lastResponse(), bytes32("hello Enclave"));
+        _send("return Functions.encodeInt256(-2);", new string[](0));
+        assertEq(example.s_lastResponse(), bytes32(uint256(type(uint256).max - 1)));
+    }
+
+    function test_TheSubscriptionPaysAndOnlyItsConsumersMaySend() public {
+        uint96 before = adapter.getSubscription(subscriptionId).balance;
+        _send("return Functions.encodeUint256(1);", new string[](0));
+        assertEq(adapter.getSubscription(subscriptionId).balance, before - PRICE);
+
+        vm.prank(address(0xBAD));
+        vm.expectRevert(
+            abi.encodeWithSelector(FunctionsRouterAdapter.InvalidConsumer.selector, subscriptionId, address(0xBAD))
+        );
+        adapter.sendRequest(subscriptionId, hex"01", 1, 100_000, DON_ID);
+
+        adapter.removeConsumer(subscriptionId, address(example));
+        vm.expectRevert(
+            abi.encodeWithSelector(FunctionsRouterAdapter.InvalidConsumer.selector, subscriptionId, address(example))
+        );
+        example.sendRequest("return 1", "", new string[](0), subscriptionId, DON_ID);
+    }
+
+    function test_AnEmptySubscriptionCannotPay() public {
+        uint64 empty = adapter.createSubscriptionWithConsumer(address(example));
+        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.InsufficientBalance.selector, 0, PRICE));
+        example.sendRequest("return 1", "", new string[](0), empty, DON_ID);
+    }
+
+    function test_CancellingPaysTheBalanceOut() public {
+        address payable to = payable(address(0xCAFE));
+        adapter.cancelSubscription(subscriptionId, to);
+        assertEq(to.balance, 1 ether);
+        assertEq(adapter.getSubscription(subscriptionId).owner, address(0));
+        vm.expectRevert(FunctionsRouterAdapter.InvalidSubscription.selector);
+        adapter.fundSubscription(subscriptionId);
+    }
+}

@@ -1,0 +1,99 @@
+"""The Chainlink Functions runtime agent (compat/chainlink-functions.js) in the worker's sandbox:
+requests as Chainlink encodes them, sources written the way Chainlink's documentation writes
+them, answers as abi.encode(bytes response, bytes err)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi.abi import decode
+
+from enclave.agents import simulate
+from protocol.deployment import PROJECT_ROOT
+from protocol.status import Status
+from tests.chainlink_cbor import functions_request
+from tests.http_fixtures import fake_api
+
+RUNTIME = PROJECT_ROOT / "compat" / "chainlink-functions.js"
+
+
+def _run(tmp_path: Path, source: str, args: list[str] | None = None, **kwargs: Any) -> tuple[bytes, str]:
+    execution = simulate(RUNTIME, functions_request(source, args, kwargs.pop("bytes_args", None)),
+                         state_dir=tmp_path, **kwargs).execution  # fmt: skip
+    assert execution.status == Status.OK, execution.error
+    response, err = decode(["bytes", "bytes"], execution.output)
+    assert not (response and err), "a response or an error, never both"
+    return bytes(response), bytes(err).decode()
+
+
+def test_args_bytes_args_and_the_encoders(tmp_path: Path) -> None:
+    source = "return Functions.encodeUint256(BigInt(args[0]) * 2n + BigInt(bytesArgs[0]));"
+    response, err = _run(tmp_path, source, ["21"], bytes_args=[b"\x05"])
+    assert (int.from_bytes(response, "big"), err) == (47, "")
+    assert _run(tmp_path, "return Functions.encodeInt256(-5);")[0] == (2**256 - 5).to_bytes(32, "big")
+    assert _run(tmp_path, "return Functions.encodeString('héllo');")[0] == "héllo".encode()
+
+
+@pytest.mark.parametrize(
+    ("source", "error"),
+    [
+        ('throw new Error("no luck");', "no luck"),
+        ("return 42;", "returned value not an ArrayBuffer or Uint8Array"),
+        ("return Functions.encodeUint256(-1);", "encodeUint256 expects a value in [0, 2^256)"),
+        ("return new Uint8Array(300);", "response of 300 bytes exceeds the 256-byte limit"),
+        ("this is not javascript", "expecting"),
+    ],
+)
+def test_failures_arrive_as_the_error(tmp_path: Path, source: str, error: str) -> None:
+    response, err = _run(tmp_path, source)
+    assert response == b""
+    assert error in err
+
+
+def test_make_http_request_as_chainlink_documents_it(tmp_path: Path) -> None:
+    with fake_api() as api:
+        api.routes["/price"] = lambda method, path, headers, body: (200, {"usd": 3012.5, "path": path})
+        api.routes["/echo"] = lambda method, path, headers, body: (201, json.loads(body))
+        api.routes["/missing"] = lambda method, path, headers, body: (404, {"error": "gone"})
+        source = f"""
+          const price = await Functions.makeHttpRequest({{ url: "{api.url}/price", params: {{ pair: args[0] }} }});
+          if (price.error) throw new Error("price: " + price.message);
+          const echoed = await Functions.makeHttpRequest({{
+            url: "{api.url}/echo", method: "POST", data: {{ n: 7 }}, headers: {{ "X-Key": secrets.KEY ?? "none" }},
+          }});
+          const missing = await Functions.makeHttpRequest({{ url: "{api.url}/missing" }});
+          return Functions.encodeString(JSON.stringify({{
+            usd: price.data.usd, path: price.data.path, status: echoed.status, n: echoed.data.n,
+            missing: [missing.error, missing.response.status],
+          }}));
+        """
+        response, err = _run(tmp_path, source, ["ETH-USD"], allow_hosts=(api.host,), allow_private_networks=True,
+                             secrets={"KEY": "s3cret"})  # fmt: skip
+        assert err == ""
+        assert json.loads(response) == {
+            "usd": 3012.5, "path": "/price?pair=ETH-USD", "status": 201, "n": 7, "missing": [True, 404],
+        }  # fmt: skip
+        method, _, headers, body = api.seen[1]
+        assert (method, headers["x-key"], headers["content-type"], json.loads(body)) == (
+            "POST", "s3cret", "application/json", {"n": 7},
+        )  # fmt: skip
+
+
+def test_a_slow_api_answers_with_an_error_after_the_requests_timeout(tmp_path: Path) -> None:
+    with fake_api() as api:
+
+        def slow(*_: object) -> tuple[int, Any]:
+            time.sleep(2)
+            return 200, {}
+
+        api.routes["/slow"] = slow
+        source = f"""
+          const slow = await Functions.makeHttpRequest({{ url: "{api.url}/slow", timeout: 300 }});
+          return Functions.encodeString(String(slow.error) + " " + slow.code);
+        """
+        response, _ = _run(tmp_path, source, allow_hosts=(api.host,), allow_private_networks=True)
+        assert response == b"true ERR_REQUEST"
