@@ -6,9 +6,11 @@ import {
     FunctionsClientWithEmptyCallback
 } from "chainlink/functions/tests/v1_X/testhelpers/FunctionsClientWithEmptyCallback.sol";
 import {FunctionsResponse} from "chainlink/functions/dev/v1_X/libraries/FunctionsResponse.sol";
+import {FunctionsClientTestHelper} from "chainlink/functions/tests/v1_X/testhelpers/FunctionsClientTestHelper.sol";
 import {Vm} from "forge-std/Vm.sol";
 
 import {AgentRouter} from "../../src/AgentRouter.sol";
+import {FunctionsRouterAdapter} from "../../src/compat/FunctionsRouterAdapter.sol";
 import {TeeRegistry} from "../../src/TeeRegistry.sol";
 import {EchoConsumer} from "../../src/examples/EchoConsumer.sol";
 import {
@@ -86,6 +88,35 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
         assertLt(enclaveFifty, chainlinkFifty, "fulfil 50, per result");
     }
 
+    /// @notice The same Chainlink clients, unchanged, pointed at FunctionsRouterAdapter instead of
+    ///         Chainlink's router: the compatible path must cost less than Chainlink's own.
+    function test_Gas_FunctionsAdapterVersusChainlink() public {
+        s_agentId = s_router.registerAgent(bytes(RUNTIME_STAND_IN), 0, false);
+        FunctionsRouterAdapter adapter = new FunctionsRouterAdapter(address(s_router), s_agentId);
+        FunctionsClientTestHelper client = new FunctionsClientTestHelper(address(adapter));
+        FunctionsClientWithEmptyCallback emptyClient = new FunctionsClientWithEmptyCallback(address(adapter));
+        uint64 subscription = adapter.createSubscriptionWithConsumer(address(client));
+        adapter.addConsumer(subscription, address(emptyClient));
+        _chainlinkFulfil(_chainlinkRequests(1));
+        _adapterFulfil(_adapterRequest(emptyClient, subscription));
+
+        string[] memory args = new string[](0);
+        bytes[] memory bytesArgs = new bytes[](1);
+        bytesArgs[0] = INPUT_64;
+        vm.prank(OWNER_ADDRESS, OWNER_ADDRESS);
+        s_functionsClient.sendRequest(s_donId, SOURCE, new bytes(0), args, bytesArgs, s_subscriptionId, CALLBACK_GAS);
+        uint256 chainlinkRequest = vm.snapshotGasLastCall("ChainlinkComparison", "chainlink: request");
+        client.sendRequest(s_donId, SOURCE, new bytes(0), args, bytesArgs, subscription, CALLBACK_GAS);
+        uint256 adapterRequest = vm.snapshotGasLastCall("ChainlinkComparison", "enclave adapter: request");
+
+        uint256 chainlinkOne = _chainlinkFulfil(_chainlinkRequests(1));
+        uint256 adapterOne = _adapterFulfil(_adapterRequest(emptyClient, subscription));
+        vm.snapshotValue("ChainlinkComparison", "enclave adapter: fulfil 1", adapterOne);
+
+        assertLt(adapterRequest, chainlinkRequest, "request through the adapter");
+        assertLt(adapterOne, chainlinkOne, "fulfil 1 through the adapter");
+    }
+
     // -- Chainlink Functions ----------------------------------------------------------------------
 
     function _chainlinkRequests(uint256 count) internal returns (uint256[] memory keys) {
@@ -142,6 +173,44 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
             }
             results[i] = AgentResult(commitment, AgentStatus.OK, "hello world");
         }
+    }
+
+    // -- FunctionsRouterAdapter -------------------------------------------------------------------
+
+    /// @dev The runtime agent's code only names it here (the answer is made up below).
+    string internal constant RUNTIME_STAND_IN = "export default async () => 0; // the Functions runtime";
+
+    function _adapterRequest(FunctionsClientWithEmptyCallback client, uint64 subscription)
+        internal
+        returns (AgentResult memory result)
+    {
+        vm.recordLogs();
+        client.sendSimpleRequestWithJavaScript(SOURCE, subscription, s_donId, CALLBACK_GAS);
+        Vm.Log[] memory entries = vm.getRecordedLogs();
+        for (uint256 i; i < entries.length; ++i) {
+            if (entries[i].emitter != address(s_router)) continue;
+            (bytes32 codeHash, bytes memory input,, uint32 callbackGas, uint48 deadline, uint32 nonce) =
+                abi.decode(entries[i].data, (bytes32, bytes, uint96, uint32, uint48, uint32));
+            RequestCommitment memory commitment = RequestCommitment({
+                agentId: s_agentId,
+                codeHash: codeHash,
+                inputHash: keccak256(input),
+                consumer: address(uint160(uint256(entries[i].topics[3]))),
+                fee: 0,
+                callbackGasLimit: callbackGas,
+                createdAt: uint48(block.number),
+                deadline: deadline,
+                nonce: nonce
+            });
+            return AgentResult(commitment, AgentStatus.OK, abi.encode(bytes("hello world"), bytes("")));
+        }
+        revert("no AgentRequested log");
+    }
+
+    function _adapterFulfil(AgentResult memory result) internal returns (uint256) {
+        AgentResult[] memory one = new AgentResult[](1);
+        one[0] = result;
+        return _enclaveFulfil(one, false);
     }
 
     function _enclaveFulfil(AgentResult[] memory results, bool batch) internal returns (uint256) {
