@@ -2,9 +2,30 @@
 pragma solidity ^0.8.24;
 
 import {FunctionsClientExample} from "chainlink/functions/v1_0_0/example/FunctionsClientExample.sol";
+import {FunctionsClient} from "chainlink/functions/v1_0_0/FunctionsClient.sol";
+import {FunctionsRequest} from "chainlink/functions/v1_0_0/libraries/FunctionsRequest.sol";
 
 import {FunctionsRouterAdapter} from "../../src/compat/FunctionsRouterAdapter.sol";
 import {EnclaveTest} from "../../src/testing/EnclaveTest.sol";
+
+/// @notice A client that measures the gas its callback was given.
+contract GasMeasuringClient is FunctionsClient {
+    using FunctionsRequest for FunctionsRequest.Request;
+
+    uint256 public gasAtCallback;
+
+    constructor(address router) FunctionsClient(router) {}
+
+    function ask(uint64 subscriptionId, uint32 callbackGasLimit) external {
+        FunctionsRequest.Request memory req;
+        req.initializeRequestForInlineJavaScript("return Functions.encodeUint256(1);");
+        _sendRequest(req.encodeCBOR(), subscriptionId, callbackGasLimit, "don");
+    }
+
+    function fulfillRequest(bytes32, bytes memory, bytes memory) internal override {
+        gasAtCallback = gasleft();
+    }
+}
 
 /// @notice Chainlink's own FunctionsClientExample, not a line changed, pointed at the adapter:
 ///         its sources run in the Functions runtime agent (through vm.ffi, as a worker runs
@@ -82,6 +103,19 @@ contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
         uint64 empty = adapter.createSubscriptionWithConsumer(address(example));
         vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.InsufficientBalance.selector, 0, PRICE));
         example.sendRequest("return 1", "", new string[](0), empty, DON_ID);
+    }
+
+    function test_TheCallbackGetsExactlyItsGas() public {
+        GasMeasuringClient client = new GasMeasuringClient(address(adapter));
+        adapter.addConsumer(subscriptionId, address(client));
+        for (uint32 limit = 50_000; limit <= 300_000; limit += 250_000) {
+            vm.recordLogs();
+            client.ask(subscriptionId, limit);
+            assertEq(answerRequests(), 1);
+            // What the callback found left: its limit, less the client's own dispatch before it.
+            assertLe(client.gasAtCallback(), limit);
+            assertGt(client.gasAtCallback(), limit - 3_000);
+        }
     }
 
     function test_CancellingPaysTheBalanceOut() public {
