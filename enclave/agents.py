@@ -12,6 +12,7 @@ from web3 import Web3
 from web3.logs import DISCARD
 
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
+from coprocessor.runtime.engine import with_output_types
 from coprocessor.worker.code import CodeStore
 from enclave.errors import EnclaveError
 from protocol.deployment import Deployment, send
@@ -77,7 +78,7 @@ def simulate(
         execution = sandbox.execute(
             code, input_, limits, context, local_resolver(agents or {}, allow_hosts, state_dir, defaults)
         )
-    return Simulation(execution=execution, limits=limits, manifest=manifest)
+    return Simulation(execution=with_output_types(execution, manifest.output), limits=limits, manifest=manifest)
 
 
 def local_resolver(

@@ -21,7 +21,9 @@ from enclave.user_commands import (
     cmd_agent_deploy,
     cmd_agent_list,
     cmd_agent_logs,
+    cmd_agent_pause,
     cmd_agent_simulate,
+    cmd_agent_unpause,
     cmd_keys_rotate,
     cmd_keys_show,
     cmd_request,
@@ -29,6 +31,17 @@ from enclave.user_commands import (
     cmd_secrets_set,
 )
 from protocol.errors import ProtocolError
+
+
+def wei(text: str) -> int:
+    """A fee or price in wei: a whole number that fits the router's uint96."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of wei") from None
+    if not 0 <= value < 2**96:
+        raise argparse.ArgumentTypeError(f"{value} wei is out of range: 0 to 2**96 - 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=cmd_agent_simulate)
     dep = agent.add_parser("deploy", help="publish an agent on-chain")
     dep.add_argument("file")
-    dep.add_argument("--price", type=int, default=0, help="wei per request")
+    dep.add_argument("--price", type=wei, default=0, help="wei per request")
     dep.add_argument("--allow-host", action="append", default=[], help="a host ctx.fetch may reach")
     dep.add_argument("--name", help="a name, kept in the code's @enclave line")
     dep.add_argument("--private-key", default=DEV_KEYS[0], help="the owner's key (default: anvil's first)")
@@ -97,17 +110,28 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("request_id", help="0x hex or decimal")
     logs.add_argument("--state-dir", default=state)
     logs.set_defaults(run=cmd_agent_logs)
+    pausing = []
+    for verb, run in (("pause", cmd_agent_pause), ("unpause", cmd_agent_unpause)):
+        p = agent.add_parser(verb, help=f"{verb} an agent (its owner only)")
+        p.add_argument("agent_id", type=int)
+        p.add_argument(
+            "--private-key",
+            default=DEV_KEYS[0],
+            help="the agent owner's key (default: anvil's first, which `enclave agent deploy` uses)",
+        )
+        p.set_defaults(run=run)
+        pausing.append(p)
     lst = agent.add_parser("list", help="the agents on-chain")
     lst.set_defaults(run=cmd_agent_list)
     request = sub.add_parser("request", help="request an agent through EchoConsumer")
     request.add_argument("agent_id", type=int)
     request.add_argument("--input", default="")
     request.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE", help="seal to the agent")
-    request.add_argument("--fee", type=int, help="wei (default: the agent's price)")
+    request.add_argument("--fee", type=wei, help="wei (default: the agent's price)")
     request.add_argument("--wait", action="store_true", help="wait for the on-chain result and print it")
     request.add_argument("--timeout", type=float, default=120.0)
     request.set_defaults(run=cmd_request)
-    for p in (dep, lst, request):
+    for p in (dep, lst, request, *pausing):
         p.add_argument("--state-dir", default=state)
 
     secrets = sub.add_parser("secrets", help="seal secrets to an agent").add_subparsers(dest="action", required=True)

@@ -80,7 +80,7 @@ def _pack(destination: Path) -> Path:
     if not PACK_SCRIPT.exists():
         raise EnclaveError("this installation has no checkout to pack the contracts from: pass --package TGZ")
     packed = subprocess.run(  # noqa: S603 - our own script
-        [str(PACK_SCRIPT), str(destination)], capture_output=True, text=True, timeout=300, check=False
+        [str(PACK_SCRIPT), str(destination.resolve())], capture_output=True, text=True, timeout=300, check=False
     )
     if packed.returncode != 0:
         raise EnclaveError(f"packing the contracts failed: {packed.stderr.strip() or packed.stdout.strip()}")

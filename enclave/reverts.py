@@ -8,6 +8,7 @@ from typing import Any
 
 from eth_abi.abi import decode
 from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
 
 from protocol.deployment import load_artifact
 from protocol.errors import ArtifactMissing
@@ -18,7 +19,7 @@ CONTRACTS = (("AgentRouter", None), ("TeeRegistry", None), ("EchoConsumer", None
 HINTS = {
     "AgentNotFound": "no agent has that id: `enclave agent list` shows the agents",
     "AgentIsPaused": "its owner paused it; it takes requests again once unpaused",
-    "InsufficientFee": "pay at least the agent's price (--fee, in wei)",
+    "InsufficientFee": "pay at least the agent's price, in wei",
     "ConsumerNotAllowed": "the agent's owner lets only some consumers use it",
     "InputTooLarge": "make the input smaller",
     "InvalidCodeSize": "agent code must be 1 byte to the maximum size",
@@ -56,7 +57,8 @@ def explain(data: bytes) -> str | None:
         values: tuple[Any, ...] = decode(types, data[4:])
     except Exception:  # noqa: BLE001 - malformed data: name the error without its arguments
         values = ()
-    args = ", ".join(f"{n}={v}" for n, v in zip(names, values, strict=False))
+    shown = [to_checksum_address(v) if t == "address" else v for t, v in zip(types, values, strict=False)]
+    args = ", ".join(f"{n}={v}" for n, v in zip(names, shown, strict=False))
     hint = HINTS.get(name)
     return f"{name}({args})" + (f": {hint}" if hint else "")
 

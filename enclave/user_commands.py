@@ -22,7 +22,7 @@ from enclave.errors import EnclaveError
 from enclave.keys import encrypt_input, rotate, set_agent_secrets
 from enclave.stack import DEPLOYER_KEY
 from enclave.usage import Connected, request_ids, send_asks, wait_for
-from protocol.deployment import Deployment
+from protocol.deployment import Deployment, send
 from protocol.errors import ProtocolError
 from protocol.hexes import to_hex
 from protocol.manifest import decode_output, parse_manifest
@@ -147,6 +147,24 @@ def cmd_agent_deploy(args: argparse.Namespace) -> int:
         raise EnclaveError(f"{args.file} does not compile: {problem}")
     agent_id, code_hash = deploy(w3, deployment, args.private_key, code, args.price)
     print(f"agent {agent_id} deployed (code hash 0x{code_hash.hex()})")
+    return 0
+
+
+def cmd_agent_pause(args: argparse.Namespace) -> int:
+    return _set_paused(args, True)
+
+
+def cmd_agent_unpause(args: argparse.Namespace) -> int:
+    return _set_paused(args, False)
+
+
+def _set_paused(args: argparse.Namespace, paused: bool) -> int:
+    """Pauses or resumes an agent; the chain refuses anyone but its owner, by name."""
+    w3, deployment, _ = _running(args.state_dir)
+    router = deployment.contract(w3, "AgentRouter")
+    call = router.functions.pauseAgent if paused else router.functions.unpauseAgent
+    send(w3, Account.from_key(args.private_key), call(args.agent_id))
+    print(f"agent {args.agent_id} {'paused: it takes no requests' if paused else 'takes requests again'}")
     return 0
 
 

@@ -49,6 +49,10 @@ CAPS = Limits(
 )
 
 
+# The keys an @enclave line may have.
+MANIFEST_KEYS = frozenset({"name", "allowHosts", "limits", "logs", "logsKey", "output"})
+
+
 @dataclass(frozen=True)
 class Manifest:
     name: str | None = None
@@ -97,11 +101,21 @@ def parse_manifest(code: str) -> Manifest:
             data = json.loads(match.group(1))
         except json.JSONDecodeError as err:
             raise ManifestError(f"the @enclave line is not JSON: {err}") from err
+        if not isinstance(data, dict):
+            raise ManifestError("the @enclave line is a JSON object")
+        unknown = set(data) - MANIFEST_KEYS
+        if unknown:
+            raise ManifestError(f"unknown manifest keys {sorted(unknown)}; known: {sorted(MANIFEST_KEYS)}")
         unknown_limits = set(data.get("limits", {})) - set(LIMIT_FIELDS)
         if unknown_limits:
             raise ManifestError(f"unknown limits {sorted(unknown_limits)}; known: {sorted(LIMIT_FIELDS)}")
         if not all(isinstance(v, int) and v > 0 for v in data.get("limits", {}).values()):
             raise ManifestError("limits are positive integers")
+        for name, value in data.get("limits", {}).items():
+            cap = getattr(CAPS, LIMIT_FIELDS[name])
+            cap = cap // MIB if name == "memoryMb" else cap
+            if value > cap:
+                raise ManifestError(f"limit {name} of {value} is over its cap of {cap}")
         hosts = data.get("allowHosts", [])
         if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
             raise ManifestError("allowHosts is a list of host names (host or host:port)")

@@ -3,8 +3,9 @@
 # solidity/src, forge-std's src and the solc shim, staged in a temporary folder. Prints the path
 # of the tarball, written to the folder given (default: dist/).
 set -euo pipefail
+# The destination is resolved where the caller stands, before moving to the repository.
+destination=$(realpath -m "${1:-$(dirname "$0")/../dist}")
 cd "$(dirname "$0")/.."
-destination=$(realpath -m "${1:-dist}")
 mkdir -p "$destination"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT

@@ -14,9 +14,9 @@ import pytest
 from eth_account import Account
 
 from enclave import cli
-from enclave.stack import DEPLOYER_KEY, Stack
+from enclave.anvil import DEV_KEYS
+from enclave.stack import Stack
 from enclave.usage import register, wait_for
-from protocol.deployment import send
 from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
@@ -63,20 +63,48 @@ def test_requests_the_router_refuses_say_why(stack: Stack, capsys: pytest.Captur
     _refused(capsys, stack, "the chain refused it: AgentNotFound(agentId=999): no agent has that id", "request", "999")
 
     paused = register(stack, ECHO)
-    router = stack.deployment.contract(stack.web3(), "AgentRouter")
-    send(stack.web3(), Account.from_key(DEPLOYER_KEY), router.functions.pauseAgent(paused))
+    code, out, _ = _run(capsys, "agent", "pause", str(paused), "--state-dir", str(stack.state_dir))
+    assert (code, out.strip()) == (0, f"agent {paused} paused: it takes no requests")
     _refused(capsys, stack, f"AgentIsPaused(agentId={paused}): its owner paused it", "request", str(paused))
+    _refused(
+        capsys,
+        stack,
+        f"NotAgentOwner(agentId={paused}, caller={Account.from_key(DEV_KEYS[3]).address}): only the agent's owner",
+        "agent",
+        "unpause",
+        str(paused),
+        "--private-key",
+        DEV_KEYS[3],
+    )
 
     priced = register(stack, ECHO, price=12_345)
     _refused(
         capsys,
         stack,
-        "InsufficientFee(paid=0, price=12345): pay at least the agent's price (--fee, in wei)",
+        "InsufficientFee(paid=0, price=12345): pay at least the agent's price, in wei",
         "request",
         str(priced),
         "--fee",
         "0",
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["agent", "deploy", "x.js", "--price", "-5"], "argument --price: -5 wei is out of range: 0 to 2**96 - 1"),
+        (["agent", "deploy", "x.js", "--price", str(2**96)], "is out of range"),
+        (["request", "1", "--fee", "-1"], "argument --fee: -1 wei is out of range"),
+        (["request", "1", "--fee", "lots"], "argument --fee: 'lots' is not a whole number of wei"),
+    ],
+)
+def test_amounts_of_wei_are_checked_before_anything_else(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert expected in capsys.readouterr().err
 
 
 def test_the_fee_defaults_to_the_agents_price(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,6 +132,18 @@ def test_agents_are_checked_before_any_transaction(
     manifest = tmp_path / "manifest.js"
     manifest.write_text('// @enclave {"limits": {"wallTimeMs": -1}}\n' + ECHO)
     _refused(capsys, stack, "limits are positive integers", "agent", "deploy", str(manifest))
+
+    misspelt = tmp_path / "misspelt.js"
+    misspelt.write_text('// @enclave {"name": "x", "limts": {"wallTimeMs": 2000}}\n' + ECHO)
+    _refused(capsys, stack, "unknown manifest keys ['limts']", "agent", "deploy", str(misspelt))
+
+    over = tmp_path / "over.js"
+    over.write_text('// @enclave {"limits": {"wallTimeMs": 99999999}}\n' + ECHO)
+    _refused(capsys, stack, "limit wallTimeMs of 99999999 is over its cap of 60000", "agent", "deploy", str(over))
+
+    no_main = tmp_path / "no-main.js"
+    no_main.write_text("const answer = 42;\n")
+    _refused(capsys, stack, "does not compile: it has no default export", "agent", "deploy", str(no_main))
 
     big = tmp_path / "big.js"
     big.write_text(ECHO + "\n// " + "x" * 70_000 + "\n")

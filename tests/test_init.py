@@ -21,10 +21,15 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
 
 
-def test_a_new_project_builds_and_passes_its_own_tests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_new_project_builds_and_passes_its_own_tests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a folder named relative to where the user stands
+    assert cli.main(["init", "my-consumer"]) == 0
     project = tmp_path / "my-consumer"
-    assert cli.main(["init", str(project)]) == 0
     assert "npm ci && forge test" in capsys.readouterr().out
+    assert [p.name for p in (project / "vendor").iterdir()] == ["enclave-agents-contracts-0.1.0.tgz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my-consumer"], "nothing written beside it"
     for made in ("foundry.toml", "package.json", "package-lock.json", "README.md", "agents/word-count.js"):
         assert (project / made).is_file(), made
 

@@ -27,10 +27,13 @@ AGENTS = {
     "spin": (ROOT / "solidity/test/e2e/fixtures/spin.js", b""),
     "throws": (None, b"x"),
     "too-big": (None, b"y"),
+    "wrong-shape": (None, b"z"),
 }
 SOURCES = {
     "throws": 'export default async () => { throw new Error("refused on purpose"); };',
     "too-big": '// @enclave {"limits": {"outputBytes": 16}}\nexport default async () => "0x" + "ab".repeat(64);',
+    # Declares (uint256, string) and answers one byte: a consumer's abi.decode would revert.
+    "wrong-shape": '// @enclave {"output": ["uint256", "string"]}\nexport default async () => "0x01";',
 }
 
 
@@ -67,3 +70,6 @@ def test_simulate_ffi_and_a_live_worker_agree(name: str, stack: Stack, tmp_path:
     [request_id] = ask_many(stack, register(stack, path), [input_])
     live = wait_for(stack, [request_id])[request_id]
     assert (simulated.status, simulated.output) == via_ffi == live, name
+    if name == "wrong-shape":
+        assert simulated.status == Status.AGENT_ERROR
+        assert b"does not decode as (uint256, string), as the manifest declares" in simulated.output

@@ -43,7 +43,7 @@ def test_walkthrough(tmp_path: Path) -> None:
                 stack = Stack(state_dir=tmp_path / "state", web_port=None).start()
             ran = subprocess.run(
                 ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
-                cwd=tmp_path,
+                cwd=tmp_path if number == 1 else tmp_path / "word-count",
                 env=env,
                 capture_output=True,
                 text=True,

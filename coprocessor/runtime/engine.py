@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import quickjs
+from eth_abi.abi import decode
 
 from coprocessor.runtime.host import HostApi
 from protocol.hexes import to_hex
@@ -139,6 +140,8 @@ _ASYNC_FUNCTION_HEADER_LINES = 2
 def syntax_error(code: str) -> str | None:
     """Why QuickJS cannot compile an agent, or None. The code is compiled as an async
     function's body (so a top-level `await` is fine) and never run: a check for deploy time."""
+    if not _DEFAULT_EXPRESSION.search(code):
+        return "it has no default export (export default async function main(input, ctx) { ... })"
     body = _OTHER_EXPORTS.sub("", expose_default_export(code))
     context = quickjs.Context()
     context.set_memory_limit(64 * 1024 * 1024)
@@ -149,8 +152,35 @@ def syntax_error(code: str) -> str | None:
     except quickjs.JSException as err:
         first = str(err).strip().splitlines()[0]
         lines = [int(n) - _ASYNC_FUNCTION_HEADER_LINES for n in _SOURCE_LINE.findall(str(err))]
-        return f"{first} (line {lines[0]})" if lines and lines[0] > 0 else first
+        if not lines or lines[0] <= 0:
+            return first
+        # Past the last line: the file ended in the middle of something (an unclosed brace).
+        return (
+            f"{first} ({'line ' + str(lines[0]) if lines[0] <= len(code.splitlines()) else 'at the end of the file'})"
+        )
     return None
+
+
+def with_output_types(execution: Execution, types: tuple[str, ...]) -> Execution:
+    """An OK run whose output does not decode as the types its manifest declares is the agent's
+    error, signed as such: a consumer that `abi.decode`s it would revert in its callback."""
+    if not types or execution.status != Status.OK:
+        return execution
+    try:
+        decode(list(types), execution.output)
+    except Exception:  # noqa: BLE001 - any failure to decode means the same thing
+        shape = ", ".join(types)
+        return Execution.failed(
+            Status.AGENT_ERROR,
+            f"the output ({len(execution.output)} bytes) does not decode as ({shape}), as the manifest declares",
+            logs=execution.logs,
+            elapsed_ms=execution.elapsed_ms,
+            memory_bytes=execution.memory_bytes,
+            http_calls=execution.http_calls,
+            calls=execution.calls,
+            limits=execution.limits,
+        )
+    return execution
 
 
 def execute(code: str, input_: bytes, limits: Limits, host: HostApi | None = None) -> Execution:

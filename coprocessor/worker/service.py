@@ -33,6 +33,7 @@ from coprocessor.errors import (
 )
 from coprocessor.keys import AgentKeys, ClusterKey, derive_agent_keys
 from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageGrant
+from coprocessor.runtime.engine import with_output_types
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.worker.code import CodeStore
 from protocol.deployment import Deployment
@@ -361,7 +362,7 @@ class Worker:
         limits = manifest.apply(self.limits)
         execution = self.sandbox.execute(code, input_, limits, context, self._resolve)
         execution.limits = limits.as_dict()
-        return execution
+        return with_output_types(execution, manifest.output)
 
     def _context(
         self,
