@@ -175,12 +175,14 @@ def test_call_agent_through_the_sandbox_pipe() -> None:
 
 
 def test_manifest_sets_hosts_and_limits_within_caps() -> None:
-    code = '// @enclave {"name": "x", "allowHosts": ["a.example"], "limits": {"wallTimeMs": 999999, "httpCalls": 2}}\n'
+    code = '// @enclave {"name": "x", "allowHosts": ["a.example"], "limits": {"wallTimeMs": 60000, "httpCalls": 2}}\n'
     manifest = parse_manifest(code + "export default async () => 1;")
     assert manifest.allow_hosts == ("a.example",)
     limits = manifest.apply(Limits())
     assert limits.http_calls == 2
-    assert limits.wall_time_ms == CAPS.wall_time_ms, "capped by the worker"
+    assert limits.wall_time_ms == CAPS.wall_time_ms
+    with pytest.raises(ManifestError, match="limit wallTimeMs of 999999 is over its cap of 60000"):
+        parse_manifest('// @enclave {"limits": {"wallTimeMs": 999999}}')
     assert parse_manifest(with_manifest("export default async () => 1;", Manifest(name="y"))).name == "y"
     with pytest.raises(ManifestError, match="unknown limits"):
         parse_manifest('// @enclave {"limits": {"cpu": 1}}')
