@@ -5,10 +5,11 @@
 // runtime gives them. The answer is abi.encode(bytes response, bytes err), never both set, which
 // FunctionsRouterAdapter hands to the client's handleOracleFulfillment.
 //
-// Differences from Chainlink's DON (docs/from-chainlink-functions.md): secrets come sealed to
-// this agent's key (ctx.secrets), not from DON-hosted threshold encryption; there are no Deno
-// imports; the hosts a source may fetch are this agent's manifest allow-list, set by whoever
-// deploys it.
+// Differences from Chainlink's DON (docs/from-chainlink-functions.md): no secrets yet (`secrets`
+// is empty); no Deno imports; the hosts a source may fetch are this agent's manifest allow-list,
+// set by whoever deploys it. The source runs as an async function in this agent's global scope:
+// it sees its arguments and the globals, never `ctx` (the engine holds the host function in a
+// closure, and a run's output and settling are not writable globals).
 
 const MAX_RESPONSE_BYTES = 256;
 const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
@@ -21,7 +22,9 @@ export default async function main(input, ctx) {
     if (request.language !== 0) throw new Error(`unsupported language ${request.language}: only JavaScript (0)`);
     if (request.codeLocation !== 0) throw new Error("only inline source code is supported");
     const run = new AsyncFunction("args", "bytesArgs", "secrets", "Functions", request.source);
-    const result = await run(request.args, request.bytesArgs, ctx.secrets, functionsApi(ctx));
+    // No secrets yet: an unchanged client's request cannot carry secrets sealed to this agent,
+    // and this agent's own settings would be every tenant's to read (docs/from-chainlink-functions.md).
+    const result = await run(request.args, request.bytesArgs, Object.freeze({}), functionsApi(ctx));
     response = asBytes(result);
     if (response.length > MAX_RESPONSE_BYTES) {
       throw new Error(`response of ${response.length} bytes exceeds the ${MAX_RESPONSE_BYTES}-byte limit`);
@@ -34,8 +37,8 @@ export default async function main(input, ctx) {
 }
 
 function asBytes(value) {
-  if (value instanceof Uint8Array) return value;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  // Copied into a plain Uint8Array: its length is the engine's, not a getter a subclass defines.
+  if (value instanceof Uint8Array || value instanceof ArrayBuffer) return new Uint8Array(value);
   throw new Error("returned value not an ArrayBuffer or Uint8Array");
 }
 

@@ -63,7 +63,7 @@ def test_make_http_request_as_chainlink_documents_it(tmp_path: Path) -> None:
           const price = await Functions.makeHttpRequest({{ url: "{api.url}/price", params: {{ pair: args[0] }} }});
           if (price.error) throw new Error("price: " + price.message);
           const echoed = await Functions.makeHttpRequest({{
-            url: "{api.url}/echo", method: "POST", data: {{ n: 7 }}, headers: {{ "X-Key": secrets.KEY ?? "none" }},
+            url: "{api.url}/echo", method: "POST", data: {{ n: 7 }}, headers: {{ "X-Key": args[1] }},
           }});
           const missing = await Functions.makeHttpRequest({{ url: "{api.url}/missing" }});
           return Functions.encodeString(JSON.stringify({{
@@ -71,8 +71,8 @@ def test_make_http_request_as_chainlink_documents_it(tmp_path: Path) -> None:
             missing: [missing.error, missing.response.status],
           }}));
         """
-        response, err = _run(tmp_path, source, ["ETH-USD"], allow_hosts=(api.host,), allow_private_networks=True,
-                             secrets={"KEY": "s3cret"})  # fmt: skip
+        response, err = _run(tmp_path, source, ["ETH-USD", "s3cret"], allow_hosts=(api.host,),
+                             allow_private_networks=True)  # fmt: skip
         assert err == ""
         assert json.loads(response) == {
             "usd": 3012.5, "path": "/price?pair=ETH-USD", "status": 201, "n": 7, "missing": [True, 404],
@@ -97,3 +97,42 @@ def test_a_slow_api_answers_with_an_error_after_the_requests_timeout(tmp_path: P
         """
         response, _ = _run(tmp_path, source, allow_hosts=(api.host,), allow_private_networks=True)
         assert response == b"true ERR_REQUEST"
+
+
+ESCAPES = {
+    "the host function": "return Functions.encodeString(typeof __host + typeof globalThis.__host);",
+    "a second run": """
+        let leaked = "none";
+        globalThis.__agentMain = async (input, ctx) => { leaked = Object.keys(ctx).join(","); };
+        __run("0x");
+        for (let i = 0; i < 10; i++) await null; // let a started run reach main
+        return Functions.encodeString(leaked);
+    """,
+}
+
+
+@pytest.mark.parametrize("attempt", list(ESCAPES))
+def test_a_source_never_reaches_ctx(tmp_path: Path, attempt: str) -> None:
+    response, err = _run(tmp_path, ESCAPES[attempt])
+    assert response in (b"undefinedundefined", b"none"), (attempt, response, err)
+
+
+def test_a_source_cannot_write_the_answer_or_settle_the_run(tmp_path: Path) -> None:
+    source = """
+        try { globalThis.__output = "0xdeadbeef"; } catch (e) {}
+        try { globalThis.__settled = true; } catch (e) {}
+        try { Object.defineProperty(globalThis, "__settled", { value: true }); } catch (e) {}
+        return Functions.encodeString("honest");
+    """
+    assert _run(tmp_path, source) == (b"honest", "")
+
+
+def test_a_length_getter_does_not_pass_the_response_limit(tmp_path: Path) -> None:
+    source = "class Short extends Uint8Array { get length() { return 1; } } return new Short(3000);"
+    response, err = _run(tmp_path, source)
+    assert (response, err) == (b"", "response of 3000 bytes exceeds the 256-byte limit")
+
+
+def test_secrets_are_empty_until_requests_can_carry_them(tmp_path: Path) -> None:
+    response, _ = _run(tmp_path, "return Functions.encodeString(JSON.stringify(secrets));", secrets={"OWNER": "x"})
+    assert response == b"{}"

@@ -18,6 +18,12 @@
   // another that passes, and so end its own run with RESOURCE_LIMIT rather than AGENT_ERROR.
   // Nothing of another agent's run is reachable from here: a callee runs in a context of its
   // own, and its failure reaches its caller as a plain Error from ctx.callAgent.
+  // The host function is held here and removed from the global object: an agent reaches the
+  // host only through `ctx`, and code an agent runs on others' behalf (a source given in its
+  // input, as the Chainlink Functions runtime runs) reaches it not at all.
+  const host = globalThis.__host;
+  delete globalThis.__host;
+
   const InternalErrorPrototype = globalThis.InternalError.prototype;
   const getPrototypeOf = Object.getPrototypeOf;
   const errorText = Function.prototype.call.bind(Error.prototype.toString);
@@ -61,7 +67,7 @@
     );
 
   const call = (name, ...args) => {
-    const reply = decode(__host(name, encode(args)));
+    const reply = decode(host(name, encode(args)));
     if ("error" in reply) throw new Error(reply.error);
     return reply.ok;
   };
@@ -143,18 +149,27 @@
   // memory left to build the text).
   const UNSHOWABLE = "the agent threw a value that cannot be shown as text";
 
-  globalThis.__run = (inputHex) => {
-    // Every global the handlers below assign exists before main runs: adding a property can
-    // need memory that a run at its memory limit no longer has.
-    globalThis.__settled = false;
-    globalThis.__failure = null;
-    globalThis.__output = null;
+  // What the engine reads of a run: getters over this closure's variables, neither writable nor
+  // redefinable, so that only main's own settling sets them (code running inside the agent
+  // cannot declare a run settled, or write its output). Assigning them needs no allocation,
+  // which matters for a run at its memory limit.
+  let settled = false;
+  let failure = null;
+  let output = null;
+  let started = false;
+  for (const [name, read] of [["__settled", () => settled], ["__failure", () => failure], ["__output", () => output]]) {
+    Object.defineProperty(globalThis, name, { get: read });
+  }
+
+  const run = (inputHex) => {
+    if (started) return; // once per run: a second call could hand a second `ctx` out
+    started = true;
     topLevel = false;
     failureKind = null;
     const main = globalThis.__agentMain;
     if (typeof main !== "function") {
-      globalThis.__settled = true;
-      globalThis.__failure = "the agent has no default export function (export default async function main(input, ctx))";
+      failure = "the agent has no default export function (export default async function main(input, ctx))";
+      settled = true;
       return;
     }
     Promise.resolve()
@@ -163,9 +178,9 @@
       // end the run like the agent's own, rather than leaving it unsettled.
       .then(toOutput)
       .then(
-        (output) => {
-          globalThis.__output = output;
-          globalThis.__settled = true;
+        (converted) => {
+          output = converted;
+          settled = true;
         },
         (error) => {
           // First, before anything allocates: the status must not depend on building the text.
@@ -177,9 +192,10 @@
           } catch (_) {
             // keep UNSHOWABLE
           }
-          globalThis.__failure = text;
-          globalThis.__settled = true;
+          failure = text;
+          settled = true;
         },
       );
   };
+  Object.defineProperty(globalThis, "__run", { value: run });
 })();

@@ -104,6 +104,8 @@ contract FunctionsRouterAdapter is AgentConsumer {
     error GasLimitTooBig(uint32 limit);
     /// @notice A request without data.
     error EmptyRequestData();
+    /// @notice A subscription's balance would not fit its uint96.
+    error BalanceTooLarge(uint256 balance);
     /// @notice Paying out a cancelled subscription failed.
     error PaymentFailed(address to, uint256 amount);
 
@@ -132,8 +134,10 @@ contract FunctionsRouterAdapter is AgentConsumer {
     function fundSubscription(uint64 subscriptionId) external payable {
         Subscription storage sub = _subscription(subscriptionId);
         uint256 old = sub.balance;
-        sub.balance = uint96(old + msg.value);
-        emit SubscriptionFunded(subscriptionId, old, sub.balance);
+        uint256 funded = old + msg.value;
+        if (funded > type(uint96).max) revert BalanceTooLarge(funded);
+        sub.balance = uint96(funded);
+        emit SubscriptionFunded(subscriptionId, old, funded);
     }
 
     /// @notice Lets `consumer` send requests paid by the subscription.
@@ -212,8 +216,14 @@ contract FunctionsRouterAdapter is AgentConsumer {
         bytes memory response;
         bytes memory err;
         if (status == AgentStatus.OK) {
-            // The runtime answers abi.encode(bytes response, bytes err), one of them empty.
-            (response, err) = abi.decode(output, (bytes, bytes));
+            // The runtime answers abi.encode(bytes response, bytes err), one of them empty; an
+            // answer of another shape is the client's error, never this callback's revert (which
+            // would leave the request pending here and the client uncalled).
+            try this.decodeAnswer(output) returns (bytes memory decodedResponse, bytes memory decodedErr) {
+                (response, err) = (decodedResponse, decodedErr);
+            } catch {
+                err = "the Functions runtime answered in an unexpected shape";
+            }
         } else {
             // The run itself failed (a timeout, a limit): its message is the error.
             err = output;
@@ -226,6 +236,11 @@ contract FunctionsRouterAdapter is AgentConsumer {
         emit RequestProcessed(
             bytes32(id), pending.subscriptionId, pending.fee, tx.origin, success ? 0 : 1, response, err, ""
         );
+    }
+
+    /// @notice abi.decode of the runtime's answer, external so that a malformed one can be caught.
+    function decodeAnswer(bytes calldata output) external pure returns (bytes memory response, bytes memory err) {
+        return abi.decode(output, (bytes, bytes));
     }
 
     // -- helpers -------------------------------------------------------------------------------

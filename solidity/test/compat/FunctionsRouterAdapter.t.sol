@@ -118,6 +118,21 @@ contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
         }
     }
 
+    function test_FundingPastAUint96IsRefused() public {
+        uint256 tooMuch = uint256(type(uint96).max) + 1;
+        vm.deal(address(this), tooMuch * 2);
+        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.BalanceTooLarge.selector, tooMuch + 1 ether));
+        adapter.fundSubscription{value: tooMuch}(subscriptionId);
+    }
+
+    function test_AnAnswerOfAnotherShapeIsTheClientsError() public {
+        (bytes memory response, bytes memory err) = adapter.decodeAnswer(abi.encode(bytes("r"), bytes("")));
+        assertEq(response, "r");
+        assertEq(err, "");
+        vm.expectRevert();
+        adapter.decodeAnswer(hex"deadbeef");
+    }
+
     function test_CancellingPaysTheBalanceOut() public {
         address payable to = payable(address(0xCAFE));
         adapter.cancelSubscription(subscriptionId, to);
