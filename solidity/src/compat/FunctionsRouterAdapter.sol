@@ -53,6 +53,8 @@ contract FunctionsRouterAdapter is AgentConsumer {
     mapping(uint64 subscriptionId => Subscription) private s_subscriptions;
     mapping(uint64 subscriptionId => mapping(address consumer => bool)) private s_isConsumer;
     mapping(uint256 requestId => Pending) private s_pending;
+    /// @dev Wei the router refunded (cancelled requests) that no subscription has been given back.
+    uint256 private s_refunds;
 
     /// @notice Emitted when a subscription is created.
     event SubscriptionCreated(uint64 indexed subscriptionId, address owner);
@@ -90,6 +92,17 @@ contract FunctionsRouterAdapter is AgentConsumer {
         bytes callbackReturnData
     );
 
+    /// @notice Emitted when a cancelled request's fee goes back to its subscription.
+    event FeeReclaimed(bytes32 indexed requestId, uint64 indexed subscriptionId, uint96 fee);
+
+    /// @notice The request is not one of this adapter's, or its fee was already handled.
+    error NotPending(uint256 requestId);
+    /// @notice The request is still open: it may yet be answered.
+    error StillOpen(uint256 requestId);
+    /// @notice The router refunded nothing for this request: it was delivered, not cancelled.
+    error NotRefunded(uint256 requestId);
+    /// @notice Only the router sends this contract ether directly (refunds it withdraws).
+    error OnlyRouterPays();
     /// @notice No subscription has this id.
     error InvalidSubscription();
     /// @notice Only the subscription's owner may do this.
@@ -184,6 +197,33 @@ contract FunctionsRouterAdapter is AgentConsumer {
     /// @notice How many subscriptions were ever created.
     function getSubscriptionCount() external view returns (uint64) {
         return s_subscriptionCount;
+    }
+
+    /// @notice Gives a cancelled request's fee back to its subscription (a request that waited
+    ///         past its deadline unanswered is cancelled on-chain, by anyone, and the router
+    ///         credits its fee to this adapter). Anyone may call it.
+    /// @dev Credits only what the router refunded: a request this adapter was not called back
+    ///      for but that was delivered has no refund, and its reclaim reverts.
+    function reclaimFee(uint256 requestId) external {
+        Pending memory pending = s_pending[requestId];
+        if (pending.client == address(0)) revert NotPending(requestId);
+        if (ROUTER.isOpen(requestId)) revert StillOpen(requestId);
+        Subscription storage sub = _subscription(pending.subscriptionId);
+        uint256 owed = ROUTER.balanceOf(address(this));
+        if (owed != 0) {
+            s_refunds += owed;
+            ROUTER.withdraw(payable(address(this)));
+        }
+        if (s_refunds < pending.fee) revert NotRefunded(requestId);
+        s_refunds -= pending.fee;
+        delete s_pending[requestId];
+        sub.balance += pending.fee;
+        emit FeeReclaimed(bytes32(requestId), pending.subscriptionId, pending.fee);
+    }
+
+    /// @notice Refunds the router pays out to this adapter.
+    receive() external payable {
+        if (msg.sender != address(ROUTER)) revert OnlyRouterPays();
     }
 
     // -- requests ------------------------------------------------------------------------------

@@ -67,13 +67,28 @@ abstract contract EnclaveTest is Test {
     /// @notice Answers every request made since `vm.recordLogs()`: runs each agent and delivers
     ///         its signed result. Returns how many the router delivered.
     function answerRequests() internal returns (uint256 delivered) {
+        (RequestCommitment[] memory commitments, bytes[] memory inputs) = requestsMade();
+        for (uint256 i; i < commitments.length; ++i) {
+            delivered += _answer(commitments[i], inputs[i]);
+        }
+    }
+
+    /// @notice The fields and inputs of the requests made since `vm.recordLogs()`, as the router
+    ///         hashed them (for `runAgent`, or to `cancel` one after its deadline).
+    function requestsMade() internal returns (RequestCommitment[] memory commitments, bytes[] memory inputs) {
         Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint256 count;
         for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].emitter != address(enclaveRouter) || logs[i].topics[0] != IAgentRouter.AgentRequested.selector)
-            {
-                continue;
+            if (_isRequest(logs[i])) ++count;
+        }
+        commitments = new RequestCommitment[](count);
+        inputs = new bytes[](count);
+        count = 0;
+        for (uint256 i; i < logs.length; ++i) {
+            if (_isRequest(logs[i])) {
+                (commitments[count], inputs[count]) = _fields(logs[i]);
+                ++count;
             }
-            delivered += _answer(logs[i]);
         }
     }
 
@@ -114,11 +129,20 @@ abstract contract EnclaveTest is Test {
         status = AgentStatus(rawStatus);
     }
 
-    function _answer(Vm.Log memory log) private returns (uint256 delivered) {
+    function _isRequest(Vm.Log memory log) private view returns (bool) {
+        return log.emitter == address(enclaveRouter) && log.topics[0] == IAgentRouter.AgentRequested.selector;
+    }
+
+    function _fields(Vm.Log memory log) private view returns (RequestCommitment memory commitment, bytes memory input) {
         uint256 requestId = uint256(log.topics[1]);
-        (bytes32 codeHash, bytes memory input, uint96 fee, uint32 callbackGasLimit, uint48 deadline, uint32 nonce) =
+        bytes32 codeHash;
+        uint96 fee;
+        uint32 callbackGasLimit;
+        uint48 deadline;
+        uint32 nonce;
+        (codeHash, input, fee, callbackGasLimit, deadline, nonce) =
             abi.decode(log.data, (bytes32, bytes, uint96, uint32, uint48, uint32));
-        RequestCommitment memory commitment = RequestCommitment({
+        commitment = RequestCommitment({
             agentId: uint256(log.topics[2]),
             codeHash: codeHash,
             inputHash: keccak256(input),
@@ -134,6 +158,9 @@ abstract contract EnclaveTest is Test {
             require(block.number - commitment.createdAt < 256, "EnclaveTest: no block gives the request's id");
             --commitment.createdAt;
         }
+    }
+
+    function _answer(RequestCommitment memory commitment, bytes memory input) private returns (uint256 delivered) {
         (AgentStatus status, bytes memory output, bytes32 r, bytes32 vs) = runAgent(commitment, input);
         SignedAgentResult[] memory batch = new SignedAgentResult[](1);
         batch[0] = SignedAgentResult({

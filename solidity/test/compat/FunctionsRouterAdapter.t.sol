@@ -6,6 +6,7 @@ import {FunctionsClient} from "chainlink/functions/v1_0_0/FunctionsClient.sol";
 import {FunctionsRequest} from "chainlink/functions/v1_0_0/libraries/FunctionsRequest.sol";
 
 import {FunctionsRouterAdapter} from "../../src/compat/FunctionsRouterAdapter.sol";
+import {RequestCommitment} from "../../src/libraries/AgentTypes.sol";
 import {EnclaveTest} from "../../src/testing/EnclaveTest.sol";
 
 /// @notice A client that measures the gas its callback was given.
@@ -131,6 +132,40 @@ contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
         assertEq(err, "");
         vm.expectRevert();
         adapter.decodeAnswer(hex"deadbeef");
+    }
+
+    function test_ACancelledRequestsFeeGoesBackToItsSubscription() public {
+        uint96 before = adapter.getSubscription(subscriptionId).balance;
+        vm.recordLogs();
+        example.sendRequest("return Functions.encodeUint256(1);", "", new string[](0), subscriptionId, DON_ID);
+        (RequestCommitment[] memory made,) = requestsMade();
+        uint256 requestId = enclaveRouter.requestIdOf(made[0]);
+        assertEq(adapter.getSubscription(subscriptionId).balance, before - PRICE);
+
+        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.StillOpen.selector, requestId));
+        adapter.reclaimFee(requestId);
+
+        // Nobody answered: past its deadline anyone cancels it, and the router refunds the adapter.
+        vm.warp(made[0].deadline + 1);
+        enclaveRouter.cancel(made[0]);
+        vm.prank(address(0xA11));
+        adapter.reclaimFee(requestId);
+        assertEq(adapter.getSubscription(subscriptionId).balance, before, "the fee is back");
+        assertEq(address(adapter).balance, 1 ether, "and the ether with it");
+
+        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.NotPending.selector, requestId));
+        adapter.reclaimFee(requestId);
+    }
+
+    function test_ADeliveredRequestHasNoFeeToReclaim() public {
+        bytes32 requestId = _send("return Functions.encodeUint256(1);", new string[](0));
+        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.NotPending.selector, uint256(requestId)));
+        adapter.reclaimFee(uint256(requestId));
+    }
+
+    function test_OnlyTheRouterSendsEtherDirectly() public {
+        (bool sent,) = address(adapter).call{value: 1}("");
+        assertFalse(sent);
     }
 
     function test_CancellingPaysTheBalanceOut() public {
