@@ -60,9 +60,6 @@ class WorkerClient:
         data: dict[str, Any] = reply.json()
         return data
 
-    def execute(self, request: ExecuteRequest, timeout_s: float | None = None) -> ExecuteResponse:
-        return ExecuteResponse.model_validate(self._post("/v1/execute", request.model_dump(), timeout_s))
-
     def execute_batch(self, requests: list[ExecuteRequest], timeout_s: float | None = None) -> list[BatchItem]:
         """Each request's result, or why the worker could not give one."""
         body = ExecuteBatchRequest(requests=requests).model_dump()

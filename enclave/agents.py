@@ -78,7 +78,7 @@ def simulate(
         execution = sandbox.execute(
             code, input_, limits, context, local_resolver(agents or {}, allow_hosts, state_dir, defaults)
         )
-    return Simulation(execution=with_output_types(execution, manifest.output), limits=limits, manifest=manifest)
+    return Simulation(execution=with_output_types(execution, manifest), limits=limits, manifest=manifest)
 
 
 def local_resolver(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import requests
 from web3.exceptions import ContractCustomError, ContractLogicError, ProviderConnectionError
@@ -13,7 +12,6 @@ from coprocessor.errors import CoprocessorError
 from enclave import ffi
 from enclave.anvil import DEV_KEYS
 from enclave.errors import EnclaveError
-from enclave.init import init_project
 from enclave.locations import default_state_dir
 from enclave.reverts import refusal
 from enclave.stack_commands import cmd_demo, cmd_deploy, cmd_env, cmd_status, cmd_up
@@ -24,6 +22,7 @@ from enclave.user_commands import (
     cmd_agent_pause,
     cmd_agent_simulate,
     cmd_agent_unpause,
+    cmd_init,
     cmd_keys_rotate,
     cmd_keys_show,
     cmd_request,
@@ -186,15 +185,6 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{err.strerror or err}: {err.filename}" if err.filename else str(err))
     except KeyboardInterrupt:
         return 130
-
-
-def cmd_init(args: argparse.Namespace) -> int:
-    target = Path(args.dir)
-    tarball = init_project(target, Path(args.package) if args.package else None)
-    print(f"a project in {target}, using {tarball.name}; next:")
-    print(f"  cd {target} && npm ci && forge test")
-    print("  (the end-to-end test runs `enclave ffi`: keep this `enclave` on PATH)")
-    return 0
 
 
 def _fail(message: str) -> int:

@@ -36,8 +36,9 @@ from web3.logs import DISCARD
 from web3.types import TxParams, Wei
 
 from enclave.errors import EnclaveError
-from enclave.locations import default_state_dir
+from enclave.locations import RunningStack, default_state_dir
 from enclave.reverts import refusal
+from enclave.stack import FREE_DEV_KEYS
 from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment, connect, send
 from protocol.results import RequestCommitment
@@ -87,15 +88,8 @@ class EnclaveClient:
     def from_stack(cls, state_dir: Path | None = None, private_key: str | None = None) -> EnclaveClient:
         """A client of the stack `enclave up` runs (in `state_dir`, else where the CLI looks),
         sending from `private_key`, else from the dev key no service sends from."""
-        from enclave.stack_commands import FREE_DEV_KEYS  # the CLI's own module: imported when used
-
-        folder = state_dir or default_state_dir()
-        try:
-            info = json.loads((folder / "stack.json").read_text())
-            deployment = Deployment.load(folder / "deployment.json")
-        except (OSError, ValueError) as err:
-            raise EnclaveError(f"no running stack in {folder}: start one with `enclave up` ({err})") from err
-        return cls(str(info["rpcUrl"]), deployment, private_key or FREE_DEV_KEYS[0])
+        stack = RunningStack.read(state_dir or default_state_dir())
+        return cls(stack.rpc_url, stack.deployment, private_key or FREE_DEV_KEYS[0])
 
     # -- asking ---------------------------------------------------------------------------------
 

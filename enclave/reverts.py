@@ -14,7 +14,7 @@ from protocol.deployment import load_artifact
 from protocol.errors import ArtifactMissing
 
 # The contracts whose errors a user of the command line meets.
-CONTRACTS = (("AgentRouter", None), ("TeeRegistry", None), ("EchoConsumer", None))
+CONTRACTS = ("AgentRouter", "TeeRegistry", "EchoConsumer")
 
 HINTS = {
     "AgentNotFound": "no agent has that id: `enclave agent list` shows the agents",
@@ -33,9 +33,9 @@ HINTS = {
 def _errors() -> dict[bytes, tuple[str, list[str], list[str]]]:
     """Selector -> (name, argument names, argument types), from the compiled contracts."""
     known: dict[bytes, tuple[str, list[str], list[str]]] = {}
-    for name, source in CONTRACTS:
+    for name in CONTRACTS:
         try:
-            abi = load_artifact(name, source).abi
+            abi = load_artifact(name).abi
         except ArtifactMissing:
             continue
         for item in abi:

@@ -36,6 +36,9 @@ DEPLOYER_KEY, TRANSMITTER_KEY = DEV_KEYS[0], DEV_KEYS[1]
 # Gatekeepers' chain accounts (registered in TeeRegistry at deployment); DEV_KEYS[3] and [4]
 # are left for users and tests.
 GATEKEEPER_KEYS = (DEV_KEYS[2], DEV_KEYS[5], DEV_KEYS[6], DEV_KEYS[7])
+# Funded dev keys that no service of the stack sends from (the deployer, who owns the example
+# agents and whom the dashboard acts as, sends from 0): yours, for requests and scripts.
+FREE_DEV_KEYS = (DEV_KEYS[3], DEV_KEYS[4], DEV_KEYS[8])
 
 
 @dataclass

@@ -12,24 +12,20 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 import httpx
 from eth_account import Account
 from web3 import Web3
 
-from enclave.anvil import DEV_KEYS, Anvil
+from enclave.anvil import Anvil
 from enclave.demo import HELLO_AGENT, SEALED_AGENT, request_and_wait, secret_leaks, stage_times
 from enclave.deploy import deploy_system
 from enclave.errors import StackError
 from enclave.keys import encrypt_input
-from enclave.stack import Stack
+from enclave.locations import RunningStack
+from enclave.stack import FREE_DEV_KEYS, Stack
 from enclave.usage import register
 from protocol.status import Status
-
-# Funded anvil dev keys that no service of the stack sends from (the deployer, who owns the
-# example agents and whom the dashboard acts as, is 0; the transmitter 1; gatekeepers 2, 5, 6, 7).
-FREE_DEV_KEYS = (DEV_KEYS[3], DEV_KEYS[4], DEV_KEYS[8])
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -164,42 +160,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _running(state_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The stack manifest and the deployment of the stack in `state_dir`."""
-    try:
-        info = json.loads((state_dir / "stack.json").read_text())
-        deployment = json.loads((state_dir / "deployment.json").read_text())
-    except (OSError, ValueError):
-        raise StackError(f"no stack in {state_dir}: start one with `enclave up`") from None
-    return info, deployment
-
-
 def cmd_env(args: argparse.Namespace) -> int:
     """What a shell, a forge script or an application needs to reach the running stack."""
     state_dir = Path(args.state_dir)
-    info, deployment = _running(state_dir)
+    stack = RunningStack.read(state_dir)
     body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
     try:
-        chain_id = int(httpx.post(info["rpcUrl"], json=body, timeout=3).json()["result"], 16)
+        chain_id = int(httpx.post(stack.rpc_url, json=body, timeout=3).json()["result"], 16)
     except (httpx.HTTPError, ValueError, KeyError):
         raise StackError(
-            f"the stack in {state_dir} is not running (its chain at {info['rpcUrl']} does not answer)"
+            f"the stack in {state_dir} is not running (its chain at {stack.rpc_url} does not answer)"
         ) from None
-    if chain_id != deployment["chainId"]:
+    if chain_id != stack.deployment.chain_id:
         raise StackError(
-            f"the chain at {info['rpcUrl']} is not the one {state_dir} deployed to: start `enclave up` again"
+            f"the chain at {stack.rpc_url} is not the one {state_dir} deployed to: start `enclave up` again"
         )
-    contracts = {name: entry["address"] for name, entry in deployment["contracts"].items()}
+    contracts = stack.deployment.addresses
     free = [{"address": Account.from_key(key).address, "privateKey": key} for key in FREE_DEV_KEYS]
     if args.json:
         print(
             json.dumps(
                 {
                     "stateDir": str(state_dir),
-                    "rpcUrl": info["rpcUrl"],
+                    "rpcUrl": stack.rpc_url,
                     "chainId": chain_id,
                     "contracts": contracts,
-                    "services": info["services"],
+                    "services": stack.services,
                     "freeDevKeys": free,
                 },
                 indent=2,
@@ -208,7 +194,7 @@ def cmd_env(args: argparse.Namespace) -> int:
         return 0
     exports = {
         "ENCLAVE_STATE_DIR": str(state_dir),
-        "ENCLAVE_RPC_URL": info["rpcUrl"],
+        "ENCLAVE_RPC_URL": stack.rpc_url,
         "ENCLAVE_CHAIN_ID": str(chain_id),
         **{f"ENCLAVE_{_snake(name).upper()}": address for name, address in contracts.items()},
         # A funded key that no service sends from: yours, for requests and forge scripts.
@@ -227,19 +213,18 @@ def _snake(name: str) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """What is deployed and running, with counts of requests by state."""
-    state_dir = Path(args.state_dir)
-    info, deployment = _running(state_dir)
-    print(f"chain {info['rpcUrl']} (chain id {deployment['chainId']})")
-    if info.get("teeBackend", "simulated") == "simulated":
+    stack = RunningStack.read(Path(args.state_dir))
+    print(f"chain {stack.rpc_url} (chain id {stack.deployment.chain_id})")
+    if stack.tee_backend == "simulated":
         print(f"TEE   {SIMULATED_NOTICE}")
-    for name, entry in deployment["contracts"].items():
-        print(f"  {name:13} {entry['address']}")
-    for name, url in info["services"].items():
+    for name, address in stack.deployment.addresses.items():
+        print(f"  {name:13} {address}")
+    for name, url in stack.services.items():
         try:
             healthy = httpx.get(f"{url}/healthz", timeout=2).status_code == 200
         except httpx.HTTPError:
             healthy = False
         print(f"{name:10} {url:28} {'healthy' if healthy else 'DOWN'}")
-    if "bridge" in info["services"]:
-        print(_status_line(info["services"]["bridge"]))
+    if "bridge" in stack.services:
+        print(_status_line(stack.services["bridge"]))
     return 0

@@ -13,17 +13,17 @@ from eth_account import Account
 from web3 import Web3
 from web3.types import TxParams, Wei
 
-from coprocessor.errors import CoprocessorError
 from coprocessor.runtime.engine import syntax_error
 from coprocessor.worker.code import CodeStore
 from enclave.agents import deploy, list_agents, parse_input, prepare_code, simulate
 from enclave.display import show_bytes
 from enclave.errors import EnclaveError
+from enclave.init import init_project
 from enclave.keys import encrypt_input, rotate, set_agent_secrets
+from enclave.locations import RunningStack
 from enclave.stack import DEPLOYER_KEY
 from enclave.usage import Connected, request_ids, send_asks, wait_for
 from protocol.deployment import Deployment, send
-from protocol.errors import ProtocolError
 from protocol.hexes import to_hex
 from protocol.manifest import decode_output, parse_manifest
 from protocol.private_logs import open_logs
@@ -35,12 +35,8 @@ CALLBACK_GAS = 300_000
 
 def _running(state_dir: str) -> tuple[Web3, Deployment, dict[str, str]]:
     """The chain, deployment and service URLs of the stack that `enclave up` runs."""
-    try:
-        info = json.loads((Path(state_dir) / "stack.json").read_text())
-        deployment = Deployment.load(Path(state_dir) / "deployment.json")
-    except (OSError, ValueError, CoprocessorError, ProtocolError) as err:
-        raise EnclaveError(f"no running stack in {state_dir}: start one with `enclave up` ({err})") from err
-    return Web3(Web3.HTTPProvider(info["rpcUrl"])), deployment, info["services"]
+    stack = RunningStack.read(Path(state_dir))
+    return Web3(Web3.HTTPProvider(stack.rpc_url)), stack.deployment, stack.services
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -237,3 +233,12 @@ def cmd_request(args: argparse.Namespace) -> int:
     if values is not None:
         print(f"decoded ({', '.join(manifest.output)}): {', '.join(map(str, values))}")
     return 0 if status == Status.OK else 1
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.dir)
+    tarball = init_project(target, Path(args.package) if args.package else None)
+    print(f"a project in {target}, using {tarball.name}; next:")
+    print(f"  cd {target} && npm ci && forge test")
+    print("  (the end-to-end test runs `enclave ffi`: keep this `enclave` on PATH)")
+    return 0

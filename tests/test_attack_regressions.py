@@ -12,12 +12,12 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
-from eth_utils.crypto import keccak
 from fastapi.testclient import TestClient
 from nacl.public import PrivateKey
 
@@ -34,6 +34,7 @@ from protocol.private_logs import open_logs, owner_logs_key, seal_logs
 from protocol.results import RequestCommitment
 from protocol.status import Status
 from protocol.wire import CommitmentModel, ExecuteRequest, ExecuteResponse, to_hex
+from tests import samples
 
 PRIVATE_CALLEE = """export default async (input, ctx) => {
   ctx.log("callee private log: API_KEY=" + ctx.secrets.API_KEY);
@@ -68,17 +69,7 @@ def test_a_callee_with_private_logs_keeps_its_logs_and_error_from_its_caller(pri
 
 
 def _commitment(input_: bytes = b"x") -> RequestCommitment:
-    return RequestCommitment(
-        agent_id=1,
-        code_hash=b"\x01" * 32,
-        input_hash=keccak(input_),
-        consumer="0x" + "c0" * 20,
-        fee=0,
-        callback_gas_limit=100_000,
-        created_at=5,
-        deadline=10**9,
-        nonce=0,
-    )
+    return samples.commitment(input_, created_at=5, deadline=10**9)
 
 
 def _bare_worker() -> Worker:
@@ -88,6 +79,8 @@ def _bare_worker() -> Worker:
     worker._running = set()
     worker._answers_changed = threading.Condition()
     worker._keys = [cast(Any, SimpleNamespace(epoch=1))]
+    worker._open_many = lambda commitments: [None] * len(commitments)  # type: ignore[method-assign]
+    worker._batch_runs = ThreadPoolExecutor(max_workers=4)
     return worker
 
 
@@ -97,7 +90,7 @@ def test_a_failed_first_run_never_lets_two_runs_sign_for_one_request() -> None:
     worker = _bare_worker()
     runs: list[int] = []
 
-    def execute_once(commitment: RequestCommitment, raw_input: bytes, checked: object) -> ExecuteResponse:
+    def execute_once(commitment: RequestCommitment, raw_input: bytes, verdict: object) -> ExecuteResponse:
         runs.append(len(runs))
         time.sleep(0.3)
         if len(runs) == 1:

@@ -186,12 +186,16 @@ def _sample(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
-def test_a_failed_run_reads_as_a_failure_everywhere(page: Page, stack: Stack) -> None:
-    agent = register(stack, 'export default async () => { throw new Error("no weather today"); };')
-    [request_id] = ask_many(stack, agent, [b"Paris"])
+def _open_answered_request(page: Page, stack: Stack, code: str) -> None:
+    """Registers `code`, has it answer one request on-chain, and opens that request's page."""
+    [request_id] = ask_many(stack, register(stack, code), [b"Paris"])
     wait_for(stack, [request_id])
     _bridge_state(stack, request_id, "fulfilled")
     page.goto(f"{stack.url('web')}/requests/0x{request_id:064x}")
+
+
+def test_a_failed_run_reads_as_a_failure_everywhere(page: Page, stack: Stack) -> None:
+    _open_answered_request(page, stack, 'export default async () => { throw new Error("no weather today"); };')
     expect(page.locator("#request-state .state-delivered-error")).to_have_text("fulfilled · AGENT_ERROR")
     expect(page.locator("#request-status")).to_have_class("status status-bad")
     expect(page.locator("#request-stats")).to_contain_text("run time")
@@ -232,11 +236,7 @@ def test_readable_on_a_phone(browser: Browser, stack: Stack) -> None:
 def test_an_answer_is_decoded_by_the_types_its_agent_declares(page: Page, stack: Stack) -> None:
     answer = '"0x" + "0".repeat(62) + "2a" + "0".repeat(63) + "1"'  # abi.encode(uint256(42), true)
     code = f'// @enclave {{"output": ["uint256", "bool"]}}\nexport default async () => {answer};'
-    agent = register(stack, code)
-    [request_id] = ask_many(stack, agent, [b"x"])
-    wait_for(stack, [request_id])
-    _bridge_state(stack, request_id, "fulfilled")
-    page.goto(f"{stack.url('web')}/requests/0x{request_id:064x}")
+    _open_answered_request(page, stack, code)
     expect(page.locator("#request-decoded")).to_contain_text("uint256")
     expect(page.locator("#request-decoded")).to_contain_text("42")
     expect(page.locator("#request-decoded")).to_contain_text("True")

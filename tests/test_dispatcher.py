@@ -7,30 +7,18 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-from eth_utils.crypto import keccak
-
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.dispatcher import Dispatcher
 from bridge.store import NewRequest, RequestStore
 from bridge.workers import WorkerPool
-from protocol.results import RequestCommitment
+from tests import samples
 
 INPUT = b"ping"
 
 
 def _store_with_one_request(tmp_path: Path) -> tuple[RequestStore, int]:
     store = RequestStore(tmp_path / "bridge.sqlite")
-    commitment = RequestCommitment(
-        agent_id=1,
-        code_hash=b"\x01" * 32,
-        input_hash=keccak(INPUT),
-        consumer="0x" + "c0" * 20,
-        fee=0,
-        callback_gas_limit=100_000,
-        created_at=1,
-        deadline=2**40,
-        nonce=0,
-    )
+    commitment = samples.commitment(INPUT)
     request = NewRequest(commitment.request_id, commitment, INPUT, "0xab", time.time())
     store.record_blocks([request], [], 1, 1, "0x" + "00" * 32)
     return store, commitment.request_id

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from enclave.stack import Stack
 from enclave.usage import AGENTS, ask_many, register, request_ids, results, send_asks, wait_for
 from protocol.deployment import PROJECT_ROOT
 from protocol.status import Status
+from tests.shell import run_as_written
 from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
@@ -125,14 +124,7 @@ def test_the_readmes_forge_script_works_as_written(stack: Stack) -> None:
     readme = (PROJECT_ROOT / "README.md").read_text()
     block = readme.split('```sh\neval "$(.venv/bin/enclave env)"', 1)[1].split("```", 1)[0]
     script = 'eval "$(.venv/bin/enclave env)"' + block.replace("AGENT_ID=1 ", f"AGENT_ID={agent} ")
-    completed = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "ENCLAVE_STATE_DIR": str(stack.state_dir)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    completed = run_as_written(script, PROJECT_ROOT, stack.state_dir, timeout=180)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"requested agent {agent} through EchoConsumer" in completed.stdout
     deadline = time.monotonic() + 60

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from enclave.stack import Stack
 from protocol.deployment import PROJECT_ROOT
+from tests.shell import run_as_written
 from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
@@ -22,20 +19,7 @@ DOC = (PROJECT_ROOT / "docs" / "from-chainlink-functions.md").read_text()
 def test_moving_a_client_over_as_the_guide_says() -> None:
     [script] = re.findall(r"```sh\n(.*?)```", DOC.split("## Moving a client over")[1], flags=re.S)
     state = fresh_state_dir("functions-migration")
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{PROJECT_ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}",
-        "ENCLAVE_STATE_DIR": str(state),
-    }
     with Stack(state_dir=state, workers=1, web_port=None):
-        ran = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        ran = run_as_written(script, PROJECT_ROOT, state)
     assert ran.returncode == 0, f"{ran.stdout}\n{ran.stderr}"
     assert ran.stdout.strip().splitlines()[-1] == "0x" + (42).to_bytes(32, "big").hex()

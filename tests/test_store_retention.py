@@ -5,25 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from eth_utils.crypto import keccak
-
 from bridge.store import Delivery, NewRequest, RequestStore
-from protocol.results import RequestCommitment
+from tests import samples
 
 
 def _request(nonce: int) -> NewRequest:
     payload = b"input %d" % nonce
-    commitment = RequestCommitment(
-        agent_id=1,
-        code_hash=b"\x01" * 32,
-        input_hash=keccak(payload),
-        consumer="0x" + "c0" * 20,
-        fee=0,
-        callback_gas_limit=100_000,
-        created_at=1,
-        deadline=2**40,
-        nonce=nonce,
-    )
+    commitment = samples.commitment(payload, nonce=nonce)
     return NewRequest(commitment.request_id, commitment, payload, "0xab", time.time())
 
 

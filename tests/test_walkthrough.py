@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from enclave.stack import Stack
 from protocol.deployment import PROJECT_ROOT
+from tests.shell import run_as_written
 
 pytestmark = pytest.mark.chain
 
@@ -26,14 +24,6 @@ def blocks() -> list[str]:
 def test_walkthrough(tmp_path: Path) -> None:
     steps = blocks()
     assert len(steps) == 3
-    # The user's shell: the enclave command, Foundry, their own state folder; npm answers from
-    # its cache (the test makes no network calls beyond loopback).
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{PROJECT_ROOT / 'node_modules' / '.bin'}:{os.environ['PATH']}",
-        "ENCLAVE_STATE_DIR": str(tmp_path / "state"),
-        "npm_config_offline": "true",
-    }
     outputs = []
     stack = None
     try:
@@ -41,15 +31,7 @@ def test_walkthrough(tmp_path: Path) -> None:
             if "enclave env" in script:
                 # "In another terminal, start the local stack with `enclave up`": the test starts it.
                 stack = Stack(state_dir=tmp_path / "state", web_port=None).start()
-            ran = subprocess.run(
-                ["bash", "-euo", "pipefail", "-c", script],  # noqa: S607
-                cwd=tmp_path if number == 1 else tmp_path / "word-count",
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
+            ran = run_as_written(script, tmp_path if number == 1 else tmp_path / "word-count", tmp_path / "state")
             assert ran.returncode == 0, f"block {number} failed:\n{script}\n{ran.stdout}\n{ran.stderr}"
             outputs.append(ran.stdout)
     finally:

@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import quickjs
-from eth_abi.abi import decode
 
 from coprocessor.runtime.host import HostApi
 from protocol.hexes import to_hex
 from protocol.limits import KIB, Limits
+from protocol.manifest import Manifest, decode_output
 from protocol.status import Status
 
 PRELUDE = (Path(__file__).parent / "prelude.js").read_text()
@@ -104,9 +104,13 @@ class Execution:
         check `host_error` does not take the agent's output (built on a failed lookup) as an
         answer; logs and stats are kept for the developer.
         """
+        return self.as_failure(f"host error (not the agent's): {host_error}", host_error=host_error)
+
+    def as_failure(self, message: str, host_error: str | None = None) -> Execution:
+        """This run as AGENT_ERROR with `message`, its logs and figures kept."""
         return Execution.failed(
             Status.AGENT_ERROR,
-            f"host error (not the agent's): {host_error}",
+            message,
             logs=self.logs,
             elapsed_ms=self.elapsed_ms,
             memory_bytes=self.memory_bytes,
@@ -161,26 +165,17 @@ def syntax_error(code: str) -> str | None:
     return None
 
 
-def with_output_types(execution: Execution, types: tuple[str, ...]) -> Execution:
+def with_output_types(execution: Execution, manifest: Manifest) -> Execution:
     """An OK run whose output does not decode as the types its manifest declares is the agent's
     error, signed as such: a consumer that `abi.decode`s it would revert in its callback."""
-    if not types or execution.status != Status.OK:
+    if not manifest.output or execution.status != Status.OK:
         return execution
-    try:
-        decode(list(types), execution.output)
-    except Exception:  # noqa: BLE001 - any failure to decode means the same thing
-        shape = ", ".join(types)
-        return Execution.failed(
-            Status.AGENT_ERROR,
-            f"the output ({len(execution.output)} bytes) does not decode as ({shape}), as the manifest declares",
-            logs=execution.logs,
-            elapsed_ms=execution.elapsed_ms,
-            memory_bytes=execution.memory_bytes,
-            http_calls=execution.http_calls,
-            calls=execution.calls,
-            limits=execution.limits,
-        )
-    return execution
+    if decode_output(manifest, execution.output) is not None:
+        return execution
+    shape = ", ".join(manifest.output)
+    return execution.as_failure(
+        f"the output ({len(execution.output)} bytes) does not decode as ({shape}), as the manifest declares"
+    )
 
 
 def execute(code: str, input_: bytes, limits: Limits, host: HostApi | None = None) -> Execution:

@@ -166,21 +166,31 @@ class Worker:
         asked of the chain in one round trip, and they run side by side on the sandbox's
         processes. (One request per HTTP call cost the bridge and the worker more CPU than the
         agent's run itself.)"""
-        checks = self._open_many([request.commitment.to_commitment() for request in requests])
+        commitments = [request.commitment.to_commitment() for request in requests]
+        verdicts = self._open_many(commitments)
 
-        def one(pair: tuple[ExecuteRequest, CoprocessorError | None]) -> ExecuteResponse | CoprocessorError:
+        def one(
+            item: tuple[ExecuteRequest, RequestCommitment, CoprocessorError | None],
+        ) -> ExecuteResponse | CoprocessorError:
             try:
-                return self.execute(*pair)
+                return self._answer(*item)
             except CoprocessorError as err:
                 return err
 
-        return list(self._batch_runs.map(one, zip(requests, checks, strict=True)))
+        return list(self._batch_runs.map(one, zip(requests, commitments, verdicts, strict=True)))
 
-    def execute(self, request: ExecuteRequest, checked: CoprocessorError | bool | None = False) -> ExecuteResponse:
+    def execute(self, request: ExecuteRequest) -> ExecuteResponse:
+        """One request: a batch of one, its refusal raised."""
+        [answer] = self.execute_batch([request])
+        if isinstance(answer, CoprocessorError):
+            raise answer
+        return answer
+
+    def _answer(
+        self, request: ExecuteRequest, commitment: RequestCommitment, verdict: CoprocessorError | None
+    ) -> ExecuteResponse:
         """Runs a request the chain made, on the input its id names; the same answer on a retry.
-
-        `checked` is what `_open_many` found for it (None: open), or False to ask the chain here."""
-        commitment = request.commitment.to_commitment()
+        `verdict` is what the chain said of it (None: open, `confirmations` blocks deep)."""
         raw_input = from_hex(request.input)
         if keccak(raw_input) != commitment.input_hash:
             raise RequestRefused(
@@ -201,7 +211,7 @@ class Worker:
                     break
                 self._answers_changed.wait()
         try:
-            answer = self._execute_once(commitment, raw_input, checked)
+            answer = self._execute_once(commitment, raw_input, verdict)
             with self._answers_changed:
                 self._answers[request_id] = answer
                 while len(self._answers) > ANSWERS_KEPT:
@@ -225,15 +235,10 @@ class Worker:
             raise HostUnavailable(f"could not ask the chain about epoch {epoch}: {err}") from err
         return int(signer, 16) != 0 and commitment.created_at < int(valid_before)
 
-    def _check_open(self, commitment: RequestCommitment) -> None:
-        """Refuses a request that is not open on-chain, `confirmations` blocks deep: the bridge
-        cannot make up a request, or name a real one with other fields (agent, code, input)."""
-        verdict = self._open_many([commitment])[0]
-        if verdict is not None:
-            raise verdict
-
     def _open_many(self, commitments: list[RequestCommitment]) -> list[CoprocessorError | None]:
-        """`_check_open` for many requests in one JSON-RPC batch: None for each open one."""
+        """Whether each request is open on-chain, `confirmations` blocks deep, asked in one JSON-RPC
+        batch: None for an open one, else why not. The bridge cannot make up a request, or name a
+        real one with other fields (agent, code, input)."""
         try:
             head, replies = self._ask_open([c.request_id for c in commitments])
             checked_at = head - self.confirmations
@@ -281,15 +286,13 @@ class Worker:
         return int(str(replies[0]["result"]), 16), replies[1:]
 
     def _execute_once(
-        self, commitment: RequestCommitment, raw_input: bytes, checked: CoprocessorError | bool | None
+        self, commitment: RequestCommitment, raw_input: bytes, verdict: CoprocessorError | None
     ) -> ExecuteResponse:
         key = self._cluster_key
         if key is None or not self.ready:
             raise NotReady(f"this worker holds no key for the current epoch {self.chain_epoch}")
-        if checked is False:
-            self._check_open(commitment)
-        elif isinstance(checked, CoprocessorError):
-            raise checked
+        if verdict is not None:
+            raise verdict
         # The request is open, so the router bound this code hash to this agent when it was made:
         # agent keys are derived only for a version the agent's owner published.
         manifest: Manifest | None = None
@@ -362,7 +365,7 @@ class Worker:
         limits = manifest.apply(self.limits)
         execution = self.sandbox.execute(code, input_, limits, context, self._resolve)
         execution.limits = limits.as_dict()
-        return with_output_types(execution, manifest.output)
+        return with_output_types(execution, manifest)
 
     def _context(
         self,

@@ -64,12 +64,7 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
         _enclaveFulfil(_enclaveRequests(1), false);
 
         // The request, through each system's consumer contract.
-        string[] memory args = new string[](0);
-        bytes[] memory bytesArgs = new bytes[](1);
-        bytesArgs[0] = INPUT_64;
-        vm.prank(OWNER_ADDRESS, OWNER_ADDRESS);
-        s_functionsClient.sendRequest(s_donId, SOURCE, new bytes(0), args, bytesArgs, s_subscriptionId, CALLBACK_GAS);
-        uint256 chainlinkRequest = vm.snapshotGasLastCall("ChainlinkComparison", "chainlink: request");
+        uint256 chainlinkRequest = _chainlinkRequestGas();
         s_echo.ask(s_agentId, INPUT_64, CALLBACK_GAS);
         uint256 enclaveRequest = vm.snapshotGasLastCall("ChainlinkComparison", "enclave: request");
 
@@ -100,13 +95,8 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
         _chainlinkFulfil(_chainlinkRequests(1));
         _adapterFulfil(_adapterRequest(emptyClient, subscription));
 
-        string[] memory args = new string[](0);
-        bytes[] memory bytesArgs = new bytes[](1);
-        bytesArgs[0] = INPUT_64;
-        vm.prank(OWNER_ADDRESS, OWNER_ADDRESS);
-        s_functionsClient.sendRequest(s_donId, SOURCE, new bytes(0), args, bytesArgs, s_subscriptionId, CALLBACK_GAS);
-        uint256 chainlinkRequest = vm.snapshotGasLastCall("ChainlinkComparison", "chainlink: request");
-        client.sendRequest(s_donId, SOURCE, new bytes(0), args, bytesArgs, subscription, CALLBACK_GAS);
+        uint256 chainlinkRequest = _chainlinkRequestGas();
+        client.sendRequest(s_donId, SOURCE, new bytes(0), new string[](0), _bytesArgs(), subscription, CALLBACK_GAS);
         uint256 adapterRequest = vm.snapshotGasLastCall("ChainlinkComparison", "enclave adapter: request");
 
         uint256 chainlinkOne = _chainlinkFulfil(_chainlinkRequests(1));
@@ -118,6 +108,20 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
     }
 
     // -- Chainlink Functions ----------------------------------------------------------------------
+
+    /// @dev The request of the comparisons: the source with the 64-byte input as its bytesArg.
+    function _chainlinkRequestGas() internal returns (uint256) {
+        vm.prank(OWNER_ADDRESS, OWNER_ADDRESS);
+        s_functionsClient.sendRequest(
+            s_donId, SOURCE, new bytes(0), new string[](0), _bytesArgs(), s_subscriptionId, CALLBACK_GAS
+        );
+        return vm.snapshotGasLastCall("ChainlinkComparison", "chainlink: request");
+    }
+
+    function _bytesArgs() internal pure returns (bytes[] memory bytesArgs) {
+        bytesArgs = new bytes[](1);
+        bytesArgs[0] = INPUT_64;
+    }
 
     function _chainlinkRequests(uint256 count) internal returns (uint256[] memory keys) {
         keys = new uint256[](count);
