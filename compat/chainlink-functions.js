@@ -1,30 +1,43 @@
 // @enclave {"name": "chainlink-functions", "limits": {"wallTimeMs": 10000, "httpCalls": 5, "memoryMb": 128}}
-// Runs a Chainlink Functions request, unchanged: its input is the CBOR that Chainlink's
+// Runs a Chainlink Functions request, unchanged: its input is the subscription owner's address
+// (20 bytes, written by FunctionsRouterAdapter) followed by the CBOR that Chainlink's
 // FunctionsRequest library encodes (source, args, bytesArgs, a secrets reference), and the
 // source runs with `args`, `bytesArgs`, `secrets` and `Functions` in scope, as Chainlink's
 // runtime gives them. The answer is abi.encode(bytes response, bytes err), never both set, which
 // FunctionsRouterAdapter hands to the client's handleOracleFulfillment.
 //
-// Differences from Chainlink's DON (docs/from-chainlink-functions.md): no secrets yet (`secrets`
-// is empty); no Deno imports; the hosts a source may fetch are this agent's manifest allow-list,
-// set by whoever deploys it. The source runs as an async function in this agent's global scope:
-// it sees its arguments and the globals, never `ctx` (the engine holds the host function in a
-// closure, and a run's output and settling are not writable globals).
+// Secrets: the request's secrets reference is sealed to this agent's key for one purpose,
+// "chainlink-functions:<chain id>:<adapter>:<subscription owner>" (`enclave secrets functions`),
+// as Chainlink binds a DON's secrets to the subscription owner who encrypted them. They open only
+// when the request comes from that adapter on that chain for that owner's subscription: a copy
+// taken off the chain into another subscription, or into a contract posing as the adapter, is
+// refused. This agent's own settings are never given to sources (they would be every tenant's).
+//
+// Differences from Chainlink's DON (docs/from-chainlink-functions.md): secrets sealed to our keys
+// instead of DON-hosted threshold encryption; no Deno imports; the hosts a source may fetch are
+// this agent's manifest allow-list, set by whoever deploys it. The source runs as an async
+// function in this agent's global scope: it sees its arguments and the globals, never `ctx` (the
+// engine holds the host function in a closure, and a run's output and settling are not writable
+// globals).
 
 const MAX_RESPONSE_BYTES = 256;
+const OWNER_BYTES = 20;
+const SECRETS_REMOTE = 1;
 const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
 
 export default async function main(input, ctx) {
   let response = new Uint8Array(0);
   let error = "";
   try {
-    const request = decodeRequest(input.bytes);
+    if (input.bytes.length < OWNER_BYTES) throw new Error("the input carries no subscription owner");
+    const owner = ctx.bytes.toHex(input.bytes.slice(0, OWNER_BYTES));
+    const request = decodeRequest(input.bytes.slice(OWNER_BYTES));
     if (request.language !== 0) throw new Error(`unsupported language ${request.language}: only JavaScript (0)`);
     if (request.codeLocation !== 0) throw new Error("only inline source code is supported");
+    // Opened before the source exists: nothing the source does can change whose secrets these are.
+    const secrets = request.secrets === null ? Object.freeze({}) : openSecrets(ctx, request, owner);
     const run = new AsyncFunction("args", "bytesArgs", "secrets", "Functions", request.source);
-    // No secrets yet: an unchanged client's request cannot carry secrets sealed to this agent,
-    // and this agent's own settings would be every tenant's to read (docs/from-chainlink-functions.md).
-    const result = await run(request.args, request.bytesArgs, Object.freeze({}), functionsApi(ctx));
+    const result = await run(request.args, request.bytesArgs, secrets, functionsApi(ctx));
     response = asBytes(result);
     if (response.length > MAX_RESPONSE_BYTES) {
       throw new Error(`response of ${response.length} bytes exceeds the ${MAX_RESPONSE_BYTES}-byte limit`);
@@ -33,7 +46,22 @@ export default async function main(input, ctx) {
     response = new Uint8Array(0);
     error = thrown instanceof Error ? thrown.message : String(thrown);
   }
-  return ctx.abi.encode(["bytes", "bytes"], [ctx.bytes.toHex(response), ctx.bytes.toHex(ctx.bytes.fromText(error))]);
+  // An error is cut to the response limit too, as Chainlink's DON cuts it: the adapter's callback
+  // gas covers an answer of that size, not any text a source throws.
+  const errorBytes = ctx.bytes.fromText(error).slice(0, MAX_RESPONSE_BYTES);
+  return ctx.abi.encode(["bytes", "bytes"], [ctx.bytes.toHex(response), ctx.bytes.toHex(errorBytes)]);
+}
+
+function openSecrets(ctx, request, owner) {
+  if (request.secretsLocation !== SECRETS_REMOTE) {
+    throw new Error("only secrets sealed to this runtime are supported (FunctionsRequest.addSecretsReference), not DON-hosted ones");
+  }
+  const purpose = `chainlink-functions:${ctx.request.chainId}:${ctx.request.consumer}:${owner}`;
+  const { __for: sealedFor, ...secrets } = ctx.unseal(request.secrets);
+  if (sealedFor !== purpose) {
+    throw new Error("the secrets were sealed for another subscription owner, router or chain");
+  }
+  return Object.freeze(secrets);
 }
 
 function asBytes(value) {
@@ -105,9 +133,15 @@ function word(n) {
 // Key/value pairs one after the other (no map header); numbers as bignum tags (2) over 32 bytes;
 // arrays of indefinite length closed by a break (0xff); strings and bytes of definite length.
 
+// @chainlink/functions-toolkit's buildRequestCBOR writes one map instead (small numbers as plain
+// integers); a request built off-chain with it and sent as bytes is read the same way.
 function decodeRequest(bytes) {
   const reader = { bytes, at: 0 };
-  const fields = {};
+  let fields = Object.create(null);
+  if (bytes.length > 0 && bytes[0] >> 5 === 5) {
+    fields = readItem(reader);
+    if (reader.at !== bytes.length) throw new Error("the request's CBOR has bytes after its map");
+  }
   while (reader.at < bytes.length) {
     const key = readItem(reader);
     fields[key] = readItem(reader);
@@ -117,8 +151,15 @@ function decodeRequest(bytes) {
     language: Number(fields.language ?? 0),
     source: String(fields.source ?? ""),
     args: (fields.args ?? []).map(String),
-    bytesArgs: (fields.bytesArgs ?? []).map((b) => "0x" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("")),
+    bytesArgs: (fields.bytesArgs ?? []).map(hex),
+    secretsLocation: Number(fields.secretsLocation ?? 0),
+    secrets: fields.secrets === undefined ? null : hex(fields.secrets),
   };
+}
+
+function hex(bytes) {
+  if (!(bytes instanceof Uint8Array)) throw new Error("expected a byte string in the request");
+  return "0x" + Array.from(bytes, (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
 const BREAK = Symbol("break");
@@ -141,7 +182,7 @@ function readItem(reader) {
     case 4:
       return readSequence(reader, length, () => readItem(reader));
     case 5: {
-      const map = {};
+      const map = Object.create(null);
       readSequence(reader, length, () => {
         const key = readItem(reader);
         if (key === BREAK) return BREAK;

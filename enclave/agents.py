@@ -52,11 +52,15 @@ def simulate(
     agents: dict[int, Path] | None = None,
     allow_private_networks: bool = False,
     agent_id: int = 0,
+    consumer: str = "",
+    chain_id: int = 0,
+    unseal_keys: dict[int, bytes] | None = None,
 ) -> Simulation:
     """Runs an agent as a worker would: the same sandbox process, manifest and limits.
 
     `agents` maps the ids that `ctx.callAgent` may call to local files, for simulating
-    composition without a chain.
+    composition without a chain. `consumer`, `chain_id` and `unseal_keys` stand for the request
+    at hand and the agent's keys, as a worker gives them to `ctx.request` and `ctx.unseal`.
     """
     code = path.read_text()
     manifest = parse_manifest(code)
@@ -73,6 +77,9 @@ def simulate(
         storage=storage,
         allow_hosts=manifest.allow_hosts,
         allow_private_networks=allow_private_networks,
+        consumer=consumer.lower(),
+        chain_id=chain_id,
+        unseal_keys=unseal_keys or {},
     )
     with Sandbox(size=1) as sandbox:
         execution = sandbox.execute(

@@ -27,6 +27,7 @@ from enclave.user_commands import (
     cmd_keys_show,
     cmd_request,
     cmd_secrets_encrypt,
+    cmd_secrets_functions,
     cmd_secrets_set,
 )
 from protocol.errors import ProtocolError
@@ -139,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     encrypt.add_argument("--input", default="", help="the plain input that travels beside the secrets")
     encrypt.add_argument("secrets", nargs="+", metavar="KEY=VALUE")
     encrypt.set_defaults(run=cmd_secrets_encrypt)
+    functions = secrets.add_parser(
+        "functions", help="print a Chainlink Functions secrets reference (for addSecretsReference)"
+    )
+    functions.add_argument("--agent", type=int, required=True, help="the Functions runtime agent's id")
+    functions.add_argument("--adapter", required=True, help="the FunctionsRouterAdapter's address")
+    functions.add_argument("--owner", required=True, help="the subscription owner's address")
+    functions.add_argument("secrets", nargs="+", metavar="KEY=VALUE")
+    functions.set_defaults(run=cmd_secrets_functions)
     setter = secrets.add_parser("set", help="set an agent's sealed settings (owner only)")
     setter.add_argument("--agent", type=int, required=True)
     setter.add_argument("--private-key", default=DEV_KEYS[0], help="the agent owner's key")
@@ -150,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate_cmd.add_argument("--private-key", default=DEV_KEYS[0], help="the TeeRegistry owner's key")
     rotate_cmd.set_defaults(run=cmd_keys_rotate)
     keys.add_parser("show", help="the key epochs on-chain").set_defaults(run=cmd_keys_show)
-    for p in (encrypt, setter, rotate_cmd, keys.choices["show"]):
+    for p in (encrypt, functions, setter, rotate_cmd, keys.choices["show"]):
         p.add_argument("--state-dir", default=state)
 
     init = sub.add_parser("init", help="make a consumer project of your own: contract, agent, tests")

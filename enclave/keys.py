@@ -10,7 +10,7 @@ from web3 import Web3
 
 from enclave.errors import EnclaveError
 from protocol.deployment import Deployment, send
-from protocol.envelope import seal_secrets, seal_to
+from protocol.envelope import seal_for, seal_secrets, seal_to
 from protocol.statements import agent_key_digest, agent_secrets_digest, sign_statement, statement_signer
 from protocol.wire import to_hex
 
@@ -39,6 +39,28 @@ def encrypt_input(
     """A request input whose secrets only a worker of the cluster can read."""
     epoch, public_key = agent_public_key(gatekeeper_url, w3, deployment, agent_id)
     return seal_secrets(public_key, epoch, secrets, input_)
+
+
+def functions_secrets_purpose(chain_id: int, adapter: str, owner: str) -> str:
+    """What compat/chainlink-functions.js checks a request's secrets were sealed for."""
+    return f"chainlink-functions:{chain_id}:{adapter.lower()}:{owner.lower()}"
+
+
+def seal_functions_secrets(
+    gatekeeper_url: str,
+    w3: Web3,
+    deployment: Deployment,
+    agent_id: int,
+    adapter: str,
+    owner: str,
+    secrets: dict[str, str],
+) -> bytes:
+    """A Chainlink Functions secrets reference (`FunctionsRequest.addSecretsReference`) that only
+    the runtime agent `agent_id` opens, and only for requests of `owner`'s subscriptions on
+    `adapter` on this chain."""
+    epoch, public_key = agent_public_key(gatekeeper_url, w3, deployment, agent_id)
+    purpose = functions_secrets_purpose(w3.eth.chain_id, adapter, owner)
+    return seal_for(public_key, epoch, secrets, purpose)
 
 
 def set_agent_secrets(

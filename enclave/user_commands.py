@@ -19,7 +19,7 @@ from enclave.agents import deploy, list_agents, parse_input, prepare_code, simul
 from enclave.display import show_bytes
 from enclave.errors import EnclaveError
 from enclave.init import init_project
-from enclave.keys import encrypt_input, rotate, set_agent_secrets
+from enclave.keys import encrypt_input, rotate, seal_functions_secrets, set_agent_secrets
 from enclave.locations import RunningStack
 from enclave.stack import DEPLOYER_KEY
 from enclave.usage import Connected, request_ids, send_asks, wait_for
@@ -56,6 +56,19 @@ def cmd_secrets_encrypt(args: argparse.Namespace) -> int:
         services["gatekeeper"], w3, deployment, args.agent, _pairs(args.secrets), args.input.encode()
     )
     print(to_hex(envelope))
+    return 0
+
+
+def cmd_secrets_functions(args: argparse.Namespace) -> int:
+    """Prints a Chainlink Functions secrets reference (0x hex) bound to a subscription owner."""
+    for name in ("adapter", "owner"):
+        if not Web3.is_address(getattr(args, name)):
+            raise EnclaveError(f"--{name} must be an address, got {getattr(args, name)!r}")
+    w3, deployment, services = _running(args.state_dir)
+    sealed = seal_functions_secrets(
+        services["gatekeeper"], w3, deployment, args.agent, args.adapter, args.owner, _pairs(args.secrets)
+    )
+    print(to_hex(sealed))
     return 0
 
 

@@ -83,3 +83,35 @@ def open_envelope(data: bytes, agent_encryption_key: bytes) -> Opened:
     if secrets.pop(INPUT_HASH_KEY, None) != to_hex(keccak(bytes(input_))):
         raise EnvelopeError("the secrets were sealed for another input: seal them with the input they go with")
     return Opened(input=bytes(input_), secrets=secrets)
+
+
+# -- secrets sealed for a purpose -----------------------------------------------------------------
+# Secrets that travel inside an input of the agent's own format (a Chainlink Functions request's
+# secrets reference): `uint64 epoch (big-endian) || sealed box of {..., "__for": purpose}`. The
+# worker opens them only for the agent itself (`ctx.unseal`), and only when they name a purpose:
+# the agent compares the purpose with the request at hand (who asks, for whom), so a copy taken
+# off the chain into another request is refused. Envelopes' and owners' secrets name none, so
+# they never open this way.
+PURPOSE_KEY = "__for"
+
+
+def seal_for(agent_public_key: bytes, epoch: int, secrets: dict[str, str], purpose: str) -> bytes:
+    """Secrets for the agent's eyes only, usable for `purpose` alone."""
+    if PURPOSE_KEY in secrets:
+        raise EnvelopeError(f"{PURPOSE_KEY} is reserved for the purpose the secrets are sealed for")
+    return epoch.to_bytes(8, "big") + seal_to(agent_public_key, secrets | {PURPOSE_KEY: purpose})
+
+
+def open_for(data: bytes, agent_encryption_keys: dict[int, bytes]) -> dict[str, str]:
+    """The secrets `seal_for` sealed, with their purpose under `__for`."""
+    if len(data) <= 8:
+        raise EnvelopeError("sealed secrets too short: expected an 8-byte epoch and a sealed box")
+    epoch = int.from_bytes(data[:8], "big")
+    if epoch not in agent_encryption_keys:
+        raise EnvelopeError(
+            f"the secrets are sealed to key epoch {epoch}, which this cluster does not hold: reseal them"
+        )
+    secrets = open_sealed_secrets(data[8:], agent_encryption_keys[epoch])
+    if not secrets.get(PURPOSE_KEY):
+        raise EnvelopeError("the sealed secrets name no purpose: seal them for one")
+    return secrets

@@ -26,6 +26,17 @@ fi
 
 scripts/install-vendored.sh
 
+# With --dev: Chainlink's functions-toolkit (tests/toolkit/package-lock.json), for the test that
+# runs it against the Functions adapter. Its install scripts only build native speed-ups that
+# it falls back from (bcrypto's JS backend), so they are not run.
+if $dev; then
+  toolkit_hash=$(sha256sum tests/toolkit/package-lock.json | cut -d' ' -f1)
+  if ! stamp_ok "$toolkit_hash" tests/toolkit/node_modules/.setup-stamp; then
+    (cd tests/toolkit && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    echo "$toolkit_hash" > tests/toolkit/node_modules/.setup-stamp
+  fi
+fi
+
 # Python packages, every one pinned with its hashes (requirements.lock, or requirements-dev.lock
 # with --dev, which holds the same pins and more), then the project itself in editable mode.
 python_bin=${PYTHON:-python3.11}

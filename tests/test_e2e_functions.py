@@ -4,6 +4,10 @@ answers (or errors) reach the example as they would have on Chainlink."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -57,14 +61,19 @@ def example(stack: Stack, api: FakeApi) -> Contract:
     subscription = created[0]["args"]["subscriptionId"]
     send(w3, owner, adapter.functions.fundSubscription(subscription), value=10**18)
     example.subscription = subscription  # type: ignore[attr-defined]
+    example.runtime = runtime  # type: ignore[attr-defined]
+    example.adapter = adapter.address  # type: ignore[attr-defined]
     return example
 
 
-def _ask(stack: Stack, example: Contract, source: str, args: list[str], timeout: float = 60) -> tuple[bytes, bytes]:
+def _ask(
+    stack: Stack, example: Contract, source: str, args: list[str], timeout: float = 60, secrets: bytes = b""
+) -> tuple[bytes, bytes]:
     """The example's sendRequest, as its owner calls it; then its stored answer, once it came."""
     w3 = stack.web3()
     subscription = example.subscription  # type: ignore[attr-defined]
-    send(w3, Account.from_key(DEPLOYER_KEY), example.functions.sendRequest(source, b"", args, subscription, DON_ID))
+    call = example.functions.sendRequest(source, secrets, args, subscription, DON_ID)
+    send(w3, Account.from_key(DEPLOYER_KEY), call)
     request_id = example.functions.s_lastRequestId().call()
     fulfilled = example.events.RequestFulfilled()
     deadline = time.monotonic() + timeout
@@ -100,3 +109,60 @@ def test_a_timeout(stack: Stack, example: Contract) -> None:
     response, error = _ask(stack, example, "while (true) {}", [], timeout=90)
     assert response == b""
     assert error == b"wall time of 10000 ms exceeded"[:32]
+
+
+def test_secrets_sealed_with_the_cli_reach_the_source(stack: Stack, example: Contract, api: FakeApi) -> None:
+    api.routes["/private"] = lambda method, path, headers, body: (
+        (200, {"balance": 7}) if headers.get("x-api-key") == "k-789" else (401, {"error": "no key"})
+    )
+    sealed = subprocess.run(
+        [str(PROJECT_ROOT / ".venv/bin/enclave"), "secrets", "functions", "--state-dir", str(stack.state_dir),
+         "--agent", str(example.runtime), "--adapter", example.adapter,  # type: ignore[attr-defined]
+         "--owner", Account.from_key(DEPLOYER_KEY).address, "apiKey=k-789"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    assert "k-789" not in sealed
+    source = f"""
+      const headers = {{ "x-api-key": secrets.apiKey }};
+      const reply = await Functions.makeHttpRequest({{ url: "{api.url}/private", headers }});
+      if (reply.error) throw Error("private: " + reply.message);
+      return Functions.encodeUint256(reply.data.balance);
+    """
+    response, error = _ask(stack, example, source, [], secrets=bytes.fromhex(sealed[2:]))
+    assert (int.from_bytes(response, "big"), error) == (7, b"")
+
+
+TOOLKIT = PROJECT_ROOT / "tests" / "toolkit"
+
+
+def test_chainlinks_functions_toolkit_against_the_adapter(stack: Stack, example: Contract) -> None:
+    """@chainlink/functions-toolkit as a Functions user's scripts call it (tests/toolkit/check.js):
+    SubscriptionManager (but LINK funding), buildRequestCBOR, ResponseListener, decodeResult."""
+    assert (TOOLKIT / "node_modules" / "@chainlink" / "functions-toolkit").is_dir(), "run scripts/setup.sh --dev"
+    assert stack.deployment is not None
+    env = {
+        "PATH": os.environ["PATH"],
+        "NODE_BACKEND": "js",  # bcrypto's JavaScript backend: its native build is not installed
+        "RPC_URL": str(stack.rpc_url),
+        "PRIVATE_KEY": DEPLOYER_KEY,
+        "ADAPTER": example.adapter,  # type: ignore[attr-defined]
+        "CLIENT": example.address,
+        "SUBSCRIPTION": str(example.subscription),  # type: ignore[attr-defined]
+        "DON_ID": "0x" + DON_ID.hex(),
+    }
+    node = shutil.which("node")
+    assert node is not None, "node is on PATH wherever npm is"
+    ran = subprocess.run(
+        [node, "check.js"], cwd=TOOLKIT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert ran.returncode == 0, ran.stderr
+    out = json.loads(ran.stdout.strip().splitlines()[-1])
+    owner = Account.from_key(DEPLOYER_KEY).address
+    assert out["subscription"]["owner"] == owner
+    assert len(out["subscription"]["consumers"]) == 1
+    assert out["consumersAfterRemoval"] == []
+    assert out["linkFunding"] == "refused", "funding is in ETH: the toolkit's LINK transferAndCall has no token"
+    # The example's CBOR (FunctionsRequest's pairs) and buildRequestCBOR's map both answer 42.
+    answered = {"sameRequest": True, "fulfillmentCode": 0, "errorString": "", "value": "42"}
+    assert out["fromClient"] == answered
+    assert out["fromToolkitCbor"] == answered

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from eth_abi.abi import decode
+from nacl.public import PrivateKey
 
 from enclave.agents import simulate
 from protocol.deployment import PROJECT_ROOT
+from protocol.envelope import seal_for, seal_to
 from protocol.status import Status
 from tests.chainlink_cbor import functions_request
 from tests.http_fixtures import fake_api
@@ -21,9 +23,17 @@ from tests.http_fixtures import fake_api
 RUNTIME = PROJECT_ROOT / "compat" / "chainlink-functions.js"
 
 
+OWNER = "0x" + "0b" * 20  # the subscription owner, which the adapter writes before the CBOR
+ADAPTER = "0x" + "ad" * 20
+CHAIN_ID = 31337
+AGENT_KEY = PrivateKey.generate()  # the runtime agent's key of epoch 1
+PURPOSE = f"chainlink-functions:{CHAIN_ID}:{ADAPTER}:{OWNER}"
+
+
 def _run(tmp_path: Path, source: str, args: list[str] | None = None, **kwargs: Any) -> tuple[bytes, str]:
-    execution = simulate(RUNTIME, functions_request(source, args, kwargs.pop("bytes_args", None)),
-                         state_dir=tmp_path, **kwargs).execution  # fmt: skip
+    cbor = functions_request(source, args, kwargs.pop("bytes_args", None), **kwargs.pop("request", {}))
+    request = {"consumer": ADAPTER, "chain_id": CHAIN_ID, "unseal_keys": {1: bytes(AGENT_KEY)}} | kwargs.pop("at", {})
+    execution = simulate(RUNTIME, bytes.fromhex(OWNER[2:]) + cbor, state_dir=tmp_path, **request, **kwargs).execution
     assert execution.status == Status.OK, execution.error
     response, err = decode(["bytes", "bytes"], execution.output)
     assert not (response and err), "a response or an error, never both"
@@ -133,6 +143,54 @@ def test_a_length_getter_does_not_pass_the_response_limit(tmp_path: Path) -> Non
     assert (response, err) == (b"", "response of 3000 bytes exceeds the 256-byte limit")
 
 
-def test_secrets_are_empty_until_requests_can_carry_them(tmp_path: Path) -> None:
-    response, _ = _run(tmp_path, "return Functions.encodeString(JSON.stringify(secrets));", secrets={"OWNER": "x"})
+SHOW_SECRETS = "return Functions.encodeString(JSON.stringify(secrets));"
+
+
+def _sealed(secrets: dict[str, str], purpose: str = PURPOSE, key: PrivateKey = AGENT_KEY) -> bytes:
+    return seal_for(bytes(key.public_key), 1, secrets, purpose)
+
+
+def test_secrets_sealed_for_the_subscription_owner_reach_the_source(tmp_path: Path) -> None:
+    response, err = _run(tmp_path, SHOW_SECRETS, request={"secrets": _sealed({"apiKey": "k-123"})})
+    assert (json.loads(response), err) == ({"apiKey": "k-123"}, "")
+
+
+@pytest.mark.parametrize(
+    ("sealed", "at", "error"),
+    [
+        # The victim's secrets, copied off the chain into a request of another subscription owner.
+        (_sealed({"apiKey": "k"}, f"chainlink-functions:{CHAIN_ID}:{ADAPTER}:0x{'0e' * 20}"), {}, "another"),
+        # ... into a request from a contract posing as the adapter.
+        (_sealed({"apiKey": "k"}), {"consumer": "0x" + "99" * 20}, "another"),
+        # ... into the same adapter's address on another chain.
+        (_sealed({"apiKey": "k"}), {"chain_id": 1}, "another"),
+        # The agent's own settings (sealed to it with no purpose) are never a request's secrets.
+        (bytes(8) + b"\x01" + seal_to(bytes(AGENT_KEY.public_key), {"apiKey": "k"}), {}, "epoch"),
+        ((1).to_bytes(8, "big") + seal_to(bytes(AGENT_KEY.public_key), {"apiKey": "k"}), {}, "name no purpose"),
+        # Sealed to another agent's key.
+        (_sealed({"apiKey": "k"}, key=PrivateKey.generate()), {}, "cannot be opened"),
+        (b"\x00" * 5, {}, "too short"),
+    ],
+)
+def test_secrets_open_for_their_own_requests_only(
+    tmp_path: Path, sealed: bytes, at: dict[str, Any], error: str
+) -> None:
+    response, err = _run(tmp_path, SHOW_SECRETS, request={"secrets": sealed}, at=at)
+    assert response == b""
+    assert error in err
+    assert "apiKey" not in err
+
+
+def test_don_hosted_secrets_are_refused_with_a_way_forward(tmp_path: Path) -> None:
+    _, err = _run(tmp_path, SHOW_SECRETS, request={"secrets": b"\xa2", "secrets_location": 2})
+    assert "not DON-hosted ones" in err
+
+
+def test_the_agents_own_settings_never_reach_a_source(tmp_path: Path) -> None:
+    response, _ = _run(tmp_path, SHOW_SECRETS, secrets={"OWNER": "x"})
     assert response == b"{}"
+
+
+def test_a_long_error_is_cut_to_the_response_limit(tmp_path: Path) -> None:
+    _, err = _run(tmp_path, 'throw new Error("x".repeat(5000));')
+    assert err == "x" * 256

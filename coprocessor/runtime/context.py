@@ -48,11 +48,20 @@ class RunContext:
     # (local development, where the APIs an agent calls run on the same machine). Off, fetch
     # refuses them, so an agent cannot reach the worker, the chain node or the cloud metadata.
     allow_private_networks: bool = False
+    # The request at hand, from its commitment: the contract that asked (0x, lowercase) on which
+    # chain; empty when another agent calls.
+    consumer: str = ""
+    chain_id: int = 0
+    # The agent's own X25519 keys by epoch, for `ctx.unseal` (secrets sealed for a purpose).
+    unseal_keys: dict[int, bytes] = field(default_factory=dict, repr=False)
 
     def to_wire(self) -> dict[str, Any]:
         return {
             "agentId": self.agent_id,
             "codeHash": self.code_hash,
+            "consumer": self.consumer,
+            "chainId": self.chain_id,
+            "unsealKeys": {str(e): k.hex() for e, k in self.unseal_keys.items()},
             "secrets": self.secrets,
             "storage": self.storage.to_wire() if self.storage else None,
             "allowHosts": list(self.allow_hosts),
@@ -67,6 +76,9 @@ class RunContext:
         return cls(
             agent_id=int(data.get("agentId") or 0),
             code_hash=str(data.get("codeHash") or ""),
+            consumer=str(data.get("consumer") or ""),
+            chain_id=int(data.get("chainId") or 0),
+            unseal_keys={int(e): bytes.fromhex(k) for e, k in (data.get("unsealKeys") or {}).items()},
             secrets=dict(data.get("secrets") or {}),
             storage=StorageGrant.from_wire(storage) if storage else None,
             allow_hosts=tuple(data.get("allowHosts") or ()),

@@ -35,6 +35,7 @@ from coprocessor.cluster_store import ClusterStore
 from coprocessor.errors import FetchError, HostError, SealingError
 from coprocessor.runtime import http
 from coprocessor.runtime.context import RunContext, StorageGrant
+from protocol.envelope import EnvelopeError, open_for
 from protocol.hexes import to_hex
 from protocol.limits import Limits
 
@@ -135,6 +136,8 @@ class HostApi:
                 "utf8.encode": lambda text: to_hex(str(text).encode("utf-8")),
                 "utf8.decode": self.utf8_decode,
                 "secrets": lambda: self.context.secrets,
+                "request": lambda: {"consumer": self.context.consumer, "chainId": self.context.chain_id},
+                "unseal": self.unseal,
                 "storage.get": self.storage_get,
                 "storage.set": self.storage_set,
                 "storage.delete": self.storage_delete,
@@ -187,6 +190,14 @@ class HostApi:
             raise HostError(f"abi.decode: {err}") from err
 
     # -- HTTP -------------------------------------------------------------------------------------
+
+    def unseal(self, data: str) -> dict[str, str]:
+        """Secrets sealed to this agent for a purpose (`protocol.envelope.seal_for`), with the
+        purpose under `__for`: the agent checks that it is the request at hand's."""
+        try:
+            return open_for(hex_to_bytes(data), self.context.unseal_keys)
+        except EnvelopeError as err:
+            raise HostError(f"unseal: {err}") from err
 
     def _take_http_calls(self, count: int) -> None:
         if self._http_calls + count > self.limits.http_calls:

@@ -111,6 +111,12 @@
     bytes: { toHex, fromHex, fromText: (text) => fromHex(call("utf8.encode", text)) },
     // Decrypted inside the worker only: from the request's sealed envelope and the owner's settings.
     secrets: Object.freeze(call("secrets")),
+    // The request at hand: `consumer`, the contract that asked, and `chainId` (empty and 0 when
+    // another agent calls).
+    request: Object.freeze(call("request")),
+    // Opens secrets sealed to this agent for a purpose (carried inside an input of the agent's own
+    // format), with the purpose under `__for`: compare it with the request before using them.
+    unseal: (sealed) => Object.freeze(call("unseal", bytesArg(sealed))),
     // Sealed key-value state of this agent, shared by every worker of the cluster.
     fetch: async (url, options = {}) => response(call("fetch", url, options)),
     fetchAll: async (requests) => call("fetchAll", requests).map((r) => ("error" in r ? r : response(r))),

@@ -304,7 +304,7 @@ class Worker:
         except ManifestError as err:
             execution = Execution.failed(Status.AGENT_ERROR, f"bad @enclave manifest: {err}")
         else:
-            execution = self._run(code, manifest, commitment.agent_id, commitment.code_hash, raw_input)
+            execution = self._run(code, manifest, commitment, raw_input)
         if execution.host_error is not None:
             raise HostUnavailable(f"the run needed the chain and could not reach it: {execution.host_error}")
         logs_key = manifest.logs_key if manifest is not None else None
@@ -347,8 +347,9 @@ class Worker:
             worker=self.name,
         )
 
-    def _run(self, code: str, manifest: Manifest, agent_id: int, code_hash: bytes, raw_input: bytes) -> Execution:
+    def _run(self, code: str, manifest: Manifest, commitment: RequestCommitment, raw_input: bytes) -> Execution:
         """Opens the input's sealed secrets and the owner's, applies the agent's manifest, runs it."""
+        agent_id = commitment.agent_id
         agent_keys = {k.epoch: derive_agent_keys(k, agent_id) for k in self._keys}
         try:
             input_, secrets = raw_input, self._owner_secrets(agent_id, agent_keys)
@@ -361,7 +362,7 @@ class Worker:
                 input_, secrets = opened.input, opened.secrets | secrets
         except EnvelopeError as err:
             return Execution.failed(Status.BAD_INPUT, str(err))
-        context = self._context(agent_id, code_hash, manifest, secrets, agent_keys)
+        context = self._context(agent_id, commitment.code_hash, manifest, secrets, agent_keys, commitment.consumer)
         limits = manifest.apply(self.limits)
         execution = self.sandbox.execute(code, input_, limits, context, self._resolve)
         execution.limits = limits.as_dict()
@@ -374,6 +375,7 @@ class Worker:
         manifest: Manifest,
         secrets: dict[str, str],
         agent_keys: dict[int, AgentKeys],
+        consumer: str = "",
     ) -> RunContext:
         storage = None
         if self.store_path is not None:
@@ -390,6 +392,9 @@ class Worker:
             storage=storage,
             allow_hosts=manifest.allow_hosts,
             allow_private_networks=self.allow_private_networks,
+            consumer=consumer.lower(),
+            chain_id=self.chain_id if consumer else 0,
+            unseal_keys={e: k.encryption_key for e, k in agent_keys.items()},
         )
 
     def _resolve(self, agent_id: int) -> dict[str, Any]:

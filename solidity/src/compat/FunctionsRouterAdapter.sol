@@ -53,6 +53,10 @@ contract FunctionsRouterAdapter is AgentConsumer {
     mapping(uint64 subscriptionId => Subscription) private s_subscriptions;
     mapping(uint64 subscriptionId => mapping(address consumer => bool)) private s_isConsumer;
     mapping(uint256 requestId => Pending) private s_pending;
+    /// @dev One more than the requests of a subscription whose fee is still held (unanswered, or
+    ///      cancelled and not reclaimed): starting at 1, a request's count never writes a zero slot
+    ///      anew (20,000 gas), only changes a live one.
+    mapping(uint64 subscriptionId => uint256) private s_openRequestsPlusOne;
     /// @dev Wei the router refunded (cancelled requests) that no subscription has been given back.
     uint256 private s_refunds;
 
@@ -64,6 +68,10 @@ contract FunctionsRouterAdapter is AgentConsumer {
     event SubscriptionConsumerAdded(uint64 indexed subscriptionId, address consumer);
     /// @notice Emitted when a consumer may no longer use a subscription.
     event SubscriptionConsumerRemoved(uint64 indexed subscriptionId, address consumer);
+    /// @notice Emitted when a subscription's owner proposes another owner.
+    event SubscriptionOwnerTransferRequested(uint64 indexed subscriptionId, address from, address to);
+    /// @notice Emitted when the proposed owner accepts a subscription.
+    event SubscriptionOwnerTransferred(uint64 indexed subscriptionId, address from, address to);
     /// @notice Emitted when a subscription is cancelled and its balance paid out.
     event SubscriptionCanceled(uint64 indexed subscriptionId, address fundsRecipient, uint256 fundsAmount);
     /// @notice Emitted for every request, as Chainlink's router emits it (costs in wei).
@@ -119,6 +127,12 @@ contract FunctionsRouterAdapter is AgentConsumer {
     error EmptyRequestData();
     /// @notice A subscription's balance would not fit its uint96.
     error BalanceTooLarge(uint256 balance);
+    /// @notice The subscription has requests whose fees may yet come back to it.
+    error CannotRemoveWithPendingRequests();
+    /// @notice Only the proposed owner may accept a subscription.
+    error MustBeProposedOwner(address proposedOwner);
+    /// @notice No contract is registered under this id (this router has no allow list).
+    error RouteNotFound(bytes32 id);
     /// @notice Paying out a cancelled subscription failed.
     error PaymentFailed(address to, uint256 amount);
 
@@ -134,6 +148,7 @@ contract FunctionsRouterAdapter is AgentConsumer {
     function createSubscription() public returns (uint64 subscriptionId) {
         subscriptionId = ++s_subscriptionCount;
         s_subscriptions[subscriptionId].owner = msg.sender;
+        s_openRequestsPlusOne[subscriptionId] = 1;
         emit SubscriptionCreated(subscriptionId, msg.sender);
     }
 
@@ -175,9 +190,30 @@ contract FunctionsRouterAdapter is AgentConsumer {
         emit SubscriptionConsumerRemoved(subscriptionId, consumer);
     }
 
-    /// @notice Cancels a subscription and pays its balance to `to`.
+    /// @notice Proposes `newOwner` as the subscription's owner; it becomes owner once it accepts.
+    function proposeSubscriptionOwnerTransfer(uint64 subscriptionId, address newOwner) external {
+        Subscription storage sub = _onlyOwner(subscriptionId);
+        sub.proposedOwner = newOwner;
+        emit SubscriptionOwnerTransferRequested(subscriptionId, msg.sender, newOwner);
+    }
+
+    /// @notice The proposed owner takes the subscription over. Secrets sealed for the previous
+    ///         owner stop opening for its requests (they are bound to the owner, as on Chainlink).
+    function acceptSubscriptionOwnerTransfer(uint64 subscriptionId) external {
+        Subscription storage sub = _subscription(subscriptionId);
+        if (msg.sender != sub.proposedOwner) revert MustBeProposedOwner(sub.proposedOwner);
+        address previous = sub.owner;
+        sub.owner = msg.sender;
+        sub.proposedOwner = address(0);
+        emit SubscriptionOwnerTransferred(subscriptionId, previous, msg.sender);
+    }
+
+    /// @notice Cancels a subscription and pays its balance to `to`. Refused while requests are
+    ///         open or their fees unreclaimed: those fees come back to the subscription.
     function cancelSubscription(uint64 subscriptionId, address to) external {
         Subscription storage sub = _onlyOwner(subscriptionId);
+        if (s_openRequestsPlusOne[subscriptionId] != 1) revert CannotRemoveWithPendingRequests();
+        delete s_openRequestsPlusOne[subscriptionId];
         uint256 amount = sub.balance;
         address[] memory consumers = sub.consumers;
         for (uint256 i; i < consumers.length; ++i) {
@@ -192,6 +228,23 @@ contract FunctionsRouterAdapter is AgentConsumer {
     /// @notice A subscription, as Chainlink's `getSubscription` returns it.
     function getSubscription(uint64 subscriptionId) external view returns (Subscription memory) {
         return s_subscriptions[subscriptionId];
+    }
+
+    /// @notice How many of a subscription's requests hold its fee: unanswered, or cancelled and
+    ///         not yet reclaimed.
+    function getPendingRequestCount(uint64 subscriptionId) external view returns (uint256) {
+        uint256 plusOne = s_openRequestsPlusOne[subscriptionId];
+        return plusOne == 0 ? 0 : plusOne - 1;
+    }
+
+    /// @notice Chainlink's allow-list route: this router has none, so it is the zero id.
+    function getAllowListId() external pure returns (bytes32) {
+        return bytes32(0);
+    }
+
+    /// @notice Chainlink's contract registry: this router routes to no other contract.
+    function getContractById(bytes32 id) external pure returns (address) {
+        revert RouteNotFound(id);
     }
 
     /// @notice How many subscriptions were ever created.
@@ -217,6 +270,7 @@ contract FunctionsRouterAdapter is AgentConsumer {
         if (s_refunds < pending.fee) revert NotRefunded(requestId);
         s_refunds -= pending.fee;
         delete s_pending[requestId];
+        --s_openRequestsPlusOne[pending.subscriptionId];
         sub.balance += pending.fee;
         emit FeeReclaimed(bytes32(requestId), pending.subscriptionId, pending.fee);
     }
@@ -241,18 +295,23 @@ contract FunctionsRouterAdapter is AgentConsumer {
         if (data.length == 0) revert EmptyRequestData();
         if (dataVersion != REQUEST_DATA_VERSION) revert UnsupportedRequestDataVersion(dataVersion);
         if (callbackGasLimit > MAX_CALLBACK_GAS) revert GasLimitTooBig(MAX_CALLBACK_GAS);
-        uint96 fee = _charge(subscriptionId);
-        uint256 id = _requestAgent(FUNCTIONS_AGENT_ID, data, callbackGasLimit + CALLBACK_OVERHEAD_GAS, fee);
+        (uint96 fee, address owner) = _charge(subscriptionId);
+        // The owner goes first in the runtime's input: secrets sealed for this owner open for it.
+        uint256 id = _requestAgent(
+            FUNCTIONS_AGENT_ID, abi.encodePacked(owner, data), callbackGasLimit + CALLBACK_OVERHEAD_GAS, fee
+        );
+        ++s_openRequestsPlusOne[subscriptionId];
         s_pending[id] =
             Pending({client: msg.sender, callbackGasLimit: callbackGasLimit, subscriptionId: subscriptionId, fee: fee});
         requestId = bytes32(id);
-        _emitStart(requestId, donId, subscriptionId, data, callbackGasLimit, fee);
+        _emitStart(requestId, donId, subscriptionId, owner, data, callbackGasLimit, fee);
     }
 
     function _onAgentResult(uint256 id, AgentStatus status, bytes calldata output) internal override {
         Pending memory pending = s_pending[id];
         if (pending.client == address(0)) return; // not a request of this adapter's
         delete s_pending[id];
+        --s_openRequestsPlusOne[pending.subscriptionId];
         bytes memory response;
         bytes memory err;
         if (status == AgentStatus.OK) {
@@ -286,8 +345,9 @@ contract FunctionsRouterAdapter is AgentConsumer {
     // -- helpers -------------------------------------------------------------------------------
 
     /// @dev The runtime agent's price, taken from the subscription of a consumer of it.
-    function _charge(uint64 subscriptionId) private returns (uint96 fee) {
+    function _charge(uint64 subscriptionId) private returns (uint96 fee, address owner) {
         Subscription storage sub = _subscription(subscriptionId);
+        owner = sub.owner;
         if (!s_isConsumer[subscriptionId][msg.sender]) revert InvalidConsumer(subscriptionId, msg.sender);
         fee = IAgentRegistry(address(ROUTER)).getAgent(FUNCTIONS_AGENT_ID).price;
         uint96 balance = sub.balance;
@@ -299,11 +359,11 @@ contract FunctionsRouterAdapter is AgentConsumer {
         bytes32 requestId,
         bytes32 donId,
         uint64 subscriptionId,
+        address owner,
         bytes calldata data,
         uint32 callbackGasLimit,
         uint96 fee
     ) private {
-        address owner = s_subscriptions[subscriptionId].owner;
         emit RequestStart(
             requestId,
             donId,

@@ -176,4 +176,63 @@ contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
         vm.expectRevert(FunctionsRouterAdapter.InvalidSubscription.selector);
         adapter.fundSubscription(subscriptionId);
     }
+
+    function test_ASubscriptionWithOpenRequestsCannotBeCancelled() public {
+        vm.recordLogs();
+        example.sendRequest("return Functions.encodeUint256(1);", "", new string[](0), subscriptionId, DON_ID);
+        (RequestCommitment[] memory made,) = requestsMade();
+        assertEq(adapter.getPendingRequestCount(subscriptionId), 1);
+        vm.expectRevert(FunctionsRouterAdapter.CannotRemoveWithPendingRequests.selector);
+        adapter.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
+
+        // Cancelled on the router but not yet reclaimed, its fee is still the subscription's.
+        vm.warp(made[0].deadline + 1);
+        enclaveRouter.cancel(made[0]);
+        vm.expectRevert(FunctionsRouterAdapter.CannotRemoveWithPendingRequests.selector);
+        adapter.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
+
+        adapter.reclaimFee(enclaveRouter.requestIdOf(made[0]));
+        assertEq(adapter.getPendingRequestCount(subscriptionId), 0);
+        adapter.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
+        assertEq(address(0xCAFE).balance, 1 ether, "every wei, the reclaimed fee included");
+    }
+
+    function test_AnAnsweredRequestNoLongerHoldsTheSubscription() public {
+        _send("return Functions.encodeUint256(1);", new string[](0));
+        assertEq(adapter.getPendingRequestCount(subscriptionId), 0);
+        adapter.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
+        assertEq(address(0xCAFE).balance, 1 ether - PRICE);
+    }
+
+    function test_OwnershipMovesInTwoSteps() public {
+        address next = address(0xB0B);
+        vm.prank(next);
+        vm.expectRevert(FunctionsRouterAdapter.MustBeSubscriptionOwner.selector);
+        adapter.proposeSubscriptionOwnerTransfer(subscriptionId, next);
+
+        adapter.proposeSubscriptionOwnerTransfer(subscriptionId, next);
+        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.MustBeProposedOwner.selector, next));
+        adapter.acceptSubscriptionOwnerTransfer(subscriptionId);
+        assertEq(adapter.getSubscription(subscriptionId).owner, address(this), "not until the new owner accepts");
+
+        vm.prank(next);
+        adapter.acceptSubscriptionOwnerTransfer(subscriptionId);
+        assertEq(adapter.getSubscription(subscriptionId).owner, next);
+        assertEq(adapter.getSubscription(subscriptionId).proposedOwner, address(0));
+        vm.expectRevert(FunctionsRouterAdapter.MustBeSubscriptionOwner.selector);
+        adapter.addConsumer(subscriptionId, address(0xC0));
+    }
+
+    function test_TheRuntimeLearnsTheSubscriptionOwnerFromTheAdapter() public {
+        vm.recordLogs();
+        example.sendRequest("return Functions.encodeUint256(1);", "", new string[](0), subscriptionId, DON_ID);
+        (, bytes[] memory inputs) = requestsMade();
+        assertEq(address(bytes20(inputs[0])), address(this), "the owner's address comes first");
+    }
+
+    function test_ThereIsNoAllowList() public {
+        assertEq(adapter.getAllowListId(), bytes32(0));
+        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.RouteNotFound.selector, bytes32(0)));
+        adapter.getContractById(bytes32(0));
+    }
 }
