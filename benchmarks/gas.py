@@ -13,6 +13,7 @@ from web3 import Web3
 
 from enclave.anvil import DEV_KEYS, Anvil
 from enclave.deploy import deploy_contract, deploy_system
+from enclave.usage import send_request
 from protocol.deployment import send
 from protocol.results import AgentResult, RequestCommitment, Status, batch_digest, sign_digest, sign_result
 
@@ -44,9 +45,8 @@ def main() -> None:
 
         rows: list[tuple[str, int, int]] = []
         eoa_request = bench.request_from(deployer.address)[2]
-        via_consumer = send(
-            w3, deployer, deployment.contract(w3, "EchoConsumer").functions.ask(1, INPUT, CALLBACK_GAS)
-        )["gasUsed"]
+        ask = deployment.contract(w3, "EchoConsumer").functions.ask(1, INPUT, CALLBACK_GAS)
+        via_consumer = send_request(w3, deployer, ask, router, 1, CALLBACK_GAS)["gasUsed"]
         rows.append(("request(), 64-byte input, from an EOA", 1, eoa_request))
         rows.append(("request(), 64-byte input, through EchoConsumer.ask", 1, via_consumer))
 
@@ -77,7 +77,11 @@ class Bench:
         """Sends request() as `sender` (impersonated on anvil); returns id, fields and gas."""
         self.w3.provider.make_request("anvil_impersonateAccount", [sender])  # type: ignore[arg-type]
         self.w3.provider.make_request("anvil_setBalance", [sender, hex(10**20)])  # type: ignore[arg-type]
-        tx_hash = self.router.functions.request(1, INPUT, CALLBACK_GAS).transact({"from": sender})
+        # A legacy gas price is the transaction's exact tx.gasprice: the value covers it.
+        gas_price = 2 * self.w3.eth.gas_price
+        value = self.router.functions.estimateCost(1, CALLBACK_GAS, gas_price).call()
+        call = self.router.functions.request(1, INPUT, CALLBACK_GAS)
+        tx_hash = call.transact({"from": sender, "value": value, "gasPrice": gas_price})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
         log = self.router.events.AgentRequested().process_receipt(receipt)[0]
         commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])

@@ -122,6 +122,11 @@ class Load:
         self.chain_id = w3.eth.chain_id
         self.nonce: int = w3.eth.get_transaction_count(self.account.address, "pending")
         self.fees = {"maxFeePerGas": 10 * w3.eth.gas_price, "maxPriorityFeePerGas": w3.eth.max_priority_fee}
+        # What each request pays: the router's least at the transactions' fee cap.
+        router = stack.deployment.contract(w3, "AgentRouter")
+        self.request_value = int(
+            router.functions.estimateCost(agent_id, callback_gas, self.fees["maxFeePerGas"]).call()
+        )
         self.sent = 0
 
     def signed(self, count: int) -> str:
@@ -132,7 +137,7 @@ class Load:
         tx = {
             "to": self.echo.address,
             "data": data,
-            "value": 0,
+            "value": self.request_value * count,
             "gas": 80_000 + 75_000 * count,
             "nonce": self.nonce,
             "chainId": self.chain_id,

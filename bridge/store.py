@@ -15,6 +15,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ CREATE TABLE IF NOT EXISTS requests (
     created_at_block INTEGER NOT NULL,
     deadline INTEGER NOT NULL,
     nonce INTEGER NOT NULL DEFAULT 0,
+    price TEXT NOT NULL DEFAULT '0',
+    operator_fee TEXT NOT NULL DEFAULT '0',
+    subscription_id INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
     cancel_tx TEXT,
     request_tx TEXT NOT NULL,
@@ -58,6 +62,8 @@ CREATE TABLE IF NOT EXISTS requests (
     fulfil_tx TEXT,
     gas_used INTEGER,
     callback_succeeded INTEGER,
+    gas_reimbursed TEXT,
+    refunded TEXT,
     reason TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     updated_at REAL NOT NULL
@@ -87,6 +93,12 @@ MIGRATIONS = [
     # 1 -> 2: retries wait for their time (and survive restarts); expired requests are cancelled.
     "ALTER TABLE requests ADD COLUMN next_attempt_at REAL NOT NULL DEFAULT 0;"
     "ALTER TABLE requests ADD COLUMN cancel_tx TEXT;",
+    # 2 -> 3: a request's charge: its parts when made, who pays, and what its delivery paid.
+    "ALTER TABLE requests ADD COLUMN price TEXT NOT NULL DEFAULT '0';"
+    "ALTER TABLE requests ADD COLUMN operator_fee TEXT NOT NULL DEFAULT '0';"
+    "ALTER TABLE requests ADD COLUMN subscription_id INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE requests ADD COLUMN gas_reimbursed TEXT;"
+    "ALTER TABLE requests ADD COLUMN refunded TEXT;",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -122,6 +134,24 @@ class Delivery:
     gas_used: int | None
     callback_succeeded: bool | None
     detail: str
+    # What the delivery paid the transmitter for gas, and returned to the payer (wei).
+    gas_reimbursed: int | None = None
+    refunded: int | None = None
+
+    @classmethod
+    def of_event(
+        cls, args: Mapping[str, Any], tx_hash: str, gas_used: int | None, detail: str, known_callback: bool = True
+    ) -> Delivery:
+        """A delivery as its `RequestFulfilled` log tells it."""
+        return cls(
+            request_id=int(args["requestId"]),
+            tx_hash=tx_hash,
+            gas_used=gas_used,
+            callback_succeeded=bool(args["callbackSucceeded"]) if known_callback else None,
+            detail=detail,
+            gas_reimbursed=int(args["gasReimbursed"]),
+            refunded=int(args["refunded"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -202,8 +232,9 @@ class RequestStore:
                 c = req.commitment
                 cur = db.execute(
                     """INSERT OR IGNORE INTO requests (request_id, agent_id, consumer, code_hash, input, fee,
-                    callback_gas_limit, created_at_block, deadline, nonce, request_tx, requested_at, state, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                    callback_gas_limit, created_at_block, deadline, nonce, price, operator_fee, subscription_id,
+                    request_tx, requested_at, state, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
                     (
                         str(req.request_id),
                         c.agent_id,
@@ -215,6 +246,9 @@ class RequestStore:
                         c.created_at,
                         c.deadline,
                         c.nonce,
+                        str(c.price),
+                        str(c.operator_fee),
+                        c.subscription_id,
                         req.request_tx,
                         req.requested_at,
                         time.time(),
@@ -327,8 +361,16 @@ class RequestStore:
         with self._transaction() as db:
             for d in deliveries:
                 db.execute(
-                    "UPDATE requests SET fulfil_tx = ?, gas_used = ?, callback_succeeded = ? WHERE request_id = ?",
-                    (d.tx_hash, d.gas_used, d.callback_succeeded, str(d.request_id)),
+                    """UPDATE requests SET fulfil_tx = ?, gas_used = ?, callback_succeeded = ?, gas_reimbursed = ?,
+                    refunded = ? WHERE request_id = ?""",
+                    (
+                        d.tx_hash,
+                        d.gas_used,
+                        d.callback_succeeded,
+                        None if d.gas_reimbursed is None else str(d.gas_reimbursed),
+                        None if d.refunded is None else str(d.refunded),
+                        str(d.request_id),
+                    ),
                 )
                 self._transition(db, d.request_id, "fulfilled", d.detail)
 
@@ -436,6 +478,9 @@ class RequestStore:
             created_at=row["created_at_block"],
             deadline=row["deadline"],
             nonce=row["nonce"],
+            price=int(row["price"]),
+            operator_fee=int(row["operator_fee"]),
+            subscription_id=row["subscription_id"],
         )
         return StoredRequest(
             request_id=int(row["request_id"]),

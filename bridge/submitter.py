@@ -257,7 +257,7 @@ class Submitter:
                 detail = f"fulfilled in {where}"
                 if request_id in without_code:
                     detail += "; the consumer has no code, so no callback ran"
-                deliveries.append(Delivery(request_id, tx_hash, gas_share, bool(args["callbackSucceeded"]), detail))
+                deliveries.append(Delivery.of_event(args, tx_hash, gas_share, detail))
             elif name == "RequestNotProcessed":
                 self._not_processed(request_id, NotProcessedReason(args["reason"]), tx_hash)
             seen.add(request_id)

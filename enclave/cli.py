@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from decimal import Decimal
 
 import requests
 from web3.exceptions import ContractCustomError, ContractLogicError, ProviderConnectionError
@@ -15,7 +16,17 @@ from enclave.errors import EnclaveError
 from enclave.locations import default_state_dir
 from enclave.reverts import refusal
 from enclave.stack_commands import cmd_demo, cmd_deploy, cmd_env, cmd_status, cmd_up
+from enclave.subscription_commands import (
+    cmd_subscription_add_consumer,
+    cmd_subscription_cancel,
+    cmd_subscription_create,
+    cmd_subscription_fund,
+    cmd_subscription_remove_consumer,
+    cmd_subscription_show,
+    cmd_subscription_withdraw,
+)
 from enclave.user_commands import (
+    cmd_agent_cost,
     cmd_agent_deploy,
     cmd_agent_list,
     cmd_agent_logs,
@@ -32,12 +43,22 @@ from enclave.user_commands import (
 )
 from protocol.errors import ProtocolError
 
+UNITS = {"ether": 10**18, "gwei": 10**9, "wei": 1}
+
 
 def wei(text: str) -> int:
-    """A fee or price in wei: a whole number that fits the router's uint96."""
+    """An amount in wei that fits the router's uint96: a whole number, or a number with a unit
+    (`0.01ether`, `20gwei`) that comes to a whole number of wei."""
+    unit = next((u for u in UNITS if text.endswith(u)), None)
     try:
-        value = int(text, 0)
-    except ValueError:
+        if unit is None:
+            value = int(text, 0)
+        else:
+            exact = Decimal(text.removesuffix(unit)) * UNITS[unit]
+            if exact != exact.to_integral_value():
+                raise ValueError(text)
+            value = int(exact)
+    except (ValueError, ArithmeticError):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of wei") from None
     if not 0 <= value < 2**96:
         raise argparse.ArgumentTypeError(f"{value} wei is out of range: 0 to 2**96 - 1")
@@ -123,15 +144,20 @@ def build_parser() -> argparse.ArgumentParser:
         pausing.append(p)
     lst = agent.add_parser("list", help="the agents on-chain")
     lst.set_defaults(run=cmd_agent_list)
+    cost = agent.add_parser("cost", help="the most a request sent now can cost, in wei (the value to send)")
+    cost.add_argument("agent_id", type=int)
+    cost.add_argument("--callback-gas", type=int, default=0, help="the request's callback gas limit")
+    cost.add_argument("--parts", action="store_true", help="also print the price, operator's fee and gas part")
+    cost.set_defaults(run=cmd_agent_cost)
     request = sub.add_parser("request", help="request an agent through EchoConsumer")
     request.add_argument("agent_id", type=int)
     request.add_argument("--input", default="")
     request.add_argument("--secret", action="append", default=[], metavar="KEY=VALUE", help="seal to the agent")
-    request.add_argument("--fee", type=wei, help="wei (default: the agent's price)")
+    request.add_argument("--fee", type=wei, help="wei (default: the most the request can cost, as `agent cost`)")
     request.add_argument("--wait", action="store_true", help="wait for the on-chain result and print it")
     request.add_argument("--timeout", type=float, default=120.0)
     request.set_defaults(run=cmd_request)
-    for p in (dep, lst, request, *pausing):
+    for p in (dep, lst, cost, request, *pausing):
         p.add_argument("--state-dir", default=state)
 
     secrets = sub.add_parser("secrets", help="seal secrets to an agent").add_subparsers(dest="action", required=True)
@@ -153,6 +179,41 @@ def build_parser() -> argparse.ArgumentParser:
     setter.add_argument("--private-key", default=DEV_KEYS[0], help="the agent owner's key")
     setter.add_argument("secrets", nargs="+", metavar="KEY=VALUE")
     setter.set_defaults(run=cmd_secrets_set)
+
+    subscription = sub.add_parser(
+        "subscription", help="prepaid balances that pay for their consumers' requests"
+    ).add_subparsers(dest="action", required=True)
+    sub_create = subscription.add_parser("create", help="create a subscription owned by --private-key")
+    sub_create.set_defaults(run=cmd_subscription_create)
+    sub_fund = subscription.add_parser("fund", help="add wei to a subscription (anyone may)")
+    sub_fund.add_argument("subscription_id", type=int)
+    sub_fund.add_argument("amount", type=wei, help="wei, or with a unit: 0.1ether, 20gwei")
+    sub_fund.set_defaults(run=cmd_subscription_fund)
+    sub_show = subscription.add_parser("show", help="a subscription's owner, balance and holds")
+    sub_show.add_argument("subscription_id", type=int)
+    sub_show.set_defaults(run=cmd_subscription_show)
+    sub_parsers = [sub_create, sub_fund, sub_show]
+    for verb, run, text in (
+        ("add-consumer", cmd_subscription_add_consumer, "let a consumer contract charge requests to it (owner only)"),
+        ("remove-consumer", cmd_subscription_remove_consumer, "stop a consumer from charging it (owner only)"),
+    ):
+        p = subscription.add_parser(verb, help=text)
+        p.add_argument("subscription_id", type=int)
+        p.add_argument("consumer", help="the consumer contract's address")
+        p.set_defaults(run=run)
+        sub_parsers.append(p)
+    sub_withdraw = subscription.add_parser("withdraw", help="take out what no open request holds (owner only)")
+    sub_withdraw.add_argument("subscription_id", type=int)
+    sub_withdraw.add_argument("amount", type=wei, help="wei, or with a unit: 0.1ether, 20gwei")
+    sub_withdraw.add_argument("--to", required=True, help="the recipient's address")
+    sub_withdraw.set_defaults(run=cmd_subscription_withdraw)
+    sub_cancel = subscription.add_parser("cancel", help="pay the whole balance out and delete it (owner only)")
+    sub_cancel.add_argument("subscription_id", type=int)
+    sub_cancel.add_argument("--to", required=True, help="the recipient's address")
+    sub_cancel.set_defaults(run=cmd_subscription_cancel)
+    for p in (*sub_parsers, sub_withdraw, sub_cancel):
+        p.add_argument("--state-dir", default=state)
+        p.add_argument("--private-key", default=DEV_KEYS[0], help="the sender's key (default: anvil's first)")
 
     keys = sub.add_parser("keys", help="key epochs and rotation").add_subparsers(dest="action", required=True)
     rotate_cmd = keys.add_parser("rotate", help="rotate the cluster's keys (admin)")

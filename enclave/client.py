@@ -41,6 +41,7 @@ from enclave.reverts import refusal
 from enclave.stack import FREE_DEV_KEYS
 from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment, connect, send
+from protocol.fees import GasPrice, current_gas_price, request_value
 from protocol.results import RequestCommitment
 from protocol.status import Status
 
@@ -99,23 +100,37 @@ class EnclaveClient:
         except (ContractCustomError, ContractLogicError) as err:
             raise _refused(err) from err
 
-    def request(self, agent_id: int, input_: bytes | str, fee: int | None = None) -> int:
-        """Requests `agent_id` on `input_` straight from this account (no callback: read the
-        result with `wait`); pays the agent's price unless `fee` says otherwise."""
-        data = input_.encode() if isinstance(input_, str) else input_
-        call = self.router.functions.request(agent_id, data, 0)
-        [request_id] = self.request_through(call, self.price(agent_id) if fee is None else fee)
-        return request_id
-
-    def request_through(self, call: Any, value: int = 0) -> list[int]:
-        """Sends any contract call that makes requests (a consumer's, or the router's); returns
-        the ids of the requests it made, in order. A call the chain would refuse raises
-        EnclaveError with the contract's error by name, before anything is sent."""
+    def cost(self, agent_id: int, callback_gas_limit: int = 0, gas_price: GasPrice | None = None) -> int:
+        """The most a request of `agent_id` can cost if sent now (router.estimateCost at the fee
+        cap a transaction sent now would carry): the value `request` pays by default."""
         try:
-            call.call(TxParams({"from": self.account.address, "value": Wei(value)}))
+            return request_value(self.router, agent_id, callback_gas_limit, gas_price or current_gas_price(self.w3))
         except (ContractCustomError, ContractLogicError) as err:
             raise _refused(err) from err
-        receipt = send(self.w3, self.account, call, value=value)
+
+    def request(self, agent_id: int, input_: bytes | str, fee: int | None = None) -> int:
+        """Requests `agent_id` on `input_` straight from this account (no callback: read the
+        result with `wait`); pays the most it can cost unless `fee` says otherwise, and what it
+        does not cost is this account's to withdraw from the router."""
+        data = input_.encode() if isinstance(input_, str) else input_
+        call = self.router.functions.request(agent_id, data, 0)
+        gas_price = current_gas_price(self.w3)
+        value = self.cost(agent_id, 0, gas_price) if fee is None else fee
+        [request_id] = self.request_through(call, value, gas_price)
+        return request_id
+
+    def request_through(self, call: Any, value: int = 0, gas_price: GasPrice | None = None) -> list[int]:
+        """Sends any contract call that makes requests (a consumer's, or the router's); returns
+        the ids of the requests it made, in order. A call the chain would refuse raises
+        EnclaveError with the contract's error by name, before anything is sent. A request's
+        value must cover `cost` at the transaction's gas price: pass the `gas_price` it was
+        reckoned at."""
+        gas_price = gas_price or current_gas_price(self.w3)
+        try:
+            call.call(TxParams({"from": self.account.address, "value": Wei(value), "gasPrice": Wei(gas_price.max_fee)}))
+        except (ContractCustomError, ContractLogicError) as err:
+            raise _refused(err) from err
+        receipt = send(self.w3, self.account, call, value=value, gas_price=gas_price)
         events = self.router.events.AgentRequested().process_receipt(receipt, errors=DISCARD)
         return [int(event["args"]["requestId"]) for event in events]
 

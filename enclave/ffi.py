@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
         state_dir=args.state_dir,
         defaults=Limits(wall_time_ms=args.wall_time_ms) if args.wall_time_ms else None,
         agent_id=commitment.agent_id if args.agent_id is None else args.agent_id,
+        consumer=commitment.consumer,
+        chain_id=args.chain_id,
     ).execution
     result = AgentResult(commitment=commitment, status=execution.status, output=execution.output)
     signed = sign_result(

@@ -8,16 +8,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import Nonce, TxParams, Wei
 
 from enclave.errors import StackError
 from enclave.stack import DEPLOYER_KEY
 from protocol.deployment import PROJECT_ROOT, Deployment, send
+from protocol.fees import GasPrice, current_gas_price, request_value
 from protocol.status import Status
 
 
@@ -52,17 +55,46 @@ def register(stack: Stack, code: str | bytes | Path, price: int = 0) -> int:
     return int(router.events.AgentRegistered().process_receipt(receipt, errors=DISCARD)[0]["args"]["agentId"])
 
 
-def send_asks(stack: Stack, agent_id: int, payloads: list[bytes], gas: int = 300_000, fee: int = 0) -> list[bytes]:
-    """Sends one EchoConsumer.ask per payload, without waiting; returns the transaction hashes."""
+def send_request(
+    w3: Web3, account: LocalAccount, call: Any, router: Contract, agent_id: int, callback_gas_limit: int, count: int = 1
+) -> Any:
+    """Sends a consumer's call that makes `count` requests of `agent_id`, paying for each the
+    least the router takes at the transaction's fee cap; returns the receipt."""
+    gas_price = current_gas_price(w3)
+    value = count * request_value(router, agent_id, callback_gas_limit, gas_price)
+    return send(w3, account, call, value=value, gas_price=gas_price)
+
+
+def send_asks(
+    stack: Stack,
+    agent_id: int,
+    payloads: list[bytes],
+    gas: int = 300_000,
+    fee: int | None = None,
+    gas_price: GasPrice | None = None,
+) -> list[bytes]:
+    """Sends one EchoConsumer.ask per payload, without waiting; returns the transaction hashes.
+    Each pays `fee`, by default the least the router takes at the transactions' fee cap
+    (`gas_price`, by default the current one: a given `fee` should be reckoned at it)."""
     if stack.deployment is None:
         raise StackError("the stack has no deployment yet: start it first")
     w3 = stack.web3()
     account = Account.from_key(DEPLOYER_KEY)
     echo = stack.deployment.contract(w3, "EchoConsumer")
+    gas_price = gas_price or current_gas_price(w3)
+    if fee is None:
+        fee = request_value(stack.deployment.contract(w3, "AgentRouter"), agent_id, gas, gas_price)
     nonce = w3.eth.get_transaction_count(account.address, "pending")
     hashes = []
     for offset, payload in enumerate(payloads):
-        params: TxParams = {"from": account.address, "nonce": Nonce(nonce + offset), "gas": 400_000, "value": Wei(fee)}
+        params: TxParams = {
+            "from": account.address,
+            "nonce": Nonce(nonce + offset),
+            "gas": 400_000,
+            "value": Wei(fee),
+            "maxFeePerGas": Wei(gas_price.max_fee),
+            "maxPriorityFeePerGas": Wei(gas_price.priority_fee),
+        }
         tx = echo.functions.ask(agent_id, payload, gas).build_transaction(params)
         signed = account.sign_transaction(tx)
         hashes.append(bytes(w3.eth.send_raw_transaction(signed.raw_transaction)))

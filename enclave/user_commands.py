@@ -24,6 +24,7 @@ from enclave.locations import RunningStack
 from enclave.stack import DEPLOYER_KEY
 from enclave.usage import Connected, request_ids, send_asks, wait_for
 from protocol.deployment import Deployment, send
+from protocol.fees import current_gas_price, request_value
 from protocol.hexes import to_hex
 from protocol.manifest import decode_output, parse_manifest
 from protocol.private_logs import open_logs
@@ -219,6 +220,24 @@ def cmd_agent_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_agent_cost(args: argparse.Namespace) -> int:
+    """Prints the most a request of the agent sent now can cost: the value to send with it.
+    What the request does not cost comes back to the consumer at the router."""
+    w3, deployment, _ = _running(args.state_dir)
+    router = deployment.contract(w3, "AgentRouter")
+    gas_price = current_gas_price(w3)
+    cost = request_value(router, args.agent_id, args.callback_gas, gas_price)
+    print(cost)
+    if args.parts:
+        price = int(router.functions.getAgent(args.agent_id).call()[1])
+        operator_fee = int(router.functions.getConfig().call()[4])
+        print(f"  agent's price    {price} wei (to its owner)", file=sys.stderr)
+        print(f"  operator's fee   {operator_fee} wei (to the transmitter)", file=sys.stderr)
+        gas_part = cost - price - operator_fee
+        print(f"  gas, at most     {gas_part} wei (at {gas_price.max_fee} wei/gas; unused: refunded)", file=sys.stderr)
+    return 0
+
+
 def cmd_request(args: argparse.Namespace) -> int:
     """Has EchoConsumer request an agent; with --wait, prints the result once it lands on-chain."""
     w3, deployment, services = _running(args.state_dir)
@@ -227,12 +246,18 @@ def cmd_request(args: argparse.Namespace) -> int:
         payload = encrypt_input(services["gatekeeper"], w3, deployment, args.agent_id, _pairs(args.secret), payload)
     stack = Connected(w3, deployment)
     router, echo = deployment.contract(w3, "AgentRouter"), deployment.contract(w3, "EchoConsumer")
-    # The agent's price unless told otherwise (getAgent refuses an unknown agent by name).
-    fee = args.fee if args.fee is not None else int(router.functions.getAgent(args.agent_id).call()[1])
+    # The least the router takes unless told otherwise (estimateCost refuses an unknown agent by
+    # name); what the request does not cost comes back to the consumer.
+    gas_price = current_gas_price(w3)
+    fee = args.fee if args.fee is not None else request_value(router, args.agent_id, CALLBACK_GAS, gas_price)
     # Asked of the chain first: a refusal comes back as the router's error, and costs nothing.
-    asker: TxParams = {"from": Account.from_key(DEPLOYER_KEY).address, "value": Wei(fee)}
+    asker: TxParams = {
+        "from": Account.from_key(DEPLOYER_KEY).address,
+        "value": Wei(fee),
+        "gasPrice": Wei(gas_price.max_fee),
+    }
     echo.functions.ask(args.agent_id, payload, CALLBACK_GAS).call(asker)
-    [tx_hash] = send_asks(stack, args.agent_id, [payload], gas=CALLBACK_GAS, fee=fee)
+    [tx_hash] = send_asks(stack, args.agent_id, [payload], gas=CALLBACK_GAS, fee=fee, gas_price=gas_price)
     [request_id] = request_ids(stack, [tx_hash])
     print(f"request 0x{request_id:064x} in tx 0x{tx_hash.hex()}")
     if not args.wait:

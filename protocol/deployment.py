@@ -18,6 +18,7 @@ from web3.contract import Contract
 from web3.types import RPCEndpoint
 
 from protocol.errors import ArtifactMissing, DeploymentError
+from protocol.fees import GasPrice
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS_DIR = PROJECT_ROOT / "out"
@@ -57,8 +58,16 @@ def load_artifact(name: str, source_file: str | None = None, artifacts_dir: Path
     return Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"]["object"])
 
 
-def send(w3: Web3, account: LocalAccount, call: Any, value: int = 0, gas: int | None = None) -> Any:
+def send(
+    w3: Web3,
+    account: LocalAccount,
+    call: Any,
+    value: int = 0,
+    gas: int | None = None,
+    gas_price: GasPrice | None = None,
+) -> Any:
     """Signs and sends a contract call (or a constructor) from `account`; returns the receipt.
+    `gas_price` fixes the fee cap and tip (a request's value was reckoned at that cap).
 
     Raises DeploymentError when the transaction reverts.
     """
@@ -69,6 +78,8 @@ def send(w3: Web3, account: LocalAccount, call: Any, value: int = 0, gas: int | 
     }
     if gas is not None:
         params["gas"] = gas
+    if gas_price is not None:
+        params.update(gas_price.params())
     tx = call.build_transaction(params)
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)

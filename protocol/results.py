@@ -26,7 +26,10 @@ RESULT_TYPE = (
     "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,bytes32 inputHash,uint8 status,"
     "bytes32 outputHash,uint64 epoch)"
 )
-COMMITMENT_TYPES = ["uint256", "bytes32", "bytes32", "address", "uint96", "uint32", "uint48", "uint48", "uint32"]
+COMMITMENT_TYPES = [
+    "uint256", "bytes32", "bytes32", "address", "uint96", "uint32", "uint48", "uint48", "uint32", "uint96", "uint96",
+    "uint64",
+]  # fmt: skip
 RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
 BATCH_TYPEHASH = keccak(text="AgentResultBatch(AgentResult[] results)" + RESULT_TYPE)
 
@@ -36,7 +39,9 @@ class RequestCommitment:
     """A request's fields; their hash is the request's id (RequestCommitment on-chain).
 
     `input_hash` is keccak256 of the input, so an id names one input: a result signed for any
-    other input names a request that was never made, and the router skips it.
+    other input names a request that was never made, and the router skips it. `fee` is the most
+    the request can cost; `price` (the agent owner's) and `operator_fee` (the transmitter's) are
+    part of it, and `subscription_id` says who pays (0: the consumer, with the request's value).
     """
 
     agent_id: int
@@ -48,6 +53,9 @@ class RequestCommitment:
     created_at: int
     deadline: int
     nonce: int
+    price: int = 0
+    operator_fee: int = 0
+    subscription_id: int = 0
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
@@ -60,6 +68,9 @@ class RequestCommitment:
             self.created_at,
             self.deadline,
             self.nonce,
+            self.price,
+            self.operator_fee,
+            self.subscription_id,
         )
 
     @classmethod
@@ -76,6 +87,9 @@ class RequestCommitment:
             created_at=block_number,
             deadline=int(args["deadline"]),
             nonce=int(args["nonce"]),
+            price=int(args["price"]),
+            operator_fee=int(args["operatorFee"]),
+            subscription_id=int(args["subscriptionId"]),
         )
 
     @cached_property  # a hash the worker and the bridge ask for many times per request

@@ -45,6 +45,9 @@ class CommitmentModel(Wire):
     created_at: Uint48
     deadline: Uint48
     nonce: Uint32
+    price: Annotated[str, Field(pattern=r"^[0-9]{1,29}$")] = "0"  # uint96 in decimal
+    operator_fee: Annotated[str, Field(pattern=r"^[0-9]{1,29}$")] = "0"
+    subscription_id: Annotated[int, Field(ge=0, lt=2**64)] = 0
 
     @classmethod
     def of(cls, c: RequestCommitment) -> CommitmentModel:
@@ -58,6 +61,9 @@ class CommitmentModel(Wire):
             created_at=c.created_at,
             deadline=c.deadline,
             nonce=c.nonce,
+            price=str(c.price),
+            operator_fee=str(c.operator_fee),
+            subscription_id=c.subscription_id,
         )
 
     def to_commitment(self) -> RequestCommitment:
@@ -71,6 +77,9 @@ class CommitmentModel(Wire):
             created_at=self.created_at,
             deadline=self.deadline,
             nonce=self.nonce,
+            price=int(self.price),
+            operator_fee=int(self.operator_fee),
+            subscription_id=self.subscription_id,
         )
 
 

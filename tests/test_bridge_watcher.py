@@ -11,14 +11,15 @@ from bridge.heads import Header
 from bridge.store import RequestStore
 from bridge.watcher import ChainWatcher
 from enclave.anvil import DEV_KEYS
+from enclave.usage import send_request
 from protocol.deployment import Deployment, send
 
 CODE = b"export default async (input) => input.bytes;"
 
 
 def ask(w3: Web3, deployment: Deployment, payload: bytes) -> None:
-    echo = deployment.contract(w3, "EchoConsumer")
-    send(w3, Account.from_key(DEV_KEYS[0]), echo.functions.ask(1, payload, 100_000))
+    echo, router = deployment.contract(w3, "EchoConsumer"), deployment.contract(w3, "AgentRouter")
+    send_request(w3, Account.from_key(DEV_KEYS[0]), echo.functions.ask(1, payload, 100_000), router, 1, 100_000)
 
 
 def test_watcher_waits_for_confirmations_and_survives_a_reorg(w3: Web3, deployment: Deployment, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Every CLI error is a line or two that says what happened and what to do, and changes nothing:
 the router's custom errors by name, a stack that is not running, a missing file, a bad
 manifest, code over the size limit and code that does not compile (both before any
-transaction). `--fee` defaults to the agent's price."""
+transaction). `--fee` defaults to the most the request can cost."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from enclave import cli
 from enclave.anvil import DEV_KEYS
 from enclave.stack import Stack
 from enclave.usage import register, wait_for
+from enclave.user_commands import CALLBACK_GAS
 from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
@@ -81,7 +82,7 @@ def test_requests_the_router_refuses_say_why(stack: Stack, capsys: pytest.Captur
     _refused(
         capsys,
         stack,
-        "InsufficientFee(paid=0, price=12345): pay at least the agent's price, in wei",
+        "InsufficientFee(paid=0, cost=",
         "request",
         str(priced),
         "--fee",
@@ -107,7 +108,7 @@ def test_amounts_of_wei_are_checked_before_anything_else(
     assert expected in capsys.readouterr().err
 
 
-def test_the_fee_defaults_to_the_agents_price(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_fee_defaults_to_the_most_the_request_can_cost(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     assert stack.deployment is not None
     priced = register(stack, ECHO, price=777)
     code, out, err = _run(capsys, "request", str(priced), "--input", "paid", "--state-dir", str(stack.state_dir))
@@ -119,8 +120,17 @@ def test_the_fee_defaults_to_the_agents_price(stack: Stack, capsys: pytest.Captu
         for e in router.events.AgentRequested().get_logs(from_block=stack.deployment.start_block)
         if int(e["args"]["requestId"]) == request_id
     ]
-    assert event["args"]["fee"] == 777
+    # The price, and the callback's gas and the delivery's at the request's fee cap.
+    assert event["args"]["price"] == 777
+    assert event["args"]["fee"] > 777 + (CALLBACK_GAS + 60_000)
     wait_for(stack, [request_id])
+    [paid] = [
+        e["args"]
+        for e in router.events.RequestFulfilled().get_logs(from_block=event["blockNumber"])
+        if int(e["args"]["requestId"]) == request_id
+    ]
+    assert paid["price"] + paid["operatorFee"] + paid["gasReimbursed"] + paid["refunded"] == event["args"]["fee"]
+    assert paid["refunded"] > 0, "the callback used less than its limit: the rest came back"
 
 
 def test_agents_are_checked_before_any_transaction(

@@ -10,6 +10,7 @@ from enclave.client import EnclaveClient
 from enclave.errors import EnclaveError
 from enclave.stack import Stack
 from enclave.usage import register
+from protocol.fees import current_gas_price
 from protocol.status import Status
 from tests.state import fresh_state_dir
 
@@ -46,7 +47,9 @@ def test_through_a_consumer_and_failures(stack: Stack) -> None:
     client = EnclaveClient.from_stack(stack.state_dir)
     echo = stack.deployment.contract(client.w3, "EchoConsumer")
     agent = register(stack, "export default async (input) => input.text.toUpperCase();")
-    [request_id] = client.request_through(echo.functions.ask(agent, b"through", 100_000))
+    gas_price = current_gas_price(client.w3)
+    call = echo.functions.ask(agent, b"through", 100_000)
+    [request_id] = client.request_through(call, client.cost(agent, 100_000, gas_price), gas_price)
     assert client.wait(request_id).json() == "THROUGH"
 
     failing = register(stack, 'export default async () => { throw new Error("no answer today"); };')

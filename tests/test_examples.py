@@ -19,7 +19,8 @@ from enclave.agents import deploy, prepare_code
 from enclave.deploy import deploy_contract
 from enclave.keys import encrypt_input, set_agent_secrets
 from enclave.stack import DEPLOYER_KEY, Stack
-from protocol.deployment import PROJECT_ROOT, send
+from enclave.usage import send_request
+from protocol.deployment import PROJECT_ROOT
 from tests.http_fixtures import FakeApi, PriceSources, fake_api, openai_compatible
 from tests.state import fresh_state_dir
 
@@ -53,12 +54,14 @@ def consumer(stack: Stack, contract: str, agent_id: int) -> Contract:
     return deploy_contract(stack.web3(), OWNER, contract, router, agent_id)
 
 
-def transact_and_wait(stack: Stack, call: Any, event: Any, timeout: float = 60) -> dict[str, Any]:
-    """Sends a consumer's request and waits for the callback's event; returns its arguments."""
+def transact_and_wait(stack: Stack, consumer: Any, call: Any, event: Any, timeout: float = 60) -> dict[str, Any]:
+    """Sends a consumer's request, paying what its agent and callback gas cost, and waits for
+    the callback's event; returns its arguments."""
     assert stack.deployment is not None
     w3 = stack.web3()
-    receipt = send(w3, OWNER, call)
     router = stack.deployment.contract(w3, "AgentRouter")
+    agent_id, callback_gas = consumer.functions.AGENT_ID().call(), consumer.functions.CALLBACK_GAS().call()
+    receipt = send_request(w3, OWNER, call, router, agent_id, callback_gas)
     request_id = router.events.AgentRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["requestId"]
     deadline = time.monotonic() + timeout
     while True:
@@ -76,7 +79,7 @@ def test_price_oracle_median_survives_a_liar_and_an_outage(stack: Stack, api: Fa
     query = json.dumps({"pair": "ETH-USD", "sources": sources.urls}).encode()
 
     def price() -> int:
-        args = transact_and_wait(stack, feed.functions.requestPrice(query), feed.events.PriceUpdated())
+        args = transact_and_wait(stack, feed, feed.functions.requestPrice(query), feed.events.PriceUpdated())
         return int(args["price"])
 
     assert price() == 300_025_000_000
@@ -102,7 +105,7 @@ def test_llm_agent_answers_with_a_sealed_api_key(stack: Stack) -> None:
         answers = consumer(stack, "AnswerConsumer", llm)
         question = json.dumps({"prompt": "What is 2 + 2?", "model": "tiny-test"}).encode()
         envelope = encrypt_input(gatekeeper, w3, stack.deployment, llm, {"OPENAI_API_KEY": api_key}, question)
-        args = transact_and_wait(stack, answers.functions.ask(envelope), answers.events.Answered())
+        args = transact_and_wait(stack, answers, answers.functions.ask(envelope), answers.events.Answered())
     assert args["answer"] == "You asked tiny-test: What is 2 + 2? The answer is 4."
     assert answers.functions.answers(args["requestId"]).call() == args["answer"]
     [(method, path, headers, _)] = model.seen
@@ -120,7 +123,7 @@ def test_composite_agent_calls_the_oracle_and_remembers(stack: Stack, api: FakeA
     query = json.dumps({"oracle": oracle, "pair": "ETH-USD", "sources": sources.urls, "thresholdBps": 100}).encode()
 
     def check() -> dict[str, Any]:
-        return transact_and_wait(stack, alerts.functions.check(query), alerts.events.PriceChecked())
+        return transact_and_wait(stack, alerts, alerts.functions.check(query), alerts.events.PriceChecked())
 
     first = check()
     assert (first["moved"], first["price"], first["previous"]) == (False, 200_000_000_000, 0)
@@ -152,7 +155,9 @@ def test_twap_agent_keeps_a_time_weighted_average_in_sealed_storage(stack: Stack
     def observe(price: float, at: int) -> int:
         current["price"] = price
         query = json.dumps({"source": f"{api.url}/spot", "windowS": 3600, "now": at}).encode()
-        return int(transact_and_wait(stack, feed.functions.requestPrice(query), feed.events.PriceUpdated())["price"])
+        return int(
+            transact_and_wait(stack, feed, feed.functions.requestPrice(query), feed.events.PriceUpdated())["price"]
+        )
 
     assert observe(100.0, start) == 100 * 10**8
     assert observe(200.0, start + 60) == 100 * 10**8  # 100 held for the 60 s so far

@@ -10,8 +10,10 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from web3 import Web3
+from web3.logs import DISCARD
 
 from enclave.anvil import DEV_KEYS
+from enclave.usage import send_request
 from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment, send
 from protocol.errors import DeploymentError
@@ -144,7 +146,8 @@ def _open_request(w3: Web3, deployment: Deployment, input_: bytes) -> tuple[int,
         send(w3, owner, tee.functions.publishEpoch(1, Account.from_key(CLUSTER_KEY).address, b"\x01" * 32))
     if router.functions.agentCount().call() == 0:
         send(w3, owner, router.functions.registerAgent(CODE, 0, False))
-    receipt = send(w3, owner, deployment.contract(w3, "EchoConsumer").functions.ask(1, input_, 200_000))
+    call = deployment.contract(w3, "EchoConsumer").functions.ask(1, input_, 200_000)
+    receipt = send_request(w3, owner, call, router, 1, 200_000)
     log = router.events.AgentRequested().process_receipt(receipt)[0]
     commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
     assert commitment.request_id == log["args"]["requestId"]
@@ -161,10 +164,17 @@ def test_signed_result_is_fulfilled_on_chain(w3: Web3, deployment: Deployment) -
     signed = sign_result(CLUSTER_KEY, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=1)
     transmitter = Account.from_key(DEV_KEYS[1])
     before = router.functions.balanceOf(transmitter.address).call()
-    send(w3, transmitter, router.functions.fulfill([signed.as_tuple()]), gas=1_000_000)
+    refunds_before = router.functions.balanceOf(echo.address).call()
+    receipt = send(w3, transmitter, router.functions.fulfill([signed.as_tuple()]), gas=1_000_000)
     assert echo.functions.lastOutput().call() == b"pong"
     assert echo.functions.lastRequestId().call() == request_id
-    assert router.functions.balanceOf(transmitter.address).call() == before + commitment.fee
+    [paid] = [e["args"] for e in router.events.RequestFulfilled().process_receipt(receipt, errors=DISCARD)]
+    # The transmitter: the operator's fee and the delivery's gas; the consumer: the rest.
+    assert paid["gasReimbursed"] > 0
+    earned = router.functions.balanceOf(transmitter.address).call() - before
+    assert earned == paid["operatorFee"] + paid["gasReimbursed"]
+    assert router.functions.balanceOf(echo.address).call() - refunds_before == paid["refunded"]
+    assert paid["price"] + earned + paid["refunded"] == commitment.fee
 
 
 def test_batch_signed_results_are_fulfilled_on_chain(w3: Web3, deployment: Deployment) -> None:

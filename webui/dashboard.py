@@ -22,11 +22,14 @@ from coprocessor.tee.base import Quote, QuoteVerifier
 from coprocessor.worker.code import CodeStore
 from enclave.display import show_bytes
 from protocol.deployment import Deployment, send
+from protocol.fees import GasPrice, current_gas_price, request_value
 from protocol.hexes import to_hex
 from protocol.manifest import decode_output, parse_manifest, with_manifest
 from protocol.wire import from_hex
 
 PAGE_SIZE = 25
+# The callback gas of a request made from the dashboard's "try it" form (EchoConsumer).
+TRY_CALLBACK_GAS = 300_000
 
 
 @dataclass
@@ -280,8 +283,8 @@ class Dashboard:
 
     # -- admin actions ----------------------------------------------------------------------------
 
-    def _send(self, call: Any, value: int = 0) -> Any:
-        return send(self.w3, Account.from_key(self.operator_key), call, value=value)
+    def _send(self, call: Any, value: int = 0, gas_price: GasPrice | None = None) -> Any:
+        return send(self.w3, Account.from_key(self.operator_key), call, value=value, gas_price=gas_price)
 
     def deploy_agent(self, code: str, price: int, name: str = "", allow_hosts: tuple[str, ...] = ()) -> int:
         manifest = parse_manifest(code)  # a broken manifest is refused before it costs gas
@@ -297,9 +300,10 @@ class Dashboard:
         self._send(function(agent_id))
 
     def try_agent(self, agent_id: int, payload: bytes) -> int:
-        price = int(self.router.functions.getAgent(agent_id).call()[1])
+        gas_price = current_gas_price(self.w3)
+        value = request_value(self.router, agent_id, TRY_CALLBACK_GAS, gas_price)
         echo = self.deployment.contract(self.w3, "EchoConsumer")
-        receipt = self._send(echo.functions.ask(agent_id, payload, 300_000), value=price)
+        receipt = self._send(echo.functions.ask(agent_id, payload, TRY_CALLBACK_GAS), value=value, gas_price=gas_price)
         return int(self.router.events.AgentRequested().process_receipt(receipt, errors=DISCARD)[0]["args"]["requestId"])
 
     def request_rotation(self) -> None:

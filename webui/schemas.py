@@ -140,6 +140,9 @@ class RequestRow(Closed):
     created_at_block: int = Field(description="Block of the request; decides which key epochs may answer")
     deadline: int = Field(description="Unix time after which the request can be cancelled")
     nonce: int = Field(description="Tells apart requests with equal fields in one block (uint32)")
+    price: Uint = _uint("Of the fee: the agent's price when requested, for its owner, in wei")
+    operator_fee: Uint = _uint("Of the fee: the operator's fee when requested, for the transmitter, in wei")
+    subscription_id: int = Field(description="The subscription that pays, or 0 when the consumer paid with the request")
     next_attempt_at: float = Field(description="Unix time before which the bridge does not try it again")
     cancel_tx: str | None = Field(description="The bridge's cancel transaction after the deadline, if any")
     request_tx: str
@@ -156,6 +159,10 @@ class RequestRow(Closed):
     fulfil_tx: str | None
     gas_used: int | None = Field(description="Gas used by the fulfilling transaction")
     callback_succeeded: int | None = Field(description="1 or 0 (SQLite's booleans); null until known")
+    gas_reimbursed: Uint | None = Field(
+        description="Wei the delivery paid its transmitter for gas (decimal); null until this bridge delivered it"
+    )
+    refunded: Uint | None = Field(description="Wei the delivery returned to the payer (decimal); null until delivered")
     reason: str | None = Field(description="Why the bridge last moved the request back or to an end state")
     attempts: int = Field(description="Failed attempts so far")
     updated_at: float

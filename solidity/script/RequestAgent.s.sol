@@ -13,9 +13,12 @@ import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
 ///
 /// It asks EchoConsumer (`ENCLAVE_ECHO_CONSUMER`, which `enclave env` exports; or the address in
 /// a deployment file named by `DEPLOYMENT`) to request agent `AGENT_ID` on `INPUT`, paying
-/// `FEE` wei (default 0). The callback lands in EchoConsumer a moment later; `cast call` its
-/// `lastOutput()` to see it.
+/// `FEE` wei (default: the router's `estimateCost` at a gas price the broadcast will not pass;
+/// what the request does not cost comes back to EchoConsumer). The callback lands in
+/// EchoConsumer a moment later; `cast call` its `lastOutput()` to see it.
 contract RequestAgent is Script {
+    uint32 internal constant CALLBACK_GAS = 300_000;
+
     function run() external {
         EchoConsumer echo = EchoConsumer(vm.envOr("ENCLAVE_ECHO_CONSUMER", address(0)));
         if (address(echo) == address(0)) {
@@ -24,10 +27,12 @@ contract RequestAgent is Script {
         }
         uint256 agentId = vm.envUint("AGENT_ID");
         bytes memory input = bytes(vm.envOr("INPUT", string("")));
-        uint256 fee = vm.envOr("FEE", uint256(0));
+        // The broadcast's fee cap is about twice the base fee plus a tip: reckoned above it, the
+        // value covers whatever price the transaction pays.
+        uint256 fee = vm.envOr("FEE", echo.ROUTER().estimateCost(agentId, CALLBACK_GAS, 2 * block.basefee + 2 gwei));
 
         vm.startBroadcast();
-        echo.ask{value: fee}(agentId, input, 300_000);
+        echo.ask{value: fee}(agentId, input, CALLBACK_GAS);
         vm.stopBroadcast();
         // The request id depends on the block the transaction lands in, so the simulation's id
         // would be wrong: the AgentRequested log of the broadcast transaction has the real one.

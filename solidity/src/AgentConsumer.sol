@@ -34,7 +34,7 @@ abstract contract AgentConsumer is IAgentConsumer {
     /// @param agentId The agent.
     /// @param input The input bytes for the agent's `main`.
     /// @param callbackGasLimit Gas for `_onAgentResult`.
-    /// @param fee The fee in wei, at least the agent's price.
+    /// @param fee The most the request may cost, in wei: at least `_estimateCost`.
     /// @return requestId The request's id.
     function _requestAgent(uint256 agentId, bytes memory input, uint32 callbackGasLimit, uint256 fee)
         internal
@@ -43,7 +43,33 @@ abstract contract AgentConsumer is IAgentConsumer {
         return ROUTER.request{value: fee}(agentId, input, callbackGasLimit);
     }
 
-    /// @notice Withdraws fees refunded to this contract by cancelled requests.
+    /// @notice Asks the router to run an agent, charged to a subscription this contract is a
+    ///         consumer of; it holds the request's most possible cost until it settles.
+    /// @param subscriptionId The paying subscription.
+    /// @param agentId The agent.
+    /// @param input The input bytes for the agent's `main`.
+    /// @param callbackGasLimit Gas for `_onAgentResult`.
+    /// @return requestId The request's id.
+    function _requestAgentWithSubscription(
+        uint64 subscriptionId,
+        uint256 agentId,
+        bytes memory input,
+        uint32 callbackGasLimit
+    ) internal returns (uint256 requestId) {
+        return ROUTER.requestWithSubscription(subscriptionId, agentId, input, callbackGasLimit);
+    }
+
+    /// @notice The most a request made now, in this transaction, can cost: what `_requestAgent`
+    ///         must pay at least. What it does not cost comes back to this contract's balance.
+    /// @param agentId The agent.
+    /// @param callbackGasLimit Gas for `_onAgentResult`.
+    /// @return cost In wei.
+    function _estimateCost(uint256 agentId, uint32 callbackGasLimit) internal view returns (uint256 cost) {
+        return ROUTER.estimateCost(agentId, callbackGasLimit, tx.gasprice);
+    }
+
+    /// @notice Withdraws what the router returned to this contract: the unspent part of its
+    ///         requests' fees, and the fees of cancelled ones.
     /// @param to The recipient.
     function _withdrawRefunds(address payable to) internal {
         ROUTER.withdraw(to);

@@ -5,9 +5,9 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {AgentRegistry} from "./AgentRegistry.sol";
+import {AgentSubscriptions} from "./AgentSubscriptions.sol";
 import {IAgentConsumer} from "./interfaces/IAgentConsumer.sol";
 import {IAgentRouter} from "./interfaces/IAgentRouter.sol";
 import {ITeeRegistry} from "./interfaces/ITeeRegistry.sol";
@@ -22,8 +22,9 @@ import {
 
 /// @title AgentRouter
 /// @notice Takes agent requests from consumer contracts and delivers the results that the
-///         cluster key signed back to them.
-contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, ReentrancyGuardTransient {
+///         cluster key signed back to them; pays each request's parts to the agent's owner and
+///         the transmitter, and returns the rest to the payer.
+contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712, Ownable2Step {
     /// @notice The EIP-712 type of a signed result.
     bytes32 public constant RESULT_TYPEHASH = keccak256(
         "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,bytes32 inputHash,uint8 status,bytes32 outputHash,uint64 epoch)"
@@ -38,8 +39,14 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     uint256 private constant DELIVERY_OVERHEAD = 30_000;
     /// @dev Gas the exact-gas check itself may spend before the CALL opcode.
     uint256 private constant GAS_FOR_CALL_EXACT_CHECK = 5_000;
-    /// @dev Bytes of an ABI-encoded `RequestCommitment`: nine static words.
-    uint256 private constant COMMITMENT_SIZE = 0x120;
+    /// @dev Bytes of an ABI-encoded `RequestCommitment`: twelve static words.
+    uint256 private constant COMMITMENT_SIZE = 0x180;
+
+    /// @dev What a batch delivered and what its transmitter earned by it.
+    struct Tally {
+        uint256 fulfilled;
+        uint256 earned;
+    }
 
     /// @dev The signer of the last epoch seen in a batch: batches rarely mix epochs.
     struct EpochCache {
@@ -62,7 +69,12 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
     constructor(address owner, ITeeRegistry teeRegistry) EIP712("EnclaveAgents", "1") Ownable(owner) {
         TEE_REGISTRY = teeRegistry;
         s_config = Config({
-            maxCallbackGasLimit: 2_500_000, maxOutputSize: 4 * 1024, maxInputSize: 32 * 1024, requestTimeout: 15 minutes
+            maxCallbackGasLimit: 2_500_000,
+            maxOutputSize: 4 * 1024,
+            maxInputSize: 32 * 1024,
+            requestTimeout: 15 minutes,
+            operatorFee: 0,
+            fulfilGasOverhead: 60_000
         });
     }
 
@@ -72,46 +84,93 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         payable
         returns (uint256 requestId)
     {
-        Config memory config = s_config;
-        if (input.length > config.maxInputSize) revert InputTooLarge(input.length, config.maxInputSize);
-        if (callbackGasLimit > config.maxCallbackGasLimit) {
-            revert CallbackGasTooHigh(callbackGasLimit, config.maxCallbackGasLimit);
-        }
+        return _request(agentId, input, callbackGasLimit, 0);
+    }
 
-        AgentRecord storage agent = s_agents[agentId];
-        bytes32 codeHash = agent.codeHash;
-        if (codeHash == bytes32(0)) revert AgentNotFound(agentId);
-        AgentTerms memory terms = agent.terms;
-        if (terms.paused) revert AgentIsPaused(agentId);
-        if (terms.restricted && !s_allowedConsumers[agentId][msg.sender]) {
-            revert ConsumerNotAllowed(agentId, msg.sender);
-        }
-        if (msg.value < terms.price) revert InsufficientFee(msg.value, terms.price);
-        if (msg.value > type(uint96).max) revert FeeTooLarge(msg.value);
+    /// @inheritdoc IAgentRouter
+    function requestWithSubscription(
+        uint64 subscriptionId,
+        uint256 agentId,
+        bytes calldata input,
+        uint32 callbackGasLimit
+    ) external returns (uint256 requestId) {
+        return _request(agentId, input, callbackGasLimit, subscriptionId);
+    }
 
-        RequestCommitment memory commitment = RequestCommitment({
-            agentId: agentId,
-            codeHash: codeHash,
-            inputHash: keccak256(input),
-            consumer: msg.sender,
-            fee: uint96(msg.value),
-            callbackGasLimit: callbackGasLimit,
-            createdAt: uint48(block.number),
-            deadline: uint48(block.timestamp + config.requestTimeout),
-            nonce: s_requestsInTransaction
-        });
+    /// @inheritdoc IAgentRouter
+    function estimateCost(uint256 agentId, uint32 callbackGasLimit, uint256 gasPrice)
+        external
+        view
+        returns (uint256 cost)
+    {
+        if (s_agents[agentId].codeHash == bytes32(0)) revert AgentNotFound(agentId);
+        return _cost(s_agents[agentId].terms.price, s_config, callbackGasLimit, gasPrice);
+    }
+
+    /// @dev Opens a request paid with the value sent (`subscriptionId` 0) or by a subscription.
+    function _request(uint256 agentId, bytes calldata input, uint32 callbackGasLimit, uint64 subscriptionId)
+        private
+        returns (uint256 requestId)
+    {
+        RequestCommitment memory commitment = _newCommitment(agentId, input, callbackGasLimit, subscriptionId);
         requestId = _openRequest(commitment);
         emit AgentRequested({
             requestId: requestId,
             agentId: agentId,
             consumer: msg.sender,
-            codeHash: codeHash,
+            codeHash: commitment.codeHash,
             input: input,
             fee: commitment.fee,
             callbackGasLimit: callbackGasLimit,
             deadline: commitment.deadline,
-            nonce: commitment.nonce
+            nonce: commitment.nonce,
+            price: commitment.price,
+            operatorFee: commitment.operatorFee,
+            subscriptionId: subscriptionId
         });
+    }
+
+    /// @dev A new request's fields, once it passed every check and its payment is escrowed: the
+    ///      value sent covers its most possible cost, or its subscription holds that.
+    function _newCommitment(uint256 agentId, bytes calldata input, uint32 callbackGasLimit, uint64 subscriptionId)
+        private
+        returns (RequestCommitment memory commitment)
+    {
+        Config memory config = s_config;
+        if (input.length > config.maxInputSize) revert InputTooLarge(input.length, config.maxInputSize);
+        if (callbackGasLimit > config.maxCallbackGasLimit) {
+            revert CallbackGasTooHigh(callbackGasLimit, config.maxCallbackGasLimit);
+        }
+        AgentRecord storage agent = s_agents[agentId];
+        commitment.codeHash = agent.codeHash;
+        if (commitment.codeHash == bytes32(0)) revert AgentNotFound(agentId);
+        AgentTerms memory terms = agent.terms;
+        if (terms.paused) revert AgentIsPaused(agentId);
+        if (terms.restricted && !s_allowedConsumers[agentId][msg.sender]) {
+            revert ConsumerNotAllowed(agentId, msg.sender);
+        }
+
+        uint256 fee = _cost(terms.price, config, callbackGasLimit, tx.gasprice);
+        if (subscriptionId == 0) {
+            if (msg.value < fee) revert InsufficientFee(msg.value, fee);
+            fee = msg.value;
+        } else {
+            // A subscription holds exactly the most the request can cost.
+            _hold(subscriptionId, msg.sender, fee);
+        }
+        if (fee > type(uint96).max) revert FeeTooLarge(fee);
+
+        commitment.agentId = agentId;
+        commitment.inputHash = keccak256(input);
+        commitment.consumer = msg.sender;
+        commitment.fee = uint96(fee);
+        commitment.callbackGasLimit = callbackGasLimit;
+        commitment.createdAt = uint48(block.number);
+        commitment.deadline = uint48(block.timestamp + config.requestTimeout);
+        commitment.nonce = s_requestsInTransaction;
+        commitment.price = terms.price;
+        commitment.operatorFee = config.operatorFee;
+        commitment.subscriptionId = subscriptionId;
     }
 
     /// @inheritdoc IAgentRouter
@@ -119,7 +178,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         if (results.length == 0) revert EmptyBatch();
         uint256 maxOutputSize = s_config.maxOutputSize;
         EpochCache memory cache;
-        uint256 earned;
+        Tally memory tally;
         uint256 freeMemory = _freeMemoryPointer();
 
         for (uint256 i; i < results.length; ++i) {
@@ -140,12 +199,10 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             } else {
                 (valid, reason) = _checkOpen(requestId, result, maxOutputSize, cache.validBefore);
             }
-            if (_settle(requestId, result, valid, reason)) {
-                earned += result.commitment.fee;
-                ++fulfilled;
-            }
+            _process(requestId, result, valid, reason, tally);
         }
-        if (earned != 0) s_balances[msg.sender] += earned;
+        if (tally.earned != 0) s_balances[msg.sender] += tally.earned;
+        return tally.fulfilled;
     }
 
     /// @inheritdoc IAgentRouter
@@ -162,19 +219,17 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         if (recovered == address(0) || recovered != signer) revert InvalidBatchSignature(signature.epoch, recovered);
 
         uint256 maxOutputSize = s_config.maxOutputSize;
-        uint256 earned;
+        Tally memory tally;
         uint256 freeMemory = _freeMemoryPointer();
         for (uint256 i; i < results.length; ++i) {
             _resetFreeMemoryPointer(freeMemory);
             AgentResult calldata result = results[i];
             uint256 requestId = requestIds[i];
             (bool valid, NotProcessedReason reason) = _checkOpen(requestId, result, maxOutputSize, validBefore);
-            if (_settle(requestId, result, valid, reason)) {
-                earned += result.commitment.fee;
-                ++fulfilled;
-            }
+            _process(requestId, result, valid, reason, tally);
         }
-        if (earned != 0) s_balances[msg.sender] += earned;
+        if (tally.earned != 0) s_balances[msg.sender] += tally.earned;
+        return tally.fulfilled;
     }
 
     /// @inheritdoc IAgentRouter
@@ -183,8 +238,17 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         if (!s_open[requestId]) revert UnknownRequest(requestId);
         if (block.timestamp <= commitment.deadline) revert RequestNotExpired(requestId, commitment.deadline);
         delete s_open[requestId];
-        s_balances[commitment.consumer] += commitment.fee;
-        emit RequestCancelled({requestId: requestId, consumer: commitment.consumer, fee: commitment.fee});
+        if (commitment.subscriptionId == 0) {
+            s_balances[commitment.consumer] += commitment.fee;
+        } else {
+            _settleHold(commitment.subscriptionId, commitment.fee, 0);
+        }
+        emit RequestCancelled({
+            requestId: requestId,
+            consumer: commitment.consumer,
+            fee: commitment.fee,
+            subscriptionId: commitment.subscriptionId
+        });
     }
 
     /// @inheritdoc IAgentRouter
@@ -196,6 +260,15 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         (bool sent,) = to.call{value: amount}("");
         if (!sent) revert WithdrawalFailed(to, amount);
         emit BalanceWithdrawn({account: msg.sender, to: to, amount: amount});
+    }
+
+    /// @dev The most a request can cost at `gasPrice`.
+    function _cost(uint96 price, Config memory config, uint32 callbackGasLimit, uint256 gasPrice)
+        private
+        pure
+        returns (uint256)
+    {
+        return uint256(price) + config.operatorFee + (uint256(callbackGasLimit) + config.fulfilGasOverhead) * gasPrice;
     }
 
     /// @inheritdoc IAgentRouter
@@ -318,34 +391,46 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
         return (true, reason);
     }
 
-    /// @dev Delivers a valid result, or says on-chain why a result was not processed.
-    function _settle(uint256 requestId, AgentResult calldata result, bool valid, NotProcessedReason reason)
-        private
-        returns (bool)
-    {
-        if (valid && _tryDeliver(requestId, result)) return true;
+    /// @dev Delivers a valid result and pays for it, counting it and the transmitter's earnings
+    ///      in `tally`, or says on-chain why a result was not processed.
+    function _process(
+        uint256 requestId,
+        AgentResult calldata result,
+        bool valid,
+        NotProcessedReason reason,
+        Tally memory tally
+    ) private {
+        if (valid) {
+            (bool called, bool success, uint256 callbackGas) = _tryDeliver(requestId, result);
+            if (called) {
+                // Warm after the first result: the overhead is read where it is used.
+                tally.earned += _pay(requestId, result, success, callbackGas + s_config.fulfilGasOverhead);
+                ++tally.fulfilled;
+                return;
+            }
+        }
         // A valid result that could not be delivered lacked the gas for its callback.
         emit RequestNotProcessed({requestId: requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason});
-        return false;
     }
 
     /// @dev Closes the request and calls the consumer with exactly its callback gas limit, or
-    ///      returns false, leaving the request open, when the gas left cannot cover the callback.
-    ///      The return data is never copied, so a consumer cannot make the router pay for a
-    ///      huge revert reason.
-    function _tryDeliver(uint256 requestId, AgentResult calldata result) private returns (bool) {
+    ///      returns `called` false, leaving the request open, when the gas left cannot cover the
+    ///      callback. Measures the gas the callback used. The return data is never copied, so a
+    ///      consumer cannot make the router pay for a huge revert reason.
+    function _tryDeliver(uint256 requestId, AgentResult calldata result)
+        private
+        returns (bool called, bool success, uint256 callbackGas)
+    {
         uint256 gasLimit = result.commitment.callbackGasLimit;
-        if (gasleft() <= gasLimit + gasLimit / 63 + DELIVERY_OVERHEAD) return false;
+        if (gasleft() <= gasLimit + gasLimit / 63 + DELIVERY_OVERHEAD) return (false, false, 0);
         delete s_open[requestId];
 
         bytes memory data = abi.encodeCall(IAgentConsumer.onAgentResult, (requestId, result.status, result.output));
         address consumer = result.commitment.consumer;
-        bool success;
         if (consumer.code.length == 0) {
             // A CALL to an address without code succeeds having run nothing: say so instead.
             emit ConsumerHasNoCode({requestId: requestId, consumer: consumer});
-            emit RequestFulfilled({requestId: requestId, status: result.status, callbackSucceeded: false});
-            return true;
+            return (true, false, 0);
         }
         assembly ("memory-safe") {
             let g := gas()
@@ -353,10 +438,42 @@ contract AgentRouter is IAgentRouter, AgentRegistry, EIP712, Ownable2Step, Reent
             if lt(g, GAS_FOR_CALL_EXACT_CHECK) { revert(0, 0) }
             g := sub(g, GAS_FOR_CALL_EXACT_CHECK)
             if iszero(gt(sub(g, div(g, 64)), gasLimit)) { revert(0, 0) }
+            let before := gas()
             success := call(gasLimit, consumer, 0, add(data, 0x20), mload(data), 0, 0)
+            callbackGas := sub(before, gas())
         }
-        emit RequestFulfilled({requestId: requestId, status: result.status, callbackSucceeded: success});
-        return true;
+        return (true, success, callbackGas);
+    }
+
+    /// @dev Pays a delivered request's parts: the price to the agent's owner; the operator's fee
+    ///      and `gasUsed` at the transaction's gas price, capped by what the escrow has left, to
+    ///      the transmitter (returned, for the caller to credit once per batch); the rest to the
+    ///      payer. A commitment's fee always covers its price and operator's fee (`_request`).
+    function _pay(uint256 requestId, AgentResult calldata result, bool success, uint256 gasUsed)
+        private
+        returns (uint256 earned)
+    {
+        RequestCommitment calldata commitment = result.commitment;
+        uint256 forGas = commitment.fee - commitment.price - commitment.operatorFee;
+        uint256 gasReimbursed = gasUsed * tx.gasprice;
+        if (gasReimbursed > forGas) gasReimbursed = forGas;
+        uint256 refunded = forGas - gasReimbursed;
+        if (commitment.price != 0) s_balances[s_agents[commitment.agentId].owner] += commitment.price;
+        if (commitment.subscriptionId == 0) {
+            if (refunded != 0) s_balances[commitment.consumer] += refunded;
+        } else {
+            _settleHold(commitment.subscriptionId, commitment.fee, uint96(commitment.fee - refunded));
+        }
+        emit RequestFulfilled({
+            requestId: requestId,
+            status: result.status,
+            callbackSucceeded: success,
+            price: commitment.price,
+            operatorFee: commitment.operatorFee,
+            gasReimbursed: uint96(gasReimbursed),
+            refunded: uint96(refunded)
+        });
+        return commitment.operatorFee + gasReimbursed;
     }
 
     /// @dev A request's id: keccak256(abi.encode(commitment)), hashed straight from calldata. A

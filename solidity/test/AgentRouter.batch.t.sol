@@ -20,7 +20,7 @@ contract AgentRouter_FulfillBatch is RouterSetup {
         assertEq(router.fulfillBatch(results, signature), 3);
         assertEq(consumer.resultCount(), 3);
         assertEq(consumer.lastOutput(), results[2].output);
-        assertEq(router.balanceOf(TRANSMITTER), 3 * PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), 3 * PRICE);
     }
 
     function test_FulfillBatch_RevertWhen_SignedByAnotherKey() public {
@@ -85,7 +85,7 @@ contract AgentRouter_FulfillBatch is RouterSetup {
         BatchSignature memory signature = _batchSign(CLUSTER_KEY_1, 1, results);
         vm.prank(TRANSMITTER);
         assertEq(router.fulfillBatch{gas: 25_000_000}(results, signature), size);
-        assertEq(router.balanceOf(TRANSMITTER), uint256(size) * PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), uint256(size) * PRICE);
     }
 
     function _results(uint256 count) internal returns (AgentResult[] memory results) {

@@ -6,50 +6,105 @@ import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
 
 import {AgentRouter} from "../src/AgentRouter.sol";
+import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
+import {IAgentSubscriptions} from "../src/interfaces/IAgentSubscriptions.sol";
 import {AgentResult, SignedAgentResult, AgentStatus, RequestCommitment} from "../src/libraries/AgentTypes.sol";
 import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
 import {GasBurningConsumer, RevertingConsumer} from "./mocks/HostileConsumers.sol";
 import {RouterSetup} from "./utils/RouterSetup.sol";
 
-/// @notice Drives the router with requests, honest and forged results, cancellations and
-///         withdrawals, keeping ghost totals of what it should hold.
+/// @notice Drives the router with requests (paid with their value or by a subscription, at varying
+///         gas prices), honest and forged results, cancellations, funding and withdrawals, keeping
+///         ghost totals of what it should hold.
 contract RouterHandler is CommonBase, StdCheats, StdUtils {
     AgentRouter internal immutable router;
     uint256 internal immutable agentId;
     uint256 internal immutable clusterKey;
     bytes32 internal immutable codeHash;
+    address internal immutable agentOwner;
+    uint64 internal immutable subscriptionId;
     address[] internal consumers;
     address[] internal transmitters;
 
     uint256[] internal openIds;
     mapping(uint256 => RequestCommitment) internal commitments;
 
-    uint256 public ghostEscrowed;
+    uint256 public ghostEscrowed; // fees of open requests paid with their value
+    uint256 public ghostHeld; // fees of open requests paid by the subscription
     uint256 public ghostRequests;
     uint256 public ghostFulfilled;
     uint256 public ghostCancelled;
     uint256 public ghostWithdrawals;
 
-    constructor(AgentRouter router_, uint256 agentId_, uint256 clusterKey_, bytes32 codeHash_) {
+    constructor(AgentRouter router_, uint256 agentId_, uint256 clusterKey_, bytes32 codeHash_, address agentOwner_) {
         router = router_;
         agentId = agentId_;
         clusterKey = clusterKey_;
         codeHash = codeHash_;
+        agentOwner = agentOwner_;
         consumers.push(address(new EchoConsumer(address(router_))));
         consumers.push(address(new RevertingConsumer()));
         consumers.push(address(new GasBurningConsumer()));
+        subscriptionId = router_.createSubscription();
+        for (uint256 i; i < consumers.length; ++i) {
+            router_.addConsumer(subscriptionId, consumers[i]);
+        }
         transmitters.push(address(0x7A45));
         transmitters.push(address(0x7A46));
     }
 
-    function request(uint256 consumerSeed, uint96 fee, bytes calldata input, uint32 gasLimit) external {
+    function request(uint256 consumerSeed, uint96 fee, bytes calldata input, uint32 gasLimit, uint64 gasPrice)
+        external
+    {
         address consumer = consumers[consumerSeed % consumers.length];
-        fee = uint96(bound(fee, 0.001 ether, 10 ether));
         gasLimit = uint32(bound(gasLimit, 0, 300_000));
+        vm.txGasPrice(bound(gasPrice, 0, 100 gwei));
+        uint256 cost = router.estimateCost(agentId, gasLimit, tx.gasprice);
+        fee = uint96(bound(fee, cost, cost + 1 ether));
         if (input.length > 1024) return;
         vm.deal(consumer, fee);
         vm.prank(consumer);
         uint256 requestId = router.request{value: fee}(agentId, input, gasLimit);
+        _remember(requestId, consumer, fee, gasLimit, input, 0);
+        ghostEscrowed += fee;
+    }
+
+    function requestWithSubscription(uint256 consumerSeed, bytes calldata input, uint32 gasLimit, uint64 gasPrice)
+        external
+    {
+        address consumer = consumers[consumerSeed % consumers.length];
+        gasLimit = uint32(bound(gasLimit, 0, 300_000));
+        vm.txGasPrice(bound(gasPrice, 0, 100 gwei));
+        uint256 cost = router.estimateCost(agentId, gasLimit, tx.gasprice);
+        if (input.length > 1024) return;
+        IAgentSubscriptions.SubscriptionInfo memory info = router.getSubscription(subscriptionId);
+        if (info.balance - info.held < cost) return; // refused, as the unit tests show
+        vm.prank(consumer);
+        uint256 requestId = router.requestWithSubscription(subscriptionId, agentId, input, gasLimit);
+        _remember(requestId, consumer, uint96(cost), gasLimit, input, subscriptionId);
+        ghostHeld += cost;
+    }
+
+    function fundSubscription(uint96 amount) external {
+        amount = uint96(bound(amount, 1, 5 ether));
+        vm.deal(address(this), amount);
+        router.fundSubscription{value: amount}(subscriptionId);
+    }
+
+    function withdrawFromSubscription(uint96 amount) external {
+        IAgentSubscriptions.SubscriptionInfo memory info = router.getSubscription(subscriptionId);
+        amount = uint96(bound(amount, 0, info.balance - info.held));
+        router.withdrawFromSubscription(subscriptionId, payable(address(0xD00D)), amount);
+    }
+
+    function _remember(
+        uint256 requestId,
+        address consumer,
+        uint96 fee,
+        uint32 gasLimit,
+        bytes calldata input,
+        uint64 paidBy
+    ) internal {
         RequestCommitment memory commitment = RequestCommitment({
             agentId: agentId,
             codeHash: codeHash,
@@ -59,7 +114,10 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
             callbackGasLimit: gasLimit,
             createdAt: uint48(block.number),
             deadline: uint48(block.timestamp + router.getConfig().requestTimeout),
-            nonce: 0
+            nonce: 0,
+            price: router.getAgent(agentId).price,
+            operatorFee: router.getConfig().operatorFee,
+            subscriptionId: paidBy
         });
         while (router.requestIdOf(commitment) != requestId) {
             require(commitment.nonce < 4096, "no nonce gives the request's id");
@@ -67,12 +125,12 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         }
         commitments[requestId] = commitment;
         openIds.push(requestId);
-        ghostEscrowed += fee;
         ++ghostRequests;
     }
 
-    function fulfill(uint256 seed, uint8 count, uint256 transmitterSeed) external {
+    function fulfill(uint256 seed, uint8 count, uint256 transmitterSeed, uint64 gasPrice) external {
         if (openIds.length == 0) return;
+        vm.txGasPrice(bound(gasPrice, 0, 200 gwei));
         count = uint8(bound(count, 1, 8));
         SignedAgentResult[] memory batch = new SignedAgentResult[](count);
         for (uint256 i; i < count; ++i) {
@@ -111,13 +169,18 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
     }
 
     function allAccounts() public view returns (address[] memory accounts) {
-        accounts = new address[](consumers.length + transmitters.length);
+        accounts = new address[](consumers.length + transmitters.length + 1);
         for (uint256 i; i < consumers.length; ++i) {
             accounts[i] = consumers[i];
         }
         for (uint256 i; i < transmitters.length; ++i) {
             accounts[consumers.length + i] = transmitters[i];
         }
+        accounts[accounts.length - 1] = agentOwner;
+    }
+
+    function subscription() external view returns (IAgentSubscriptions.SubscriptionInfo memory) {
+        return router.getSubscription(subscriptionId);
     }
 
     /// @dev Drops the requests the router closed and takes their fees out of the escrow total.
@@ -125,7 +188,9 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         for (uint256 i = openIds.length; i > 0; --i) {
             uint256 requestId = openIds[i - 1];
             if (router.isOpen(requestId)) continue;
-            ghostEscrowed -= commitments[requestId].fee;
+            RequestCommitment memory closed = commitments[requestId];
+            if (closed.subscriptionId == 0) ghostEscrowed -= closed.fee;
+            else ghostHeld -= closed.fee;
             openIds[i - 1] = openIds[openIds.length - 1];
             openIds.pop();
         }
@@ -147,18 +212,32 @@ contract AgentRouter_Invariants is RouterSetup {
 
     function setUp() public override {
         super.setUp();
-        handler = new RouterHandler(router, agentId, CLUSTER_KEY_1, keccak256(AGENT_CODE));
+        // Every part of a charge is in play: a price, an operator's fee, gas at varying prices.
+        vm.prank(OWNER);
+        router.setConfig(IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, 0.0002 ether, 60_000));
+        handler = new RouterHandler(router, agentId, CLUSTER_KEY_1, keccak256(AGENT_CODE), AGENT_OWNER);
         targetContract(address(handler));
+        // The fuzzer's senders pay gas at the handlers' gas prices: the router must not be one.
+        excludeSender(address(router));
     }
 
-    /// @notice The router holds exactly the escrowed fees plus what accounts may withdraw.
-    function invariant_BalanceEqualsEscrowPlusWithdrawable() public view {
+    /// @notice Wei is conserved: the router holds exactly the open requests' escrow, what
+    ///         accounts (consumers, transmitters, the agent's owner) may withdraw, and the
+    ///         subscription's balance.
+    function invariant_BalanceEqualsEscrowPlusWithdrawablePlusSubscriptions() public view {
         address[] memory accounts = handler.allAccounts();
         uint256 withdrawable;
         for (uint256 i; i < accounts.length; ++i) {
             withdrawable += router.balanceOf(accounts[i]);
         }
-        assertEq(address(router).balance, handler.ghostEscrowed() + withdrawable);
+        assertEq(address(router).balance, handler.ghostEscrowed() + withdrawable + handler.subscription().balance);
+    }
+
+    /// @notice A subscription holds exactly its open requests' fees, and never more than it has.
+    function invariant_SubscriptionHoldsItsOpenRequestsAndNoMore() public view {
+        IAgentSubscriptions.SubscriptionInfo memory info = handler.subscription();
+        assertEq(info.held, handler.ghostHeld());
+        assertLe(info.held, info.balance);
     }
 
     /// @notice Every request made is open, fulfilled once or cancelled once: none lost, none twice.

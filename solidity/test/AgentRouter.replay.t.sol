@@ -105,7 +105,7 @@ contract AgentRouter_Replay is RouterSetup {
         batch[1] = result;
         _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
         assertEq(_fulfill(batch), 1);
-        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), PRICE);
     }
 
     function _expectNotProcessed(uint256 requestId, NotProcessedReason reason) internal {

@@ -35,7 +35,10 @@ contract AgentRouter_Request is RouterSetup {
             callbackGasLimit: CALLBACK_GAS,
             createdAt: uint48(block.number),
             deadline: deadline,
-            nonce: 0
+            nonce: 0,
+            price: PRICE,
+            operatorFee: 0,
+            subscriptionId: 0
         });
         uint256 expectedId = uint256(keccak256(abi.encode(expected)));
         vm.expectEmit(address(router));
@@ -48,7 +51,10 @@ contract AgentRouter_Request is RouterSetup {
             fee: PRICE,
             callbackGasLimit: CALLBACK_GAS,
             deadline: deadline,
-            nonce: 0
+            nonce: 0,
+            price: PRICE,
+            operatorFee: 0,
+            subscriptionId: 0
         });
         (uint256 requestId,) = _request(input);
 
@@ -145,10 +151,10 @@ contract AgentRouter_Request is RouterSetup {
 }
 
 contract AgentRouter_Fulfill is RouterSetup {
-    function test_Fulfill_DeliversOutputToConsumerAndPaysTransmitter() public {
+    function test_Fulfill_DeliversOutputToConsumerAndPaysTheAgentsOwner() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, true);
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, true, PRICE, 0, 0, 0);
         uint256 fulfilled = _fulfill(_one(_ok(commitment, "pong")));
 
         assertEq(fulfilled, 1);
@@ -156,7 +162,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         assertEq(uint8(consumer.lastStatus()), uint8(AgentStatus.OK));
         assertEq(consumer.lastOutput(), "pong");
         assertFalse(router.isOpen(requestId));
-        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), PRICE);
     }
 
     function test_Fulfill_DeliversErrorStatus() public {
@@ -172,10 +178,10 @@ contract AgentRouter_Fulfill is RouterSetup {
         vm.expectEmit(address(router));
         emit IAgentRouter.ConsumerHasNoCode(requestId, eoa);
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false);
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false, PRICE, 0, 0, 0);
         assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertFalse(router.isOpen(requestId));
-        assertEq(router.balanceOf(TRANSMITTER), PRICE, "the transmitter did its work and is paid");
+        assertEq(router.balanceOf(AGENT_OWNER), PRICE, "the agent ran and its owner is paid");
     }
 
     function test_Fulfill_RevertWhen_BatchEmpty() public {
@@ -197,7 +203,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         _expectNotProcessed(requestId, NotProcessedReason.UNKNOWN_REQUEST);
         assertEq(_fulfill(batch), 0);
         assertEq(consumer.resultCount(), 1);
-        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), PRICE);
     }
 
     function test_Fulfill_SkipsTamperedCommitmentFields() public {
@@ -298,9 +304,9 @@ contract AgentRouter_Fulfill is RouterSetup {
         RevertingConsumer hostile = new RevertingConsumer();
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", CALLBACK_GAS);
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false);
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false, PRICE, 0, 0, 0);
         assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
-        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), PRICE);
         assertFalse(router.isOpen(requestId));
     }
 
@@ -312,7 +318,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         batch[0] = _ok(commitment, "pong");
         batch[1] = _ok(otherCommitment, "pong");
         assertEq(_fulfill(batch), 2);
-        assertEq(router.balanceOf(TRANSMITTER), 2 * PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), 2 * PRICE);
         assertEq(consumer.lastRequestId(), other, "the batch goes on after the gas burner");
     }
 
@@ -324,7 +330,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         uint256 gasBefore = gasleft();
         router.fulfill{gas: 5_000_000}(batch);
         assertLt(gasBefore - gasleft(), 2_300_000, "the router copied no return data");
-        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), PRICE);
     }
 
     function test_Fulfill_ReentrantFulfillIsBlocked() public {
@@ -335,7 +341,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertFalse(hostile.reentrySucceeded());
         assertTrue(router.isOpen(other), "the other request is untouched");
-        assertEq(router.balanceOf(TRANSMITTER), PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), PRICE);
         assertEq(router.balanceOf(address(hostile)), 0);
     }
 
@@ -358,7 +364,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertTrue(hostile.reentrySucceeded(), "chaining a request from a callback is a feature");
         assertTrue(router.isOpen(hostile.chainedRequestId()));
-        assertEq(address(router).balance, router.balanceOf(TRANSMITTER) + PRICE);
+        assertEq(address(router).balance, router.balanceOf(AGENT_OWNER) + PRICE);
     }
 
     function test_Fulfill_MixedBatchDeliversExactlyTheValidResults() public {
@@ -385,7 +391,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         assertTrue(router.isOpen(stale));
         assertTrue(router.isOpen(forged));
         assertEq(consumer.resultCount(), 3);
-        assertEq(router.balanceOf(TRANSMITTER), 3 * PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), 3 * PRICE);
     }
 
     function testFuzz_Fulfill_BatchComposition(uint256 seed, uint8 size) public {
@@ -406,7 +412,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         for (uint256 i; i < size; ++i) {
             assertEq(!router.isOpen(router.requestIdOf(batch[i].result.commitment)), expectValid[i]);
         }
-        assertEq(router.balanceOf(TRANSMITTER), validCount * PRICE);
+        assertEq(router.balanceOf(AGENT_OWNER), validCount * PRICE);
     }
 
     function testFuzz_Fulfill_DeliversAnyOutputUpToTheCap(bytes calldata output, uint8 status) public {
@@ -430,7 +436,7 @@ contract AgentRouter_Cancel is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         vm.warp(commitment.deadline + 1);
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestCancelled(requestId, address(consumer), PRICE);
+        emit IAgentRouter.RequestCancelled(requestId, address(consumer), PRICE, 0);
         router.cancel(commitment);
         assertFalse(router.isOpen(requestId));
         assertEq(router.balanceOf(address(consumer)), PRICE);
@@ -473,7 +479,7 @@ contract AgentRouter_Cancel is RouterSetup {
         vm.warp(commitment.deadline + 1);
         router.cancel(commitment);
         assertEq(_fulfill(_one(_ok(commitment, "late"))), 0);
-        assertEq(router.balanceOf(TRANSMITTER), 0);
+        assertEq(router.balanceOf(AGENT_OWNER), 0);
     }
 }
 
@@ -483,11 +489,11 @@ contract AgentRouter_Withdraw is RouterSetup {
         _fulfill(_one(_ok(commitment, "done")));
         address payable to = payable(address(0xBEEF));
         vm.expectEmit(address(router));
-        emit IAgentRouter.BalanceWithdrawn(TRANSMITTER, to, PRICE);
-        vm.prank(TRANSMITTER);
+        emit IAgentRouter.BalanceWithdrawn(AGENT_OWNER, to, PRICE);
+        vm.prank(AGENT_OWNER);
         router.withdraw(to);
         assertEq(to.balance, PRICE);
-        assertEq(router.balanceOf(TRANSMITTER), 0);
+        assertEq(router.balanceOf(AGENT_OWNER), 0);
         assertEq(address(router).balance, 0);
     }
 
@@ -499,7 +505,7 @@ contract AgentRouter_Withdraw is RouterSetup {
     function test_Withdraw_RevertWhen_RecipientZero() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         _fulfill(_one(_ok(commitment, "done")));
-        vm.prank(TRANSMITTER);
+        vm.prank(AGENT_OWNER);
         vm.expectRevert(IAgentRegistry.ZeroAddress.selector);
         router.withdraw(payable(address(0)));
     }
@@ -508,10 +514,10 @@ contract AgentRouter_Withdraw is RouterSetup {
         (uint256 requestId, RequestCommitment memory commitment) = _request("x");
         _fulfill(_one(_ok(commitment, "done")));
         address payable rejecter = payable(address(new RevertingConsumer()));
-        vm.prank(TRANSMITTER);
+        vm.prank(AGENT_OWNER);
         vm.expectRevert(abi.encodeWithSelector(IAgentRouter.WithdrawalFailed.selector, rejecter, PRICE));
         router.withdraw(rejecter);
-        assertEq(router.balanceOf(TRANSMITTER), PRICE, "the balance is kept");
+        assertEq(router.balanceOf(AGENT_OWNER), PRICE, "the balance is kept");
     }
 
     function test_Withdraw_ConsumerRefundAfterCancel() public {
@@ -526,7 +532,7 @@ contract AgentRouter_Withdraw is RouterSetup {
 
 contract AgentRouter_SetConfig is RouterSetup {
     function test_SetConfig_ChangesLimits() public {
-        IAgentRouter.Config memory config = IAgentRouter.Config(1_000_000, 256, 64, 60);
+        IAgentRouter.Config memory config = IAgentRouter.Config(1_000_000, 256, 64, 60, 0, 60_000);
         vm.expectEmit(address(router));
         emit IAgentRouter.ConfigSet(config);
         vm.prank(OWNER);
@@ -542,12 +548,12 @@ contract AgentRouter_SetConfig is RouterSetup {
 
     function test_SetConfig_RevertWhen_NotOwner() public {
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableUnauthorizedAccount.selector, address(this)));
-        router.setConfig(IAgentRouter.Config(1, 1, 1, 1));
+        router.setConfig(IAgentRouter.Config(1, 1, 1, 1, 0, 0));
     }
 
     function test_SetConfig_RevertWhen_ZeroValue() public {
         vm.prank(OWNER);
         vm.expectRevert(IAgentRouter.InvalidConfig.selector);
-        router.setConfig(IAgentRouter.Config(1, 0, 1, 1));
+        router.setConfig(IAgentRouter.Config(1, 0, 1, 1, 0, 0));
     }
 }

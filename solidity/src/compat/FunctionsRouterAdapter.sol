@@ -2,7 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AgentConsumer} from "../AgentConsumer.sol";
-import {IAgentRegistry} from "../interfaces/IAgentRegistry.sol";
+import {IAgentSubscriptions} from "../interfaces/IAgentSubscriptions.sol";
 import {AgentStatus} from "../libraries/AgentTypes.sol";
 
 /// @notice What Chainlink's router calls on a FunctionsClient.
@@ -17,25 +17,32 @@ interface IFunctionsClientCallback {
 ///         (compat/chainlink-functions.js) to run it; the router's result comes back through
 ///         `handleOracleFulfillment(requestId, response, err)` with exactly the client's callback
 ///         gas, a response or an error and never both. Subscriptions work as Chainlink users know
-///         them, funded in ETH: each request pays the runtime agent's price from its subscription.
-/// @dev The request's bytes (source, args, secrets reference) are the agent's input, so the
-///      router's request id binds them exactly as it binds any agent's input.
+///         them, funded in ETH: each is a router subscription that this adapter owns and
+///         consumes, so a request holds its most possible cost there and pays what it cost (the
+///         runtime agent's price, the operator's fee, the delivery's gas), as any request does.
+/// @dev The request's bytes (source, args, secrets reference) are the agent's input, after the
+///      subscription owner's address, so the router's request id binds them exactly as it binds
+///      any agent's input.
 contract FunctionsRouterAdapter is AgentConsumer {
     /// @notice A subscription, shaped as Chainlink's `IFunctionsSubscriptions.Subscription`.
     struct Subscription {
-        uint96 balance; // wei, spent by requests
+        uint96 balance; // wei, open requests' holds included
         address owner;
-        uint96 blockedBalance; // always 0 here: a request pays its fee when it is made
+        uint96 blockedBalance; // wei held for open requests: the most they can still cost
         address proposedOwner;
         address[] consumers;
         bytes32 flags;
+    }
+
+    struct Owners {
+        address owner;
+        address proposedOwner;
     }
 
     struct Pending {
         address client;
         uint32 callbackGasLimit;
         uint64 subscriptionId;
-        uint96 fee;
     }
 
     /// @notice The request data version that Chainlink's FunctionsRequest library writes.
@@ -48,17 +55,14 @@ contract FunctionsRouterAdapter is AgentConsumer {
 
     /// @notice The Functions runtime agent that runs every request.
     uint256 public immutable FUNCTIONS_AGENT_ID;
+    /// @dev The router's subscriptions (the router itself).
+    IAgentSubscriptions private immutable SUBSCRIPTIONS;
 
     uint64 private s_subscriptionCount;
-    mapping(uint64 subscriptionId => Subscription) private s_subscriptions;
+    mapping(uint64 subscriptionId => Owners) private s_owners;
+    mapping(uint64 subscriptionId => address[]) private s_consumers;
     mapping(uint64 subscriptionId => mapping(address consumer => bool)) private s_isConsumer;
     mapping(uint256 requestId => Pending) private s_pending;
-    /// @dev One more than the requests of a subscription whose fee is still held (unanswered, or
-    ///      cancelled and not reclaimed): starting at 1, a request's count never writes a zero slot
-    ///      anew (20,000 gas), only changes a live one.
-    mapping(uint64 subscriptionId => uint256) private s_openRequestsPlusOne;
-    /// @dev Wei the router refunded (cancelled requests) that no subscription has been given back.
-    uint256 private s_refunds;
 
     /// @notice Emitted when a subscription is created.
     event SubscriptionCreated(uint64 indexed subscriptionId, address owner);
@@ -74,7 +78,8 @@ contract FunctionsRouterAdapter is AgentConsumer {
     event SubscriptionOwnerTransferred(uint64 indexed subscriptionId, address from, address to);
     /// @notice Emitted when a subscription is cancelled and its balance paid out.
     event SubscriptionCanceled(uint64 indexed subscriptionId, address fundsRecipient, uint256 fundsAmount);
-    /// @notice Emitted for every request, as Chainlink's router emits it (costs in wei).
+    /// @notice Emitted for every request, as Chainlink's router emits it (costs in wei: the most
+    ///         the request can cost, which its subscription holds).
     event RequestStart(
         bytes32 indexed requestId,
         bytes32 indexed donId,
@@ -88,7 +93,9 @@ contract FunctionsRouterAdapter is AgentConsumer {
         uint96 estimatedTotalCostJuels
     );
     /// @notice Emitted when a request's answer reached its client, as Chainlink's router emits it:
-    ///         `resultCode` 0 when the callback succeeded, 1 when it reverted.
+    ///         `resultCode` 0 when the callback succeeded, 1 when it reverted. `totalCostJuels` is
+    ///         0: the cost is settled after this callback returns, and the router's
+    ///         `RequestFulfilled` in the same transaction carries each of its parts.
     event RequestProcessed(
         bytes32 indexed requestId,
         uint64 indexed subscriptionId,
@@ -100,55 +107,41 @@ contract FunctionsRouterAdapter is AgentConsumer {
         bytes callbackReturnData
     );
 
-    /// @notice Emitted when a cancelled request's fee goes back to its subscription.
-    event FeeReclaimed(bytes32 indexed requestId, uint64 indexed subscriptionId, uint96 fee);
-
-    /// @notice The request is not one of this adapter's, or its fee was already handled.
-    error NotPending(uint256 requestId);
-    /// @notice The request is still open: it may yet be answered.
-    error StillOpen(uint256 requestId);
-    /// @notice The router refunded nothing for this request: it was delivered, not cancelled.
-    error NotRefunded(uint256 requestId);
-    /// @notice Only the router sends this contract ether directly (refunds it withdraws).
-    error OnlyRouterPays();
-    /// @notice No subscription has this id.
+    /// @notice No subscription of this adapter has this id.
     error InvalidSubscription();
     /// @notice Only the subscription's owner may do this.
     error MustBeSubscriptionOwner();
+    /// @notice Only the proposed owner may accept a subscription.
+    error MustBeProposedOwner(address proposedOwner);
     /// @notice The caller is not a consumer of the subscription.
     error InvalidConsumer(uint64 subscriptionId, address consumer);
-    /// @notice The subscription cannot pay for the request.
-    error InsufficientBalance(uint96 balance, uint96 required);
+    /// @notice The subscription holds wei for requests that may yet be answered or cancelled.
+    error CannotRemoveWithPendingRequests();
     /// @notice The request names a data version this adapter does not read.
     error UnsupportedRequestDataVersion(uint16 version);
     /// @notice The callback gas asked for is over the maximum.
     error GasLimitTooBig(uint32 limit);
     /// @notice A request without data.
     error EmptyRequestData();
-    /// @notice A subscription's balance would not fit its uint96.
-    error BalanceTooLarge(uint256 balance);
-    /// @notice The subscription has requests whose fees may yet come back to it.
-    error CannotRemoveWithPendingRequests();
-    /// @notice Only the proposed owner may accept a subscription.
-    error MustBeProposedOwner(address proposedOwner);
     /// @notice No contract is registered under this id (this router has no allow list).
     error RouteNotFound(bytes32 id);
-    /// @notice Paying out a cancelled subscription failed.
-    error PaymentFailed(address to, uint256 amount);
 
     /// @param router The AgentRouter.
     /// @param functionsAgentId The Functions runtime agent's id on that router.
     constructor(address router, uint256 functionsAgentId) AgentConsumer(router) {
         FUNCTIONS_AGENT_ID = functionsAgentId;
+        SUBSCRIPTIONS = IAgentSubscriptions(router);
     }
 
     // -- subscriptions -------------------------------------------------------------------------
 
-    /// @notice Creates a subscription owned by the caller.
+    /// @notice Creates a subscription owned by the caller (a router subscription that this adapter
+    ///         holds for it; its id is the router's).
     function createSubscription() public returns (uint64 subscriptionId) {
-        subscriptionId = ++s_subscriptionCount;
-        s_subscriptions[subscriptionId].owner = msg.sender;
-        s_openRequestsPlusOne[subscriptionId] = 1;
+        subscriptionId = SUBSCRIPTIONS.createSubscription();
+        SUBSCRIPTIONS.addConsumer(subscriptionId, address(this));
+        s_owners[subscriptionId].owner = msg.sender;
+        ++s_subscriptionCount;
         emit SubscriptionCreated(subscriptionId, msg.sender);
     }
 
@@ -160,12 +153,10 @@ contract FunctionsRouterAdapter is AgentConsumer {
 
     /// @notice Adds the wei sent to a subscription's balance (anyone may fund any subscription).
     function fundSubscription(uint64 subscriptionId) external payable {
-        Subscription storage sub = _subscription(subscriptionId);
-        uint256 old = sub.balance;
-        uint256 funded = old + msg.value;
-        if (funded > type(uint96).max) revert BalanceTooLarge(funded);
-        sub.balance = uint96(funded);
-        emit SubscriptionFunded(subscriptionId, old, funded);
+        _owners(subscriptionId);
+        uint256 old = SUBSCRIPTIONS.getSubscription(subscriptionId).balance;
+        SUBSCRIPTIONS.fundSubscription{value: msg.value}(subscriptionId);
+        emit SubscriptionFunded(subscriptionId, old, old + msg.value);
     }
 
     /// @notice Lets `consumer` send requests paid by the subscription.
@@ -176,10 +167,10 @@ contract FunctionsRouterAdapter is AgentConsumer {
 
     /// @notice Stops `consumer` from sending requests paid by the subscription.
     function removeConsumer(uint64 subscriptionId, address consumer) external {
-        Subscription storage sub = _onlyOwner(subscriptionId);
+        _onlyOwner(subscriptionId);
         if (!s_isConsumer[subscriptionId][consumer]) revert InvalidConsumer(subscriptionId, consumer);
         s_isConsumer[subscriptionId][consumer] = false;
-        address[] storage consumers = sub.consumers;
+        address[] storage consumers = s_consumers[subscriptionId];
         for (uint256 i; i < consumers.length; ++i) {
             if (consumers[i] == consumer) {
                 consumers[i] = consumers[consumers.length - 1];
@@ -192,49 +183,52 @@ contract FunctionsRouterAdapter is AgentConsumer {
 
     /// @notice Proposes `newOwner` as the subscription's owner; it becomes owner once it accepts.
     function proposeSubscriptionOwnerTransfer(uint64 subscriptionId, address newOwner) external {
-        Subscription storage sub = _onlyOwner(subscriptionId);
-        sub.proposedOwner = newOwner;
+        _onlyOwner(subscriptionId).proposedOwner = newOwner;
         emit SubscriptionOwnerTransferRequested(subscriptionId, msg.sender, newOwner);
     }
 
     /// @notice The proposed owner takes the subscription over. Secrets sealed for the previous
     ///         owner stop opening for its requests (they are bound to the owner, as on Chainlink).
     function acceptSubscriptionOwnerTransfer(uint64 subscriptionId) external {
-        Subscription storage sub = _subscription(subscriptionId);
-        if (msg.sender != sub.proposedOwner) revert MustBeProposedOwner(sub.proposedOwner);
-        address previous = sub.owner;
-        sub.owner = msg.sender;
-        sub.proposedOwner = address(0);
+        Owners storage owners = _owners(subscriptionId);
+        if (msg.sender != owners.proposedOwner) revert MustBeProposedOwner(owners.proposedOwner);
+        address previous = owners.owner;
+        owners.owner = msg.sender;
+        owners.proposedOwner = address(0);
         emit SubscriptionOwnerTransferred(subscriptionId, previous, msg.sender);
     }
 
-    /// @notice Cancels a subscription and pays its balance to `to`. Refused while requests are
-    ///         open or their fees unreclaimed: those fees come back to the subscription.
+    /// @notice Cancels a subscription and pays its balance to `to`. Refused while requests hold
+    ///         part of it (unanswered ones, until they are answered or cancelled on the router).
     function cancelSubscription(uint64 subscriptionId, address to) external {
-        Subscription storage sub = _onlyOwner(subscriptionId);
-        if (s_openRequestsPlusOne[subscriptionId] != 1) revert CannotRemoveWithPendingRequests();
-        delete s_openRequestsPlusOne[subscriptionId];
-        uint256 amount = sub.balance;
-        address[] memory consumers = sub.consumers;
+        _onlyOwner(subscriptionId);
+        IAgentSubscriptions.SubscriptionInfo memory info = SUBSCRIPTIONS.getSubscription(subscriptionId);
+        if (info.held != 0) revert CannotRemoveWithPendingRequests();
+        address[] memory consumers = s_consumers[subscriptionId];
         for (uint256 i; i < consumers.length; ++i) {
             s_isConsumer[subscriptionId][consumers[i]] = false;
         }
-        delete s_subscriptions[subscriptionId];
-        emit SubscriptionCanceled(subscriptionId, to, amount);
-        (bool paid,) = to.call{value: amount}("");
-        if (!paid) revert PaymentFailed(to, amount);
+        delete s_consumers[subscriptionId];
+        delete s_owners[subscriptionId];
+        emit SubscriptionCanceled(subscriptionId, to, info.balance);
+        SUBSCRIPTIONS.cancelSubscription(subscriptionId, payable(to));
     }
 
     /// @notice A subscription, as Chainlink's `getSubscription` returns it.
-    function getSubscription(uint64 subscriptionId) external view returns (Subscription memory) {
-        return s_subscriptions[subscriptionId];
+    function getSubscription(uint64 subscriptionId) external view returns (Subscription memory sub) {
+        Owners memory owners = s_owners[subscriptionId];
+        if (owners.owner == address(0)) return sub; // an unknown id reads as empty
+        IAgentSubscriptions.SubscriptionInfo memory info = SUBSCRIPTIONS.getSubscription(subscriptionId);
+        sub.balance = info.balance;
+        sub.owner = owners.owner;
+        sub.blockedBalance = info.held;
+        sub.proposedOwner = owners.proposedOwner;
+        sub.consumers = s_consumers[subscriptionId];
     }
 
-    /// @notice How many of a subscription's requests hold its fee: unanswered, or cancelled and
-    ///         not yet reclaimed.
-    function getPendingRequestCount(uint64 subscriptionId) external view returns (uint256) {
-        uint256 plusOne = s_openRequestsPlusOne[subscriptionId];
-        return plusOne == 0 ? 0 : plusOne - 1;
+    /// @notice How many subscriptions this adapter created.
+    function getSubscriptionCount() external view returns (uint64) {
+        return s_subscriptionCount;
     }
 
     /// @notice Chainlink's allow-list route: this router has none, so it is the zero id.
@@ -245,39 +239,6 @@ contract FunctionsRouterAdapter is AgentConsumer {
     /// @notice Chainlink's contract registry: this router routes to no other contract.
     function getContractById(bytes32 id) external pure returns (address) {
         revert RouteNotFound(id);
-    }
-
-    /// @notice How many subscriptions were ever created.
-    function getSubscriptionCount() external view returns (uint64) {
-        return s_subscriptionCount;
-    }
-
-    /// @notice Gives a cancelled request's fee back to its subscription (a request that waited
-    ///         past its deadline unanswered is cancelled on-chain, by anyone, and the router
-    ///         credits its fee to this adapter). Anyone may call it.
-    /// @dev Credits only what the router refunded: a request this adapter was not called back
-    ///      for but that was delivered has no refund, and its reclaim reverts.
-    function reclaimFee(uint256 requestId) external {
-        Pending memory pending = s_pending[requestId];
-        if (pending.client == address(0)) revert NotPending(requestId);
-        if (ROUTER.isOpen(requestId)) revert StillOpen(requestId);
-        Subscription storage sub = _subscription(pending.subscriptionId);
-        uint256 owed = ROUTER.balanceOf(address(this));
-        if (owed != 0) {
-            s_refunds += owed;
-            ROUTER.withdraw(payable(address(this)));
-        }
-        if (s_refunds < pending.fee) revert NotRefunded(requestId);
-        s_refunds -= pending.fee;
-        delete s_pending[requestId];
-        --s_openRequestsPlusOne[pending.subscriptionId];
-        sub.balance += pending.fee;
-        emit FeeReclaimed(bytes32(requestId), pending.subscriptionId, pending.fee);
-    }
-
-    /// @notice Refunds the router pays out to this adapter.
-    receive() external payable {
-        if (msg.sender != address(ROUTER)) revert OnlyRouterPays();
     }
 
     // -- requests ------------------------------------------------------------------------------
@@ -295,29 +256,30 @@ contract FunctionsRouterAdapter is AgentConsumer {
         if (data.length == 0) revert EmptyRequestData();
         if (dataVersion != REQUEST_DATA_VERSION) revert UnsupportedRequestDataVersion(dataVersion);
         if (callbackGasLimit > MAX_CALLBACK_GAS) revert GasLimitTooBig(MAX_CALLBACK_GAS);
-        (uint96 fee, address owner) = _charge(subscriptionId);
+        address owner = _owners(subscriptionId).owner;
+        if (!s_isConsumer[subscriptionId][msg.sender]) revert InvalidConsumer(subscriptionId, msg.sender);
+        uint32 gasForAdapter = callbackGasLimit + CALLBACK_OVERHEAD_GAS;
         // The owner goes first in the runtime's input: secrets sealed for this owner open for it.
-        uint256 id = _requestAgent(
-            FUNCTIONS_AGENT_ID, abi.encodePacked(owner, data), callbackGasLimit + CALLBACK_OVERHEAD_GAS, fee
+        uint256 id = ROUTER.requestWithSubscription(
+            subscriptionId, FUNCTIONS_AGENT_ID, abi.encodePacked(owner, data), gasForAdapter
         );
-        ++s_openRequestsPlusOne[subscriptionId];
         s_pending[id] =
-            Pending({client: msg.sender, callbackGasLimit: callbackGasLimit, subscriptionId: subscriptionId, fee: fee});
+            Pending({client: msg.sender, callbackGasLimit: callbackGasLimit, subscriptionId: subscriptionId});
         requestId = bytes32(id);
-        _emitStart(requestId, donId, subscriptionId, owner, data, callbackGasLimit, fee);
+        uint256 held = ROUTER.estimateCost(FUNCTIONS_AGENT_ID, gasForAdapter, tx.gasprice);
+        _emitStart(requestId, donId, subscriptionId, owner, data, callbackGasLimit, uint96(held));
     }
 
     function _onAgentResult(uint256 id, AgentStatus status, bytes calldata output) internal override {
         Pending memory pending = s_pending[id];
         if (pending.client == address(0)) return; // not a request of this adapter's
         delete s_pending[id];
-        --s_openRequestsPlusOne[pending.subscriptionId];
         bytes memory response;
         bytes memory err;
         if (status == AgentStatus.OK) {
             // The runtime answers abi.encode(bytes response, bytes err), one of them empty; an
             // answer of another shape is the client's error, never this callback's revert (which
-            // would leave the request pending here and the client uncalled).
+            // would leave the client uncalled).
             try this.decodeAnswer(output) returns (bytes memory decodedResponse, bytes memory decodedErr) {
                 (response, err) = (decodedResponse, decodedErr);
             } catch {
@@ -332,9 +294,7 @@ contract FunctionsRouterAdapter is AgentConsumer {
         // Exactly the client's callback gas, as Chainlink's router gives it: the router gave this
         // callback the client's limit plus the overhead, so it is there.
         (bool success,) = pending.client.call{gas: pending.callbackGasLimit}(payload);
-        emit RequestProcessed(
-            bytes32(id), pending.subscriptionId, pending.fee, tx.origin, success ? 0 : 1, response, err, ""
-        );
+        emit RequestProcessed(bytes32(id), pending.subscriptionId, 0, tx.origin, success ? 0 : 1, response, err, "");
     }
 
     /// @notice abi.decode of the runtime's answer, external so that a malformed one can be caught.
@@ -344,17 +304,6 @@ contract FunctionsRouterAdapter is AgentConsumer {
 
     // -- helpers -------------------------------------------------------------------------------
 
-    /// @dev The runtime agent's price, taken from the subscription of a consumer of it.
-    function _charge(uint64 subscriptionId) private returns (uint96 fee, address owner) {
-        Subscription storage sub = _subscription(subscriptionId);
-        owner = sub.owner;
-        if (!s_isConsumer[subscriptionId][msg.sender]) revert InvalidConsumer(subscriptionId, msg.sender);
-        fee = IAgentRegistry(address(ROUTER)).getAgent(FUNCTIONS_AGENT_ID).price;
-        uint96 balance = sub.balance;
-        if (balance < fee) revert InsufficientBalance(balance, fee);
-        sub.balance = balance - fee;
-    }
-
     function _emitStart(
         bytes32 requestId,
         bytes32 donId,
@@ -362,7 +311,7 @@ contract FunctionsRouterAdapter is AgentConsumer {
         address owner,
         bytes calldata data,
         uint32 callbackGasLimit,
-        uint96 fee
+        uint96 held
     ) private {
         emit RequestStart(
             requestId,
@@ -374,24 +323,24 @@ contract FunctionsRouterAdapter is AgentConsumer {
             data,
             REQUEST_DATA_VERSION,
             callbackGasLimit,
-            fee
+            held
         );
     }
 
-    function _subscription(uint64 subscriptionId) private view returns (Subscription storage sub) {
-        sub = s_subscriptions[subscriptionId];
-        if (sub.owner == address(0)) revert InvalidSubscription();
+    function _owners(uint64 subscriptionId) private view returns (Owners storage owners) {
+        owners = s_owners[subscriptionId];
+        if (owners.owner == address(0)) revert InvalidSubscription();
     }
 
-    function _onlyOwner(uint64 subscriptionId) private view returns (Subscription storage sub) {
-        sub = _subscription(subscriptionId);
-        if (msg.sender != sub.owner) revert MustBeSubscriptionOwner();
+    function _onlyOwner(uint64 subscriptionId) private view returns (Owners storage owners) {
+        owners = _owners(subscriptionId);
+        if (msg.sender != owners.owner) revert MustBeSubscriptionOwner();
     }
 
     function _addConsumer(uint64 subscriptionId, address consumer) private {
         if (s_isConsumer[subscriptionId][consumer]) return;
         s_isConsumer[subscriptionId][consumer] = true;
-        s_subscriptions[subscriptionId].consumers.push(consumer);
+        s_consumers[subscriptionId].push(consumer);
         emit SubscriptionConsumerAdded(subscriptionId, consumer);
     }
 }

@@ -17,6 +17,10 @@ contract AnswerConsumer is AgentConsumer {
     /// @param reason The agent's error message.
     event AnswerFailed(uint256 indexed requestId, AgentStatus status, string reason);
 
+    /// @notice The callback gas of each request: the value to send is the router's
+    ///         `estimateCost(AGENT_ID, CALLBACK_GAS, gasPrice)`.
+    uint32 public constant CALLBACK_GAS = 500_000;
+
     uint256 public immutable AGENT_ID;
     mapping(uint256 requestId => string) public answers;
     uint256 public lastRequestId;
@@ -30,7 +34,7 @@ contract AnswerConsumer is AgentConsumer {
     /// @param input The agent's input.
     /// @return requestId The request's id.
     function ask(bytes calldata input) external payable returns (uint256 requestId) {
-        requestId = _requestAgent(AGENT_ID, input, 500_000, msg.value);
+        requestId = _requestAgent(AGENT_ID, input, CALLBACK_GAS, msg.value);
         lastRequestId = requestId;
     }
 

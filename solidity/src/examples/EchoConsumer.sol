@@ -5,7 +5,9 @@ import {AgentConsumer} from "../AgentConsumer.sol";
 import {AgentStatus} from "../libraries/AgentTypes.sol";
 
 /// @title EchoConsumer
-/// @notice The smallest useful consumer: requests an agent and keeps the last result.
+/// @notice The smallest useful consumer: requests an agent and keeps the last result. What its
+///         requests do not spend stays in its balance at the router: it is an example shared by
+///         everyone on a local stack, so nobody may take it out.
 contract EchoConsumer is AgentConsumer {
     /// @notice Emitted when a result arrives.
     /// @param requestId The request.
@@ -36,6 +38,20 @@ contract EchoConsumer is AgentConsumer {
         returns (uint256 requestId)
     {
         return _requestAgent(agentId, input, callbackGasLimit, msg.value);
+    }
+
+    /// @notice Requests `agentId` on `input`, charged to subscription `subscriptionId` (this
+    ///         contract must be one of its consumers).
+    /// @param subscriptionId The paying subscription.
+    /// @param agentId The agent.
+    /// @param input The input bytes.
+    /// @param callbackGasLimit Gas for the callback.
+    /// @return requestId The request's id.
+    function askWithSubscription(uint64 subscriptionId, uint256 agentId, bytes calldata input, uint32 callbackGasLimit)
+        external
+        returns (uint256 requestId)
+    {
+        return _requestAgentWithSubscription(subscriptionId, agentId, input, callbackGasLimit);
     }
 
     /// @notice Requests `agentId` once per input in one transaction, each paying an equal share

@@ -14,6 +14,10 @@ contract PriceAlertConsumer is AgentConsumer {
     /// @param previous The price at the previous check, 8 decimals (0 for the first).
     event PriceChecked(uint256 indexed requestId, bool moved, uint256 price, uint256 previous);
 
+    /// @notice The callback gas of each request: the value to send is the router's
+    ///         `estimateCost(AGENT_ID, CALLBACK_GAS, gasPrice)`.
+    uint32 public constant CALLBACK_GAS = 150_000;
+
     uint256 public immutable AGENT_ID;
     uint256 public alerts;
     uint256 public lastPrice;
@@ -27,7 +31,7 @@ contract PriceAlertConsumer is AgentConsumer {
     /// @param query The agent's input, for example {"oracle": 1, "pair": "ETH-USD", "thresholdBps": 100}.
     /// @return requestId The request's id.
     function check(bytes calldata query) external payable returns (uint256 requestId) {
-        return _requestAgent(AGENT_ID, query, 150_000, msg.value);
+        return _requestAgent(AGENT_ID, query, CALLBACK_GAS, msg.value);
     }
 
     function _onAgentResult(uint256 requestId, AgentStatus status, bytes calldata output) internal override {

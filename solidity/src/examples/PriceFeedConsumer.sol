@@ -18,6 +18,10 @@ contract PriceFeedConsumer is AgentConsumer {
     event PriceUpdateFailed(uint256 indexed requestId, AgentStatus status, bytes reason);
 
     uint8 public constant DECIMALS = 8;
+    /// @notice The callback gas of each request: the value to send is the router's
+    ///         `estimateCost(AGENT_ID, CALLBACK_GAS, gasPrice)`.
+    uint32 public constant CALLBACK_GAS = 100_000;
+
     uint256 public immutable AGENT_ID;
     uint256 public price;
     uint256 public updatedAt;
@@ -30,7 +34,7 @@ contract PriceFeedConsumer is AgentConsumer {
     /// @param pair The input handed to the agent.
     /// @return requestId The request's id.
     function requestPrice(bytes calldata pair) external payable returns (uint256 requestId) {
-        return _requestAgent(AGENT_ID, pair, 100_000, msg.value);
+        return _requestAgent(AGENT_ID, pair, CALLBACK_GAS, msg.value);
     }
 
     function _onAgentResult(uint256 requestId, AgentStatus status, bytes calldata output) internal override {

@@ -12,31 +12,40 @@ import {
 
 /// @title IAgentRouter
 /// @notice Where consumer contracts request agent runs and where signed results come back.
-/// @dev A request escrows its fee and stores one commitment slot. Results come back signed
-///      (EIP-712, domain `EnclaveAgents`/`1`) by the cluster key of an epoch: one signature per
-///      result through `fulfill`, or one over a whole batch through `fulfillBatch`, which saves
-///      an ecrecover and 64 bytes of calldata per result. A result that cannot be processed emits
-///      `RequestNotProcessed` and the batch goes on. Fees accrue to the transmitter and are
-///      withdrawn (pull payment).
+/// @dev A request escrows the most it can cost (its value, or a hold on its subscription) and
+///      stores one commitment slot. Results come back signed (EIP-712, domain `EnclaveAgents`/`1`)
+///      by the cluster key of an epoch: one signature per result through `fulfill`, or one over a
+///      whole batch through `fulfillBatch`, which saves an ecrecover and 64 bytes of calldata per
+///      result. A result that cannot be processed emits `RequestNotProcessed` and the batch goes
+///      on. A delivered request pays three parts: the agent's price to the agent's owner, the
+///      operator's fee to the transmitter, and the callback's gas plus a fixed overhead at the
+///      fulfil transaction's gas price, to the transmitter, up to what is left of the escrow; the
+///      rest returns to the payer. Balances are withdrawn (pull payment).
 interface IAgentRouter {
     /// @notice Router settings.
     /// @param maxCallbackGasLimit Upper bound for a request's `callbackGasLimit`.
     /// @param maxOutputSize Largest output, in bytes, that `fulfill` delivers.
     /// @param maxInputSize Largest input, in bytes, that `request` accepts.
     /// @param requestTimeout Seconds after which an unanswered request may be cancelled.
+    /// @param operatorFee Wei each request pays its transmitter besides its gas.
+    /// @param fulfilGasOverhead Gas of a delivery besides its callback (verifying, calldata, the
+    ///        transaction's share of its base cost), reimbursed with the callback's.
     struct Config {
         uint32 maxCallbackGasLimit;
         uint32 maxOutputSize;
         uint32 maxInputSize;
         uint32 requestTimeout;
+        uint96 operatorFee;
+        uint32 fulfilGasOverhead;
     }
 
     /// @notice Thrown when requesting a paused agent.
     error AgentIsPaused(uint256 agentId);
     /// @notice Thrown when a consumer not on a restricted agent's allow-list requests it.
     error ConsumerNotAllowed(uint256 agentId, address consumer);
-    /// @notice Thrown when the fee sent is below the agent's price.
-    error InsufficientFee(uint256 paid, uint256 price);
+    /// @notice Thrown when the value sent is below the request's most possible cost (`estimateCost`
+    ///         at the request's gas price).
+    error InsufficientFee(uint256 paid, uint256 cost);
     /// @notice Thrown when the fee does not fit in 96 bits.
     error FeeTooLarge(uint256 paid);
     /// @notice Thrown when a request's callback gas limit exceeds the router's maximum.
@@ -64,10 +73,13 @@ interface IAgentRouter {
     /// @param consumer The contract that receives the result.
     /// @param codeHash The agent version that must run (keccak256 of its code).
     /// @param input The agent's input bytes.
-    /// @param fee The escrowed fee in wei.
+    /// @param fee The most the request can cost, in wei: escrowed, or held by its subscription.
     /// @param callbackGasLimit Gas given to the consumer's callback.
     /// @param deadline Unix time after which the request may be cancelled.
     /// @param nonce Tells apart requests with equal fields in one block.
+    /// @param price Of `fee`: the agent's price, for its owner.
+    /// @param operatorFee Of `fee`: the operator's fee, for the transmitter.
+    /// @param subscriptionId The paying subscription, or 0 when the consumer paid with the request.
     /// @dev The commitment's `createdAt` is the block number of this log and its `inputHash` is
     ///      keccak256(input), so neither is repeated.
     event AgentRequested(
@@ -79,14 +91,29 @@ interface IAgentRouter {
         uint96 fee,
         uint32 callbackGasLimit,
         uint48 deadline,
-        uint32 nonce
+        uint32 nonce,
+        uint96 price,
+        uint96 operatorFee,
+        uint64 subscriptionId
     );
-    /// @notice Emitted when a result is delivered and the request closed; the fee goes to the
-    ///         transaction's sender.
+    /// @notice Emitted when a result is delivered and the request closed, with what it paid.
     /// @param requestId The request.
     /// @param status How the agent run ended.
     /// @param callbackSucceeded False when the consumer's callback reverted or ran out of gas.
-    event RequestFulfilled(uint256 indexed requestId, AgentStatus status, bool callbackSucceeded);
+    /// @param price Paid to the agent's owner.
+    /// @param operatorFee Paid to the transmitter (the transaction's sender).
+    /// @param gasReimbursed Paid to the transmitter for the callback's gas and the overhead, at the
+    ///        transaction's gas price, at most what was left of the escrow.
+    /// @param refunded Returned to the payer (the subscription, or the consumer's balance).
+    event RequestFulfilled(
+        uint256 indexed requestId,
+        AgentStatus status,
+        bool callbackSucceeded,
+        uint96 price,
+        uint96 operatorFee,
+        uint96 gasReimbursed,
+        uint96 refunded
+    );
     /// @notice Emitted when a result is delivered to a consumer address without code: nothing was
     ///         called (a call would have "succeeded" without running anything), and the request
     ///         is closed with `callbackSucceeded` false.
@@ -97,11 +124,12 @@ interface IAgentRouter {
     /// @param requestId The request the result named.
     /// @param reason Why it was skipped.
     event RequestNotProcessed(uint256 indexed requestId, NotProcessedReason reason);
-    /// @notice Emitted when an expired request is cancelled and its fee credited to its consumer.
+    /// @notice Emitted when an expired request is cancelled and its fee returned to its payer.
     /// @param requestId The request.
-    /// @param consumer Who gets the fee back.
+    /// @param consumer The request's consumer: its balance gets the fee back when it paid.
     /// @param fee The refunded fee in wei.
-    event RequestCancelled(uint256 indexed requestId, address indexed consumer, uint96 fee);
+    /// @param subscriptionId The subscription whose hold is released, or 0.
+    event RequestCancelled(uint256 indexed requestId, address indexed consumer, uint96 fee, uint64 subscriptionId);
     /// @notice Emitted when an account withdraws its balance.
     /// @param account Whose balance.
     /// @param to Where it went.
@@ -111,20 +139,51 @@ interface IAgentRouter {
     /// @param config The new settings.
     event ConfigSet(Config config);
 
-    /// @notice Requests a run of an agent; the caller receives the result in `onAgentResult`.
+    /// @notice Requests a run of an agent, paid with the value sent; the caller receives the result
+    ///         in `onAgentResult`. The value is the most the request can cost and must be at least
+    ///         `estimateCost(agentId, callbackGasLimit, tx.gasprice)`; what it does not cost comes
+    ///         back to the caller's balance.
     /// @param agentId The agent.
     /// @param input The input bytes handed to the agent's `main`.
     /// @param callbackGasLimit Gas for the consumer's callback, at most `maxCallbackGasLimit`.
     /// @return requestId The request's id: keccak256 of its `RequestCommitment` (agent, code hash,
-    ///         input hash, consumer, fee, callback gas, block, deadline, nonce), unique among open
-    ///         requests. A result is accepted for exactly these fields, so for this input only.
+    ///         input hash, consumer, fee and its parts, callback gas, block, deadline, nonce,
+    ///         subscription), unique among open requests. A result is accepted for exactly these
+    ///         fields, so for this input only.
     function request(uint256 agentId, bytes calldata input, uint32 callbackGasLimit)
         external
         payable
         returns (uint256 requestId);
 
-    /// @notice Delivers results that each carry their own signature. Anyone may transmit; each
-    ///         fee goes to the caller.
+    /// @notice Requests a run of an agent, charged to a subscription the caller is a consumer of:
+    ///         it holds `estimateCost(agentId, callbackGasLimit, tx.gasprice)` until the request is
+    ///         fulfilled (and pays what it cost) or cancelled (and pays nothing).
+    /// @param subscriptionId The paying subscription.
+    /// @param agentId The agent.
+    /// @param input The input bytes handed to the agent's `main`.
+    /// @param callbackGasLimit Gas for the consumer's callback, at most `maxCallbackGasLimit`.
+    /// @return requestId The request's id, as `request` makes it.
+    function requestWithSubscription(
+        uint64 subscriptionId,
+        uint256 agentId,
+        bytes calldata input,
+        uint32 callbackGasLimit
+    ) external returns (uint256 requestId);
+
+    /// @notice The most a request can cost: the agent's price, the operator's fee, and its callback
+    ///         gas plus the delivery overhead at `gasPrice`.
+    /// @param agentId The agent.
+    /// @param callbackGasLimit The request's callback gas.
+    /// @param gasPrice The gas price to reimburse the delivery at, at most (the request's own
+    ///        `tx.gasprice` is what `request` checks against).
+    /// @return cost In wei.
+    function estimateCost(uint256 agentId, uint32 callbackGasLimit, uint256 gasPrice)
+        external
+        view
+        returns (uint256 cost);
+
+    /// @notice Delivers results that each carry their own signature. Anyone may transmit; the
+    ///         operator's fees and gas reimbursements go to the caller.
     /// @dev Never reverts for one bad result: it emits `RequestNotProcessed` and moves on.
     /// @param results The results, each with its request fields, epoch and signature.
     /// @return fulfilled How many results were delivered.
@@ -140,11 +199,13 @@ interface IAgentRouter {
         external
         returns (uint256 fulfilled);
 
-    /// @notice Cancels an unanswered request after its deadline; the fee is credited to the consumer.
+    /// @notice Cancels an unanswered request after its deadline; its fee returns to its payer (the
+    ///         consumer's balance, or its subscription's hold is released).
     /// @param commitment The request's fields as emitted in `AgentRequested`.
     function cancel(RequestCommitment calldata commitment) external;
 
-    /// @notice Sends the caller's whole balance (earned fees or refunds) to `to`.
+    /// @notice Sends the caller's whole balance (agent prices, operator fees, gas reimbursements or
+    ///         refunds) to `to`.
     /// @param to The recipient.
     function withdraw(address payable to) external;
 

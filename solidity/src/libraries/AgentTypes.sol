@@ -25,17 +25,21 @@ enum NotProcessedReason {
 /// @dev `keccak256(abi.encode(commitment))` is the id, and the router keeps one storage slot per
 ///      open id, so a request costs a single slot. `fulfill` and `cancel` take the fields back in
 ///      calldata and hash them: a result for other fields (another input above all) names a
-///      request that was never made. All of them are in the `AgentRequested` event.
+///      request that was never made, and a transmitter cannot change what a request pays to
+///      whom. All of them are in the `AgentRequested` event.
 struct RequestCommitment {
     uint256 agentId;
     bytes32 codeHash;
     bytes32 inputHash; // keccak256 of the input: a result is valid for this input only
     address consumer;
-    uint96 fee;
+    uint96 fee; // the most the request can cost: escrowed with it, or held by its subscription
     uint32 callbackGasLimit;
     uint48 createdAt; // block number of the request: decides which key epochs may answer
     uint48 deadline; // unix time after which the request can be cancelled
     uint32 nonce; // tells apart requests with equal fields in one block
+    uint96 price; // of `fee`: the agent's price when requested, paid to the agent's owner
+    uint96 operatorFee; // of `fee`: the operator's fee when requested, paid to the transmitter
+    uint64 subscriptionId; // who pays: the subscription, or 0 for the consumer with the request's value
 }
 
 /// @notice One result of an agent run, as a worker produced it; its request id is the hash of

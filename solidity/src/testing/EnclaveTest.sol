@@ -133,25 +133,37 @@ abstract contract EnclaveTest is Test {
         return log.emitter == address(enclaveRouter) && log.topics[0] == IAgentRouter.AgentRequested.selector;
     }
 
-    function _fields(Vm.Log memory log) private view returns (RequestCommitment memory commitment, bytes memory input) {
-        uint256 requestId = uint256(log.topics[1]);
+    /// @dev The data of an `AgentRequested` log: its fields after the three topics.
+    struct RequestedData {
         bytes32 codeHash;
+        bytes input;
         uint96 fee;
         uint32 callbackGasLimit;
         uint48 deadline;
         uint32 nonce;
-        (codeHash, input, fee, callbackGasLimit, deadline, nonce) =
-            abi.decode(log.data, (bytes32, bytes, uint96, uint32, uint48, uint32));
+        uint96 price;
+        uint96 operatorFee;
+        uint64 subscriptionId;
+    }
+
+    function _fields(Vm.Log memory log) private view returns (RequestCommitment memory commitment, bytes memory input) {
+        uint256 requestId = uint256(log.topics[1]);
+        // A log's data is its fields' tuple; as one struct argument it follows an offset word.
+        RequestedData memory data = abi.decode(bytes.concat(abi.encode(uint256(32)), log.data), (RequestedData));
+        input = data.input;
         commitment = RequestCommitment({
             agentId: uint256(log.topics[2]),
-            codeHash: codeHash,
+            codeHash: data.codeHash,
             inputHash: keccak256(input),
             consumer: address(uint160(uint256(log.topics[3]))),
-            fee: fee,
-            callbackGasLimit: callbackGasLimit,
+            fee: data.fee,
+            callbackGasLimit: data.callbackGasLimit,
             createdAt: uint48(block.number),
-            deadline: deadline,
-            nonce: nonce
+            deadline: data.deadline,
+            nonce: data.nonce,
+            price: data.price,
+            operatorFee: data.operatorFee,
+            subscriptionId: data.subscriptionId
         });
         // The log does not carry its block: the request's, at most 256 blocks back.
         while (enclaveRouter.requestIdOf(commitment) != requestId) {

@@ -6,6 +6,7 @@ import {FunctionsClient} from "chainlink/functions/v1_0_0/FunctionsClient.sol";
 import {FunctionsRequest} from "chainlink/functions/v1_0_0/libraries/FunctionsRequest.sol";
 
 import {FunctionsRouterAdapter} from "../../src/compat/FunctionsRouterAdapter.sol";
+import {IAgentSubscriptions} from "../../src/interfaces/IAgentSubscriptions.sol";
 import {RequestCommitment} from "../../src/libraries/AgentTypes.sol";
 import {EnclaveTest} from "../../src/testing/EnclaveTest.sol";
 
@@ -102,7 +103,9 @@ contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
 
     function test_AnEmptySubscriptionCannotPay() public {
         uint64 empty = adapter.createSubscriptionWithConsumer(address(example));
-        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.InsufficientBalance.selector, 0, PRICE));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentSubscriptions.InsufficientSubscriptionBalance.selector, empty, 0, PRICE)
+        );
         example.sendRequest("return 1", "", new string[](0), empty, DON_ID);
     }
 
@@ -122,7 +125,9 @@ contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
     function test_FundingPastAUint96IsRefused() public {
         uint256 tooMuch = uint256(type(uint96).max) + 1;
         vm.deal(address(this), tooMuch * 2);
-        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.BalanceTooLarge.selector, tooMuch + 1 ether));
+        vm.expectRevert(
+            abi.encodeWithSelector(IAgentSubscriptions.SubscriptionBalanceTooLarge.selector, tooMuch + 1 ether)
+        );
         adapter.fundSubscription{value: tooMuch}(subscriptionId);
     }
 
@@ -134,38 +139,28 @@ contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
         adapter.decodeAnswer(hex"deadbeef");
     }
 
-    function test_ACancelledRequestsFeeGoesBackToItsSubscription() public {
+    function test_ACancelledRequestsHoldGoesBackToItsSubscription() public {
         uint96 before = adapter.getSubscription(subscriptionId).balance;
         vm.recordLogs();
         example.sendRequest("return Functions.encodeUint256(1);", "", new string[](0), subscriptionId, DON_ID);
         (RequestCommitment[] memory made,) = requestsMade();
-        uint256 requestId = enclaveRouter.requestIdOf(made[0]);
-        assertEq(adapter.getSubscription(subscriptionId).balance, before - PRICE);
+        assertEq(adapter.getSubscription(subscriptionId).blockedBalance, PRICE, "held while it may be answered");
+        assertEq(adapter.getSubscription(subscriptionId).balance, before);
 
-        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.StillOpen.selector, requestId));
-        adapter.reclaimFee(requestId);
-
-        // Nobody answered: past its deadline anyone cancels it, and the router refunds the adapter.
+        // Nobody answered: past its deadline anyone cancels it, and the hold is released.
         vm.warp(made[0].deadline + 1);
-        enclaveRouter.cancel(made[0]);
         vm.prank(address(0xA11));
-        adapter.reclaimFee(requestId);
-        assertEq(adapter.getSubscription(subscriptionId).balance, before, "the fee is back");
-        assertEq(address(adapter).balance, 1 ether, "and the ether with it");
-
-        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.NotPending.selector, requestId));
-        adapter.reclaimFee(requestId);
+        enclaveRouter.cancel(made[0]);
+        assertEq(adapter.getSubscription(subscriptionId).blockedBalance, 0);
+        assertEq(adapter.getSubscription(subscriptionId).balance, before, "nothing was charged");
     }
 
-    function test_ADeliveredRequestHasNoFeeToReclaim() public {
-        bytes32 requestId = _send("return Functions.encodeUint256(1);", new string[](0));
-        vm.expectRevert(abi.encodeWithSelector(FunctionsRouterAdapter.NotPending.selector, uint256(requestId)));
-        adapter.reclaimFee(uint256(requestId));
-    }
-
-    function test_OnlyTheRouterSendsEtherDirectly() public {
-        (bool sent,) = address(adapter).call{value: 1}("");
-        assertFalse(sent);
+    function test_AnAnsweredRequestPaysWhatItCost() public {
+        uint96 before = adapter.getSubscription(subscriptionId).balance;
+        _send("return Functions.encodeUint256(1);", new string[](0));
+        assertEq(adapter.getSubscription(subscriptionId).blockedBalance, 0);
+        assertEq(adapter.getSubscription(subscriptionId).balance, before - PRICE);
+        assertEq(enclaveRouter.balanceOf(address(this)), PRICE, "the runtime agent's owner earned its price");
     }
 
     function test_CancellingPaysTheBalanceOut() public {
@@ -181,25 +176,17 @@ contract FunctionsRouterAdapter_ChainlinkExample is EnclaveTest {
         vm.recordLogs();
         example.sendRequest("return Functions.encodeUint256(1);", "", new string[](0), subscriptionId, DON_ID);
         (RequestCommitment[] memory made,) = requestsMade();
-        assertEq(adapter.getPendingRequestCount(subscriptionId), 1);
         vm.expectRevert(FunctionsRouterAdapter.CannotRemoveWithPendingRequests.selector);
         adapter.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
 
-        // Cancelled on the router but not yet reclaimed, its fee is still the subscription's.
         vm.warp(made[0].deadline + 1);
         enclaveRouter.cancel(made[0]);
-        vm.expectRevert(FunctionsRouterAdapter.CannotRemoveWithPendingRequests.selector);
         adapter.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
-
-        adapter.reclaimFee(enclaveRouter.requestIdOf(made[0]));
-        assertEq(adapter.getPendingRequestCount(subscriptionId), 0);
-        adapter.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
-        assertEq(address(0xCAFE).balance, 1 ether, "every wei, the reclaimed fee included");
+        assertEq(address(0xCAFE).balance, 1 ether, "every wei, the released hold included");
     }
 
     function test_AnAnsweredRequestNoLongerHoldsTheSubscription() public {
         _send("return Functions.encodeUint256(1);", new string[](0));
-        assertEq(adapter.getPendingRequestCount(subscriptionId), 0);
         adapter.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
         assertEq(address(0xCAFE).balance, 1 ether - PRICE);
     }

@@ -170,7 +170,10 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
                 callbackGasLimit: CALLBACK_GAS,
                 createdAt: uint48(block.number),
                 deadline: uint48(block.timestamp + 15 minutes),
-                nonce: 0
+                nonce: 0,
+                price: 0,
+                operatorFee: 0,
+                subscriptionId: 0
             });
             while (s_router.requestIdOf(commitment) != requestId) {
                 ++commitment.nonce;
@@ -193,8 +196,10 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
         Vm.Log[] memory entries = vm.getRecordedLogs();
         for (uint256 i; i < entries.length; ++i) {
             if (entries[i].emitter != address(s_router)) continue;
-            (bytes32 codeHash, bytes memory input,, uint32 callbackGas, uint48 deadline, uint32 nonce) =
-                abi.decode(entries[i].data, (bytes32, bytes, uint96, uint32, uint48, uint32));
+            // The fields after codeHash and input: fee, callback gas, deadline, nonce, price,
+            // operator's fee, subscription (the prices are 0 here, as the gas price is).
+            (bytes32 codeHash, bytes memory input,, uint32 callbackGas, uint48 deadline, uint32 nonce,,,) =
+                abi.decode(entries[i].data, (bytes32, bytes, uint96, uint32, uint48, uint32, uint96, uint96, uint64));
             RequestCommitment memory commitment = RequestCommitment({
                 agentId: s_agentId,
                 codeHash: codeHash,
@@ -204,7 +209,10 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
                 callbackGasLimit: callbackGas,
                 createdAt: uint48(block.number),
                 deadline: deadline,
-                nonce: nonce
+                nonce: nonce,
+                price: 0,
+                operatorFee: 0,
+                subscriptionId: subscription
             });
             return AgentResult(commitment, AgentStatus.OK, abi.encode(bytes("hello world"), bytes("")));
         }

@@ -94,16 +94,33 @@ contract RouterSetup is TeeSetup {
         bytes memory input,
         uint32 callbackGas
     ) internal view returns (RequestCommitment memory commitment) {
+        return _commitmentOf(requestId, agentId_, codeHash, from, input, callbackGas, PRICE, 0);
+    }
+
+    /// @dev The fields of a request that paid `fee` (or whose subscription holds it).
+    function _commitmentOf(
+        uint256 requestId,
+        uint256 agentId_,
+        bytes32 codeHash,
+        address from,
+        bytes memory input,
+        uint32 callbackGas,
+        uint256 fee,
+        uint64 subscriptionId
+    ) internal view returns (RequestCommitment memory commitment) {
         commitment = RequestCommitment({
             agentId: agentId_,
             codeHash: codeHash,
             inputHash: keccak256(input),
             consumer: from,
-            fee: PRICE,
+            fee: uint96(fee),
             callbackGasLimit: callbackGas,
             createdAt: uint48(block.number),
             deadline: uint48(block.timestamp + router.getConfig().requestTimeout),
-            nonce: 0
+            nonce: 0,
+            price: router.getAgent(agentId_).price,
+            operatorFee: router.getConfig().operatorFee,
+            subscriptionId: subscriptionId
         });
         while (router.requestIdOf(commitment) != requestId) {
             require(commitment.nonce < 4096, "no nonce gives the request's id");

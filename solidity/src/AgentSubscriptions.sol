@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import {IAgentSubscriptions} from "./interfaces/IAgentSubscriptions.sol";
+
+/// @title AgentSubscriptions
+/// @notice Prepaid balances in wei that pay for their consumers' requests.
+/// @dev The router inherits this contract (as it inherits the registry), so that a request holds
+///      and a fulfilment settles with no external call. What requests touch, the balance and the
+///      holds, shares one slot; the owners live in another, which requests never read.
+abstract contract AgentSubscriptions is IAgentSubscriptions, ReentrancyGuardTransient {
+    /// @dev Invariant: held <= balance.
+    struct Account {
+        uint96 balance;
+        uint96 held;
+    }
+
+    struct Owners {
+        address owner;
+        address proposedOwner;
+    }
+
+    uint64 private s_subscriptionCount;
+    mapping(uint64 subscriptionId => Account) private s_accounts;
+    mapping(uint64 subscriptionId => Owners) private s_owners;
+    mapping(uint64 subscriptionId => mapping(address consumer => bool)) private s_consumers;
+
+    modifier onlySubscriptionOwner(uint64 subscriptionId) {
+        address owner = s_owners[subscriptionId].owner;
+        if (owner == address(0)) revert SubscriptionNotFound(subscriptionId);
+        if (owner != msg.sender) revert NotSubscriptionOwner(subscriptionId, msg.sender);
+        _;
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function createSubscription() external returns (uint64 subscriptionId) {
+        subscriptionId = ++s_subscriptionCount;
+        s_owners[subscriptionId].owner = msg.sender;
+        emit SubscriptionCreated(subscriptionId, msg.sender);
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function fundSubscription(uint64 subscriptionId) external payable {
+        if (s_owners[subscriptionId].owner == address(0)) revert SubscriptionNotFound(subscriptionId);
+        Account storage account = s_accounts[subscriptionId];
+        uint256 old = account.balance;
+        uint256 balance = old + msg.value;
+        if (balance > type(uint96).max) revert SubscriptionBalanceTooLarge(balance);
+        account.balance = uint96(balance);
+        emit SubscriptionFunded(subscriptionId, old, balance);
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function addConsumer(uint64 subscriptionId, address consumer) external onlySubscriptionOwner(subscriptionId) {
+        if (s_consumers[subscriptionId][consumer]) return;
+        s_consumers[subscriptionId][consumer] = true;
+        emit SubscriptionConsumerAdded(subscriptionId, consumer);
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function removeConsumer(uint64 subscriptionId, address consumer) external onlySubscriptionOwner(subscriptionId) {
+        if (!s_consumers[subscriptionId][consumer]) revert NotSubscriptionConsumer(subscriptionId, consumer);
+        delete s_consumers[subscriptionId][consumer];
+        emit SubscriptionConsumerRemoved(subscriptionId, consumer);
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function withdrawFromSubscription(uint64 subscriptionId, address payable to, uint256 amount)
+        external
+        nonReentrant
+        onlySubscriptionOwner(subscriptionId)
+    {
+        Account storage account = s_accounts[subscriptionId];
+        uint256 available = account.balance - account.held;
+        if (amount > available) revert AmountNotAvailable(subscriptionId, available, amount);
+        account.balance -= uint96(amount);
+        emit SubscriptionWithdrawn(subscriptionId, to, amount);
+        _pay(to, amount);
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function proposeSubscriptionOwnerTransfer(uint64 subscriptionId, address newOwner)
+        external
+        onlySubscriptionOwner(subscriptionId)
+    {
+        s_owners[subscriptionId].proposedOwner = newOwner;
+        emit SubscriptionOwnerTransferRequested(subscriptionId, msg.sender, newOwner);
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function acceptSubscriptionOwnerTransfer(uint64 subscriptionId) external {
+        Owners storage owners = s_owners[subscriptionId];
+        if (owners.owner == address(0)) revert SubscriptionNotFound(subscriptionId);
+        if (owners.proposedOwner != msg.sender) revert NotProposedOwner(subscriptionId, msg.sender);
+        address previous = owners.owner;
+        owners.owner = msg.sender;
+        owners.proposedOwner = address(0);
+        emit SubscriptionOwnerTransferred(subscriptionId, previous, msg.sender);
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function cancelSubscription(uint64 subscriptionId, address payable to)
+        external
+        nonReentrant
+        onlySubscriptionOwner(subscriptionId)
+    {
+        Account memory account = s_accounts[subscriptionId];
+        if (account.held != 0) revert SubscriptionHasOpenRequests(subscriptionId, account.held);
+        delete s_accounts[subscriptionId];
+        delete s_owners[subscriptionId];
+        // Consumers stay in the mapping, harmless: nothing charges a subscription without owner.
+        emit SubscriptionCanceled(subscriptionId, to, account.balance);
+        _pay(to, account.balance);
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function getSubscription(uint64 subscriptionId) external view returns (SubscriptionInfo memory info) {
+        Owners memory owners = s_owners[subscriptionId];
+        if (owners.owner == address(0)) revert SubscriptionNotFound(subscriptionId);
+        Account memory account = s_accounts[subscriptionId];
+        return SubscriptionInfo({
+            owner: owners.owner, balance: account.balance, held: account.held, proposedOwner: owners.proposedOwner
+        });
+    }
+
+    /// @inheritdoc IAgentSubscriptions
+    function isSubscriptionConsumer(uint64 subscriptionId, address consumer) external view returns (bool) {
+        return s_owners[subscriptionId].owner != address(0) && s_consumers[subscriptionId][consumer];
+    }
+
+    /// @dev Holds `amount` of the subscription for a request of `consumer`.
+    function _hold(uint64 subscriptionId, address consumer, uint256 amount) internal {
+        if (s_owners[subscriptionId].owner == address(0)) revert SubscriptionNotFound(subscriptionId);
+        if (!s_consumers[subscriptionId][consumer]) revert NotSubscriptionConsumer(subscriptionId, consumer);
+        Account storage account = s_accounts[subscriptionId];
+        (uint96 balance, uint96 held) = (account.balance, account.held);
+        uint256 available = balance - held;
+        if (amount > available) revert InsufficientSubscriptionBalance(subscriptionId, available, amount);
+        account.held = held + uint96(amount);
+    }
+
+    /// @dev Releases a request's hold and takes what it cost (`charged` <= `hold`).
+    function _settleHold(uint64 subscriptionId, uint96 hold, uint96 charged) internal {
+        Account storage account = s_accounts[subscriptionId];
+        (uint96 balance, uint96 held) = (account.balance, account.held);
+        account.held = held - hold;
+        account.balance = balance - charged;
+    }
+
+    function _pay(address payable to, uint256 amount) internal {
+        if (amount == 0) return;
+        (bool sent,) = to.call{value: amount}("");
+        if (!sent) revert PaymentFailed(to, amount);
+    }
+}
