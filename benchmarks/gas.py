@@ -15,6 +15,7 @@ from enclave.anvil import DEV_KEYS, Anvil
 from enclave.deploy import deploy_contract, deploy_system
 from enclave.usage import send_request
 from protocol.deployment import send
+from protocol.fees import current_gas_price
 from protocol.results import AgentResult, RequestCommitment, Status, batch_digest, sign_digest, sign_result
 
 CLUSTER_KEY = bytes.fromhex("c1" * 32)
@@ -50,8 +51,10 @@ def main() -> None:
         rows.append(("request(), 64-byte input, from an EOA", 1, eoa_request))
         rows.append(("request(), 64-byte input, through EchoConsumer.ask", 1, via_consumer))
 
-        # Warm-up: the transmitter's balance slot is non-zero in steady state.
-        bench.fulfill([bench.request_from(consumers["empty callback"])[:2]])
+        # Warm-up: in steady state the transmitter's balance and each consumer's (the change its
+        # requests did not spend) are non-zero.
+        for consumer in consumers.values():
+            bench.fulfill([bench.request_from(consumer)[:2]])
         for label, consumer in consumers.items():
             for size in (1, 10, 50):
                 requests = [bench.request_from(consumer)[:2] for _ in range(size)]
@@ -59,6 +62,16 @@ def main() -> None:
             for size in (1, 10, 50):
                 requests = [bench.request_from(consumer)[:2] for _ in range(size)]
                 rows.append((f"fulfillBatch(), one signature, {label}", size, bench.fulfill_batch(requests)))
+
+        # Through a subscription: the empty-callback consumer charges one, funded in ETH.
+        empty = consumers["empty callback"]
+        subscription = bench.subscription_for(deployer, empty)
+        rows.append(("requestWithSubscription(), 64-byte input", 1, bench.request_from(empty, subscription)[2]))
+        for size in (1, 50):
+            requests = [bench.request_from(empty, subscription)[:2] for _ in range(size)]
+            rows.append(
+                ("fulfillBatch(), one signature, empty callback, subscription", size, bench.fulfill_batch(requests))
+            )
 
         print(f"| {'operation':70} | {'results':>7} | {'gasUsed':>10} | {'per result':>10} |")
         print(f"| {'-' * 70} | {'-' * 7}:| {'-' * 10}:| {'-' * 10}:|")
@@ -72,15 +85,32 @@ class Bench:
         self.router = router
         self.code_hash = code_hash
         self.transmitter = transmitter
+        self.gas_price = current_gas_price(w3)
 
-    def request_from(self, sender: str) -> tuple[int, RequestCommitment, int]:
-        """Sends request() as `sender` (impersonated on anvil); returns id, fields and gas."""
+    def subscription_for(self, owner: Any, consumer: str) -> int:
+        """A subscription of `owner`, funded with 10 ETH, that `consumer` may charge."""
+        receipt = send(self.w3, owner, self.router.functions.createSubscription())
+        subscription = int(
+            self.router.events.SubscriptionCreated().process_receipt(receipt)[0]["args"]["subscriptionId"]
+        )
+        send(self.w3, owner, self.router.functions.fundSubscription(subscription), value=10 * 10**18)
+        send(self.w3, owner, self.router.functions.addConsumer(subscription, consumer))
+        return subscription
+
+    def request_from(self, sender: str, subscription: int = 0) -> tuple[int, RequestCommitment, int]:
+        """Sends request() as `sender` (impersonated on anvil), or requestWithSubscription() when
+        given a subscription; returns id, fields and gas."""
         self.w3.provider.make_request("anvil_impersonateAccount", [sender])  # type: ignore[arg-type]
         self.w3.provider.make_request("anvil_setBalance", [sender, hex(10**20)])  # type: ignore[arg-type]
-        # A legacy gas price is the transaction's exact tx.gasprice: the value covers it.
-        gas_price = 2 * self.w3.eth.gas_price
-        value = self.router.functions.estimateCost(1, CALLBACK_GAS, gas_price).call()
-        call = self.router.functions.request(1, INPUT, CALLBACK_GAS)
+        # A legacy gas price is the transaction's exact tx.gasprice: the value covers it. (Not
+        # eth_gasPrice: anvil answers it from recent transactions' prices, which this would raise.)
+        gas_price = self.gas_price.max_fee
+        if subscription:
+            call = self.router.functions.requestWithSubscription(subscription, 1, INPUT, CALLBACK_GAS)
+            value = 0
+        else:
+            call = self.router.functions.request(1, INPUT, CALLBACK_GAS)
+            value = self.router.functions.estimateCost(1, CALLBACK_GAS, gas_price).call()
         tx_hash = call.transact({"from": sender, "value": value, "gasPrice": gas_price})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
         log = self.router.events.AgentRequested().process_receipt(receipt)[0]

@@ -90,7 +90,7 @@ def test_a_paid_request_pays_each_part_to_its_owner(stack: Stack, agent: int) ->
     ]
     gained = {who: router.functions.balanceOf(who).call() - before[who] for who in before}
 
-    assert (paid["price"], paid["operatorFee"]) == (PRICE, OPERATOR_FEE)
+    assert (requested["price"], requested["operatorFee"]) == (PRICE, OPERATOR_FEE)
     assert gained[OWNER.address] == PRICE, "the agent's owner earns its price"
     assert gained[transmitter] == OPERATOR_FEE + paid["gasReimbursed"], "the transmitter, its fee and its gas"
     assert gained[echo.address] == paid["refunded"], "the consumer, the rest"

@@ -42,10 +42,19 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     /// @dev Bytes of an ABI-encoded `RequestCommitment`: twelve static words.
     uint256 private constant COMMITMENT_SIZE = 0x180;
 
-    /// @dev What a batch delivered and what its transmitter earned by it.
+    /// @dev What a batch delivered and what its transmitter earned by it; what the owner of the
+    ///      agent of its last results earned by them, and what their consumer gets back: each
+    ///      credited when it changes and at the end, so a batch for one agent and one consumer
+    ///      writes each balance once.
     struct Tally {
         uint256 fulfilled;
         uint256 earned;
+        uint256 agentId;
+        address owner;
+        uint256 owed;
+        address refundTo; // the consumer of the last results paid with their value
+        uint256 refundOwed;
+        uint256 fulfilGasOverhead; // the setting, read once per transaction
     }
 
     /// @dev The signer of the last epoch seen in a batch: batches rarely mix epochs.
@@ -178,7 +187,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         if (results.length == 0) revert EmptyBatch();
         uint256 maxOutputSize = s_config.maxOutputSize;
         EpochCache memory cache;
-        Tally memory tally;
+        Tally memory tally = _newTally();
         uint256 freeMemory = _freeMemoryPointer();
 
         for (uint256 i; i < results.length; ++i) {
@@ -201,7 +210,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
             }
             _process(requestId, result, valid, reason, tally);
         }
-        if (tally.earned != 0) s_balances[msg.sender] += tally.earned;
+        _settleTally(tally);
         return tally.fulfilled;
     }
 
@@ -219,7 +228,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         if (recovered == address(0) || recovered != signer) revert InvalidBatchSignature(signature.epoch, recovered);
 
         uint256 maxOutputSize = s_config.maxOutputSize;
-        Tally memory tally;
+        Tally memory tally = _newTally();
         uint256 freeMemory = _freeMemoryPointer();
         for (uint256 i; i < results.length; ++i) {
             _resetFreeMemoryPointer(freeMemory);
@@ -228,7 +237,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
             (bool valid, NotProcessedReason reason) = _checkOpen(requestId, result, maxOutputSize, validBefore);
             _process(requestId, result, valid, reason, tally);
         }
-        if (tally.earned != 0) s_balances[msg.sender] += tally.earned;
+        _settleTally(tally);
         return tally.fulfilled;
     }
 
@@ -403,14 +412,46 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         if (valid) {
             (bool called, bool success, uint256 callbackGas) = _tryDeliver(requestId, result);
             if (called) {
-                // Warm after the first result: the overhead is read where it is used.
-                tally.earned += _pay(requestId, result, success, callbackGas + s_config.fulfilGasOverhead);
+                tally.earned += _pay(requestId, result, success, callbackGas + tally.fulfilGasOverhead, tally);
                 ++tally.fulfilled;
                 return;
             }
         }
         // A valid result that could not be delivered lacked the gas for its callback.
         emit RequestNotProcessed({requestId: requestId, reason: valid ? NotProcessedReason.INSUFFICIENT_GAS : reason});
+    }
+
+    function _newTally() private view returns (Tally memory tally) {
+        tally.fulfilGasOverhead = s_config.fulfilGasOverhead;
+    }
+
+    /// @dev Adds an agent's price to what its owner earned in this batch.
+    function _owe(Tally memory tally, uint256 agentId, uint256 price) private {
+        if (tally.owed == 0 || tally.agentId != agentId) {
+            if (tally.owed != 0) s_balances[tally.owner] += tally.owed;
+            tally.agentId = agentId;
+            tally.owner = s_agents[agentId].owner;
+            tally.owed = 0;
+        }
+        tally.owed += price;
+    }
+
+    /// @dev Adds to what a consumer gets back in this batch.
+    function _refund(Tally memory tally, address consumer, uint256 amount) private {
+        if (tally.refundTo != consumer) {
+            if (tally.refundOwed != 0) s_balances[tally.refundTo] += tally.refundOwed;
+            tally.refundTo = consumer;
+            tally.refundOwed = 0;
+        }
+        tally.refundOwed += amount;
+    }
+
+    /// @dev Credits what a batch left uncredited: its transmitter's earnings, its last agent's
+    ///      owner's and its last consumer's refunds.
+    function _settleTally(Tally memory tally) private {
+        if (tally.earned != 0) s_balances[msg.sender] += tally.earned;
+        if (tally.owed != 0) s_balances[tally.owner] += tally.owed;
+        if (tally.refundOwed != 0) s_balances[tally.refundTo] += tally.refundOwed;
     }
 
     /// @dev Closes the request and calls the consumer with exactly its callback gas limit, or
@@ -449,31 +490,36 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     ///      and `gasUsed` at the transaction's gas price, capped by what the escrow has left, to
     ///      the transmitter (returned, for the caller to credit once per batch); the rest to the
     ///      payer. A commitment's fee always covers its price and operator's fee (`_request`).
-    function _pay(uint256 requestId, AgentResult calldata result, bool success, uint256 gasUsed)
+    function _pay(uint256 requestId, AgentResult calldata result, bool success, uint256 gasUsed, Tally memory tally)
         private
         returns (uint256 earned)
     {
         RequestCommitment calldata commitment = result.commitment;
-        uint256 forGas = commitment.fee - commitment.price - commitment.operatorFee;
+        // Each field read once: a calldata read checks its bounds and bits every time.
+        (uint96 fee, uint96 price, uint96 operatorFee) = (commitment.fee, commitment.price, commitment.operatorFee);
+        uint256 forGas;
+        unchecked {
+            // The fields hash to an open request, which `_request` made with fee >= price + operatorFee.
+            forGas = uint256(fee) - price - operatorFee;
+        }
         uint256 gasReimbursed = gasUsed * tx.gasprice;
         if (gasReimbursed > forGas) gasReimbursed = forGas;
         uint256 refunded = forGas - gasReimbursed;
-        if (commitment.price != 0) s_balances[s_agents[commitment.agentId].owner] += commitment.price;
-        if (commitment.subscriptionId == 0) {
-            if (refunded != 0) s_balances[commitment.consumer] += refunded;
+        if (price != 0) _owe(tally, commitment.agentId, price);
+        uint64 subscriptionId = commitment.subscriptionId;
+        if (subscriptionId == 0) {
+            if (refunded != 0) _refund(tally, commitment.consumer, refunded);
         } else {
-            _settleHold(commitment.subscriptionId, commitment.fee, uint96(commitment.fee - refunded));
+            _settleHold(subscriptionId, fee, uint96(fee - refunded));
         }
         emit RequestFulfilled({
             requestId: requestId,
             status: result.status,
             callbackSucceeded: success,
-            price: commitment.price,
-            operatorFee: commitment.operatorFee,
             gasReimbursed: uint96(gasReimbursed),
             refunded: uint96(refunded)
         });
-        return commitment.operatorFee + gasReimbursed;
+        return operatorFee + gasReimbursed;
     }
 
     /// @dev A request's id: keccak256(abi.encode(commitment)), hashed straight from calldata. A

@@ -154,7 +154,7 @@ contract AgentRouter_Fulfill is RouterSetup {
     function test_Fulfill_DeliversOutputToConsumerAndPaysTheAgentsOwner() public {
         (uint256 requestId, RequestCommitment memory commitment) = _request("ping");
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, true, PRICE, 0, 0, 0);
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, true, 0, 0);
         uint256 fulfilled = _fulfill(_one(_ok(commitment, "pong")));
 
         assertEq(fulfilled, 1);
@@ -178,7 +178,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         vm.expectEmit(address(router));
         emit IAgentRouter.ConsumerHasNoCode(requestId, eoa);
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false, PRICE, 0, 0, 0);
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false, 0, 0);
         assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertFalse(router.isOpen(requestId));
         assertEq(router.balanceOf(AGENT_OWNER), PRICE, "the agent ran and its owner is paid");
@@ -304,7 +304,7 @@ contract AgentRouter_Fulfill is RouterSetup {
         RevertingConsumer hostile = new RevertingConsumer();
         (uint256 requestId, RequestCommitment memory commitment) = _requestFrom(address(hostile), "x", CALLBACK_GAS);
         vm.expectEmit(address(router));
-        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false, PRICE, 0, 0, 0);
+        emit IAgentRouter.RequestFulfilled(requestId, AgentStatus.OK, false, 0, 0);
         assertEq(_fulfill(_one(_ok(commitment, "pong"))), 1);
         assertEq(router.balanceOf(AGENT_OWNER), PRICE);
         assertFalse(router.isOpen(requestId));

@@ -96,23 +96,18 @@ interface IAgentRouter {
         uint96 operatorFee,
         uint64 subscriptionId
     );
-    /// @notice Emitted when a result is delivered and the request closed, with what it paid.
+    /// @notice Emitted when a result is delivered and the request closed, with what its delivery
+    ///         settled. The request's `price` (paid to the agent's owner) and `operatorFee` (to
+    ///         the transmitter) are its `AgentRequested` log's: a delivery pays exactly those.
     /// @param requestId The request.
     /// @param status How the agent run ended.
     /// @param callbackSucceeded False when the consumer's callback reverted or ran out of gas.
-    /// @param price Paid to the agent's owner.
-    /// @param operatorFee Paid to the transmitter (the transaction's sender).
-    /// @param gasReimbursed Paid to the transmitter for the callback's gas and the overhead, at the
-    ///        transaction's gas price, at most what was left of the escrow.
+    /// @param gasReimbursed Paid to the transmitter (the transaction's sender) for the callback's
+    ///        gas and the overhead, at the transaction's gas price, at most what the escrow had
+    ///        left after the price and the operator's fee.
     /// @param refunded Returned to the payer (the subscription, or the consumer's balance).
     event RequestFulfilled(
-        uint256 indexed requestId,
-        AgentStatus status,
-        bool callbackSucceeded,
-        uint96 price,
-        uint96 operatorFee,
-        uint96 gasReimbursed,
-        uint96 refunded
+        uint256 indexed requestId, AgentStatus status, bool callbackSucceeded, uint96 gasReimbursed, uint96 refunded
     );
     /// @notice Emitted when a result is delivered to a consumer address without code: nothing was
     ///         called (a call would have "succeeded" without running anything), and the request
