@@ -73,10 +73,32 @@ def main() -> None:
                 ("fulfillBatch(), one signature, empty callback, subscription", size, bench.fulfill_batch(requests))
             )
 
+        rows += staked_rows(anvil.rpc_url)
+
         print(f"| {'operation':70} | {'results':>7} | {'gasUsed':>10} | {'per result':>10} |")
         print(f"| {'-' * 70} | {'-' * 7}:| {'-' * 10}:| {'-' * 10}:|")
         for label, size, gas in rows:
             print(f"| {label:70} | {size:>7} | {gas:>10,} | {gas // size:>10,} |")
+
+
+def staked_rows(rpc_url: str) -> list[tuple[str, int, int]]:
+    """The same request and deliveries on a router built with OperatorStaking, the transmitter
+    its one active operator: each request is assigned to it, each delivery checks it stakes."""
+    w3 = Web3(Web3.HTTPProvider(rpc_url))
+    deployer, transmitter = Account.from_key(DEV_KEYS[0]), Account.from_key(DEV_KEYS[1])
+    deployment = deploy_system(w3, DEV_KEYS[0], operators=[DEV_KEYS[1]])
+    router = deployment.contract(w3, "AgentRouter")
+    tee = deployment.contract(w3, "TeeRegistry")
+    send(w3, deployer, tee.functions.publishEpoch(1, Account.from_key(CLUSTER_KEY).address, b"\x01" * 32))
+    send(w3, deployer, router.functions.registerAgent(AGENT_CODE, 0, False))
+    empty = deploy_contract(w3, deployer, "EmptyConsumer", source_file="BenchConsumers.sol").address
+    bench = Bench(w3, router, Web3.keccak(AGENT_CODE), transmitter)
+    bench.fulfill([bench.request_from(empty)[:2]])  # warm-up, as above
+    rows = [("request(), 64-byte input, staking (assigned to an operator)", 1, bench.request_from(empty)[2])]
+    for size in (1, 50):
+        requests = [bench.request_from(empty)[:2] for _ in range(size)]
+        rows.append(("fulfillBatch(), one signature, empty callback, staking", size, bench.fulfill_batch(requests)))
+    return rows
 
 
 class Bench:

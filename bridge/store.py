@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS requests (
     price TEXT NOT NULL DEFAULT '0',
     operator_fee TEXT NOT NULL DEFAULT '0',
     subscription_id INTEGER NOT NULL DEFAULT 0,
+    assignee TEXT NOT NULL DEFAULT '0x0000000000000000000000000000000000000000',
+    assigned_until INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
     cancel_tx TEXT,
     request_tx TEXT NOT NULL,
@@ -99,6 +101,9 @@ MIGRATIONS = [
     "ALTER TABLE requests ADD COLUMN subscription_id INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE requests ADD COLUMN gas_reimbursed TEXT;"
     "ALTER TABLE requests ADD COLUMN refunded TEXT;",
+    # 3 -> 4: the staked operator a request is assigned to, and until when.
+    "ALTER TABLE requests ADD COLUMN assignee TEXT NOT NULL DEFAULT '0x0000000000000000000000000000000000000000';"
+    "ALTER TABLE requests ADD COLUMN assigned_until INTEGER NOT NULL DEFAULT 0;",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -233,8 +238,8 @@ class RequestStore:
                 cur = db.execute(
                     """INSERT OR IGNORE INTO requests (request_id, agent_id, consumer, code_hash, input, fee,
                     callback_gas_limit, created_at_block, deadline, nonce, price, operator_fee, subscription_id,
-                    request_tx, requested_at, state, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                    assignee, assigned_until, request_tx, requested_at, state, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
                     (
                         str(req.request_id),
                         c.agent_id,
@@ -249,6 +254,8 @@ class RequestStore:
                         str(c.price),
                         str(c.operator_fee),
                         c.subscription_id,
+                        c.assignee,
+                        c.assigned_until,
                         req.request_tx,
                         req.requested_at,
                         time.time(),
@@ -481,6 +488,8 @@ class RequestStore:
             price=int(row["price"]),
             operator_fee=int(row["operator_fee"]),
             subscription_id=row["subscription_id"],
+            assignee=row["assignee"],
+            assigned_until=row["assigned_until"],
         )
         return StoredRequest(
             request_id=int(row["request_id"]),

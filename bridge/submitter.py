@@ -47,6 +47,9 @@ FLOOR_GAS_PER_TOKEN = 10
 FLOOR_GAS_PER_NONZERO_BYTE = 4 * FLOOR_GAS_PER_TOKEN
 BLOCK_GAS_BUDGET = 25_000_000
 
+# Seconds past a request's assignment window before this bridge delivers another operator's
+# request: the chain's clock may run a little behind this machine's.
+ASSIGNMENT_MARGIN_S = 1.0
 RETRY_BY_REEXECUTING = {NotProcessedReason.STALE_EPOCH, NotProcessedReason.INVALID_SIGNATURE}
 # A batch co-signature is asked of the next worker too when the first has not answered in this
 # long; none is waited on longer than `cosign_timeout_s`.
@@ -127,6 +130,8 @@ class Submitter:
         for request in ready:
             if request.result is None:  # "executed" is only ever set together with a result
                 continue
+            if self._assigned_elsewhere(request):
+                continue
             response = ExecuteResponse.model_validate(request.result)
             by_epoch[response.signature.epoch].append((request, response))
         chunks: list[list[Item]] = []
@@ -138,6 +143,24 @@ class Submitter:
         for chunk in chunks[:room]:
             self._submit(chunk)
         return done + len(ready)
+
+    def _assigned_elsewhere(self, request: StoredRequest) -> bool:
+        """Whether another staked operator alone may deliver the request for now: then it waits
+        for the end of that operator's window (and is delivered, with a slash of the operator's
+        stake, only if that operator missed it)."""
+        assignee, until = request.commitment.assignee, request.commitment.assigned_until
+        if int(assignee, 16) == 0 or assignee.lower() == self.sender.account.address.lower():
+            return False
+        # The chain's clock, not this machine's, decides; a second's margin covers the difference.
+        if time.time() > until + ASSIGNMENT_MARGIN_S:
+            return False
+        self.store.move(
+            request.request_id,
+            "executed",
+            f"assigned to {assignee} until {until}: delivered by this bridge only if it misses it",
+            retry_at=until + ASSIGNMENT_MARGIN_S + 0.5,
+        )
+        return True
 
     def _filling(self, count: int, oldest: float | None) -> bool:
         """Whether to let the next batch fill up: a fulfilment is in flight, and this one is
@@ -293,6 +316,12 @@ class Submitter:
                 self.store.move(request_id, "failed", f"the router has no such open request ({detail})")
         elif reason in RETRY_BY_REEXECUTING:
             self._retry(request_id, "pending", f"{detail}: executing again under the current key")
+        elif reason == NotProcessedReason.NOT_ASSIGNEE:
+            request = self.store.get(request_id)
+            until = request.commitment.assigned_until if request is not None else 0
+            self.store.move(
+                request_id, "executed", f"{detail}: the assignee's window is open", retry_at=until + ASSIGNMENT_MARGIN_S
+            )
         elif reason == NotProcessedReason.INSUFFICIENT_GAS:
             self._retry(request_id, "executed", detail)
         else:

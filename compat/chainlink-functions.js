@@ -1,4 +1,4 @@
-// @enclave {"name": "chainlink-functions", "limits": {"wallTimeMs": 10000, "httpCalls": 5, "memoryMb": 128}}
+// @enclave {"name": "chainlink-functions", "limits": {"wallTimeMs": 10000, "httpCalls": 5, "memoryMb": 128, "outputBytes": 640}, "output": ["bytes", "bytes"]}
 // Runs a Chainlink Functions request, unchanged: its input is the subscription owner's address
 // (20 bytes, written by FunctionsRouterAdapter) followed by the CBOR that Chainlink's
 // FunctionsRequest library encodes (source, args, bytesArgs, a secrets reference), and the
@@ -12,6 +12,11 @@
 // when the request comes from that adapter on that chain for that owner's subscription: a copy
 // taken off the chain into another subscription, or into a contract posing as the adapter, is
 // refused. This agent's own settings are never given to sources (they would be every tenant's).
+//
+// The manifest holds the answer to its shape and size whatever a source does to the globals this
+// code uses (it runs in the same realm): the worker signs only abi.encode(bytes, bytes) of at most
+// 640 bytes (a 256-byte response or error and its encoding), and the adapter refuses an answer
+// with both set.
 //
 // Differences from Chainlink's DON (docs/from-chainlink-functions.md): secrets sealed to our keys
 // instead of DON-hosted threshold encryption; no Deno imports; the hosts a source may fetch are

@@ -16,6 +16,7 @@ from enclave.errors import EnclaveError
 from enclave.locations import default_state_dir
 from enclave.reverts import refusal
 from enclave.stack_commands import cmd_demo, cmd_deploy, cmd_env, cmd_status, cmd_up
+from enclave.staking_commands import cmd_stake_add, cmd_stake_status, cmd_stake_unstake, cmd_stake_withdraw
 from enclave.subscription_commands import (
     cmd_subscription_add_consumer,
     cmd_subscription_cancel,
@@ -214,6 +215,24 @@ def build_parser() -> argparse.ArgumentParser:
     for p in (*sub_parsers, sub_withdraw, sub_cancel):
         p.add_argument("--state-dir", default=state)
         p.add_argument("--private-key", default=DEV_KEYS[0], help="the sender's key (default: anvil's first)")
+
+    staking = sub.add_parser("stake", help="an operator's stake: add, unstake, withdraw, status").add_subparsers(
+        dest="action", required=True
+    )
+    stake_add = staking.add_parser("add", help="stake tokens from --private-key's account (approves them first)")
+    stake_add.add_argument("amount", type=wei, help="token units of 18 decimals, or with a unit: 100ether")
+    stake_add.set_defaults(run=cmd_stake_add)
+    stake_unstake = staking.add_parser("unstake", help="start unstaking: withdrawable after the delay")
+    stake_unstake.add_argument("amount", type=wei, help="token units of 18 decimals, or with a unit: 100ether")
+    stake_unstake.set_defaults(run=cmd_stake_unstake)
+    stake_withdraw = staking.add_parser("withdraw", help="withdraw what was unstaked and what slashing paid")
+    stake_withdraw.add_argument("--to", help="the recipient (default: the operator)")
+    stake_withdraw.set_defaults(run=cmd_stake_withdraw)
+    stake_status = staking.add_parser("status", help="the rules and the active operators' stakes")
+    stake_status.set_defaults(run=cmd_stake_status)
+    for p in (stake_add, stake_unstake, stake_withdraw, stake_status):
+        p.add_argument("--state-dir", default=state)
+        p.add_argument("--private-key", default=DEV_KEYS[1], help="the operator's key (default: the bridge's)")
 
     keys = sub.add_parser("keys", help="key epochs and rotation").add_subparsers(dest="action", required=True)
     rotate_cmd = keys.add_parser("rotate", help="rotate the cluster's keys (admin)")

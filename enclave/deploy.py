@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
@@ -21,22 +22,71 @@ def deploy_contract(w3: Web3, account: LocalAccount, name: str, *args: Any, sour
     return contract
 
 
-def deploy_system(w3: Web3, deployer_key: str, gatekeepers: list[str] | None = None) -> Deployment:
+@dataclass(frozen=True)
+class StakingRules:
+    """What `OperatorStaking` is deployed with, in token units of 18 decimals and seconds."""
+
+    min_stake: int = 100 * 10**18
+    slash_amount: int = 10 * 10**18
+    assignment_window_s: int = 10
+    unstake_delay_s: int = 24 * 3600
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.min_stake, self.slash_amount, self.assignment_window_s, self.unstake_delay_s)
+
+
+def deploy_system(
+    w3: Web3,
+    deployer_key: str,
+    gatekeepers: list[str] | None = None,
+    operators: list[str] | None = None,
+    staking: StakingRules | None = None,
+) -> Deployment:
     """Deploys TeeRegistry, AgentRouter and the EchoConsumer example, owned by the deployer.
 
     `gatekeepers` are added to the TeeRegistry (the deployer by default, as on a dev chain).
+    With `operators` (private keys), the router is built with an OperatorStaking of an
+    EnclaveToken that the deployer mints, and each operator stakes `staking.min_stake` of it, so
+    that it may transmit and is assigned requests.
     """
     account: LocalAccount = Account.from_key(deployer_key)
     start_block = w3.eth.block_number
     tee = deploy_contract(w3, account, "TeeRegistry", account.address)
-    router = deploy_contract(w3, account, "AgentRouter", account.address, tee.address)
-    echo = deploy_contract(w3, account, "EchoConsumer", router.address)
+    contracts = {"TeeRegistry": tee}
+    staking_address = "0x" + "00" * 20
+    if operators:
+        rules = staking or StakingRules()
+        token = deploy_contract(w3, account, "EnclaveToken", account.address)
+        stakes = deploy_contract(w3, account, "OperatorStaking", account.address, token.address, rules.as_tuple())
+        contracts |= {"EnclaveToken": token, "OperatorStaking": stakes}
+        staking_address = stakes.address
+    router = deploy_contract(w3, account, "AgentRouter", account.address, tee.address, staking_address)
+    contracts |= {"AgentRouter": router, "EchoConsumer": deploy_contract(w3, account, "EchoConsumer", router.address)}
     for gatekeeper in gatekeepers if gatekeepers is not None else [account.address]:
         send(w3, account, tee.functions.addGatekeeper(Web3.to_checksum_address(gatekeeper)))
-    contracts = {"TeeRegistry": tee, "AgentRouter": router, "EchoConsumer": echo}
+    if operators:
+        send(w3, account, contracts["OperatorStaking"].functions.bindRouter(router.address))
+        for key in operators:
+            stake(
+                w3,
+                contracts["OperatorStaking"],
+                contracts["EnclaveToken"],
+                account,
+                Account.from_key(key),
+                rules.min_stake,
+            )
     return Deployment(
         chain_id=w3.eth.chain_id,
         start_block=start_block,
         addresses={name: c.address for name, c in contracts.items()},
         abis={name: load_artifact(name).abi for name in contracts},
     )
+
+
+def stake(
+    w3: Web3, staking: Contract, token: Contract, minter: LocalAccount, operator: LocalAccount, amount: int
+) -> None:
+    """Mints `amount` of the stake token to `operator` (a local stack's token) and stakes it."""
+    send(w3, minter, token.functions.mint(operator.address, amount))
+    send(w3, operator, token.functions.approve(staking.address, amount))
+    send(w3, operator, staking.functions.stake(amount))

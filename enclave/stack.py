@@ -26,7 +26,7 @@ from web3 import Web3
 
 from coprocessor.tee.simulated import code_measurement
 from enclave.anvil import DEV_KEYS, Anvil, free_port, port_is_free
-from enclave.deploy import deploy_system
+from enclave.deploy import StakingRules, deploy_system
 from enclave.errors import StackError
 from enclave.lifetime import tied_to_this_process
 from protocol.deployment import Deployment, send
@@ -39,6 +39,8 @@ GATEKEEPER_KEYS = (DEV_KEYS[2], DEV_KEYS[5], DEV_KEYS[6], DEV_KEYS[7])
 # Funded dev keys that no service of the stack sends from (the deployer, who owns the example
 # agents and whom the dashboard acts as, sends from 0): yours, for requests and scripts.
 FREE_DEV_KEYS = (DEV_KEYS[3], DEV_KEYS[4], DEV_KEYS[8])
+# Operators' transmitter keys: the first bridge's, then a second operator's (its own bridge).
+OPERATOR_KEYS = (TRANSMITTER_KEY, DEV_KEYS[9])
 
 
 @dataclass
@@ -83,6 +85,9 @@ class Stack:
     rpc_url: str | None = None
     gatekeepers: int = 1
     workers: int = 2
+    # Operators, each a bridge with its own transmitter key and stake, sharing the workers.
+    operators: int = 1
+    staking: StakingRules = field(default_factory=StakingRules)
     confirmations: int = 0
     block_time: float | None = 1.0
     automine: bool = True
@@ -129,7 +134,8 @@ class Stack:
             workers = [self.start_worker(f"worker-{i}", wait=False) for i in range(1, self.workers + 1)]
             for worker in workers:
                 worker.wait_healthy()
-            self.start_bridge()
+            for index in range(1, self.operators + 1):
+                self.start_bridge(index)
             if self.web_port is not None:
                 self.start_web()
         except BaseException:
@@ -224,7 +230,9 @@ class Stack:
             self._move_aside(f"{path} is of chain {existing.chain_id} with no router here")
             self.state_dir.mkdir(parents=True, exist_ok=True)
         gatekeepers = [Account.from_key(key).address for key in GATEKEEPER_KEYS[: self.gatekeepers]]
-        deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=gatekeepers)
+        # Each bridge's transmitter stakes, so that it may deliver and is assigned requests.
+        operators = list(OPERATOR_KEYS[: self.operators])
+        deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=gatekeepers, operators=operators, staking=self.staking)
         tee = deployment.contract(w3, "TeeRegistry")
         send(w3, Account.from_key(DEPLOYER_KEY), tee.functions.allowMeasurement(code_measurement()))
         deployment.save(path)
@@ -297,20 +305,22 @@ class Stack:
             service.wait_healthy()
         return service
 
-    def start_bridge(self) -> Service:
-        port = self._port("bridge")
+    def start_bridge(self, operator: int = 1) -> Service:
+        """The bridge of operator `operator` (1: the stack's own; others keep a database of their own)."""
+        name = "bridge" if operator == 1 else f"bridge-{operator}"
+        port = self._port(name)
         workers = [s.url for n, s in self.services.items() if n.startswith("worker")]
         env = {
             "ENCLAVE_BRIDGE_RPC_URL": str(self.rpc_url),
             "ENCLAVE_BRIDGE_DEPLOYMENT": str(self.deployment_path),
-            "ENCLAVE_BRIDGE_DATABASE": str(self.state_dir / "bridge.sqlite"),
+            "ENCLAVE_BRIDGE_DATABASE": str(self.state_dir / f"{name}.sqlite"),
             "ENCLAVE_BRIDGE_WORKER_URLS": _json_list(workers),
-            "ENCLAVE_BRIDGE_ETH_PRIVATE_KEY": TRANSMITTER_KEY,
+            "ENCLAVE_BRIDGE_ETH_PRIVATE_KEY": OPERATOR_KEYS[operator - 1],
             "ENCLAVE_BRIDGE_CONFIRMATIONS": str(self.confirmations),
             "ENCLAVE_BRIDGE_WORKER_TOKEN": self.execute_token,
             "ENCLAVE_BRIDGE_PORT": str(port),
         } | self.bridge_env
-        service = self._spawn("bridge", "bridge", env, port)
+        service = self._spawn(name, "bridge", env, port)
         service.wait_healthy()
         return service
 

@@ -28,8 +28,9 @@ RESULT_TYPE = (
 )
 COMMITMENT_TYPES = [
     "uint256", "bytes32", "bytes32", "address", "uint96", "uint32", "uint48", "uint48", "uint32", "uint96", "uint96",
-    "uint64",
+    "uint64", "address", "uint48",
 ]  # fmt: skip
+ZERO_ADDRESS = "0x" + "00" * 20
 RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
 BATCH_TYPEHASH = keccak(text="AgentResultBatch(AgentResult[] results)" + RESULT_TYPE)
 
@@ -42,6 +43,7 @@ class RequestCommitment:
     other input names a request that was never made, and the router skips it. `fee` is the most
     the request can cost; `price` (the agent owner's) and `operator_fee` (the transmitter's) are
     part of it, and `subscription_id` says who pays (0: the consumer, with the request's value).
+    `assignee` alone may deliver it until `assigned_until` (unix time), when staking is on.
     """
 
     agent_id: int
@@ -56,6 +58,8 @@ class RequestCommitment:
     price: int = 0
     operator_fee: int = 0
     subscription_id: int = 0
+    assignee: str = ZERO_ADDRESS
+    assigned_until: int = 0
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
@@ -71,6 +75,8 @@ class RequestCommitment:
             self.price,
             self.operator_fee,
             self.subscription_id,
+            self.assignee,
+            self.assigned_until,
         )
 
     @classmethod
@@ -90,6 +96,8 @@ class RequestCommitment:
             price=int(args["price"]),
             operator_fee=int(args["operatorFee"]),
             subscription_id=int(args["subscriptionId"]),
+            assignee=str(args["assignee"]),
+            assigned_until=int(args["assignedUntil"]),
         )
 
     @cached_property  # a hash the worker and the bridge ask for many times per request

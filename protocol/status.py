@@ -24,3 +24,4 @@ class NotProcessedReason(IntEnum):
     REQUEST_EXPIRED = 3
     OUTPUT_TOO_LARGE = 4
     INSUFFICIENT_GAS = 5
+    NOT_ASSIGNEE = 6  # another operator's assignment, still in its window

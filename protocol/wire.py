@@ -48,6 +48,8 @@ class CommitmentModel(Wire):
     price: Annotated[str, Field(pattern=r"^[0-9]{1,29}$")] = "0"  # uint96 in decimal
     operator_fee: Annotated[str, Field(pattern=r"^[0-9]{1,29}$")] = "0"
     subscription_id: Annotated[int, Field(ge=0, lt=2**64)] = 0
+    assignee: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] = "0x" + "00" * 20
+    assigned_until: Uint48 = 0
 
     @classmethod
     def of(cls, c: RequestCommitment) -> CommitmentModel:
@@ -64,6 +66,8 @@ class CommitmentModel(Wire):
             price=str(c.price),
             operator_fee=str(c.operator_fee),
             subscription_id=c.subscription_id,
+            assignee=c.assignee,
+            assigned_until=c.assigned_until,
         )
 
     def to_commitment(self) -> RequestCommitment:
@@ -80,6 +84,8 @@ class CommitmentModel(Wire):
             price=int(self.price),
             operator_fee=int(self.operator_fee),
             subscription_id=self.subscription_id,
+            assignee=self.assignee,
+            assigned_until=self.assigned_until,
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from eth_account import Account
 
+from enclave.deploy import stake
+from enclave.stack import DEPLOYER_KEY
 from enclave.usage import Stack
 from protocol.deployment import send
 from protocol.results import AgentResult, RequestCommitment, sign_result
@@ -26,5 +28,19 @@ def submit_signed_by(
     commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
     result = AgentResult(commitment=commitment, status=Status.OK, output=output)
     signed = sign_result(key, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=epoch)
-    receipt = send(w3, Account.from_key(sender_key), router.functions.fulfill([signed.as_tuple()]), gas=500_000)
+    sender = Account.from_key(sender_key)
+    staking = (
+        stack.deployment.contract(w3, "OperatorStaking") if "OperatorStaking" in stack.deployment.addresses else None
+    )
+    # Where only staked operators transmit, the forger stakes (anyone may), for as long as it submits.
+    joined = staking is not None and not staking.functions.isActive(sender.address).call()
+    if staking is not None and joined:
+        token = stack.deployment.contract(w3, "EnclaveToken")
+        minimum = staking.functions.getStaking().call()[1][0]
+        stake(w3, staking, token, Account.from_key(DEPLOYER_KEY), sender, minimum)
+    try:
+        receipt = send(w3, sender, router.functions.fulfill([signed.as_tuple()]), gas=500_000)
+    finally:
+        if staking is not None and joined:
+            send(w3, sender, staking.functions.requestUnstake(staking.functions.getOperator(sender.address).call()[0]))
     return [int(e["args"]["reason"]) for e in router.events.RequestNotProcessed().process_receipt(receipt)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_abi.abi import decode
+from eth_abi.abi import decode, encode
 from nacl.public import PrivateKey
 
 from enclave.agents import simulate
@@ -194,3 +194,23 @@ def test_the_agents_own_settings_never_reach_a_source(tmp_path: Path) -> None:
 def test_a_long_error_is_cut_to_the_response_limit(tmp_path: Path) -> None:
     _, err = _run(tmp_path, 'throw new Error("x".repeat(5000));')
     assert err == "x" * 256
+
+
+def test_a_source_that_rewrites_the_answer_through_the_globals_cannot_pass_its_limits(tmp_path: Path) -> None:
+    """From an attacker's pass: a source replaced JSON.parse, which the prelude used to read the
+    host's replies, and so wrote the runtime's answer itself (a 3,500-byte response and an error
+    both set). The manifest's output size and types hold whatever runs in the realm."""
+    forged = "0x" + encode(["bytes", "bytes"], [b"R" * 3500, b"also an error"]).hex()
+    source = f"""
+      const parse = JSON.parse;
+      JSON.parse = function (text, reviver) {{
+        const value = parse(text, reviver);
+        if (value && typeof value.ok === "string" && value.ok.length > 2 + 64 * 4) value.ok = "{forged}";
+        return value;
+      }};
+      return new Uint8Array([1]);
+    """
+    cbor = functions_request(source)
+    execution = simulate(RUNTIME, bytes.fromhex(OWNER[2:]) + cbor, state_dir=tmp_path).execution
+    assert execution.status == Status.RESOURCE_LIMIT
+    assert "exceeds the 640-byte limit" in (execution.error or "")

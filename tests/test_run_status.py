@@ -328,3 +328,13 @@ def test_host_error_crosses_the_wire() -> None:
     execution = Execution(Status.OK, b"x").with_host_error("connection refused")
     assert execution_from_wire(json.loads(json.dumps(execution_to_wire(execution)))).host_error == "connection refused"
     assert execution_from_wire(execution_to_wire(Execution(Status.OK, b"x"))).host_error is None
+
+
+def test_an_agent_that_breaks_the_built_ins_its_output_is_encoded_with_fails_alone(sandbox: Sandbox) -> None:
+    """From an attacker's pass: an agent that made RegExp.prototype.test always true handed the
+    engine "0xZZ" as its output, and the sandbox process died on it (signed RESOURCE_LIMIT, a new
+    process started). It is the agent's failure now, and the process serves the next run."""
+    broken = sandbox.execute(main_body('RegExp.prototype.test = () => true; return "0xZZ";'), b"", LIMITS)
+    assert broken.status == Status.AGENT_ERROR
+    assert "not bytes" in (broken.error or "")
+    assert sandbox.execute(main_body("return 7;"), b"", LIMITS).status == Status.OK

@@ -120,6 +120,8 @@ class StandInDashboard:
             "price": str(FEE - 10**15),
             "operator_fee": "0",
             "subscription_id": 0,
+            "assignee": "0x" + "00" * 20,
+            "assigned_until": 0,
             "next_attempt_at": 0.0,
             "cancel_tx": None,
             "request_tx": "0xaa",

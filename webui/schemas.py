@@ -143,6 +143,8 @@ class RequestRow(Closed):
     price: Uint = _uint("Of the fee: the agent's price when requested, for its owner, in wei")
     operator_fee: Uint = _uint("Of the fee: the operator's fee when requested, for the transmitter, in wei")
     subscription_id: int = Field(description="The subscription that pays, or 0 when the consumer paid with the request")
+    assignee: str = Field(description="The staked operator that alone may deliver it until assigned_until; zero: none")
+    assigned_until: int = Field(description="Unix time after which any staked operator may deliver it")
     next_attempt_at: float = Field(description="Unix time before which the bridge does not try it again")
     cancel_tx: str | None = Field(description="The bridge's cancel transaction after the deadline, if any")
     request_tx: str

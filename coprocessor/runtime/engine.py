@@ -222,7 +222,15 @@ def _execute(code: str, input_: bytes, limits: Limits, host: HostApi) -> Executi
         return _failed("main() never settled: it awaits a promise nothing resolves", context, limits, host, started)
     if failure is not None:
         return _failed(str(failure), context, limits, host, started)
-    data = bytes.fromhex(str(output)[2:])
+    try:
+        data = bytes.fromhex(str(output)[2:])
+    except ValueError:
+        # The prelude turns the output into hex; an agent that replaced the built-ins it uses can
+        # hand over something else: its own failure, never the sandbox's.
+        return Execution.failed(
+            Status.AGENT_ERROR, "the agent's output is not bytes: it changed the built-ins that encode it",
+            logs=host.logs, elapsed_ms=elapsed, memory_bytes=memory,
+        )  # fmt: skip
     if len(data) > limits.output_bytes:
         return Execution.failed(
             Status.RESOURCE_LIMIT,

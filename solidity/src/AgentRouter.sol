@@ -8,6 +8,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
 import {AgentRegistry} from "./AgentRegistry.sol";
 import {AgentSubscriptions} from "./AgentSubscriptions.sol";
+import {IAgentStaking} from "./interfaces/IAgentStaking.sol";
 import {IAgentConsumer} from "./interfaces/IAgentConsumer.sol";
 import {IAgentRouter} from "./interfaces/IAgentRouter.sol";
 import {ITeeRegistry} from "./interfaces/ITeeRegistry.sol";
@@ -39,8 +40,8 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     uint256 private constant DELIVERY_OVERHEAD = 30_000;
     /// @dev Gas the exact-gas check itself may spend before the CALL opcode.
     uint256 private constant GAS_FOR_CALL_EXACT_CHECK = 5_000;
-    /// @dev Bytes of an ABI-encoded `RequestCommitment`: twelve static words.
-    uint256 private constant COMMITMENT_SIZE = 0x180;
+    /// @dev Bytes of an ABI-encoded `RequestCommitment`: fourteen static words.
+    uint256 private constant COMMITMENT_SIZE = 0x1c0;
 
     /// @dev What a batch delivered and what its transmitter earned by it; what the owner of the
     ///      agent of its last results earned by them, and what their consumer gets back: each
@@ -49,7 +50,6 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     struct Tally {
         uint256 fulfilled;
         uint256 earned;
-        uint256 agentId;
         address owner;
         uint256 owed;
         address refundTo; // the consumer of the last results paid with their value
@@ -66,6 +66,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
 
     /// @notice Where the key epochs live.
     ITeeRegistry public immutable TEE_REGISTRY;
+    /// @notice The operators' stakes: who may transmit and who is assigned each request. None
+    ///         (zero): anyone may transmit and nobody is assigned.
+    IAgentStaking public immutable STAKING;
 
     Config private s_config;
     mapping(uint256 requestId => bool) private s_open;
@@ -75,7 +78,12 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
 
     /// @param owner Who may change the settings.
     /// @param teeRegistry The registry of key epochs.
-    constructor(address owner, ITeeRegistry teeRegistry) EIP712("EnclaveAgents", "1") Ownable(owner) {
+    /// @param staking The operators' stakes, or zero for none.
+    constructor(address owner, ITeeRegistry teeRegistry, IAgentStaking staking)
+        EIP712("EnclaveAgents", "1")
+        Ownable(owner)
+    {
+        STAKING = staking;
         TEE_REGISTRY = teeRegistry;
         s_config = Config({
             maxCallbackGasLimit: 2_500_000,
@@ -135,7 +143,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
             nonce: commitment.nonce,
             price: commitment.price,
             operatorFee: commitment.operatorFee,
-            subscriptionId: subscriptionId
+            subscriptionId: subscriptionId,
+            assignee: commitment.assignee,
+            assignedUntil: commitment.assignedUntil
         });
     }
 
@@ -180,11 +190,18 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         commitment.price = terms.price;
         commitment.operatorFee = config.operatorFee;
         commitment.subscriptionId = subscriptionId;
+        if (address(STAKING) != address(0)) {
+            // Assigned by the hash of its other fields, which the requester does not choose
+            // freely (the block, the nonce), from the operators active now; the commitment keeps
+            // the choice.
+            (commitment.assignee, commitment.assignedUntil) = STAKING.assign(_hashCommitment(commitment));
+        }
     }
 
     /// @inheritdoc IAgentRouter
     function fulfill(SignedAgentResult[] calldata results) external nonReentrant returns (uint256 fulfilled) {
         if (results.length == 0) revert EmptyBatch();
+        _checkTransmitter();
         uint256 maxOutputSize = s_config.maxOutputSize;
         EpochCache memory cache;
         Tally memory tally = _newTally();
@@ -221,6 +238,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         returns (uint256 fulfilled)
     {
         if (results.length == 0) revert EmptyBatch();
+        _checkTransmitter();
         (address signer, uint48 validBefore) = TEE_REGISTRY.epochSigner(signature.epoch);
         uint256[] memory requestIds = new uint256[](results.length);
         bytes32 digest = _batchDigest(results, signature.epoch, requestIds);
@@ -397,6 +415,10 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         if (commitment.createdAt >= validBefore) return (false, NotProcessedReason.STALE_EPOCH);
         if (block.timestamp > commitment.deadline) return (false, NotProcessedReason.REQUEST_EXPIRED);
         if (result.output.length > maxOutputSize) return (false, NotProcessedReason.OUTPUT_TOO_LARGE);
+        address assignee = commitment.assignee;
+        if (assignee != address(0) && assignee != msg.sender && block.timestamp <= commitment.assignedUntil) {
+            return (false, NotProcessedReason.NOT_ASSIGNEE);
+        }
         return (true, reason);
     }
 
@@ -414,6 +436,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
             if (called) {
                 tally.earned += _pay(requestId, result, success, callbackGas + tally.fulfilGasOverhead, tally);
                 ++tally.fulfilled;
+                // Delivered by another after its assignee's window (`_checkOpen`): the assignee missed it.
+                address assignee = result.commitment.assignee;
+                if (assignee != address(0) && assignee != msg.sender) STAKING.slash(requestId, assignee, msg.sender);
                 return;
             }
         }
@@ -425,12 +450,14 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         tally.fulfilGasOverhead = s_config.fulfilGasOverhead;
     }
 
-    /// @dev Adds an agent's price to what its owner earned in this batch.
+    /// @dev Adds an agent's price to what its owner earned in this batch. The owner is read for
+    ///      every result (warm after the first): a callback earlier in the batch may have moved the
+    ///      agent to another owner, who earns the results delivered after.
     function _owe(Tally memory tally, uint256 agentId, uint256 price) private {
-        if (tally.owed == 0 || tally.agentId != agentId) {
+        address owner = s_agents[agentId].owner;
+        if (owner != tally.owner) {
             if (tally.owed != 0) s_balances[tally.owner] += tally.owed;
-            tally.agentId = agentId;
-            tally.owner = s_agents[agentId].owner;
+            tally.owner = owner;
             tally.owed = 0;
         }
         tally.owed += price;
@@ -452,6 +479,14 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         if (tally.earned != 0) s_balances[msg.sender] += tally.earned;
         if (tally.owed != 0) s_balances[tally.owner] += tally.owed;
         if (tally.refundOwed != 0) s_balances[tally.refundTo] += tally.refundOwed;
+    }
+
+    /// @dev Reverts unless the transaction's sender may deliver: anyone without staking, else an
+    ///      active operator.
+    function _checkTransmitter() private view {
+        if (address(STAKING) != address(0) && !STAKING.isActive(msg.sender)) {
+            revert IAgentStaking.NotStaked(msg.sender);
+        }
     }
 
     /// @dev Closes the request and calls the consumer with exactly its callback gas limit, or

@@ -27,11 +27,17 @@ abstract contract AgentSubscriptions is IAgentSubscriptions, ReentrancyGuardTran
     mapping(uint64 subscriptionId => Owners) private s_owners;
     mapping(uint64 subscriptionId => mapping(address consumer => bool)) private s_consumers;
 
+    /// @dev A modifier's body is copied into every function that uses it; a function is not,
+    ///      which keeps the router under the code size limit.
     modifier onlySubscriptionOwner(uint64 subscriptionId) {
+        _checkSubscriptionOwner(subscriptionId);
+        _;
+    }
+
+    function _checkSubscriptionOwner(uint64 subscriptionId) private view {
         address owner = s_owners[subscriptionId].owner;
         if (owner == address(0)) revert SubscriptionNotFound(subscriptionId);
         if (owner != msg.sender) revert NotSubscriptionOwner(subscriptionId, msg.sender);
-        _;
     }
 
     /// @inheritdoc IAgentSubscriptions

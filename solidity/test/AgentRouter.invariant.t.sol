@@ -117,7 +117,9 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
             nonce: 0,
             price: router.getAgent(agentId).price,
             operatorFee: router.getConfig().operatorFee,
-            subscriptionId: paidBy
+            subscriptionId: paidBy,
+            assignee: address(0),
+            assignedUntil: 0
         });
         while (router.requestIdOf(commitment) != requestId) {
             require(commitment.nonce < 4096, "no nonce gives the request's id");

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {AgentRouter} from "../src/AgentRouter.sol";
+import {IAgentStaking} from "../src/interfaces/IAgentStaking.sol";
 import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
 import {
     AgentResult,
@@ -25,7 +26,7 @@ contract AgentRouter_Replay is RouterSetup {
     }
 
     function test_Replay_RejectedOnAnotherRouter() public {
-        AgentRouter other = new AgentRouter(OWNER, tee);
+        AgentRouter other = new AgentRouter(OWNER, tee, IAgentStaking(address(0)));
         vm.prank(AGENT_OWNER);
         other.registerAgent(AGENT_CODE, PRICE, false);
         EchoConsumer otherConsumer = new EchoConsumer(address(other));

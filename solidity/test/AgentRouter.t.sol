@@ -38,7 +38,9 @@ contract AgentRouter_Request is RouterSetup {
             nonce: 0,
             price: PRICE,
             operatorFee: 0,
-            subscriptionId: 0
+            subscriptionId: 0,
+            assignee: address(0),
+            assignedUntil: 0
         });
         uint256 expectedId = uint256(keccak256(abi.encode(expected)));
         vm.expectEmit(address(router));
@@ -54,7 +56,9 @@ contract AgentRouter_Request is RouterSetup {
             nonce: 0,
             price: PRICE,
             operatorFee: 0,
-            subscriptionId: 0
+            subscriptionId: 0,
+            assignee: address(0),
+            assignedUntil: 0
         });
         (uint256 requestId,) = _request(input);
 

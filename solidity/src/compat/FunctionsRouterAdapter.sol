@@ -285,6 +285,11 @@ contract FunctionsRouterAdapter is AgentConsumer {
             } catch {
                 err = "the Functions runtime answered in an unexpected shape";
             }
+            // A response or an error, never both: held here, whatever code ran in the runtime.
+            if (response.length != 0 && err.length != 0) {
+                response = "";
+                err = "the Functions runtime answered with both a response and an error";
+            }
         } else {
             // The run itself failed (a timeout, a limit): its message is the error.
             err = output;
@@ -292,8 +297,14 @@ contract FunctionsRouterAdapter is AgentConsumer {
         bytes memory payload =
             abi.encodeCall(IFunctionsClientCallback.handleOracleFulfillment, (bytes32(id), response, err));
         // Exactly the client's callback gas, as Chainlink's router gives it: the router gave this
-        // callback the client's limit plus the overhead, so it is there.
-        (bool success,) = pending.client.call{gas: pending.callbackGasLimit}(payload);
+        // callback the client's limit plus the overhead, so it is there. The return data is never
+        // copied, so a client cannot make this callback run out of gas with a huge one.
+        bool success;
+        address client = pending.client;
+        uint256 gasLimit = pending.callbackGasLimit;
+        assembly ("memory-safe") {
+            success := call(gasLimit, client, 0, add(payload, 0x20), mload(payload), 0, 0)
+        }
         emit RequestProcessed(bytes32(id), pending.subscriptionId, 0, tx.origin, success ? 0 : 1, response, err, "");
     }
 

@@ -2,11 +2,12 @@
 pragma solidity ^0.8.24;
 
 import {AgentConsumer} from "../AgentConsumer.sol";
+import {DeployerRefunds} from "./DeployerRefunds.sol";
 import {AgentStatus} from "../libraries/AgentTypes.sol";
 
 /// @title AnswerConsumer
 /// @notice Asks a language-model agent a question and keeps each answer as text.
-contract AnswerConsumer is AgentConsumer {
+contract AnswerConsumer is DeployerRefunds {
     /// @notice Emitted when an answer arrives.
     /// @param requestId The request.
     /// @param answer The agent's answer (UTF-8).

@@ -2,13 +2,14 @@
 pragma solidity ^0.8.24;
 
 import {AgentConsumer} from "../AgentConsumer.sol";
+import {DeployerRefunds} from "./DeployerRefunds.sol";
 import {AgentStatus} from "../libraries/AgentTypes.sol";
 
 /// @title EchoConsumer
 /// @notice The smallest useful consumer: requests an agent and keeps the last result. What its
-///         requests do not spend stays in its balance at the router: it is an example shared by
-///         everyone on a local stack, so nobody may take it out.
-contract EchoConsumer is AgentConsumer {
+///         requests do not spend comes back to its balance at the router, which its deployer
+///         takes out (a local stack's deployer, as it is shared by everyone there).
+contract EchoConsumer is DeployerRefunds {
     /// @notice Emitted when a result arrives.
     /// @param requestId The request.
     /// @param status How the agent run ended.

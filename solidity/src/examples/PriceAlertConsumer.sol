@@ -2,11 +2,12 @@
 pragma solidity ^0.8.24;
 
 import {AgentConsumer} from "../AgentConsumer.sol";
+import {DeployerRefunds} from "./DeployerRefunds.sol";
 import {AgentStatus} from "../libraries/AgentTypes.sol";
 
 /// @title PriceAlertConsumer
 /// @notice Raises an alert when the price-alert agent reports a move beyond its threshold.
-contract PriceAlertConsumer is AgentConsumer {
+contract PriceAlertConsumer is DeployerRefunds {
     /// @notice Emitted on every check.
     /// @param requestId The request.
     /// @param moved Whether the price moved beyond the threshold since the previous check.

@@ -2,11 +2,12 @@
 pragma solidity ^0.8.24;
 
 import {AgentConsumer} from "../AgentConsumer.sol";
+import {DeployerRefunds} from "./DeployerRefunds.sol";
 import {AgentStatus} from "../libraries/AgentTypes.sol";
 
 /// @title PriceFeedConsumer
 /// @notice Keeps a price with 8 decimals that a price-oracle agent reports as `abi.encode(uint256)`.
-contract PriceFeedConsumer is AgentConsumer {
+contract PriceFeedConsumer is DeployerRefunds {
     /// @notice Emitted when the price is updated.
     /// @param requestId The request that brought it.
     /// @param price The price, 8 decimals.

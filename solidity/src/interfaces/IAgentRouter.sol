@@ -80,6 +80,8 @@ interface IAgentRouter {
     /// @param price Of `fee`: the agent's price, for its owner.
     /// @param operatorFee Of `fee`: the operator's fee, for the transmitter.
     /// @param subscriptionId The paying subscription, or 0 when the consumer paid with the request.
+    /// @param assignee The staked operator that alone may deliver it until `assignedUntil`, or none.
+    /// @param assignedUntil Unix time after which any staked operator may deliver it.
     /// @dev The commitment's `createdAt` is the block number of this log and its `inputHash` is
     ///      keccak256(input), so neither is repeated.
     event AgentRequested(
@@ -94,7 +96,9 @@ interface IAgentRouter {
         uint32 nonce,
         uint96 price,
         uint96 operatorFee,
-        uint64 subscriptionId
+        uint64 subscriptionId,
+        address assignee,
+        uint48 assignedUntil
     );
     /// @notice Emitted when a result is delivered and the request closed, with what its delivery
     ///         settled. The request's `price` (paid to the agent's owner) and `operatorFee` (to

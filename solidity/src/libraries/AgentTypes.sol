@@ -18,7 +18,8 @@ enum NotProcessedReason {
     STALE_EPOCH, // the epoch is unknown, revoked, or newer than allowed for this request
     REQUEST_EXPIRED, // the request's deadline has passed; it can only be cancelled
     OUTPUT_TOO_LARGE, // the output exceeds the router's cap
-    INSUFFICIENT_GAS // not enough gas left to give the callback its full limit
+    INSUFFICIENT_GAS, // not enough gas left to give the callback its full limit
+    NOT_ASSIGNEE // another operator is assigned the request, and its window is still open
 }
 
 /// @notice The fields of a request; their hash is the request's id.
@@ -40,6 +41,8 @@ struct RequestCommitment {
     uint96 price; // of `fee`: the agent's price when requested, paid to the agent's owner
     uint96 operatorFee; // of `fee`: the operator's fee when requested, paid to the transmitter
     uint64 subscriptionId; // who pays: the subscription, or 0 for the consumer with the request's value
+    address assignee; // the staked operator that alone may deliver it until `assignedUntil`, or none
+    uint48 assignedUntil; // unix time; after it any staked operator may deliver it, and slash the assignee
 }
 
 /// @notice One result of an agent run, as a worker produced it; its request id is the hash of

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Test, Vm} from "forge-std/Test.sol";
 
 import {AgentRouter} from "../AgentRouter.sol";
+import {IAgentStaking} from "../interfaces/IAgentStaking.sol";
 import {TeeRegistry} from "../TeeRegistry.sol";
 import {IAgentRouter} from "../interfaces/IAgentRouter.sol";
 import {AgentResult, AgentStatus, RequestCommitment, SignedAgentResult} from "../libraries/AgentTypes.sol";
@@ -53,7 +54,7 @@ abstract contract EnclaveTest is Test {
         enclaveRegistry.addGatekeeper(ENCLAVE_GATEKEEPER);
         vm.prank(ENCLAVE_GATEKEEPER);
         enclaveRegistry.publishEpoch(1, vm.addr(ENCLAVE_CLUSTER_KEY), bytes32(uint256(1)));
-        enclaveRouter = new AgentRouter(ENCLAVE_OWNER, enclaveRegistry);
+        enclaveRouter = new AgentRouter(ENCLAVE_OWNER, enclaveRegistry, IAgentStaking(address(0)));
         return enclaveRouter;
     }
 
@@ -144,6 +145,8 @@ abstract contract EnclaveTest is Test {
         uint96 price;
         uint96 operatorFee;
         uint64 subscriptionId;
+        address assignee;
+        uint48 assignedUntil;
     }
 
     function _fields(Vm.Log memory log) private view returns (RequestCommitment memory commitment, bytes memory input) {
@@ -163,7 +166,9 @@ abstract contract EnclaveTest is Test {
             nonce: data.nonce,
             price: data.price,
             operatorFee: data.operatorFee,
-            subscriptionId: data.subscriptionId
+            subscriptionId: data.subscriptionId,
+            assignee: data.assignee,
+            assignedUntil: data.assignedUntil
         });
         // The log does not carry its block: the request's, at most 256 blocks back.
         while (enclaveRouter.requestIdOf(commitment) != requestId) {

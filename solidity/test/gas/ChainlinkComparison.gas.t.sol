@@ -10,6 +10,7 @@ import {FunctionsClientTestHelper} from "chainlink/functions/tests/v1_X/testhelp
 import {Vm} from "forge-std/Vm.sol";
 
 import {AgentRouter} from "../../src/AgentRouter.sol";
+import {IAgentStaking} from "../../src/interfaces/IAgentStaking.sol";
 import {FunctionsRouterAdapter} from "../../src/compat/FunctionsRouterAdapter.sol";
 import {TeeRegistry} from "../../src/TeeRegistry.sol";
 import {EchoConsumer} from "../../src/examples/EchoConsumer.sol";
@@ -52,7 +53,7 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
         TeeRegistry tee = new TeeRegistry(address(this));
         tee.addGatekeeper(address(this));
         tee.publishEpoch(1, vm.addr(CLUSTER_KEY), bytes32(uint256(1)));
-        s_router = new AgentRouter(address(this), tee);
+        s_router = new AgentRouter(address(this), tee, IAgentStaking(address(0)));
         s_agentId = s_router.registerAgent("export default async (input) => input.bytes;", 0, false);
         s_echo = new EchoConsumer(address(s_router));
         s_empty = new EmptyConsumer();
@@ -173,7 +174,9 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
                 nonce: 0,
                 price: 0,
                 operatorFee: 0,
-                subscriptionId: 0
+                subscriptionId: 0,
+                assignee: address(0),
+                assignedUntil: 0
             });
             while (s_router.requestIdOf(commitment) != requestId) {
                 ++commitment.nonce;
@@ -212,7 +215,9 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
                 nonce: nonce,
                 price: 0,
                 operatorFee: 0,
-                subscriptionId: subscription
+                subscriptionId: subscription,
+                assignee: address(0),
+                assignedUntil: 0
             });
             return AgentResult(commitment, AgentStatus.OK, abi.encode(bytes("hello world"), bytes("")));
         }

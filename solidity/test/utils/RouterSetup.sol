@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Test} from "forge-std/Test.sol";
 
 import {AgentRouter} from "../../src/AgentRouter.sol";
+import {IAgentStaking} from "../../src/interfaces/IAgentStaking.sol";
 import {TeeRegistry} from "../../src/TeeRegistry.sol";
 import {EchoConsumer} from "../../src/examples/EchoConsumer.sol";
 import {AgentResult, SignedAgentResult, AgentStatus, RequestCommitment} from "../../src/libraries/AgentTypes.sol";
@@ -54,7 +55,7 @@ contract RouterSetup is TeeSetup {
 
     function setUp() public virtual override {
         super.setUp();
-        router = new AgentRouter(OWNER, tee);
+        router = new AgentRouter(OWNER, tee, IAgentStaking(address(0)));
         vm.prank(AGENT_OWNER);
         agentId = router.registerAgent(AGENT_CODE, PRICE, false);
         consumer = new EchoConsumer(address(router));
@@ -120,12 +121,25 @@ contract RouterSetup is TeeSetup {
             nonce: 0,
             price: router.getAgent(agentId_).price,
             operatorFee: router.getConfig().operatorFee,
-            subscriptionId: subscriptionId
+            subscriptionId: subscriptionId,
+            assignee: address(0),
+            assignedUntil: 0
         });
-        while (router.requestIdOf(commitment) != requestId) {
+        while (!_assignedAsRequested(commitment, requestId)) {
             require(commitment.nonce < 4096, "no nonce gives the request's id");
             ++commitment.nonce;
         }
+    }
+
+    /// @dev Fills in the assignment the router made from the other fields (in this block, from
+    ///      the operators active now), and says whether the fields then hash to `requestId`.
+    function _assignedAsRequested(RequestCommitment memory commitment, uint256 requestId) internal view returns (bool) {
+        (commitment.assignee, commitment.assignedUntil) = (address(0), 0);
+        IAgentStaking staking = router.STAKING();
+        if (address(staking) != address(0)) {
+            (commitment.assignee, commitment.assignedUntil) = staking.assign(uint256(keccak256(abi.encode(commitment))));
+        }
+        return router.requestIdOf(commitment) == requestId;
     }
 
     /// @dev A result signed by `key` for `epoch` on this router.

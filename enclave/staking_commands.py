@@ -1,0 +1,79 @@
+"""`enclave stake`: an operator's stake in the router's OperatorStaking (stake, unstake,
+withdraw what was unstaked or won by slashing) and the operators' status."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from eth_account import Account
+from web3 import Web3
+from web3.contract import Contract
+
+from enclave.errors import EnclaveError
+from enclave.locations import RunningStack
+from protocol.deployment import send
+
+
+def _staking(args: argparse.Namespace) -> tuple[Web3, Contract, Contract]:
+    stack = RunningStack.read(Path(args.state_dir))
+    if "OperatorStaking" not in stack.deployment.addresses:
+        raise EnclaveError("this deployment has no OperatorStaking: anyone may transmit, and nothing is staked")
+    w3 = Web3(Web3.HTTPProvider(stack.rpc_url))
+    return w3, stack.deployment.contract(w3, "OperatorStaking"), stack.deployment.contract(w3, "EnclaveToken")
+
+
+def cmd_stake_add(args: argparse.Namespace) -> int:
+    """Approves and stakes `amount` of the token from --private-key's account."""
+    w3, staking, token = _staking(args)
+    operator = Account.from_key(args.private_key)
+    send(w3, operator, token.functions.approve(staking.address, args.amount))
+    send(w3, operator, staking.functions.stake(args.amount))
+    return _show(staking, operator.address)
+
+
+def cmd_stake_unstake(args: argparse.Namespace) -> int:
+    """Starts unstaking `amount`: withdrawable after the delay, slashable until then."""
+    w3, staking, _ = _staking(args)
+    operator = Account.from_key(args.private_key)
+    send(w3, operator, staking.functions.requestUnstake(args.amount))
+    return _show(staking, operator.address)
+
+
+def cmd_stake_withdraw(args: argparse.Namespace) -> int:
+    """Withdraws what was unstaked (after its delay) and what slashing paid, to --to."""
+    w3, staking, _ = _staking(args)
+    operator = Account.from_key(args.private_key)
+    to = Web3.to_checksum_address(args.to) if args.to else operator.address
+    _, unstaking, available_at, _ = staking.functions.getOperator(operator.address).call()
+    rewards = staking.functions.slashRewardsOf(operator.address).call()
+    if unstaking == 0 and rewards == 0:
+        raise EnclaveError("nothing to withdraw: nothing is unstaking and slashing paid nothing")
+    if unstaking and available_at > time.time():
+        raise EnclaveError(f"{unstaking} unstaking, withdrawable from {time.ctime(available_at)}")
+    if unstaking:
+        send(w3, operator, staking.functions.withdrawUnstaked(to))
+    if rewards:
+        send(w3, operator, staking.functions.withdrawSlashRewards(to))
+    print(f"sent {unstaking + rewards} to {to}")
+    return 0
+
+
+def cmd_stake_status(args: argparse.Namespace) -> int:
+    """The rules, the active operators and each one's stake."""
+    _, staking, _ = _staking(args)
+    token, (min_stake, slash, window, delay) = staking.functions.getStaking().call()
+    print(f"token {token}: min stake {min_stake}, slash {slash}, window {window} s, unstake delay {delay} s")
+    for operator in staking.functions.activeOperators().call():
+        _show(staking, operator)
+    return 0
+
+
+def _show(staking: Contract, operator: str) -> int:
+    staked, unstaking, available_at, active = staking.functions.getOperator(operator).call()
+    rewards = staking.functions.slashRewardsOf(operator).call()
+    state = "active" if active else "inactive"
+    extra = f", {unstaking} unstaking until {time.ctime(available_at)}" if unstaking else ""
+    print(f"{operator}  {state}  staked {staked}{extra}, slash rewards {rewards}")
+    return 0
