@@ -135,6 +135,13 @@ def test_a_subscription_made_with_the_cli_pays_for_its_consumer(
     assert "subscription " + str(subscription) in page
     assert "agent&#39;s price" in page or "agent's price" in page
 
+    # The dashboard lists the subscription, and the bridge's transmitter as an active operator.
+    economics = httpx.get(f"{stack.url('web')}/api/economics", timeout=10).json()
+    assert {"id": subscription, "owner": owner, "balance": str(balance), "held": "0"} in economics["subscriptions"]
+    [operator] = economics["staking"]["operators"]
+    assert (operator["address"], operator["active"]) == (Account.from_key(TRANSMITTER_KEY).address, True)
+    assert f"<td>{subscription}</td>" in httpx.get(f"{stack.url('web')}/economics", timeout=10).text
+
     # What no request holds can be taken out, and then the subscription cancelled.
     out = _cli(capsys, stack, "subscription", "cancel", str(subscription), "--to", OWNER.address, *owner_key)
     assert f"{balance} wei sent to" in out

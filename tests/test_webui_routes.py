@@ -205,6 +205,24 @@ class StandInDashboard:
             "epochs": [{"epoch": 1, "signer": "0x5", "publishedAt": 1, "key": "0x" + "55" * 32, "state": "current"}],
         }
 
+    def economics(self) -> dict[str, Any]:
+        operator = {
+            "address": "0x7", "active": True, "staked": 100 * 10**18, "unstaking": 0, "unstakeAvailableAt": 0,
+            "missed": 2, "slashed": 20 * 10**18, "deliveredForOthers": 1,
+        }  # fmt: skip
+        return {
+            "operatorFee": 10**14,
+            "fulfilGasOverhead": 60_000,
+            "staking": {
+                "minStake": 10**20,
+                "slashAmount": 10**19,
+                "assignmentWindowS": 10,
+                "unstakeDelayS": 86400,
+                "operators": [operator],
+            },
+            "subscriptions": [{"id": 1, "owner": "0x8", "balance": FEE, "held": 10**15}],
+        }
+
     def deploy_agent(self, code: str, price: int, name: str = "", allow_hosts: tuple[str, ...] = ()) -> int:
         self.deployed.append((code, price))
         self.deployed_as = (name, allow_hosts)
@@ -267,6 +285,7 @@ def client(app: FastAPI) -> TestClient:
         ("/agents/1", "agent.html", {"agent"}),
         ("/workers", "workers.html", {"workers", "gatekeepers"}),
         ("/keys", "keys.html", {"epochs", "current", "rotationPending"}),
+        ("/economics", "economics.html", {"staking", "subscriptions", "operatorFee"}),
         ("/login", "login.html", {"failed"}),
     ],
 )
@@ -365,6 +384,7 @@ API: dict[str, tuple[str, TypeAdapter[Any]]] = {
     "/api/agents/{agent_id}": ("/api/agents/1", TypeAdapter(schemas.AgentDetail)),
     "/api/services": ("/api/services", TypeAdapter(schemas.Services)),
     "/api/keys": ("/api/keys", TypeAdapter(schemas.Keys)),
+    "/api/economics": ("/api/economics", TypeAdapter(schemas.Economics)),
 }
 JS_SAFE = 2**53
 
@@ -517,6 +537,7 @@ LEAKS: list[tuple[str, str, Callable[[Any], dict[str, Any]]]] = [
     ("agent", "/api/agents/1", lambda answer: answer["versions"][0]),
     ("services", "/api/services", lambda answer: answer["workers"][0]),
     ("keys", "/api/keys", lambda answer: answer["epochs"][0]),
+    ("economics", "/api/economics", lambda answer: answer["staking"]["operators"][0]),
 ]
 
 
@@ -535,6 +556,7 @@ LEAKS: list[tuple[str, str, Callable[[Any], dict[str, Any]]]] = [
         "agent-version",
         "services-worker",
         "keys-epoch",
+        "economics-operator",
     ],
 )
 def test_a_key_added_by_mistake_fails_the_endpoint_instead_of_leaking(
@@ -937,3 +959,12 @@ def test_a_negative_price_is_a_400_page(client: TestClient, dashboard: StandInDa
     assert deployed.status_code == 400
     assert "<main>" in deployed.text
     assert dashboard.deployed == []
+
+
+def test_fees_and_stake_show_operators_missed_assignments_and_subscriptions(client: TestClient) -> None:
+    page = client.get("/economics").text
+    assert "<code>0x7</code></td><td>active</td><td>100</td>" in page
+    assert "<td>2</td><td>20</td><td>1</td>" in page, "missed, slashed and delivered for others"
+    api = client.get("/api/economics").json()
+    assert api["subscriptions"][0]["balance"] == str(FEE), "wei as decimal strings"
+    assert api["staking"]["operators"][0]["missed"] == 2

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 from web3 import Web3
+from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 
 from bridge import stats
@@ -279,6 +280,56 @@ class Dashboard:
             "current": current,
             "rotationPending": self.registry.functions.rotationPending().call(),
             "epochs": epochs,
+        }
+
+    def economics(self) -> dict[str, Any]:
+        """The router's fee settings, the operators with their stakes and missed assignments, and
+        the subscriptions with their balances, read from the chain."""
+        start = self.deployment.start_block
+        config = self.router.functions.getConfig().call()
+        subscriptions = []
+        for log in self.router.events.SubscriptionCreated().get_logs(from_block=start):
+            subscription_id = int(log["args"]["subscriptionId"])
+            try:
+                owner, balance, held, _ = self.router.functions.getSubscription(subscription_id).call()
+            except ContractLogicError:
+                continue  # cancelled: paid out and deleted
+            subscriptions.append({"id": subscription_id, "owner": owner, "balance": balance, "held": held})
+        return {
+            "operatorFee": config[4],
+            "fulfilGasOverhead": config[5],
+            "staking": self._staking(start),
+            "subscriptions": subscriptions,
+        }
+
+    def _staking(self, start: int) -> dict[str, Any] | None:
+        if "OperatorStaking" not in self.deployment.addresses:
+            return None
+        staking = self.deployment.contract(self.w3, "OperatorStaking")
+        _, (min_stake, slash, window, delay) = staking.functions.getStaking().call()
+        slashes = [log["args"] for log in staking.events.OperatorSlashed().get_logs(from_block=start)]
+        known = [log["args"]["operator"] for log in staking.events.Staked().get_logs(from_block=start)]
+        operators = []
+        for address in dict.fromkeys(known):
+            staked, unstaking, available_at, active = staking.functions.getOperator(address).call()
+            operators.append(
+                {
+                    "address": address,
+                    "active": active,
+                    "staked": staked,
+                    "unstaking": unstaking,
+                    "unstakeAvailableAt": available_at,
+                    "missed": sum(1 for s in slashes if s["assignee"] == address),
+                    "slashed": sum(s["amount"] for s in slashes if s["assignee"] == address),
+                    "deliveredForOthers": sum(1 for s in slashes if s["deliverer"] == address),
+                }
+            )
+        return {
+            "minStake": min_stake,
+            "slashAmount": slash,
+            "assignmentWindowS": window,
+            "unstakeDelayS": delay,
+            "operators": operators,
         }
 
     # -- admin actions ----------------------------------------------------------------------------

@@ -289,6 +289,39 @@ class KeyEpoch(Closed):
     )
 
 
+class Operator(Closed):
+    address: str
+    active: bool = Field(description="Stakes enough to transmit and be assigned requests")
+    staked: Uint = _uint("Staked, in token units (18 decimals)")
+    unstaking: Uint = _uint("Unstaking: slashable until unstakeAvailableAt, then withdrawable")
+    unstakeAvailableAt: int = Field(description="Unix time the unstaking amount can be withdrawn")
+    missed: int = Field(description="Assignments it missed, which another operator delivered and slashed")
+    slashed: Uint = _uint("What those cost it, in token units")
+    deliveredForOthers: int = Field(description="Assignments of others it delivered after their window")
+
+
+class Staking(Closed):
+    minStake: Uint = _uint("Least stake that transmits")
+    slashAmount: Uint = _uint("What a missed assignment costs")
+    assignmentWindowS: int = Field(description="Seconds only a request's assignee may deliver it")
+    unstakeDelayS: int = Field(description="Seconds unstaked tokens stay slashable")
+    operators: list[Operator] = Field(description="Every operator that ever staked")
+
+
+class Subscription(Closed):
+    id: int
+    owner: str
+    balance: Uint = _uint("Wei it holds, open requests' holds included")
+    held: Uint = _uint("Wei held for its open requests")
+
+
+class Economics(Closed):
+    operatorFee: Uint = _uint("Wei each request pays its transmitter besides gas")
+    fulfilGasOverhead: int = Field(description="Gas of a delivery besides its callback, reimbursed with it")
+    staking: Staking | None = Field(description="Null when the router has no staking: anyone may transmit")
+    subscriptions: list[Subscription] = Field(description="Subscriptions not cancelled")
+
+
 class Keys(Closed):
     current: int = Field(description="The current epoch")
     rotationPending: bool = Field(description="A rotation was requested and not yet done")

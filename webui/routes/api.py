@@ -16,6 +16,7 @@ from webui.routes.deps import DashboardDep, PageQuery
 from webui.schemas import (
     Agent,
     AgentDetail,
+    Economics,
     ErrorResponse,
     Keys,
     Overview,
@@ -92,6 +93,11 @@ def agent(agent_id: int, dashboard: DashboardDep) -> AgentDetail:
 @router.get("/services", summary="Workers and gatekeepers: attestation, epoch, health")
 def services(dashboard: DashboardDep) -> Services:
     return Services.model_validate(_plain(dashboard.services()))
+
+
+@router.get("/economics", summary="Fee settings, operators with their stakes and missed assignments, subscriptions")
+def economics(dashboard: DashboardDep) -> Economics:
+    return Economics.model_validate(_plain(dashboard.economics()))
 
 
 @router.get("/keys", summary="Key epochs and rotation state")

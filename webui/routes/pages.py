@@ -111,6 +111,11 @@ def keys(request: Request, dashboard: DashboardDep) -> Response:
     return render(request, "keys.html", nav="keys", **dashboard.keys())
 
 
+@router.get("/economics")
+def economics(request: Request, dashboard: DashboardDep) -> Response:
+    return render(request, "economics.html", nav="economics", **dashboard.economics())
+
+
 @router.get("/login")
 def login_form(request: Request) -> Response:
     return render(request, "login.html", nav="login", failed=False)
