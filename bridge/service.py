@@ -18,6 +18,7 @@ from bridge.metrics import BridgeMetrics
 from bridge.rotation import RotationGate
 from bridge.sender import Sender
 from bridge.settings import BridgeSettings
+from bridge.stake import StakeGate
 from bridge.store import RequestStore
 from bridge.submitter import Submitter
 from bridge.watcher import ChainWatcher
@@ -77,6 +78,8 @@ class Bridge:
             cosign_timeout_s=min(settings.worker_timeout_s, 2.0),
         )
         self.submitter.on_delivered = self.metrics.delivered
+        self.stake = StakeGate(w3, deployment, account.address)
+        self.submitter.is_held = self._submit_held
         self.expirer = Expirer(w3, router, self.sender, self.store)
         self._stop = threading.Event()
         # Each loop sleeps on its own event; the stage before it sets it when there is work, so
@@ -137,6 +140,15 @@ class Bridge:
             return min(RECEIPT_POLL_S, self.settings.poll_interval_s)
         return self.settings.poll_interval_s
 
+    def _submit_held(self) -> str | None:
+        """Why fulfilments wait (the transmitter does not stake enough), also as an error."""
+        reason = self.stake.held()
+        if reason:
+            self.errors["stake"] = reason
+        else:
+            self.errors.pop("stake", None)
+        return reason
+
     def _new_head(self, header: Header) -> None:
         self.watcher.header = header
         self._wake["watcher"].set()
@@ -162,6 +174,7 @@ class Bridge:
             "lastBlockProcessed": cursor.last_block_processed if cursor else None,
             "reorgs": self.watcher.reorgs,
             "dispatchHeld": self.rotation.reason or None,
+            "submitHeld": self.stake.reason or None,
             "errors": dict(self.errors),
             "workers": self.workers.health(),
             "newHeads": {"subscribed": self.heads.connected, "received": self.heads.heads, "error": self.heads.error},

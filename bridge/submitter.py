@@ -85,6 +85,8 @@ class Submitter:
         self.w3 = w3
         # Told of every result this bridge delivered (request id, its share of the tx's gas).
         self.on_delivered: Callable[[int, int | None], None] = lambda request_id, gas: None
+        # Why fulfilments wait (this bridge's operator does not stake), or None: set by the bridge.
+        self.is_held: Callable[[], str | None] = lambda: None
         self.router = router
         self.sender = sender
         self.store = store
@@ -120,7 +122,7 @@ class Submitter:
         """Reads what was mined, then sends what is ready; returns how much it did."""
         done = self.sender.poll()
         room = self.sender.room()
-        if room <= 0:
+        if room <= 0 or self.is_held():
             return done
         count, oldest = self.store.due("executed")
         if not count or self._filling(count, oldest):

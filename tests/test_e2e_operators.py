@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from eth_account import Account
 
@@ -98,3 +99,19 @@ def test_the_cli_shows_the_operators_and_their_stakes(stack: Stack, capsys: pyte
     code = cli.main(["stake", "withdraw", "--state-dir", str(stack.state_dir), "--private-key", OPERATOR_KEYS[1]])
     assert code != 0, "the stopped operator's stake is still staked, and it won nothing"
     assert "nothing to withdraw" in capsys.readouterr().err
+
+
+def test_an_inactive_operators_bridge_sends_nothing_and_says_why(stack: Stack) -> None:
+    """The stopped operator came back slashed below the minimum: it may not transmit, so its
+    bridge holds its fulfilments instead of sending transactions that would revert."""
+    assert stack.deployment is not None
+    staking = stack.deployment.contract(stack.web3(), "OperatorStaking")
+    assert not staking.functions.isActive(SECOND).call(), "left below the minimum by the test before"
+    nonce = stack.web3().eth.get_transaction_count(SECOND)
+    agent = register(stack, ECHO)
+    ids = request_ids(stack, send_asks(stack, agent, [b"after %d" % i for i in range(3)]))
+    wait_for(stack, ids)
+    status = httpx.get(f"{stack.url('bridge-2')}/v1/status", timeout=10).json()
+    assert "is not an active operator" in status["submitHeld"]
+    assert "stake" in status["errors"]
+    assert stack.web3().eth.get_transaction_count(SECOND) == nonce, "it sent no transaction"
