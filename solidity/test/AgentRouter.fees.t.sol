@@ -11,13 +11,9 @@ import {RouterSetup} from "./utils/RouterSetup.sol";
 ///         operator's fee and the delivery's gas (capped by the escrow) to the transmitter, the
 ///         rest back to the consumer; never more than the request's fee.
 contract AgentRouter_Fees is RouterSetup {
-    uint96 internal constant OPERATOR_FEE = 0.0002 ether;
-    uint32 internal constant OVERHEAD = 60_000;
-
     function setUp() public override {
         super.setUp();
-        vm.prank(OWNER);
-        router.setConfig(IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, OPERATOR_FEE, OVERHEAD));
+        _chargeAnOperatorFee();
     }
 
     /// @dev A request from the EchoConsumer paying `value`, sent at `gasPrice`.

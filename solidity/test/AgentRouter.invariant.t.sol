@@ -6,7 +6,6 @@ import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
 
 import {AgentRouter} from "../src/AgentRouter.sol";
-import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
 import {IAgentSubscriptions} from "../src/interfaces/IAgentSubscriptions.sol";
 import {AgentResult, SignedAgentResult, AgentStatus, RequestCommitment} from "../src/libraries/AgentTypes.sol";
 import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
@@ -215,8 +214,7 @@ contract AgentRouter_Invariants is RouterSetup {
     function setUp() public override {
         super.setUp();
         // Every part of a charge is in play: a price, an operator's fee, gas at varying prices.
-        vm.prank(OWNER);
-        router.setConfig(IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, 0.0002 ether, 60_000));
+        _chargeAnOperatorFee();
         handler = new RouterHandler(router, agentId, CLUSTER_KEY_1, keccak256(AGENT_CODE), AGENT_OWNER);
         targetContract(address(handler));
         // The fuzzer's senders pay gas at the handlers' gas prices: the router must not be one.

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
 import {IAgentSubscriptions} from "../src/interfaces/IAgentSubscriptions.sol";
 import {AgentStatus, RequestCommitment} from "../src/libraries/AgentTypes.sol";
 import {RouterSetup} from "./utils/RouterSetup.sol";
@@ -9,14 +8,12 @@ import {RouterSetup} from "./utils/RouterSetup.sol";
 /// @notice Subscriptions: a balance that pays for its consumers' requests, each holding its most
 ///         possible cost until it settles; its owner withdraws only what no open request holds.
 contract AgentSubscriptions_Test is RouterSetup {
-    uint96 internal constant OPERATOR_FEE = 0.0002 ether;
     address internal constant SUB_OWNER = address(0x5B0B);
     uint64 internal subscriptionId;
 
     function setUp() public override {
         super.setUp();
-        vm.prank(OWNER);
-        router.setConfig(IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, OPERATOR_FEE, 60_000));
+        _chargeAnOperatorFee();
         vm.startPrank(SUB_OWNER);
         subscriptionId = router.createSubscription();
         router.addConsumer(subscriptionId, address(consumer));

@@ -111,13 +111,9 @@ contract FinalizingConsumer is IAgentConsumer {
 }
 
 contract RouterAttacks is RouterSetup {
-    uint96 internal constant OPERATOR_FEE = 0.0002 ether;
-    uint32 internal constant OVERHEAD = 60_000;
-
     function setUp() public override {
         super.setUp();
-        vm.prank(OWNER);
-        router.setConfig(IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, OPERATOR_FEE, OVERHEAD));
+        _chargeAnOperatorFee();
     }
 
     // -- helpers ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ pragma solidity ^0.8.24;
 import {Test} from "forge-std/Test.sol";
 
 import {AgentRouter} from "../../src/AgentRouter.sol";
+import {IAgentRouter} from "../../src/interfaces/IAgentRouter.sol";
 import {IAgentStaking} from "../../src/interfaces/IAgentStaking.sol";
 import {TeeRegistry} from "../../src/TeeRegistry.sol";
 import {EchoConsumer} from "../../src/examples/EchoConsumer.sol";
@@ -47,6 +48,8 @@ contract RouterSetup is TeeSetup {
     address internal constant TRANSMITTER = address(0x7A45);
     uint96 internal constant PRICE = 0.001 ether;
     uint32 internal constant CALLBACK_GAS = 200_000;
+    uint96 internal constant OPERATOR_FEE = 0.0002 ether;
+    uint32 internal constant OVERHEAD = 60_000;
     bytes internal constant AGENT_CODE = "export default async function main(input) { return input; }";
 
     AgentRouter internal router;
@@ -60,6 +63,12 @@ contract RouterSetup is TeeSetup {
         agentId = router.registerAgent(AGENT_CODE, PRICE, false);
         consumer = new EchoConsumer(address(router));
         vm.deal(address(this), 1_000 ether);
+    }
+
+    /// @dev Turns on an operator's fee (`OPERATOR_FEE`), so that every part of a charge is in play.
+    function _chargeAnOperatorFee() internal {
+        vm.prank(OWNER);
+        router.setConfig(IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, OPERATOR_FEE, OVERHEAD));
     }
 
     /// @dev Has the EchoConsumer request the agent; returns the id and the event's fields.
