@@ -175,4 +175,25 @@ contract OperatorStaking_Test is RouterSetup {
         assertEq(staking.slashRewardsOf(TRANSMITTER), taken);
         assertEq(token.balanceOf(address(staking)), held, "slashing moves stake into rewards, inside the contract");
     }
+
+    function test_AFailedSlashNeverHoldsADeliveryBack() public {
+        // A staking contract its owner never bound to the router: its slash reverts (NotRouter).
+        OperatorStaking unbound =
+            new OperatorStaking(OWNER, token, IAgentStaking.StakingConfig(MIN_STAKE, SLASH, WINDOW, DELAY));
+        router = new AgentRouter(OWNER, tee, unbound);
+        vm.prank(AGENT_OWNER);
+        agentId = router.registerAgent(AGENT_CODE, PRICE, false);
+        consumer = new EchoConsumer(address(router));
+        staking = unbound;
+        _stake(TRANSMITTER, MIN_STAKE);
+        _stake(OTHER, MIN_STAKE);
+        RequestCommitment memory c;
+        for (uint256 i;; ++i) {
+            (, c) = _requestAssigned(abi.encode("unbound", i));
+            if (c.assignee == TRANSMITTER) break;
+        }
+        vm.warp(c.assignedUntil + 1);
+        assertEq(_fulfillAs(OTHER, c), 1, "delivered");
+        assertEq(unbound.getOperator(TRANSMITTER).staked, MIN_STAKE, "and nobody slashed");
+    }
 }
