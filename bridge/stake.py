@@ -19,9 +19,7 @@ class StakeGate:
     def __init__(self, w3: Web3, deployment: Deployment, transmitter: str, check_every_s: float = 5.0) -> None:
         self.transmitter = transmitter
         self.check_every_s = check_every_s
-        self._staking = (
-            deployment.contract(w3, "OperatorStaking") if "OperatorStaking" in deployment.addresses else None
-        )
+        self._staking = deployment.optional_contract(w3, "OperatorStaking")
         self._checked_at = -check_every_s
         self.reason = ""
 

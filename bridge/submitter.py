@@ -32,7 +32,7 @@ from bridge.workers import WorkerPool
 from protocol.calls import FunctionEncoder
 from protocol.events import EventDecoder
 from protocol.hexes import to_hex
-from protocol.results import CompactSignature, NotProcessedReason
+from protocol.results import ZERO_ADDRESS, CompactSignature, NotProcessedReason
 from protocol.wire import ExecuteResponse
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class Submitter:
         self.is_held: Callable[[], str | None] = lambda: None
         self.router = router
         self.sender = sender
+        self._transmitter = sender.account.address.lower()
         self.store = store
         self.workers = workers
         self.start_block = start_block
@@ -151,7 +152,7 @@ class Submitter:
         for the end of that operator's window (and is delivered, with a slash of the operator's
         stake, only if that operator missed it)."""
         assignee, until = request.commitment.assignee, request.commitment.assigned_until
-        if int(assignee, 16) == 0 or assignee.lower() == self.sender.account.address.lower():
+        if assignee == ZERO_ADDRESS or assignee.lower() == self._transmitter:
             return False
         # The chain's clock, not this machine's, decides; a second's margin covers the difference.
         if time.time() > until + ASSIGNMENT_MARGIN_S:

@@ -7,6 +7,7 @@ import sys
 from decimal import Decimal
 
 import requests
+from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ProviderConnectionError
 
 from coprocessor.errors import CoprocessorError
@@ -64,6 +65,13 @@ def wei(text: str) -> int:
     if not 0 <= value < 2**96:
         raise argparse.ArgumentTypeError(f"{value} wei is out of range: 0 to 2**96 - 1")
     return value
+
+
+def address(text: str) -> str:
+    """An Ethereum address, checksummed."""
+    if not Web3.is_address(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an address")
+    return Web3.to_checksum_address(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,8 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
         "functions", help="print a Chainlink Functions secrets reference (for addSecretsReference)"
     )
     functions.add_argument("--agent", type=int, required=True, help="the Functions runtime agent's id")
-    functions.add_argument("--adapter", required=True, help="the FunctionsRouterAdapter's address")
-    functions.add_argument("--owner", required=True, help="the subscription owner's address")
+    functions.add_argument("--adapter", type=address, required=True, help="the FunctionsRouterAdapter's address")
+    functions.add_argument("--owner", type=address, required=True, help="the subscription owner's address")
     functions.add_argument("secrets", nargs="+", metavar="KEY=VALUE")
     functions.set_defaults(run=cmd_secrets_functions)
     setter = secrets.add_parser("set", help="set an agent's sealed settings (owner only)")
@@ -200,17 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = subscription.add_parser(verb, help=text)
         p.add_argument("subscription_id", type=int)
-        p.add_argument("consumer", help="the consumer contract's address")
+        p.add_argument("consumer", type=address, help="the consumer contract's address")
         p.set_defaults(run=run)
         sub_parsers.append(p)
     sub_withdraw = subscription.add_parser("withdraw", help="take out what no open request holds (owner only)")
     sub_withdraw.add_argument("subscription_id", type=int)
     sub_withdraw.add_argument("amount", type=wei, help="wei, or with a unit: 0.1ether, 20gwei")
-    sub_withdraw.add_argument("--to", required=True, help="the recipient's address")
+    sub_withdraw.add_argument("--to", type=address, required=True, help="the recipient's address")
     sub_withdraw.set_defaults(run=cmd_subscription_withdraw)
     sub_cancel = subscription.add_parser("cancel", help="pay the whole balance out and delete it (owner only)")
     sub_cancel.add_argument("subscription_id", type=int)
-    sub_cancel.add_argument("--to", required=True, help="the recipient's address")
+    sub_cancel.add_argument("--to", type=address, required=True, help="the recipient's address")
     sub_cancel.set_defaults(run=cmd_subscription_cancel)
     for p in (*sub_parsers, sub_withdraw, sub_cancel):
         p.add_argument("--state-dir", default=state)
@@ -226,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     stake_unstake.add_argument("amount", type=wei, help="token units of 18 decimals, or with a unit: 100ether")
     stake_unstake.set_defaults(run=cmd_stake_unstake)
     stake_withdraw = staking.add_parser("withdraw", help="withdraw what was unstaked and what slashing paid")
-    stake_withdraw.add_argument("--to", help="the recipient (default: the operator)")
+    stake_withdraw.add_argument("--to", type=address, help="the recipient (default: the operator)")
     stake_withdraw.set_defaults(run=cmd_stake_withdraw)
     stake_status = staking.add_parser("status", help="the rules and the active operators' stakes")
     stake_status.set_defaults(run=cmd_stake_status)

@@ -66,15 +66,11 @@ def deploy_system(
         send(w3, account, tee.functions.addGatekeeper(Web3.to_checksum_address(gatekeeper)))
     if operators:
         send(w3, account, contracts["OperatorStaking"].functions.bindRouter(router.address))
+        token, staking_contract = contracts["EnclaveToken"], contracts["OperatorStaking"]
         for key in operators:
-            stake(
-                w3,
-                contracts["OperatorStaking"],
-                contracts["EnclaveToken"],
-                account,
-                Account.from_key(key),
-                rules.min_stake,
-            )
+            operator = Account.from_key(key)
+            send(w3, account, token.functions.mint(operator.address, rules.min_stake))
+            stake(w3, staking_contract, token, operator, rules.min_stake)
     return Deployment(
         chain_id=w3.eth.chain_id,
         start_block=start_block,
@@ -83,10 +79,7 @@ def deploy_system(
     )
 
 
-def stake(
-    w3: Web3, staking: Contract, token: Contract, minter: LocalAccount, operator: LocalAccount, amount: int
-) -> None:
-    """Mints `amount` of the stake token to `operator` (a local stack's token) and stakes it."""
-    send(w3, minter, token.functions.mint(operator.address, amount))
+def stake(w3: Web3, staking: Contract, token: Contract, operator: LocalAccount, amount: int) -> None:
+    """Approves `amount` of the stake token from `operator` to the staking contract and stakes it."""
     send(w3, operator, token.functions.approve(staking.address, amount))
     send(w3, operator, staking.functions.stake(amount))

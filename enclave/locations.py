@@ -12,8 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from web3 import Web3
+
 from enclave.errors import EnclaveError
-from protocol.deployment import Deployment
+from protocol.deployment import Deployment, connect
 from protocol.errors import ProtocolError
 
 STATE_DIR_VARIABLE = "ENCLAVE_STATE_DIR"
@@ -36,6 +38,10 @@ class RunningStack:
     deployment: Deployment
     services: dict[str, str]
     tee_backend: str
+
+    def web3(self) -> Web3:
+        """A client of the stack's chain (every call with a timeout)."""
+        return connect(self.rpc_url)
 
     @classmethod
     def read(cls, state_dir: Path) -> RunningStack:

@@ -11,6 +11,7 @@ from eth_account import Account
 from web3 import Web3
 from web3.contract import Contract
 
+from enclave.deploy import stake
 from enclave.errors import EnclaveError
 from enclave.locations import RunningStack
 from protocol.deployment import send
@@ -18,18 +19,18 @@ from protocol.deployment import send
 
 def _staking(args: argparse.Namespace) -> tuple[Web3, Contract, Contract]:
     stack = RunningStack.read(Path(args.state_dir))
-    if "OperatorStaking" not in stack.deployment.addresses:
+    w3 = stack.web3()
+    staking = stack.deployment.optional_contract(w3, "OperatorStaking")
+    if staking is None:
         raise EnclaveError("this deployment has no OperatorStaking: anyone may transmit, and nothing is staked")
-    w3 = Web3(Web3.HTTPProvider(stack.rpc_url))
-    return w3, stack.deployment.contract(w3, "OperatorStaking"), stack.deployment.contract(w3, "EnclaveToken")
+    return w3, staking, stack.deployment.contract(w3, "EnclaveToken")
 
 
 def cmd_stake_add(args: argparse.Namespace) -> int:
     """Approves and stakes `amount` of the token from --private-key's account."""
     w3, staking, token = _staking(args)
     operator = Account.from_key(args.private_key)
-    send(w3, operator, token.functions.approve(staking.address, args.amount))
-    send(w3, operator, staking.functions.stake(args.amount))
+    stake(w3, staking, token, operator, args.amount)
     return _show(staking, operator.address)
 
 
@@ -45,7 +46,7 @@ def cmd_stake_withdraw(args: argparse.Namespace) -> int:
     """Withdraws what was unstaked (after its delay) and what slashing paid, to --to."""
     w3, staking, _ = _staking(args)
     operator = Account.from_key(args.private_key)
-    to = Web3.to_checksum_address(args.to) if args.to else operator.address
+    to = args.to or operator.address
     _, unstaking, available_at, _ = staking.functions.getOperator(operator.address).call()
     rewards = staking.functions.slashRewardsOf(operator.address).call()
     if unstaking == 0 and rewards == 0:

@@ -11,21 +11,14 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
 
-from enclave.errors import EnclaveError
 from enclave.locations import RunningStack
 from protocol.deployment import send
 
 
 def _router(args: argparse.Namespace) -> tuple[Web3, Contract]:
     stack = RunningStack.read(Path(args.state_dir))
-    w3 = Web3(Web3.HTTPProvider(stack.rpc_url))
+    w3 = stack.web3()
     return w3, stack.deployment.contract(w3, "AgentRouter")
-
-
-def _address(text: str, what: str) -> str:
-    if not Web3.is_address(text):
-        raise EnclaveError(f"{what} must be an address, got {text!r}")
-    return Web3.to_checksum_address(text)
 
 
 def cmd_subscription_create(args: argparse.Namespace) -> int:
@@ -46,18 +39,16 @@ def cmd_subscription_fund(args: argparse.Namespace) -> int:
 
 def cmd_subscription_add_consumer(args: argparse.Namespace) -> int:
     w3, router = _router(args)
-    consumer = _address(args.consumer, "the consumer")
-    send(w3, Account.from_key(args.private_key), router.functions.addConsumer(args.subscription_id, consumer))
-    print(f"{consumer} may charge requests to subscription {args.subscription_id}")
+    send(w3, Account.from_key(args.private_key), router.functions.addConsumer(args.subscription_id, args.consumer))
+    print(f"{args.consumer} may charge requests to subscription {args.subscription_id}")
     return 0
 
 
 def cmd_subscription_remove_consumer(args: argparse.Namespace) -> int:
     w3, router = _router(args)
-    consumer = _address(args.consumer, "the consumer")
-    call = router.functions.removeConsumer(args.subscription_id, consumer)
+    call = router.functions.removeConsumer(args.subscription_id, args.consumer)
     send(w3, Account.from_key(args.private_key), call)
-    print(f"{consumer} may no longer charge requests to subscription {args.subscription_id}")
+    print(f"{args.consumer} may no longer charge requests to subscription {args.subscription_id}")
     return 0
 
 
@@ -75,18 +66,16 @@ def cmd_subscription_show(args: argparse.Namespace) -> int:
 
 def cmd_subscription_withdraw(args: argparse.Namespace) -> int:
     w3, router = _router(args)
-    to = _address(args.to, "--to")
-    call = router.functions.withdrawFromSubscription(args.subscription_id, to, args.amount)
+    call = router.functions.withdrawFromSubscription(args.subscription_id, args.to, args.amount)
     send(w3, Account.from_key(args.private_key), call)
-    print(f"{args.amount} wei sent to {to}")
+    print(f"{args.amount} wei sent to {args.to}")
     return cmd_subscription_show(args)
 
 
 def cmd_subscription_cancel(args: argparse.Namespace) -> int:
     w3, router = _router(args)
-    to = _address(args.to, "--to")
-    call = router.functions.cancelSubscription(args.subscription_id, to)
+    call = router.functions.cancelSubscription(args.subscription_id, args.to)
     receipt = send(w3, Account.from_key(args.private_key), call)
     [cancelled] = router.events.SubscriptionCanceled().process_receipt(receipt, errors=DISCARD)
-    print(f"subscription {args.subscription_id} cancelled: {cancelled['args']['fundsAmount']} wei sent to {to}")
+    print(f"subscription {args.subscription_id} cancelled: {cancelled['args']['fundsAmount']} wei sent to {args.to}")
     return 0

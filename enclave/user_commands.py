@@ -37,7 +37,7 @@ CALLBACK_GAS = 300_000
 def _running(state_dir: str) -> tuple[Web3, Deployment, dict[str, str]]:
     """The chain, deployment and service URLs of the stack that `enclave up` runs."""
     stack = RunningStack.read(Path(state_dir))
-    return Web3(Web3.HTTPProvider(stack.rpc_url)), stack.deployment, stack.services
+    return stack.web3(), stack.deployment, stack.services
 
 
 def _pairs(items: list[str]) -> dict[str, str]:
@@ -62,9 +62,6 @@ def cmd_secrets_encrypt(args: argparse.Namespace) -> int:
 
 def cmd_secrets_functions(args: argparse.Namespace) -> int:
     """Prints a Chainlink Functions secrets reference (0x hex) bound to a subscription owner."""
-    for name in ("adapter", "owner"):
-        if not Web3.is_address(getattr(args, name)):
-            raise EnclaveError(f"--{name} must be an address, got {getattr(args, name)!r}")
     w3, deployment, services = _running(args.state_dir)
     sealed = seal_functions_secrets(
         services["gatekeeper"], w3, deployment, args.agent, args.adapter, args.owner, _pairs(args.secrets)

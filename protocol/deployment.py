@@ -106,6 +106,10 @@ class Deployment:
         )
         return contract
 
+    def optional_contract(self, w3: Web3, name: str) -> Contract | None:
+        """A contract that deployments may leave out (OperatorStaking: a router without staking)."""
+        return self.contract(w3, name) if name in self.addresses else None
+
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = {

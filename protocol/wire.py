@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel
 
 from protocol.hexes import from_hex as from_hex
 from protocol.hexes import to_hex as to_hex
-from protocol.results import AgentResult, CompactSignature, RequestCommitment, SignedResult, Status
+from protocol.results import ZERO_ADDRESS, AgentResult, CompactSignature, RequestCommitment, SignedResult, Status
 
 
 class Wire(BaseModel):
@@ -48,7 +48,7 @@ class CommitmentModel(Wire):
     price: Annotated[str, Field(pattern=r"^[0-9]{1,29}$")] = "0"  # uint96 in decimal
     operator_fee: Annotated[str, Field(pattern=r"^[0-9]{1,29}$")] = "0"
     subscription_id: Annotated[int, Field(ge=0, lt=2**64)] = 0
-    assignee: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] = "0x" + "00" * 20
+    assignee: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] = ZERO_ADDRESS
     assigned_until: Uint48 = 0
 
     @classmethod

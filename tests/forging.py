@@ -29,15 +29,14 @@ def submit_signed_by(
     result = AgentResult(commitment=commitment, status=Status.OK, output=output)
     signed = sign_result(key, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=epoch)
     sender = Account.from_key(sender_key)
-    staking = (
-        stack.deployment.contract(w3, "OperatorStaking") if "OperatorStaking" in stack.deployment.addresses else None
-    )
+    staking = stack.deployment.optional_contract(w3, "OperatorStaking")
     # Where only staked operators transmit, the forger stakes (anyone may), for as long as it submits.
     joined = staking is not None and not staking.functions.isActive(sender.address).call()
     if staking is not None and joined:
         token = stack.deployment.contract(w3, "EnclaveToken")
         minimum = staking.functions.getStaking().call()[1][0]
-        stake(w3, staking, token, Account.from_key(DEPLOYER_KEY), sender, minimum)
+        send(w3, Account.from_key(DEPLOYER_KEY), token.functions.mint(sender.address, minimum))
+        stake(w3, staking, token, sender, minimum)
     try:
         receipt = send(w3, sender, router.functions.fulfill([signed.as_tuple()]), gas=500_000)
     finally:

@@ -303,9 +303,9 @@ class Dashboard:
         }
 
     def _staking(self, start: int) -> dict[str, Any] | None:
-        if "OperatorStaking" not in self.deployment.addresses:
+        staking = self.deployment.optional_contract(self.w3, "OperatorStaking")
+        if staking is None:
             return None
-        staking = self.deployment.contract(self.w3, "OperatorStaking")
         _, (min_stake, slash, window, delay) = staking.functions.getStaking().call()
         slashes = [log["args"] for log in staking.events.OperatorSlashed().get_logs(from_block=start)]
         known = [log["args"]["operator"] for log in staking.events.Staked().get_logs(from_block=start)]
