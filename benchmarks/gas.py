@@ -10,6 +10,7 @@ from typing import Any
 
 from eth_account import Account
 from web3 import Web3
+from web3.logs import DISCARD
 
 from enclave.anvil import DEV_KEYS, Anvil
 from enclave.deploy import deploy_contract, deploy_system
@@ -73,6 +74,23 @@ def main() -> None:
                 ("fulfillBatch(), one signature, empty callback, subscription", size, bench.fulfill_batch(requests))
             )
 
+        # In the fee token: requests that pay with the consumer's tokens, and a token subscription.
+        token = deployment.contract(w3, "EnclaveToken")
+        bench.hold_tokens(deployer, token, empty)
+        bench.fulfill([bench.request_from(empty, in_tokens=True)[:2]])  # warm-up: token balances
+        rows.append(("requestWithToken(), 64-byte input", 1, bench.request_from(empty, in_tokens=True)[2]))
+        for size in (1, 50):
+            requests = [bench.request_from(empty, in_tokens=True)[:2] for _ in range(size)]
+            rows.append(("fulfillBatch(), one signature, empty callback, token", size, bench.fulfill_batch(requests)))
+        paid_in_tokens = bench.subscription_for(deployer, empty, token=token)
+        rows.append(
+            ("requestWithSubscription(), 64-byte input, token", 1, bench.request_from(empty, paid_in_tokens)[2])
+        )
+        for size in (1, 50):
+            requests = [bench.request_from(empty, paid_in_tokens)[:2] for _ in range(size)]
+            label = "fulfillBatch(), one signature, empty callback, token subscription"
+            rows.append((label, size, bench.fulfill_batch(requests)))
+
         rows += staked_rows(anvil.rpc_url)
 
         print(f"| {'operation':70} | {'results':>7} | {'gasUsed':>10} | {'per result':>10} |")
@@ -109,19 +127,38 @@ class Bench:
         self.transmitter = transmitter
         self.gas_price = current_gas_price(w3)
 
-    def subscription_for(self, owner: Any, consumer: str) -> int:
-        """A subscription of `owner`, funded with 10 ETH, that `consumer` may charge."""
-        receipt = send(self.w3, owner, self.router.functions.createSubscription())
+    def subscription_for(self, owner: Any, consumer: str, token: Any = None) -> int:
+        """A subscription of `owner`, funded with 10 ETH (or, given the fee token, 10,000 tokens),
+        that `consumer` may charge."""
+        create = (
+            self.router.functions.createTokenSubscription() if token else self.router.functions.createSubscription()
+        )
+        receipt = send(self.w3, owner, create)
         subscription = int(
             self.router.events.SubscriptionCreated().process_receipt(receipt)[0]["args"]["subscriptionId"]
         )
-        send(self.w3, owner, self.router.functions.fundSubscription(subscription), value=10 * 10**18)
+        if token is None:
+            send(self.w3, owner, self.router.functions.fundSubscription(subscription), value=10 * 10**18)
+        else:
+            send(self.w3, owner, token.functions.approve(self.router.address, 10_000 * 10**18))
+            send(self.w3, owner, self.router.functions.fundSubscriptionWithToken(subscription, 10_000 * 10**18))
         send(self.w3, owner, self.router.functions.addConsumer(subscription, consumer))
         return subscription
 
-    def request_from(self, sender: str, subscription: int = 0) -> tuple[int, RequestCommitment, int]:
-        """Sends request() as `sender` (impersonated on anvil), or requestWithSubscription() when
-        given a subscription; returns id, fields and gas."""
+    def hold_tokens(self, minter: Any, token: Any, holder: str) -> None:
+        """Mints `holder` (a contract, impersonated) plenty of fee tokens and approves the router."""
+        send(self.w3, minter, token.functions.mint(holder, 10**30))
+        self.w3.provider.make_request("anvil_impersonateAccount", [holder])  # type: ignore[arg-type]
+        self.w3.provider.make_request("anvil_setBalance", [holder, hex(10**20)])  # type: ignore[arg-type]
+        tx_hash = token.functions.approve(self.router.address, 2**256 - 1).transact({"from": holder})
+        self.w3.eth.wait_for_transaction_receipt(tx_hash)
+
+    def request_from(
+        self, sender: str, subscription: int = 0, in_tokens: bool = False
+    ) -> tuple[int, RequestCommitment, int]:
+        """Sends request() as `sender` (impersonated on anvil), requestWithToken() with
+        `in_tokens`, or requestWithSubscription() when given a subscription; returns id, fields
+        and gas."""
         self.w3.provider.make_request("anvil_impersonateAccount", [sender])  # type: ignore[arg-type]
         self.w3.provider.make_request("anvil_setBalance", [sender, hex(10**20)])  # type: ignore[arg-type]
         # A legacy gas price is the transaction's exact tx.gasprice: the value covers it. (Not
@@ -130,12 +167,15 @@ class Bench:
         if subscription:
             call = self.router.functions.requestWithSubscription(subscription, 1, INPUT, CALLBACK_GAS)
             value = 0
+        elif in_tokens:
+            call = self.router.functions.requestWithToken(1, INPUT, CALLBACK_GAS)
+            value = 0
         else:
             call = self.router.functions.request(1, INPUT, CALLBACK_GAS)
             value = self.router.functions.estimateCost(1, CALLBACK_GAS, gas_price).call()
         tx_hash = call.transact({"from": sender, "value": value, "gasPrice": gas_price})
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash)
-        log = self.router.events.AgentRequested().process_receipt(receipt)[0]
+        log = self.router.events.AgentRequested().process_receipt(receipt, errors=DISCARD)[0]
         commitment = RequestCommitment.from_event(log["args"], log["blockNumber"])
         return int(log["args"]["requestId"]), commitment, int(receipt["gasUsed"])
 
@@ -146,7 +186,7 @@ class Bench:
 
     def _submit(self, call: Any, size: int) -> int:
         receipt = send(self.w3, self.transmitter, call, gas=size * 250_000 + 200_000)
-        delivered = self.router.events.RequestFulfilled().process_receipt(receipt)
+        delivered = self.router.events.RequestFulfilled().process_receipt(receipt, errors=DISCARD)
         if len(delivered) != size:  # a skipped result would be measured as a cheaper one
             raise SystemExit(f"{size - len(delivered)} of {size} results were not delivered")
         return int(receipt["gasUsed"])

@@ -26,7 +26,7 @@ from eth_utils.crypto import keccak
 from bridge.errors import BridgeError
 from protocol import sqlite
 from protocol.hexes import to_hex
-from protocol.results import RequestCommitment
+from protocol.results import Currency, RequestCommitment
 
 STATES = ("pending", "dispatched", "executed", "submitted", "fulfilled", "failed", "cancelled")
 OPEN_STATES = ("pending", "dispatched", "executed", "submitted")
@@ -48,6 +48,7 @@ CREATE TABLE IF NOT EXISTS requests (
     subscription_id INTEGER NOT NULL DEFAULT 0,
     assignee TEXT NOT NULL DEFAULT '0x0000000000000000000000000000000000000000',
     assigned_until INTEGER NOT NULL DEFAULT 0,
+    currency INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL DEFAULT 0,
     cancel_tx TEXT,
     request_tx TEXT NOT NULL,
@@ -104,6 +105,8 @@ MIGRATIONS = [
     # 3 -> 4: the staked operator a request is assigned to, and until when.
     "ALTER TABLE requests ADD COLUMN assignee TEXT NOT NULL DEFAULT '0x0000000000000000000000000000000000000000';"
     "ALTER TABLE requests ADD COLUMN assigned_until INTEGER NOT NULL DEFAULT 0;",
+    # 4 -> 5: what a request pays in: wei (0) or the router's fee token (1).
+    "ALTER TABLE requests ADD COLUMN currency INTEGER NOT NULL DEFAULT 0;",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -238,8 +241,8 @@ class RequestStore:
                 cur = db.execute(
                     """INSERT OR IGNORE INTO requests (request_id, agent_id, consumer, code_hash, input, fee,
                     callback_gas_limit, created_at_block, deadline, nonce, price, operator_fee, subscription_id,
-                    assignee, assigned_until, request_tx, requested_at, state, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                    assignee, assigned_until, currency, request_tx, requested_at, state, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
                     (
                         str(req.request_id),
                         c.agent_id,
@@ -256,6 +259,7 @@ class RequestStore:
                         c.subscription_id,
                         c.assignee,
                         c.assigned_until,
+                        int(c.currency),
                         req.request_tx,
                         req.requested_at,
                         time.time(),
@@ -490,6 +494,7 @@ class RequestStore:
             subscription_id=row["subscription_id"],
             assignee=row["assignee"],
             assigned_until=row["assigned_until"],
+            currency=Currency(row["currency"]),
         )
         return StoredRequest(
             request_id=int(row["request_id"]),

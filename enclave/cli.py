@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     cost.add_argument("agent_id", type=int)
     cost.add_argument("--callback-gas", type=int, default=0, help="the request's callback gas limit")
     cost.add_argument("--parts", action="store_true", help="also print the price, operator's fee and gas part")
+    cost.add_argument("--token", action="store_true", help="in the router's fee token: what a token request takes")
     cost.set_defaults(run=cmd_agent_cost)
     request = sub.add_parser("request", help="request an agent through EchoConsumer")
     request.add_argument("agent_id", type=int)
@@ -193,10 +194,15 @@ def build_parser() -> argparse.ArgumentParser:
         "subscription", help="prepaid balances that pay for their consumers' requests"
     ).add_subparsers(dest="action", required=True)
     sub_create = subscription.add_parser("create", help="create a subscription owned by --private-key")
+    sub_create.add_argument("--token", action="store_true", help="hold and pay in the router's fee token, not wei")
     sub_create.set_defaults(run=cmd_subscription_create)
-    sub_fund = subscription.add_parser("fund", help="add wei to a subscription (anyone may)")
+    sub_fund = subscription.add_parser(
+        "fund", help="add wei, or the fee token with a permit signed by --private-key, to a subscription (anyone may)"
+    )
     sub_fund.add_argument("subscription_id", type=int)
-    sub_fund.add_argument("amount", type=wei, help="wei, or with a unit: 0.1ether, 20gwei")
+    sub_fund.add_argument(
+        "amount", type=wei, help="in the subscription's currency (wei or token units), or with a unit: 0.1ether"
+    )
     sub_fund.set_defaults(run=cmd_subscription_fund)
     sub_show = subscription.add_parser("show", help="a subscription's owner, balance and holds")
     sub_show.add_argument("subscription_id", type=int)
@@ -213,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parsers.append(p)
     sub_withdraw = subscription.add_parser("withdraw", help="take out what no open request holds (owner only)")
     sub_withdraw.add_argument("subscription_id", type=int)
-    sub_withdraw.add_argument("amount", type=wei, help="wei, or with a unit: 0.1ether, 20gwei")
+    sub_withdraw.add_argument("amount", type=wei, help="in the subscription's currency, or with a unit: 0.1ether")
     sub_withdraw.add_argument("--to", type=address, required=True, help="the recipient's address")
     sub_withdraw.set_defaults(run=cmd_subscription_withdraw)
     sub_cancel = subscription.add_parser("cancel", help="pay the whole balance out and delete it (owner only)")

@@ -35,38 +35,49 @@ class StakingRules:
         return (self.min_stake, self.slash_amount, self.assignment_window_s, self.unstake_delay_s)
 
 
+# What a local stack's fee token is worth: 2,000 tokens (of 18 decimals) per ether.
+TOKENS_PER_ETH = 2_000 * 10**18
+DEPLOYER_TOKENS = 1_000_000 * 10**18
+
+
 def deploy_system(
     w3: Web3,
     deployer_key: str,
     gatekeepers: list[str] | None = None,
     operators: list[str] | None = None,
     staking: StakingRules | None = None,
+    tokens_per_eth: int = TOKENS_PER_ETH,
 ) -> Deployment:
-    """Deploys TeeRegistry, AgentRouter and the EchoConsumer example, owned by the deployer.
+    """Deploys TeeRegistry, EnclaveToken, AgentRouter and the EchoConsumer example, owned by the
+    deployer.
 
-    `gatekeepers` are added to the TeeRegistry (the deployer by default, as on a dev chain).
-    With `operators` (private keys), the router is built with an OperatorStaking of an
-    EnclaveToken that the deployer mints, and each operator stakes `staking.min_stake` of it, so
-    that it may transmit and is assigned requests.
+    The router takes fees in wei and in the EnclaveToken (which the deployer mints), at
+    `tokens_per_eth`. `gatekeepers` are added to the TeeRegistry (the deployer by default, as on
+    a dev chain). With `operators` (private keys), the router is built with an OperatorStaking
+    of the same token, and each operator stakes `staking.min_stake` of it, so that it may
+    transmit and is assigned requests.
     """
     account: LocalAccount = Account.from_key(deployer_key)
     start_block = w3.eth.block_number
     tee = deploy_contract(w3, account, "TeeRegistry", account.address)
-    contracts = {"TeeRegistry": tee}
+    token = deploy_contract(w3, account, "EnclaveToken", account.address)
+    contracts = {"TeeRegistry": tee, "EnclaveToken": token}
     staking_address = "0x" + "00" * 20
     if operators:
         rules = staking or StakingRules()
-        token = deploy_contract(w3, account, "EnclaveToken", account.address)
         stakes = deploy_contract(w3, account, "OperatorStaking", account.address, token.address, rules.as_tuple())
-        contracts |= {"EnclaveToken": token, "OperatorStaking": stakes}
+        contracts |= {"OperatorStaking": stakes}
         staking_address = stakes.address
-    router = deploy_contract(w3, account, "AgentRouter", account.address, tee.address, staking_address)
+    router = deploy_contract(w3, account, "AgentRouter", account.address, tee.address, staking_address, token.address)
+    send(w3, account, router.functions.setTokenRate(tokens_per_eth))
+    # The deployer (the CLI's default sender) holds tokens to fund token subscriptions with.
+    send(w3, account, token.functions.mint(account.address, DEPLOYER_TOKENS))
     contracts |= {"AgentRouter": router, "EchoConsumer": deploy_contract(w3, account, "EchoConsumer", router.address)}
     for gatekeeper in gatekeepers if gatekeepers is not None else [account.address]:
         send(w3, account, tee.functions.addGatekeeper(Web3.to_checksum_address(gatekeeper)))
     if operators:
         send(w3, account, contracts["OperatorStaking"].functions.bindRouter(router.address))
-        token, staking_contract = contracts["EnclaveToken"], contracts["OperatorStaking"]
+        staking_contract = contracts["OperatorStaking"]
         for key in operators:
             operator = Account.from_key(key)
             send(w3, account, token.functions.mint(operator.address, rules.min_stake))

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
 
     raw_input = bytes.fromhex(args.input[2:])
     fields = decode(COMMITMENT_TYPES, bytes.fromhex(args.commitment[2:]))
-    commitment = RequestCommitment(*fields)
+    commitment = RequestCommitment.from_tuple(fields)
     if keccak(raw_input) != commitment.input_hash:
         sys.exit("the input does not hash to the commitment's inputHash")
     secrets = json.loads(args.secrets_file.read_text()) if args.secrets_file else {}

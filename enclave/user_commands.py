@@ -218,20 +218,28 @@ def cmd_agent_list(args: argparse.Namespace) -> int:
 
 
 def cmd_agent_cost(args: argparse.Namespace) -> int:
-    """Prints the most a request of the agent sent now can cost: the value to send with it.
-    What the request does not cost comes back to the consumer at the router."""
+    """Prints the most a request of the agent sent now can cost: the value to send with it (or,
+    with --token, the fee-token units it takes). What the request does not cost comes back to
+    the payer at the router."""
     w3, deployment, _ = _running(args.state_dir)
     router = deployment.contract(w3, "AgentRouter")
     gas_price = current_gas_price(w3)
     cost = request_value(router, args.agent_id, args.callback_gas, gas_price)
+    price = int(router.functions.getAgent(args.agent_id).call()[1])
+    operator_fee = int(router.functions.getConfig().call()[4])
+    units = "wei"
+    if args.token:
+        # Prices and fees are set in wei; a token request pays each at the router's rate.
+        rate = int(router.functions.tokensPerEth().call())
+        cost = int(router.functions.estimateTokenCost(args.agent_id, args.callback_gas, gas_price.max_fee).call())
+        price, operator_fee, units = price * rate // 10**18, operator_fee * rate // 10**18, "token units"
     print(cost)
     if args.parts:
-        price = int(router.functions.getAgent(args.agent_id).call()[1])
-        operator_fee = int(router.functions.getConfig().call()[4])
-        print(f"  agent's price    {price} wei (to its owner)", file=sys.stderr)
-        print(f"  operator's fee   {operator_fee} wei (to the transmitter)", file=sys.stderr)
+        print(f"  agent's price    {price} {units} (to its owner)", file=sys.stderr)
+        print(f"  operator's fee   {operator_fee} {units} (to the transmitter)", file=sys.stderr)
         gas_part = cost - price - operator_fee
-        print(f"  gas, at most     {gas_part} wei (at {gas_price.max_fee} wei/gas; unused: refunded)", file=sys.stderr)
+        at = f"at {gas_price.max_fee} wei/gas; unused: refunded"
+        print(f"  gas, at most     {gas_part} {units} ({at})", file=sys.stderr)
     return 0
 
 

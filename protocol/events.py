@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode
-from eth_utils.abi import event_abi_to_log_topic
+from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 
 
@@ -21,27 +21,33 @@ from eth_utils.address import to_checksum_address
 class EventDecoder:
     name: str
     topic: bytes
-    indexed: list[tuple[str, str]]
-    data: list[tuple[str, str]]
+    indexed: list[dict[str, Any]]  # the ABI's inputs, in order
+    data: list[dict[str, Any]]
 
     @classmethod
     def of(cls, abi: Iterable[Any], name: str) -> EventDecoder:
         event: Any = next(item for item in abi if item.get("type") == "event" and item["name"] == name)
-        inputs = [(i["name"], i["type"]) for i in event["inputs"]]
-        indexed = [pair for pair, i in zip(inputs, event["inputs"], strict=True) if i["indexed"]]
-        data = [pair for pair, i in zip(inputs, event["inputs"], strict=True) if not i["indexed"]]
+        indexed = [i for i in event["inputs"] if i["indexed"]]
+        data = [i for i in event["inputs"] if not i["indexed"]]
         return cls(name=name, topic=bytes(event_abi_to_log_topic(event)), indexed=indexed, data=data)
 
     def decode(self, topics: Sequence[bytes], data: bytes) -> dict[str, Any]:
-        """The log's arguments by name; addresses checksummed, as web3 gives them."""
+        """The log's arguments by name; tuples as dicts by their components' names and addresses
+        checksummed, as web3 gives them."""
         if len(topics) != 1 + len(self.indexed) or bytes(topics[0]) != self.topic:
             raise ValueError(f"not a {self.name} log")
         args: dict[str, Any] = {}
-        for (name, kind), topic in zip(self.indexed, topics[1:], strict=True):
-            args[name] = decode([kind], bytes(topic))[0]
-        values = decode([kind for _, kind in self.data], bytes(data))
-        args.update(zip([name for name, _ in self.data], values, strict=True))
-        for name, kind in self.indexed + self.data:
-            if kind == "address":
-                args[name] = to_checksum_address(args[name])
+        for item, topic in zip(self.indexed, topics[1:], strict=True):
+            args[item["name"]] = _formatted(item, decode([collapse_if_tuple(item)], bytes(topic))[0])
+        values = decode([collapse_if_tuple(item) for item in self.data], bytes(data))
+        for item, value in zip(self.data, values, strict=True):
+            args[item["name"]] = _formatted(item, value)
         return args
+
+
+def _formatted(item: dict[str, Any], value: Any) -> Any:
+    if item["type"] == "address":
+        return to_checksum_address(value)
+    if item["type"] == "tuple":
+        return {c["name"]: _formatted(c, v) for c, v in zip(item["components"], value, strict=True)}
+    return value

@@ -6,8 +6,8 @@ This module mirrors `solidity/src/libraries/AgentTypes.sol` and `AgentRouter.res
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +16,7 @@ from eth_account import Account
 from eth_keys.datatypes import Signature as KeysSignature
 from eth_utils.crypto import keccak
 
+from protocol.status import Currency as Currency
 from protocol.status import NotProcessedReason as NotProcessedReason
 from protocol.status import Status as Status
 
@@ -28,7 +29,7 @@ RESULT_TYPE = (
 )
 COMMITMENT_TYPES = [
     "uint256", "bytes32", "bytes32", "address", "uint96", "uint32", "uint48", "uint48", "uint32", "uint96", "uint96",
-    "uint64", "address", "uint48",
+    "uint64", "address", "uint48", "uint8",
 ]  # fmt: skip
 ZERO_ADDRESS = "0x" + "00" * 20
 RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
@@ -44,6 +45,7 @@ class RequestCommitment:
     the request can cost; `price` (the agent owner's) and `operator_fee` (the transmitter's) are
     part of it, and `subscription_id` says who pays (0: the consumer, with the request's value).
     `assignee` alone may deliver it until `assigned_until` (unix time), when staking is on.
+    `currency` says what the fee and its parts count: wei, or units of the router's fee token.
     """
 
     agent_id: int
@@ -60,6 +62,7 @@ class RequestCommitment:
     subscription_id: int = 0
     assignee: str = ZERO_ADDRESS
     assigned_until: int = 0
+    currency: Currency = Currency.ETH
 
     def as_tuple(self) -> tuple[Any, ...]:
         return (
@@ -77,27 +80,36 @@ class RequestCommitment:
             self.subscription_id,
             self.assignee,
             self.assigned_until,
+            int(self.currency),
         )
+
+    @classmethod
+    def from_tuple(cls, values: Sequence[Any]) -> RequestCommitment:
+        """The fields as `as_tuple` gives them (and `abi.encode(commitment)` decodes to)."""
+        named = {field.name: value for field, value in zip(fields(cls), values, strict=True)}
+        return cls(**named | {"currency": Currency(named["currency"])})
 
     @classmethod
     def from_event(cls, args: Mapping[str, Any], block_number: int) -> RequestCommitment:
         """The fields of an `AgentRequested` log; `createdAt` is the log's block number and
-        `inputHash` the hash of its input."""
+        `inputHash` the hash of its input. What it is charged comes as one tuple, `charge`."""
+        charge = args["charge"]
         return cls(
             agent_id=int(args["agentId"]),
             code_hash=bytes(args["codeHash"]),
             input_hash=keccak(bytes(args["input"])),
             consumer=str(args["consumer"]),
-            fee=int(args["fee"]),
+            fee=int(charge["fee"]),
             callback_gas_limit=int(args["callbackGasLimit"]),
             created_at=block_number,
             deadline=int(args["deadline"]),
             nonce=int(args["nonce"]),
-            price=int(args["price"]),
-            operator_fee=int(args["operatorFee"]),
-            subscription_id=int(args["subscriptionId"]),
+            price=int(charge["price"]),
+            operator_fee=int(charge["operatorFee"]),
+            subscription_id=int(charge["subscriptionId"]),
             assignee=str(args["assignee"]),
             assigned_until=int(args["assignedUntil"]),
+            currency=Currency(int(charge["currency"])),
         )
 
     @cached_property  # a hash the worker and the bridge ask for many times per request

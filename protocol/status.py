@@ -15,6 +15,13 @@ class Status(IntEnum):
     BAD_INPUT = 4
 
 
+class Currency(IntEnum):
+    """What a request's fee and its parts count (Currency on-chain): wei, or fee-token units."""
+
+    ETH = 0
+    TOKEN = 1
+
+
 class NotProcessedReason(IntEnum):
     """Why `fulfill` skipped a result (NotProcessedReason on-chain)."""
 

@@ -14,7 +14,15 @@ from pydantic.alias_generators import to_camel
 
 from protocol.hexes import from_hex as from_hex
 from protocol.hexes import to_hex as to_hex
-from protocol.results import ZERO_ADDRESS, AgentResult, CompactSignature, RequestCommitment, SignedResult, Status
+from protocol.results import (
+    ZERO_ADDRESS,
+    AgentResult,
+    CompactSignature,
+    Currency,
+    RequestCommitment,
+    SignedResult,
+    Status,
+)
 
 
 class Wire(BaseModel):
@@ -50,6 +58,7 @@ class CommitmentModel(Wire):
     subscription_id: Annotated[int, Field(ge=0, lt=2**64)] = 0
     assignee: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")] = ZERO_ADDRESS
     assigned_until: Uint48 = 0
+    currency: Currency = Currency.ETH
 
     @classmethod
     def of(cls, c: RequestCommitment) -> CommitmentModel:
@@ -68,6 +77,7 @@ class CommitmentModel(Wire):
             subscription_id=c.subscription_id,
             assignee=c.assignee,
             assigned_until=c.assigned_until,
+            currency=c.currency,
         )
 
     def to_commitment(self) -> RequestCommitment:
@@ -86,6 +96,7 @@ class CommitmentModel(Wire):
             subscription_id=self.subscription_id,
             assignee=self.assignee,
             assigned_until=self.assigned_until,
+            currency=self.currency,
         )
 
 

@@ -121,16 +121,17 @@ def test_the_fee_defaults_to_the_most_the_request_can_cost(stack: Stack, capsys:
         if int(e["args"]["requestId"]) == request_id
     ]
     # The price, and the callback's gas and the delivery's at the request's fee cap.
-    assert event["args"]["price"] == 777
-    assert event["args"]["fee"] > 777 + (CALLBACK_GAS + 60_000)
+    charge = event["args"]["charge"]
+    assert charge["price"] == 777
+    assert charge["fee"] > 777 + (CALLBACK_GAS + 60_000)
     wait_for(stack, [request_id])
     [paid] = [
         e["args"]
         for e in router.events.RequestFulfilled().get_logs(from_block=event["blockNumber"])
         if int(e["args"]["requestId"]) == request_id
     ]
-    parts = event["args"]["price"] + event["args"]["operatorFee"] + paid["gasReimbursed"] + paid["refunded"]
-    assert parts == event["args"]["fee"]
+    parts = charge["price"] + charge["operatorFee"] + paid["gasReimbursed"] + paid["refunded"]
+    assert parts == charge["fee"]
     assert paid["refunded"] > 0, "the callback used less than its limit: the rest came back"
 
 

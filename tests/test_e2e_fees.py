@@ -84,7 +84,7 @@ def test_a_paid_request_pays_each_part_to_its_owner(stack: Stack, agent: int) ->
     wait_for(stack, [request_id])
     paid = _charge(stack, request_id)
     [requested] = [
-        e["args"]
+        e["args"]["charge"]
         for e in router.events.AgentRequested().get_logs(from_block=0)
         if int(e["args"]["requestId"]) == request_id
     ]
@@ -121,7 +121,7 @@ def test_a_subscription_made_with_the_cli_pays_for_its_consumer(
     wait_for(stack, [request_id])
 
     paid = _charge(stack, request_id)
-    owner, balance, held_now, _ = router.functions.getSubscription(subscription).call()
+    owner, balance, held_now, _, _ = router.functions.getSubscription(subscription).call()
     assert owner == Account.from_key(SUB_OWNER).address
     assert held_now == 0, "its hold was released"
     charged = PRICE + OPERATOR_FEE + paid["gasReimbursed"]
@@ -137,7 +137,8 @@ def test_a_subscription_made_with_the_cli_pays_for_its_consumer(
 
     # The dashboard lists the subscription, and the bridge's transmitter as an active operator.
     economics = httpx.get(f"{stack.url('web')}/api/economics", timeout=10).json()
-    assert {"id": subscription, "owner": owner, "balance": str(balance), "held": "0"} in economics["subscriptions"]
+    listed = {"id": subscription, "owner": owner, "balance": str(balance), "held": "0", "currency": 0}
+    assert listed in economics["subscriptions"]
     [operator] = economics["staking"]["operators"]
     assert (operator["address"], operator["active"]) == (Account.from_key(TRANSMITTER_KEY).address, True)
     assert f"<td>{subscription}</td>" in httpx.get(f"{stack.url('web')}/economics", timeout=10).text
@@ -145,6 +146,61 @@ def test_a_subscription_made_with_the_cli_pays_for_its_consumer(
     # What no request holds can be taken out, and then the subscription cancelled.
     out = _cli(capsys, stack, "subscription", "cancel", str(subscription), "--to", OWNER.address, *owner_key)
     assert f"{balance} wei sent to" in out
+
+
+def test_a_token_subscription_funded_with_a_permit_pays_each_part_in_the_token(
+    stack: Stack, agent: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    router = _router(stack)
+    w3 = stack.web3()
+    echo = stack.deployment.contract(w3, "EchoConsumer")  # type: ignore[union-attr]
+    token = stack.deployment.contract(w3, "EnclaveToken")  # type: ignore[union-attr]
+    funder = Account.from_key(DEPLOYER_KEY)  # holds the local stack's tokens
+    owner_key = ["--private-key", SUB_OWNER]
+    created = _cli(capsys, stack, "subscription", "create", "--token", *owner_key)
+    assert "paying in the fee token" in created
+    subscription = int(created.split()[1])
+    tokens_before = token.functions.balanceOf(funder.address).call()
+    _cli(capsys, stack, "subscription", "fund", str(subscription), "50ether")  # a permit, no approve first
+    assert token.functions.balanceOf(funder.address).call() == tokens_before - 50 * 10**18
+    assert token.functions.allowance(funder.address, router.address).call() == 0, "the permit was used up"
+    _cli(capsys, stack, "subscription", "add-consumer", str(subscription), echo.address, *owner_key)
+
+    transmitter = Account.from_key(TRANSMITTER_KEY).address
+    accounts = (OWNER.address, transmitter)
+    before = {who: router.functions.tokenBalanceOf(who).call() for who in accounts}
+    wei_before = {who: router.functions.balanceOf(who).call() for who in accounts}
+    gas_price = current_gas_price(w3)
+    held = router.functions.estimateTokenCost(agent, CALLBACK_GAS, gas_price.max_fee).call()
+    call = echo.functions.askWithSubscription(subscription, agent, b"in tokens", CALLBACK_GAS)
+    receipt = send(w3, funder, call, gas_price=gas_price)
+    [requested] = router.events.AgentRequested().process_receipt(receipt, errors=DISCARD)
+    charge, request_id = requested["args"]["charge"], int(requested["args"]["requestId"])
+    rate = router.functions.tokensPerEth().call()
+    assert charge["currency"] == 1
+    assert (charge["price"], charge["operatorFee"]) == (PRICE * rate // 10**18, OPERATOR_FEE * rate // 10**18)
+    assert charge["fee"] <= held
+    wait_for(stack, [request_id])
+
+    paid = _charge(stack, request_id)
+    gained = {who: router.functions.tokenBalanceOf(who).call() - before[who] for who in accounts}
+    assert gained[OWNER.address] == charge["price"], "the agent's owner earns its price in tokens"
+    assert gained[transmitter] == charge["operatorFee"] + paid["gasReimbursed"], "the transmitter, fee and gas"
+    assert {who: router.functions.balanceOf(who).call() for who in accounts} == wei_before, "no wei moved"
+    # The gas part is the delivery's gas at its gas price, counted in tokens at the rate.
+    spent_in_tokens = paid["txGasUsed"] * paid["txGasPrice"] * rate // 10**18
+    assert 0.5 * spent_in_tokens < paid["gasReimbursed"] < 2 * spent_in_tokens
+    _, balance, held_now, _, _ = router.functions.getSubscription(subscription).call()
+    assert held_now == 0
+    assert balance == 50 * 10**18 - charge["price"] - charge["operatorFee"] - paid["gasReimbursed"]
+    assert f"balance    {balance} token units" in _cli(capsys, stack, "subscription", "show", str(subscription))
+    page = httpx.get(f"{stack.url('web')}/requests/0x{request_id:064x}/live", timeout=10).text
+    assert f'title="{charge["price"]} token units"' in page
+
+    # Cancelling pays the tokens out.
+    out = _cli(capsys, stack, "subscription", "cancel", str(subscription), "--to", OWNER.address, *owner_key)
+    assert f"{balance} token units sent to" in out
+    assert token.functions.balanceOf(OWNER.address).call() == balance
 
 
 def test_subscription_refusals_say_what_to_do(stack: Stack, agent: int, capsys: pytest.CaptureFixture[str]) -> None:

@@ -212,6 +212,8 @@ class StandInDashboard:
         }  # fmt: skip
         return {
             "operatorFee": 10**14,
+            "feeToken": "0x9",
+            "tokensPerEth": 2_000 * 10**18,
             "fulfilGasOverhead": 60_000,
             "staking": {
                 "minStake": 10**20,
@@ -220,7 +222,10 @@ class StandInDashboard:
                 "unstakeDelayS": 86400,
                 "operators": [operator],
             },
-            "subscriptions": [{"id": 1, "owner": "0x8", "balance": FEE, "held": 10**15}],
+            "subscriptions": [
+                {"id": 1, "owner": "0x8", "balance": FEE, "held": 10**15, "currency": 0},
+                {"id": 2, "owner": "0x8", "balance": 5 * 10**18, "held": 10**18, "currency": 1},
+            ],
         }
 
     def deploy_agent(self, code: str, price: int, name: str = "", allow_hosts: tuple[str, ...] = ()) -> int:
@@ -963,8 +968,11 @@ def test_a_negative_price_is_a_400_page(client: TestClient, dashboard: StandInDa
 
 def test_fees_and_stake_show_operators_missed_assignments_and_subscriptions(client: TestClient) -> None:
     page = client.get("/economics").text
-    assert "<code>0x7</code></td><td>active</td><td>100</td>" in page
-    assert "<td>2</td><td>20</td><td>1</td>" in page, "missed, slashed and delivered for others"
+    assert "<code>0x7</code></td><td>active</td><td>100 tokens</td>" in page
+    assert "<td>2</td><td>20 tokens</td><td>1</td>" in page, "missed, slashed and delivered for others"
+    assert "<td>wei</td><td>79228162514.264337593543950335 ETH</td>" in page, "a subscription in wei"
+    assert "<td>the fee token</td><td>5 tokens</td><td>1 tokens</td>" in page, "a subscription in the token"
+    assert '<span id="token-rate">2000 tokens</span> per ETH' in page
     api = client.get("/api/economics").json()
     assert api["subscriptions"][0]["balance"] == str(FEE), "wei as decimal strings"
     assert api["staking"]["operators"][0]["missed"] == 2

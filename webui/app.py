@@ -73,6 +73,9 @@ def create_app(
     templates.env.globals.update(
         short=display.short,
         eth=display.eth,
+        tokens=display.tokens,
+        money=display.money,
+        unit=display.unit,
         zip=zip,
         timestamp=display.timestamp,
         duration=display.duration_ms,

@@ -291,12 +291,17 @@ class Dashboard:
         for log in self.router.events.SubscriptionCreated().get_logs(from_block=start):
             subscription_id = int(log["args"]["subscriptionId"])
             try:
-                owner, balance, held, _ = self.router.functions.getSubscription(subscription_id).call()
+                owner, balance, held, _, currency = self.router.functions.getSubscription(subscription_id).call()
             except ContractLogicError:
                 continue  # cancelled: paid out and deleted
-            subscriptions.append({"id": subscription_id, "owner": owner, "balance": balance, "held": held})
+            subscriptions.append(
+                {"id": subscription_id, "owner": owner, "balance": balance, "held": held, "currency": currency}
+            )
+        fee_token = self.router.functions.FEE_TOKEN().call()
         return {
             "operatorFee": config[4],
+            "feeToken": fee_token if int(fee_token, 16) else None,
+            "tokensPerEth": self.router.functions.tokensPerEth().call(),
             "fulfilGasOverhead": config[5],
             "staking": self._staking(start),
             "subscriptions": subscriptions,

@@ -16,12 +16,30 @@ def short(value: str | int | None, keep: int = 10) -> str:
 
 def eth(wei: int | str | None) -> str:
     """A wei amount in ETH, as short as it stays exact (`0.001 ETH`, `0 ETH`)."""
-    if wei is None:
+    return _decimal(wei, "ETH")
+
+
+def tokens(units: int | str | None) -> str:
+    """An amount of a token of 18 decimals (the fee token, the stake), as short as it stays exact."""
+    return _decimal(units, "tokens")
+
+
+def money(amount: int | str | None, currency: int | str | None) -> str:
+    """An amount in a request's or a subscription's currency: 0 wei, 1 the fee token."""
+    return tokens(amount) if int(currency or 0) == 1 else eth(amount)
+
+
+def unit(currency: int | str | None) -> str:
+    """What raw amounts in a currency count, for a tooltip."""
+    return "token units" if int(currency or 0) == 1 else "wei"
+
+
+def _decimal(amount: int | str | None, name: str) -> str:
+    if amount is None:
         return ""
-    amount = int(wei)
-    whole, fraction = divmod(amount, 10**18)
+    whole, fraction = divmod(int(amount), 10**18)
     digits = f"{fraction:018d}".rstrip("0")
-    return f"{whole}.{digits} ETH" if digits else f"{whole} ETH"
+    return f"{whole}.{digits} {name}" if digits else f"{whole} {name}"
 
 
 def timestamp(value: float | None) -> str:

@@ -135,16 +135,17 @@ class RequestRow(Closed):
     consumer: str = Field(description="The consumer contract's address")
     code_hash: str = Field(description="The agent code the request named, 0x-hex")
     input: str = Field(description="The request's input bytes, 0x-hex")
-    fee: Uint = _uint("Fee paid, in wei (uint96)")
+    fee: Uint = _uint("Fee paid, in the request's currency (uint96)")
     callback_gas_limit: int
     created_at_block: int = Field(description="Block of the request; decides which key epochs may answer")
     deadline: int = Field(description="Unix time after which the request can be cancelled")
     nonce: int = Field(description="Tells apart requests with equal fields in one block (uint32)")
-    price: Uint = _uint("Of the fee: the agent's price when requested, for its owner, in wei")
-    operator_fee: Uint = _uint("Of the fee: the operator's fee when requested, for the transmitter, in wei")
+    price: Uint = _uint("Of the fee: the agent's price when requested, for its owner")
+    operator_fee: Uint = _uint("Of the fee: the operator's fee when requested, for the transmitter")
     subscription_id: int = Field(description="The subscription that pays, or 0 when the consumer paid with the request")
     assignee: str = Field(description="The staked operator that alone may deliver it until assigned_until; zero: none")
     assigned_until: int = Field(description="Unix time after which any staked operator may deliver it")
+    currency: int = Field(0, description="What the fee and its parts count: 0 wei, 1 the router's fee token")
     next_attempt_at: float = Field(description="Unix time before which the bridge does not try it again")
     cancel_tx: str | None = Field(description="The bridge's cancel transaction after the deadline, if any")
     request_tx: str
@@ -311,12 +312,15 @@ class Staking(Closed):
 class Subscription(Closed):
     id: int
     owner: str
-    balance: Uint = _uint("Wei it holds, open requests' holds included")
-    held: Uint = _uint("Wei held for its open requests")
+    balance: Uint = _uint("What it holds in its currency, open requests' holds included")
+    held: Uint = _uint("What is held for its open requests")
+    currency: int = Field(description="What it holds and pays in: 0 wei, 1 the router's fee token")
 
 
 class Economics(Closed):
     operatorFee: Uint = _uint("Wei each request pays its transmitter besides gas")
+    feeToken: str | None = Field(description="The ERC-20 requests may pay in besides wei; null: none")
+    tokensPerEth: Uint = _uint("Fee-token units worth one ether: what token requests pay prices, fees and gas at")
     fulfilGasOverhead: int = Field(description="Gas of a delivery besides its callback, reimbursed with it")
     staking: Staking | None = Field(description="Null when the router has no staking: anyone may transmit")
     subscriptions: list[Subscription] = Field(description="Subscriptions not cancelled")

@@ -3,6 +3,8 @@ pragma solidity ^0.8.24;
 
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
@@ -16,6 +18,7 @@ import {
     AgentResult,
     AgentStatus,
     BatchSignature,
+    Currency,
     NotProcessedReason,
     RequestCommitment,
     SignedAgentResult
@@ -26,6 +29,8 @@ import {
 ///         cluster key signed back to them; pays each request's parts to the agent's owner and
 ///         the transmitter, and returns the rest to the payer.
 contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712, Ownable2Step {
+    using SafeERC20 for IERC20;
+
     /// @notice The EIP-712 type of a signed result.
     bytes32 public constant RESULT_TYPEHASH = keccak256(
         "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,bytes32 inputHash,uint8 status,bytes32 outputHash,uint64 epoch)"
@@ -40,21 +45,24 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     uint256 private constant DELIVERY_OVERHEAD = 30_000;
     /// @dev Gas the exact-gas check itself may spend before the CALL opcode.
     uint256 private constant GAS_FOR_CALL_EXACT_CHECK = 5_000;
-    /// @dev Bytes of an ABI-encoded `RequestCommitment`: fourteen static words.
-    uint256 private constant COMMITMENT_SIZE = 0x1c0;
+    /// @dev Bytes of an ABI-encoded `RequestCommitment`: fifteen static words.
+    uint256 private constant COMMITMENT_SIZE = 0x1e0;
 
     /// @dev What a batch delivered and what its transmitter earned by it; what the owner of the
     ///      agent of its last results earned by them, and what their consumer gets back: each
     ///      credited when it changes and at the end, so a batch for one agent and one consumer
-    ///      writes each balance once.
+    ///      writes each balance once. Earnings count in the currency of the last results; a
+    ///      result in the other currency credits them first.
     struct Tally {
         uint256 fulfilled;
+        Currency currency;
         uint256 earned;
         address owner;
         uint256 owed;
         address refundTo; // the consumer of the last results paid with their value
         uint256 refundOwed;
         uint256 fulfilGasOverhead; // the setting, read once per transaction
+        uint256 tokensPerEth; // the rate, read when the first result in the token comes
     }
 
     /// @dev The signer of the last epoch seen in a batch: batches rarely mix epochs.
@@ -69,21 +77,28 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     /// @notice The operators' stakes: who may transmit and who is assigned each request. None
     ///         (zero): anyone may transmit and nobody is assigned.
     IAgentStaking public immutable STAKING;
+    /// @notice The ERC-20 that requests and subscriptions may pay in besides wei, or zero for none.
+    IERC20 public immutable FEE_TOKEN;
 
     Config private s_config;
     mapping(uint256 requestId => bool) private s_open;
     /// @dev Requests made so far in this transaction: the nonce of the next request.
     uint32 private transient s_requestsInTransaction;
     mapping(address account => uint256 amount) private s_balances;
+    mapping(address account => uint256 amount) private s_tokenBalances;
+    /// @dev Fee-token units worth one ether; 0 until the owner sets it (no token payments).
+    uint256 private s_tokensPerEth;
 
     /// @param owner Who may change the settings.
     /// @param teeRegistry The registry of key epochs.
     /// @param staking The operators' stakes, or zero for none.
-    constructor(address owner, ITeeRegistry teeRegistry, IAgentStaking staking)
+    /// @param feeToken The ERC-20 fees may be paid in besides wei, or zero for none.
+    constructor(address owner, ITeeRegistry teeRegistry, IAgentStaking staking, IERC20 feeToken)
         EIP712("EnclaveAgents", "1")
         Ownable(owner)
     {
         STAKING = staking;
+        FEE_TOKEN = feeToken;
         TEE_REGISTRY = teeRegistry;
         s_config = Config({
             maxCallbackGasLimit: 2_500_000,
@@ -101,7 +116,16 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         payable
         returns (uint256 requestId)
     {
-        return _request(agentId, input, callbackGasLimit, 0);
+        return _request(agentId, input, callbackGasLimit, 0, Currency.ETH);
+    }
+
+    /// @inheritdoc IAgentRouter
+    function requestWithToken(uint256 agentId, bytes calldata input, uint32 callbackGasLimit)
+        external
+        nonReentrant
+        returns (uint256 requestId)
+    {
+        return _request(agentId, input, callbackGasLimit, 0, Currency.TOKEN);
     }
 
     /// @inheritdoc IAgentRouter
@@ -111,7 +135,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         bytes calldata input,
         uint32 callbackGasLimit
     ) external returns (uint256 requestId) {
-        return _request(agentId, input, callbackGasLimit, subscriptionId);
+        return _request(agentId, input, callbackGasLimit, subscriptionId, _currencyOf(subscriptionId));
     }
 
     /// @inheritdoc IAgentRouter
@@ -124,37 +148,66 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         return _cost(s_agents[agentId].terms.price, s_config, callbackGasLimit, gasPrice);
     }
 
-    /// @dev Opens a request paid with the value sent (`subscriptionId` 0) or by a subscription.
-    function _request(uint256 agentId, bytes calldata input, uint32 callbackGasLimit, uint64 subscriptionId)
-        private
-        returns (uint256 requestId)
+    /// @inheritdoc IAgentRouter
+    function estimateTokenCost(uint256 agentId, uint32 callbackGasLimit, uint256 gasPrice)
+        external
+        view
+        returns (uint256 cost)
     {
-        RequestCommitment memory commitment = _newCommitment(agentId, input, callbackGasLimit, subscriptionId);
+        if (s_agents[agentId].codeHash == bytes32(0)) revert AgentNotFound(agentId);
+        return _toToken(_cost(s_agents[agentId].terms.price, s_config, callbackGasLimit, gasPrice), _tokenRate());
+    }
+
+    /// @dev Opens a request paid in `currency`: with the value sent or the caller's tokens
+    ///      (`subscriptionId` 0), or by a subscription in that currency.
+    function _request(
+        uint256 agentId,
+        bytes calldata input,
+        uint32 callbackGasLimit,
+        uint64 subscriptionId,
+        Currency currency
+    ) private returns (uint256 requestId) {
+        RequestCommitment memory commitment = _newCommitment(agentId, input, callbackGasLimit, subscriptionId, currency);
         requestId = _openRequest(commitment);
+        _emitRequested(requestId, commitment, input);
+    }
+
+    function _emitRequested(uint256 requestId, RequestCommitment memory commitment, bytes calldata input) private {
         emit AgentRequested({
             requestId: requestId,
-            agentId: agentId,
+            agentId: commitment.agentId,
             consumer: msg.sender,
             codeHash: commitment.codeHash,
             input: input,
-            fee: commitment.fee,
-            callbackGasLimit: callbackGasLimit,
+            callbackGasLimit: commitment.callbackGasLimit,
             deadline: commitment.deadline,
             nonce: commitment.nonce,
+            assignee: commitment.assignee,
+            assignedUntil: commitment.assignedUntil,
+            charge: _chargeOf(commitment)
+        });
+    }
+
+    function _chargeOf(RequestCommitment memory commitment) private pure returns (Charge memory) {
+        return Charge({
+            fee: commitment.fee,
             price: commitment.price,
             operatorFee: commitment.operatorFee,
-            subscriptionId: subscriptionId,
-            assignee: commitment.assignee,
-            assignedUntil: commitment.assignedUntil
+            subscriptionId: commitment.subscriptionId,
+            currency: commitment.currency
         });
     }
 
     /// @dev A new request's fields, once it passed every check and its payment is escrowed: the
-    ///      value sent covers its most possible cost, or its subscription holds that.
-    function _newCommitment(uint256 agentId, bytes calldata input, uint32 callbackGasLimit, uint64 subscriptionId)
-        private
-        returns (RequestCommitment memory commitment)
-    {
+    ///      value sent covers its most possible cost, the caller's tokens paid it, or its
+    ///      subscription holds it. In the token, each part is its wei amount at the current rate.
+    function _newCommitment(
+        uint256 agentId,
+        bytes calldata input,
+        uint32 callbackGasLimit,
+        uint64 subscriptionId,
+        Currency currency
+    ) private returns (RequestCommitment memory commitment) {
         Config memory config = s_config;
         if (input.length > config.maxInputSize) revert InputTooLarge(input.length, config.maxInputSize);
         if (callbackGasLimit > config.maxCallbackGasLimit) {
@@ -170,12 +223,20 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         }
 
         uint256 fee = _cost(terms.price, config, callbackGasLimit, tx.gasprice);
-        if (subscriptionId == 0) {
-            if (msg.value < fee) revert InsufficientFee(msg.value, fee);
-            fee = msg.value;
-        } else {
+        uint256 price = terms.price;
+        uint256 operatorFee = config.operatorFee;
+        if (currency == Currency.TOKEN) {
+            uint256 rate = _tokenRate();
+            (fee, price, operatorFee) = (_toToken(fee, rate), _toToken(price, rate), _toToken(operatorFee, rate));
+        }
+        if (subscriptionId != 0) {
             // A subscription holds exactly the most the request can cost.
             _hold(subscriptionId, msg.sender, fee);
+        } else if (currency == Currency.TOKEN) {
+            FEE_TOKEN.safeTransferFrom(msg.sender, address(this), fee);
+        } else {
+            if (msg.value < fee) revert InsufficientFee(msg.value, fee);
+            fee = msg.value;
         }
         if (fee > type(uint96).max) revert FeeTooLarge(fee);
 
@@ -187,9 +248,11 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         commitment.createdAt = uint48(block.number);
         commitment.deadline = uint48(block.timestamp + config.requestTimeout);
         commitment.nonce = s_requestsInTransaction;
-        commitment.price = terms.price;
-        commitment.operatorFee = config.operatorFee;
+        // Both fit: price and operatorFee are at most fee.
+        commitment.price = uint96(price);
+        commitment.operatorFee = uint96(operatorFee);
         commitment.subscriptionId = subscriptionId;
+        commitment.currency = currency;
         if (address(STAKING) != address(0)) {
             // Assigned by the hash of its other fields, which the requester does not choose
             // freely (the block, the nonce), from the operators active now; the commitment keeps
@@ -266,7 +329,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         if (block.timestamp <= commitment.deadline) revert RequestNotExpired(requestId, commitment.deadline);
         delete s_open[requestId];
         if (commitment.subscriptionId == 0) {
-            s_balances[commitment.consumer] += commitment.fee;
+            _ledger(commitment.currency)[commitment.consumer] += commitment.fee;
         } else {
             _settleHold(commitment.subscriptionId, commitment.fee, 0);
         }
@@ -287,6 +350,44 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         (bool sent,) = to.call{value: amount}("");
         if (!sent) revert WithdrawalFailed(to, amount);
         emit BalanceWithdrawn({account: msg.sender, to: to, amount: amount});
+    }
+
+    /// @inheritdoc IAgentRouter
+    function withdrawToken(address to) external nonReentrant {
+        uint256 amount = s_tokenBalances[msg.sender];
+        if (amount == 0) revert NothingToWithdraw(msg.sender);
+        if (to == address(0)) revert ZeroAddress();
+        s_tokenBalances[msg.sender] = 0;
+        emit TokenBalanceWithdrawn({account: msg.sender, to: to, amount: amount});
+        FEE_TOKEN.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IAgentRouter
+    function setTokenRate(uint256 rate) external onlyOwner {
+        if (address(FEE_TOKEN) == address(0)) revert NoFeeToken();
+        if (rate == 0) revert InvalidConfig();
+        s_tokensPerEth = rate;
+        emit TokenRateSet(rate);
+    }
+
+    /// @dev The fee token's rate; refuses token payments while there is none.
+    function _tokenRate() private view returns (uint256 rate) {
+        rate = s_tokensPerEth;
+        if (rate == 0) revert NoFeeToken();
+    }
+
+    /// @dev `amount` wei in fee-token units at `rate`, rounded down.
+    function _toToken(uint256 amount, uint256 rate) private pure returns (uint256) {
+        return amount * rate / 1 ether;
+    }
+
+    /// @dev The withdrawable balances in `currency`.
+    function _ledger(Currency currency) private view returns (mapping(address => uint256) storage) {
+        return currency == Currency.TOKEN ? s_tokenBalances : s_balances;
+    }
+
+    function _feeToken() internal view override returns (IERC20) {
+        return FEE_TOKEN;
     }
 
     /// @dev The most a request can cost at `gasPrice`.
@@ -331,6 +432,16 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     /// @inheritdoc IAgentRouter
     function balanceOf(address account) external view returns (uint256 amount) {
         return s_balances[account];
+    }
+
+    /// @inheritdoc IAgentRouter
+    function tokenBalanceOf(address account) external view returns (uint256 amount) {
+        return s_tokenBalances[account];
+    }
+
+    /// @inheritdoc IAgentRouter
+    function tokensPerEth() external view returns (uint256 rate) {
+        return s_tokensPerEth;
     }
 
     /// @inheritdoc IAgentRouter
@@ -460,7 +571,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     function _owe(Tally memory tally, uint256 agentId, uint256 price) private {
         address owner = s_agents[agentId].owner;
         if (owner != tally.owner) {
-            if (tally.owed != 0) s_balances[tally.owner] += tally.owed;
+            if (tally.owed != 0) _ledger(tally.currency)[tally.owner] += tally.owed;
             tally.owner = owner;
             tally.owed = 0;
         }
@@ -470,7 +581,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     /// @dev Adds to what a consumer gets back in this batch.
     function _refund(Tally memory tally, address consumer, uint256 amount) private {
         if (tally.refundTo != consumer) {
-            if (tally.refundOwed != 0) s_balances[tally.refundTo] += tally.refundOwed;
+            if (tally.refundOwed != 0) _ledger(tally.currency)[tally.refundTo] += tally.refundOwed;
             tally.refundTo = consumer;
             tally.refundOwed = 0;
         }
@@ -478,11 +589,21 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     }
 
     /// @dev Credits what a batch left uncredited: its transmitter's earnings, its last agent's
-    ///      owner's and its last consumer's refunds.
+    ///      owner's and its last consumer's refunds, and starts counting again from nothing.
     function _settleTally(Tally memory tally) private {
-        if (tally.earned != 0) s_balances[msg.sender] += tally.earned;
-        if (tally.owed != 0) s_balances[tally.owner] += tally.owed;
-        if (tally.refundOwed != 0) s_balances[tally.refundTo] += tally.refundOwed;
+        mapping(address => uint256) storage ledger = _ledger(tally.currency);
+        if (tally.earned != 0) ledger[msg.sender] += tally.earned;
+        if (tally.owed != 0) ledger[tally.owner] += tally.owed;
+        if (tally.refundOwed != 0) ledger[tally.refundTo] += tally.refundOwed;
+        (tally.earned, tally.owed, tally.refundOwed) = (0, 0, 0);
+    }
+
+    /// @dev Makes the tally count in `currency`, crediting what it counted in the other.
+    function _countIn(Tally memory tally, Currency currency) private {
+        if (currency == tally.currency) return;
+        _settleTally(tally);
+        tally.currency = currency;
+        if (currency == Currency.TOKEN && tally.tokensPerEth == 0) tally.tokensPerEth = s_tokensPerEth;
     }
 
     /// @dev Reverts unless the transaction's sender may deliver: anyone without staking, else an
@@ -541,7 +662,10 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
             // The fields hash to an open request, which `_request` made with fee >= price + operatorFee.
             forGas = uint256(fee) - price - operatorFee;
         }
+        Currency currency = commitment.currency;
+        _countIn(tally, currency);
         uint256 gasReimbursed = gasUsed * tx.gasprice;
+        if (currency == Currency.TOKEN) gasReimbursed = _toToken(gasReimbursed, tally.tokensPerEth);
         if (gasReimbursed > forGas) gasReimbursed = forGas;
         uint256 refunded = forGas - gasReimbursed;
         if (price != 0) _owe(tally, commitment.agentId, price);

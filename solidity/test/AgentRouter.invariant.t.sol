@@ -7,21 +7,31 @@ import {StdUtils} from "forge-std/StdUtils.sol";
 
 import {AgentRouter} from "../src/AgentRouter.sol";
 import {IAgentSubscriptions} from "../src/interfaces/IAgentSubscriptions.sol";
-import {AgentResult, SignedAgentResult, AgentStatus, RequestCommitment} from "../src/libraries/AgentTypes.sol";
+import {
+    AgentResult,
+    AgentStatus,
+    Currency,
+    RequestCommitment,
+    SignedAgentResult
+} from "../src/libraries/AgentTypes.sol";
 import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
+import {EnclaveToken} from "../src/token/EnclaveToken.sol";
 import {GasBurningConsumer, RevertingConsumer} from "./mocks/HostileConsumers.sol";
 import {RouterSetup} from "./utils/RouterSetup.sol";
 
-/// @notice Drives the router with requests (paid with their value or by a subscription, at varying
-///         gas prices), honest and forged results, cancellations, funding and withdrawals, keeping
-///         ghost totals of what it should hold.
+/// @notice Drives the router with requests (paid with their value, with tokens, or by a
+///         subscription in wei or in tokens, at varying gas prices), honest and forged results,
+///         cancellations, funding and withdrawals, keeping ghost totals of what it should hold.
 contract RouterHandler is CommonBase, StdCheats, StdUtils {
     AgentRouter internal immutable router;
     uint256 internal immutable agentId;
     uint256 internal immutable clusterKey;
     bytes32 internal immutable codeHash;
     address internal immutable agentOwner;
+    EnclaveToken internal immutable token;
+    address internal immutable tokenMinter;
     uint64 internal immutable subscriptionId;
+    uint64 internal immutable tokenSubscriptionId;
     address[] internal consumers;
     address[] internal transmitters;
 
@@ -30,13 +40,24 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
 
     uint256 public ghostEscrowed; // fees of open requests paid with their value
     uint256 public ghostHeld; // fees of open requests paid by the subscription
+    uint256 public ghostTokenEscrowed; // fees of open requests paid with tokens
+    uint256 public ghostTokenHeld; // fees of open requests paid by the token subscription
     uint256 public ghostRequests;
     uint256 public ghostFulfilled;
     uint256 public ghostCancelled;
     uint256 public ghostWithdrawals;
 
-    constructor(AgentRouter router_, uint256 agentId_, uint256 clusterKey_, bytes32 codeHash_, address agentOwner_) {
+    constructor(
+        AgentRouter router_,
+        uint256 agentId_,
+        uint256 clusterKey_,
+        bytes32 codeHash_,
+        address agentOwner_,
+        address tokenMinter_
+    ) {
         router = router_;
+        token = EnclaveToken(address(router_.FEE_TOKEN()));
+        tokenMinter = tokenMinter_;
         agentId = agentId_;
         clusterKey = clusterKey_;
         codeHash = codeHash_;
@@ -45,8 +66,10 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         consumers.push(address(new RevertingConsumer()));
         consumers.push(address(new GasBurningConsumer()));
         subscriptionId = router_.createSubscription();
+        tokenSubscriptionId = router_.createTokenSubscription();
         for (uint256 i; i < consumers.length; ++i) {
             router_.addConsumer(subscriptionId, consumers[i]);
+            router_.addConsumer(tokenSubscriptionId, consumers[i]);
         }
         transmitters.push(address(0x7A45));
         transmitters.push(address(0x7A46));
@@ -64,24 +87,48 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         vm.deal(consumer, fee);
         vm.prank(consumer);
         uint256 requestId = router.request{value: fee}(agentId, input, gasLimit);
-        _remember(requestId, consumer, fee, gasLimit, input, 0);
+        _remember(requestId, consumer, fee, gasLimit, input, 0, Currency.ETH);
         ghostEscrowed += fee;
     }
 
-    function requestWithSubscription(uint256 consumerSeed, bytes calldata input, uint32 gasLimit, uint64 gasPrice)
-        external
-    {
+    function requestWithToken(uint256 consumerSeed, bytes calldata input, uint32 gasLimit, uint64 gasPrice) external {
         address consumer = consumers[consumerSeed % consumers.length];
         gasLimit = uint32(bound(gasLimit, 0, 300_000));
         vm.txGasPrice(bound(gasPrice, 0, 100 gwei));
-        uint256 cost = router.estimateCost(agentId, gasLimit, tx.gasprice);
+        uint256 cost = router.estimateTokenCost(agentId, gasLimit, tx.gasprice);
         if (input.length > 1024) return;
-        IAgentSubscriptions.SubscriptionInfo memory info = router.getSubscription(subscriptionId);
+        vm.prank(tokenMinter);
+        token.mint(consumer, cost);
+        vm.startPrank(consumer);
+        token.approve(address(router), cost);
+        uint256 requestId = router.requestWithToken(agentId, input, gasLimit);
+        vm.stopPrank();
+        _remember(requestId, consumer, uint96(cost), gasLimit, input, 0, Currency.TOKEN);
+        ghostTokenEscrowed += cost;
+    }
+
+    function requestWithSubscription(
+        uint256 consumerSeed,
+        bool inTokens,
+        bytes calldata input,
+        uint32 gasLimit,
+        uint64 gasPrice
+    ) external {
+        address consumer = consumers[consumerSeed % consumers.length];
+        gasLimit = uint32(bound(gasLimit, 0, 300_000));
+        vm.txGasPrice(bound(gasPrice, 0, 100 gwei));
+        uint256 cost = inTokens
+            ? router.estimateTokenCost(agentId, gasLimit, tx.gasprice)
+            : router.estimateCost(agentId, gasLimit, tx.gasprice);
+        if (input.length > 1024) return;
+        uint64 paidBy = inTokens ? tokenSubscriptionId : subscriptionId;
+        IAgentSubscriptions.SubscriptionInfo memory info = router.getSubscription(paidBy);
         if (info.balance - info.held < cost) return; // refused, as the unit tests show
         vm.prank(consumer);
-        uint256 requestId = router.requestWithSubscription(subscriptionId, agentId, input, gasLimit);
-        _remember(requestId, consumer, uint96(cost), gasLimit, input, subscriptionId);
-        ghostHeld += cost;
+        uint256 requestId = router.requestWithSubscription(paidBy, agentId, input, gasLimit);
+        _remember(requestId, consumer, uint96(cost), gasLimit, input, paidBy, info.currency);
+        if (inTokens) ghostTokenHeld += cost;
+        else ghostHeld += cost;
     }
 
     function fundSubscription(uint96 amount) external {
@@ -90,10 +137,19 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         router.fundSubscription{value: amount}(subscriptionId);
     }
 
-    function withdrawFromSubscription(uint96 amount) external {
-        IAgentSubscriptions.SubscriptionInfo memory info = router.getSubscription(subscriptionId);
+    function fundTokenSubscription(uint96 amount) external {
+        amount = uint96(bound(amount, 1, 5_000 ether));
+        vm.prank(tokenMinter);
+        token.mint(address(this), amount);
+        token.approve(address(router), amount);
+        router.fundSubscriptionWithToken(tokenSubscriptionId, amount);
+    }
+
+    function withdrawFromSubscription(bool inTokens, uint96 amount) external {
+        uint64 from = inTokens ? tokenSubscriptionId : subscriptionId;
+        IAgentSubscriptions.SubscriptionInfo memory info = router.getSubscription(from);
         amount = uint96(bound(amount, 0, info.balance - info.held));
-        router.withdrawFromSubscription(subscriptionId, payable(address(0xD00D)), amount);
+        router.withdrawFromSubscription(from, payable(address(0xD00D)), amount);
     }
 
     function _remember(
@@ -102,8 +158,10 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         uint96 fee,
         uint32 gasLimit,
         bytes calldata input,
-        uint64 paidBy
+        uint64 paidBy,
+        Currency currency
     ) internal {
+        uint256 rate = currency == Currency.TOKEN ? router.tokensPerEth() : 1 ether;
         RequestCommitment memory commitment = RequestCommitment({
             agentId: agentId,
             codeHash: codeHash,
@@ -114,11 +172,12 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
             createdAt: uint48(block.number),
             deadline: uint48(block.timestamp + router.getConfig().requestTimeout),
             nonce: 0,
-            price: router.getAgent(agentId).price,
-            operatorFee: router.getConfig().operatorFee,
+            price: uint96(uint256(router.getAgent(agentId).price) * rate / 1 ether),
+            operatorFee: uint96(uint256(router.getConfig().operatorFee) * rate / 1 ether),
             subscriptionId: paidBy,
             assignee: address(0),
-            assignedUntil: 0
+            assignedUntil: 0,
+            currency: currency
         });
         while (router.requestIdOf(commitment) != requestId) {
             require(commitment.nonce < 4096, "no nonce gives the request's id");
@@ -140,10 +199,12 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
             batch[i] = _sign(forged ? 0xBAD : clusterKey, requestId, commitments[requestId]);
         }
         uint256 balanceBefore = address(router).balance;
+        uint256 tokensBefore = token.balanceOf(address(router));
         vm.prank(transmitters[transmitterSeed % transmitters.length]);
         ghostFulfilled += router.fulfill{gas: 15_000_000}(batch);
         _forgetClosed();
         assert(address(router).balance == balanceBefore);
+        assert(token.balanceOf(address(router)) == tokensBefore);
     }
 
     function cancel(uint256 seed) external {
@@ -156,12 +217,13 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         _forgetClosed();
     }
 
-    function withdraw(uint256 seed) external {
+    function withdraw(uint256 seed, bool inTokens) external {
         address[] memory accounts = allAccounts();
         address account = accounts[seed % accounts.length];
-        if (router.balanceOf(account) == 0) return;
+        if ((inTokens ? router.tokenBalanceOf(account) : router.balanceOf(account)) == 0) return;
         vm.prank(account);
-        router.withdraw(payable(address(0xD00D)));
+        if (inTokens) router.withdrawToken(address(0xD00D));
+        else router.withdraw(payable(address(0xD00D)));
         ++ghostWithdrawals;
     }
 
@@ -184,14 +246,24 @@ contract RouterHandler is CommonBase, StdCheats, StdUtils {
         return router.getSubscription(subscriptionId);
     }
 
+    function tokenSubscription() external view returns (IAgentSubscriptions.SubscriptionInfo memory) {
+        return router.getSubscription(tokenSubscriptionId);
+    }
+
     /// @dev Drops the requests the router closed and takes their fees out of the escrow total.
     function _forgetClosed() internal {
         for (uint256 i = openIds.length; i > 0; --i) {
             uint256 requestId = openIds[i - 1];
             if (router.isOpen(requestId)) continue;
             RequestCommitment memory closed = commitments[requestId];
-            if (closed.subscriptionId == 0) ghostEscrowed -= closed.fee;
-            else ghostHeld -= closed.fee;
+            bool inTokens = closed.currency == Currency.TOKEN;
+            if (closed.subscriptionId == 0) {
+                if (inTokens) ghostTokenEscrowed -= closed.fee;
+                else ghostEscrowed -= closed.fee;
+            } else {
+                if (inTokens) ghostTokenHeld -= closed.fee;
+                else ghostHeld -= closed.fee;
+            }
             openIds[i - 1] = openIds[openIds.length - 1];
             openIds.pop();
         }
@@ -215,7 +287,7 @@ contract AgentRouter_Invariants is RouterSetup {
         super.setUp();
         // Every part of a charge is in play: a price, an operator's fee, gas at varying prices.
         _chargeAnOperatorFee();
-        handler = new RouterHandler(router, agentId, CLUSTER_KEY_1, keccak256(AGENT_CODE), AGENT_OWNER);
+        handler = new RouterHandler(router, agentId, CLUSTER_KEY_1, keccak256(AGENT_CODE), AGENT_OWNER, OWNER);
         targetContract(address(handler));
         // The fuzzer's senders pay gas at the handlers' gas prices: the router must not be one.
         excludeSender(address(router));
@@ -233,11 +305,28 @@ contract AgentRouter_Invariants is RouterSetup {
         assertEq(address(router).balance, handler.ghostEscrowed() + withdrawable + handler.subscription().balance);
     }
 
+    /// @notice Tokens are conserved as wei is: the router holds exactly the open token requests'
+    ///         escrow, the accounts' token balances, and the token subscription's balance.
+    function invariant_TokensEqualEscrowPlusWithdrawablePlusSubscriptions() public view {
+        address[] memory accounts = handler.allAccounts();
+        uint256 withdrawable;
+        for (uint256 i; i < accounts.length; ++i) {
+            withdrawable += router.tokenBalanceOf(accounts[i]);
+        }
+        assertEq(
+            feeToken.balanceOf(address(router)),
+            handler.ghostTokenEscrowed() + withdrawable + handler.tokenSubscription().balance
+        );
+    }
+
     /// @notice A subscription holds exactly its open requests' fees, and never more than it has.
     function invariant_SubscriptionHoldsItsOpenRequestsAndNoMore() public view {
         IAgentSubscriptions.SubscriptionInfo memory info = handler.subscription();
         assertEq(info.held, handler.ghostHeld());
         assertLe(info.held, info.balance);
+        IAgentSubscriptions.SubscriptionInfo memory inTokens = handler.tokenSubscription();
+        assertEq(inTokens.held, handler.ghostTokenHeld());
+        assertLe(inTokens.held, inTokens.balance);
     }
 
     /// @notice Every request made is open, fulfilled once or cancelled once: none lost, none twice.

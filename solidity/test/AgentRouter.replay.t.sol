@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {AgentRouter} from "../src/AgentRouter.sol";
 import {IAgentStaking} from "../src/interfaces/IAgentStaking.sol";
 import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
@@ -26,7 +27,7 @@ contract AgentRouter_Replay is RouterSetup {
     }
 
     function test_Replay_RejectedOnAnotherRouter() public {
-        AgentRouter other = new AgentRouter(OWNER, tee, IAgentStaking(address(0)));
+        AgentRouter other = new AgentRouter(OWNER, tee, IAgentStaking(address(0)), IERC20(address(0)));
         vm.prank(AGENT_OWNER);
         other.registerAgent(AGENT_CODE, PRICE, false);
         EchoConsumer otherConsumer = new EchoConsumer(address(other));

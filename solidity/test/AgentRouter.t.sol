@@ -6,10 +6,11 @@ import {IAgentRegistry} from "../src/interfaces/IAgentRegistry.sol";
 import {IAgentRouter} from "../src/interfaces/IAgentRouter.sol";
 import {
     AgentResult,
-    SignedAgentResult,
     AgentStatus,
+    Currency,
     NotProcessedReason,
-    RequestCommitment
+    RequestCommitment,
+    SignedAgentResult
 } from "../src/libraries/AgentTypes.sol";
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {
@@ -40,7 +41,8 @@ contract AgentRouter_Request is RouterSetup {
             operatorFee: 0,
             subscriptionId: 0,
             assignee: address(0),
-            assignedUntil: 0
+            assignedUntil: 0,
+            currency: Currency.ETH
         });
         uint256 expectedId = uint256(keccak256(abi.encode(expected)));
         vm.expectEmit(address(router));
@@ -50,15 +52,14 @@ contract AgentRouter_Request is RouterSetup {
             consumer: address(consumer),
             codeHash: keccak256(AGENT_CODE),
             input: input,
-            fee: PRICE,
             callbackGasLimit: CALLBACK_GAS,
             deadline: deadline,
             nonce: 0,
-            price: PRICE,
-            operatorFee: 0,
-            subscriptionId: 0,
             assignee: address(0),
-            assignedUntil: 0
+            assignedUntil: 0,
+            charge: IAgentRouter.Charge({
+                fee: PRICE, price: PRICE, operatorFee: 0, subscriptionId: 0, currency: Currency.ETH
+            })
         });
         (uint256 requestId,) = _request(input);
 

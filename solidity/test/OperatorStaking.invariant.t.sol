@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {CommonBase} from "forge-std/Base.sol";
 import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
@@ -9,7 +10,13 @@ import {AgentRouter} from "../src/AgentRouter.sol";
 import {OperatorStaking} from "../src/OperatorStaking.sol";
 import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
 import {IAgentStaking} from "../src/interfaces/IAgentStaking.sol";
-import {AgentResult, AgentStatus, RequestCommitment, SignedAgentResult} from "../src/libraries/AgentTypes.sol";
+import {
+    AgentResult,
+    AgentStatus,
+    Currency,
+    RequestCommitment,
+    SignedAgentResult
+} from "../src/libraries/AgentTypes.sol";
 import {EnclaveToken} from "../src/token/EnclaveToken.sol";
 import {RouterSetup} from "./utils/RouterSetup.sol";
 
@@ -111,7 +118,8 @@ contract StakingHandler is CommonBase, StdCheats, StdUtils {
             operatorFee: 0,
             subscriptionId: 0,
             assignee: address(0),
-            assignedUntil: 0
+            assignedUntil: 0,
+            currency: Currency.ETH
         });
         while (true) {
             (c.assignee, c.assignedUntil) = (address(0), 0);
@@ -159,7 +167,7 @@ contract OperatorStaking_Invariants is RouterSetup {
         super.setUp();
         token = new EnclaveToken(OWNER);
         staking = new OperatorStaking(OWNER, token, IAgentStaking.StakingConfig(100 ether, 30 ether, 30, 1 days));
-        router = new AgentRouter(OWNER, tee, staking);
+        router = new AgentRouter(OWNER, tee, staking, IERC20(address(0)));
         vm.prank(OWNER);
         staking.bindRouter(address(router));
         vm.prank(AGENT_OWNER);

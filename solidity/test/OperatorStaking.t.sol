@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {AgentRouter} from "../src/AgentRouter.sol";
 import {EchoConsumer} from "../src/examples/EchoConsumer.sol";
 import {OperatorStaking} from "../src/OperatorStaking.sol";
@@ -27,7 +28,7 @@ contract OperatorStaking_Test is RouterSetup {
         super.setUp();
         token = new EnclaveToken(OWNER);
         staking = new OperatorStaking(OWNER, token, IAgentStaking.StakingConfig(MIN_STAKE, SLASH, WINDOW, DELAY));
-        router = new AgentRouter(OWNER, tee, staking);
+        router = new AgentRouter(OWNER, tee, staking, IERC20(address(0)));
         vm.prank(OWNER);
         staking.bindRouter(address(router));
         vm.prank(AGENT_OWNER);
@@ -180,7 +181,7 @@ contract OperatorStaking_Test is RouterSetup {
         // A staking contract its owner never bound to the router: its slash reverts (NotRouter).
         OperatorStaking unbound =
             new OperatorStaking(OWNER, token, IAgentStaking.StakingConfig(MIN_STAKE, SLASH, WINDOW, DELAY));
-        router = new AgentRouter(OWNER, tee, unbound);
+        router = new AgentRouter(OWNER, tee, unbound, IERC20(address(0)));
         vm.prank(AGENT_OWNER);
         agentId = router.registerAgent(AGENT_CODE, PRICE, false);
         consumer = new EchoConsumer(address(router));

@@ -5,6 +5,7 @@ import {
     AgentResult,
     AgentStatus,
     BatchSignature,
+    Currency,
     NotProcessedReason,
     RequestCommitment,
     SignedAgentResult
@@ -20,7 +21,9 @@ import {
 ///      on. A delivered request pays three parts: the agent's price to the agent's owner, the
 ///      operator's fee to the transmitter, and the callback's gas plus a fixed overhead at the
 ///      fulfil transaction's gas price, to the transmitter, up to what is left of the escrow; the
-///      rest returns to the payer. Balances are withdrawn (pull payment).
+///      rest returns to the payer. Balances are withdrawn (pull payment). A request pays in wei or
+///      in the deployment's fee token (`FEE_TOKEN`): prices and fees are set in wei and charged in
+///      the token at the owner's rate (`tokensPerEth`), as the gas is reimbursed.
 interface IAgentRouter {
     /// @notice Router settings.
     /// @param maxCallbackGasLimit Upper bound for a request's `callbackGasLimit`.
@@ -67,38 +70,47 @@ interface IAgentRouter {
     /// @notice Thrown when a setting is out of its range.
     error InvalidConfig();
 
+    /// @notice What a request is charged, in its `AgentRequested` log.
+    /// @param fee The most the request can cost, in `currency`: escrowed, or held by its subscription.
+    /// @param price Of `fee`: the agent's price, for its owner.
+    /// @param operatorFee Of `fee`: the operator's fee, for the transmitter.
+    /// @param subscriptionId The paying subscription, or 0 when the consumer paid with the request.
+    /// @param currency What `fee`, `price` and `operatorFee` count: wei, or fee-token units.
+    struct Charge {
+        uint96 fee;
+        uint96 price;
+        uint96 operatorFee;
+        uint64 subscriptionId;
+        Currency currency;
+    }
+
     /// @notice Emitted for every request; it carries everything a worker and the bridge need.
     /// @param requestId The new request's id.
     /// @param agentId The agent to run.
     /// @param consumer The contract that receives the result.
     /// @param codeHash The agent version that must run (keccak256 of its code).
     /// @param input The agent's input bytes.
-    /// @param fee The most the request can cost, in wei: escrowed, or held by its subscription.
     /// @param callbackGasLimit Gas given to the consumer's callback.
     /// @param deadline Unix time after which the request may be cancelled.
     /// @param nonce Tells apart requests with equal fields in one block.
-    /// @param price Of `fee`: the agent's price, for its owner.
-    /// @param operatorFee Of `fee`: the operator's fee, for the transmitter.
-    /// @param subscriptionId The paying subscription, or 0 when the consumer paid with the request.
     /// @param assignee The staked operator that alone may deliver it until `assignedUntil`, or none.
     /// @param assignedUntil Unix time after which any staked operator may deliver it.
+    /// @param charge What it pays, in what, and who pays.
     /// @dev The commitment's `createdAt` is the block number of this log and its `inputHash` is
-    ///      keccak256(input), so neither is repeated.
+    ///      keccak256(input), so neither is repeated. `charge` is a static tuple: its fields lie
+    ///      in the log's data as if they were the event's own.
     event AgentRequested(
         uint256 indexed requestId,
         uint256 indexed agentId,
         address indexed consumer,
         bytes32 codeHash,
         bytes input,
-        uint96 fee,
         uint32 callbackGasLimit,
         uint48 deadline,
         uint32 nonce,
-        uint96 price,
-        uint96 operatorFee,
-        uint64 subscriptionId,
         address assignee,
-        uint48 assignedUntil
+        uint48 assignedUntil,
+        Charge charge
     );
     /// @notice Emitted when a result is delivered and the request closed, with what its delivery
     ///         settled. The request's `price` (paid to the agent's owner) and `operatorFee` (to
@@ -110,6 +122,7 @@ interface IAgentRouter {
     ///        gas and the overhead, at the transaction's gas price, at most what the escrow had
     ///        left after the price and the operator's fee.
     /// @param refunded Returned to the payer (the subscription, or the consumer's balance).
+    /// @dev Both amounts count in the request's currency.
     event RequestFulfilled(
         uint256 indexed requestId, AgentStatus status, bool callbackSucceeded, uint96 gasReimbursed, uint96 refunded
     );
@@ -126,7 +139,7 @@ interface IAgentRouter {
     /// @notice Emitted when an expired request is cancelled and its fee returned to its payer.
     /// @param requestId The request.
     /// @param consumer The request's consumer: its balance gets the fee back when it paid.
-    /// @param fee The refunded fee in wei.
+    /// @param fee The refunded fee, in the request's currency.
     /// @param subscriptionId The subscription whose hold is released, or 0.
     event RequestCancelled(uint256 indexed requestId, address indexed consumer, uint96 fee, uint64 subscriptionId);
     /// @notice Emitted when an account withdraws its balance.
@@ -134,6 +147,14 @@ interface IAgentRouter {
     /// @param to Where it went.
     /// @param amount How much, in wei.
     event BalanceWithdrawn(address indexed account, address indexed to, uint256 amount);
+    /// @notice Emitted when an account withdraws its balance in the fee token.
+    /// @param account Whose balance.
+    /// @param to Where it went.
+    /// @param amount How much, in fee-token units.
+    event TokenBalanceWithdrawn(address indexed account, address indexed to, uint256 amount);
+    /// @notice Emitted when the owner sets the fee token's rate.
+    /// @param tokensPerEth Fee-token units worth one ether.
+    event TokenRateSet(uint256 tokensPerEth);
     /// @notice Emitted when the owner changes the settings.
     /// @param config The new settings.
     event ConfigSet(Config config);
@@ -154,9 +175,22 @@ interface IAgentRouter {
         payable
         returns (uint256 requestId);
 
+    /// @notice Requests a run of an agent, paid in the fee token: the router takes
+    ///         `estimateTokenCost(agentId, callbackGasLimit, tx.gasprice)` from the caller, who
+    ///         approved it for that; what the request does not cost comes back to the caller's
+    ///         token balance. Reverts with `NoFeeToken` when the router takes no token.
+    /// @param agentId The agent.
+    /// @param input The input bytes handed to the agent's `main`.
+    /// @param callbackGasLimit Gas for the consumer's callback, at most `maxCallbackGasLimit`.
+    /// @return requestId The request's id, as `request` makes it.
+    function requestWithToken(uint256 agentId, bytes calldata input, uint32 callbackGasLimit)
+        external
+        returns (uint256 requestId);
+
     /// @notice Requests a run of an agent, charged to a subscription the caller is a consumer of:
     ///         it holds `estimateCost(agentId, callbackGasLimit, tx.gasprice)` until the request is
-    ///         fulfilled (and pays what it cost) or cancelled (and pays nothing).
+    ///         fulfilled (and pays what it cost) or cancelled (and pays nothing); in the token
+    ///         (`estimateTokenCost`) when the subscription holds the token.
     /// @param subscriptionId The paying subscription.
     /// @param agentId The agent.
     /// @param input The input bytes handed to the agent's `main`.
@@ -177,6 +211,16 @@ interface IAgentRouter {
     ///        `tx.gasprice` is what `request` checks against).
     /// @return cost In wei.
     function estimateCost(uint256 agentId, uint32 callbackGasLimit, uint256 gasPrice)
+        external
+        view
+        returns (uint256 cost);
+
+    /// @notice `estimateCost` in fee-token units at the current rate, rounded down.
+    /// @param agentId The agent.
+    /// @param callbackGasLimit The request's callback gas.
+    /// @param gasPrice The gas price to reimburse the delivery at, at most.
+    /// @return cost In fee-token units.
+    function estimateTokenCost(uint256 agentId, uint32 callbackGasLimit, uint256 gasPrice)
         external
         view
         returns (uint256 cost);
@@ -207,6 +251,16 @@ interface IAgentRouter {
     ///         refunds) to `to`.
     /// @param to The recipient.
     function withdraw(address payable to) external;
+
+    /// @notice Sends the caller's whole balance in the fee token to `to`.
+    /// @param to The recipient.
+    function withdrawToken(address to) external;
+
+    /// @notice Sets how many fee-token units one ether is worth: what token requests are charged
+    ///         and token transmitters reimbursed at. Owner only; reverts with `NoFeeToken` on a
+    ///         router without a token.
+    /// @param rate Fee-token units per 10^18 wei, not zero.
+    function setTokenRate(uint256 rate) external;
 
     /// @notice Changes the settings. Owner only.
     /// @param config The new settings.
@@ -240,6 +294,15 @@ interface IAgentRouter {
     /// @param account The account.
     /// @return amount The balance.
     function balanceOf(address account) external view returns (uint256 amount);
+
+    /// @notice An account's withdrawable balance in fee-token units.
+    /// @param account The account.
+    /// @return amount The balance.
+    function tokenBalanceOf(address account) external view returns (uint256 amount);
+
+    /// @notice Fee-token units worth one ether; 0 while token payments are off.
+    /// @return rate The rate.
+    function tokensPerEth() external view returns (uint256 rate);
 
     /// @notice The current settings.
     /// @return config The settings.

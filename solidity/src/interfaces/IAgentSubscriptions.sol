@@ -1,22 +1,28 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {Currency} from "../libraries/AgentTypes.sol";
+
 /// @title IAgentSubscriptions
 /// @notice Prepaid balances that pay for the requests of the consumers their owner adds, as
 ///         Chainlink Functions users know them: create one, fund it, add consumers; each request
 ///         holds its most possible cost (`estimateCost`) until it is fulfilled or cancelled, then
-///         pays what it cost and releases the rest.
+///         pays what it cost and releases the rest. A subscription holds one currency, chosen
+///         when it is created: wei, or the router's fee token (funded by transfer, or with an
+///         EIP-2612 permit in the same transaction); its requests are charged in it.
 interface IAgentSubscriptions {
     /// @notice A subscription's state.
     /// @param owner Who adds consumers and withdraws.
-    /// @param balance Wei it holds, open requests' holds included.
-    /// @param held Wei held for open requests: the most they can still cost.
+    /// @param balance What it holds in its currency, open requests' holds included.
+    /// @param held What is held for open requests: the most they can still cost.
     /// @param proposedOwner Who may accept the subscription, when its owner offered it.
+    /// @param currency What it holds and pays in.
     struct SubscriptionInfo {
         address owner;
         uint96 balance;
         uint96 held;
         address proposedOwner;
+        Currency currency;
     }
 
     /// @notice No subscription has this id.
@@ -37,6 +43,10 @@ interface IAgentSubscriptions {
     error SubscriptionBalanceTooLarge(uint256 balance);
     /// @notice A payment in wei failed to send.
     error PaymentFailed(address to, uint256 amount);
+    /// @notice The subscription holds another currency than this funding brings.
+    error WrongCurrency(uint64 subscriptionId, Currency currency);
+    /// @notice The router takes no token: it was deployed without a fee token.
+    error NoFeeToken();
 
     // The events a Chainlink Functions subscription emits keep Chainlink's shapes, so that tools
     // written for those (`@chainlink/functions-toolkit`'s SubscriptionManager) read these too.
@@ -62,8 +72,28 @@ interface IAgentSubscriptions {
     /// @return subscriptionId Its id, counting from 1.
     function createSubscription() external returns (uint64 subscriptionId);
 
-    /// @notice Adds the wei sent to a subscription (anyone may fund any subscription).
+    /// @notice Creates a subscription owned by the caller that holds and pays in the fee token.
+    /// @return subscriptionId Its id, counting from 1.
+    function createTokenSubscription() external returns (uint64 subscriptionId);
+
+    /// @notice Adds the wei sent to a subscription in wei (anyone may fund any subscription).
     function fundSubscription(uint64 subscriptionId) external payable;
+
+    /// @notice Moves `amount` of the fee token from the caller to a subscription in the token; the
+    ///         caller approved the router for it.
+    function fundSubscriptionWithToken(uint64 subscriptionId, uint256 amount) external;
+
+    /// @notice As `fundSubscriptionWithToken`, approving the router with the caller's EIP-2612
+    ///         permit in the same transaction (a permit already used, by someone who saw it
+    ///         first, is fine while the allowance covers `amount`).
+    function fundSubscriptionWithPermit(
+        uint64 subscriptionId,
+        uint256 amount,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external;
 
     /// @notice Lets `consumer` charge requests to the subscription. Owner only.
     function addConsumer(uint64 subscriptionId, address consumer) external;
@@ -72,7 +102,8 @@ interface IAgentSubscriptions {
     ///         requests stay held and settle as usual.
     function removeConsumer(uint64 subscriptionId, address consumer) external;
 
-    /// @notice Sends `amount` wei of what no open request holds to `to`. Owner only.
+    /// @notice Sends `amount` of what no open request holds to `to`, in the subscription's
+    ///         currency. Owner only.
     function withdrawFromSubscription(uint64 subscriptionId, address payable to, uint256 amount) external;
 
     /// @notice Offers the subscription to `newOwner`, who becomes its owner on accepting. Owner only.
@@ -85,7 +116,7 @@ interface IAgentSubscriptions {
     ///         requests hold part of it. Owner only.
     function cancelSubscription(uint64 subscriptionId, address payable to) external;
 
-    /// @notice A subscription's owner, balance, holds and proposed owner.
+    /// @notice A subscription's owner, balance, holds, proposed owner and currency.
     function getSubscription(uint64 subscriptionId) external view returns (SubscriptionInfo memory info);
 
     /// @notice Whether `consumer` may charge requests to the subscription.

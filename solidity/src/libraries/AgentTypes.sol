@@ -22,6 +22,13 @@ enum NotProcessedReason {
     NOT_ASSIGNEE // another operator is assigned the request, and its window is still open
 }
 
+/// @notice What a request's fee and its parts are counted in: wei, or units of the router's fee
+///         token (`AgentRouter.FEE_TOKEN`).
+enum Currency {
+    ETH,
+    TOKEN
+}
+
 /// @notice The fields of a request; their hash is the request's id.
 /// @dev `keccak256(abi.encode(commitment))` is the id, and the router keeps one storage slot per
 ///      open id, so a request costs a single slot. `fulfill` and `cancel` take the fields back in
@@ -33,7 +40,7 @@ struct RequestCommitment {
     bytes32 codeHash;
     bytes32 inputHash; // keccak256 of the input: a result is valid for this input only
     address consumer;
-    uint96 fee; // the most the request can cost: escrowed with it, or held by its subscription
+    uint96 fee; // the most the request can cost, in `currency`: escrowed with it, or held by its subscription
     uint32 callbackGasLimit;
     uint48 createdAt; // block number of the request: decides which key epochs may answer
     uint48 deadline; // unix time after which the request can be cancelled
@@ -43,6 +50,7 @@ struct RequestCommitment {
     uint64 subscriptionId; // who pays: the subscription, or 0 for the consumer with the request's value
     address assignee; // the staked operator that alone may deliver it until `assignedUntil`, or none
     uint48 assignedUntil; // unix time; after it any staked operator may deliver it, and slash the assignee
+    Currency currency; // what `fee`, `price` and `operatorFee` count, and what the request pays in
 }
 
 /// @notice One result of an agent run, as a worker produced it; its request id is the hash of

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {Test, Vm} from "forge-std/Test.sol";
 
 import {AgentRouter} from "../AgentRouter.sol";
 import {IAgentStaking} from "../interfaces/IAgentStaking.sol";
 import {TeeRegistry} from "../TeeRegistry.sol";
 import {IAgentRouter} from "../interfaces/IAgentRouter.sol";
-import {AgentResult, AgentStatus, RequestCommitment, SignedAgentResult} from "../libraries/AgentTypes.sol";
+import {AgentResult, AgentStatus, Currency, RequestCommitment, SignedAgentResult} from "../libraries/AgentTypes.sol";
 
 /// @title EnclaveTest
 /// @notice Foundry helpers for a consumer project's tests: the protocol deployed inside the test,
@@ -54,7 +55,7 @@ abstract contract EnclaveTest is Test {
         enclaveRegistry.addGatekeeper(ENCLAVE_GATEKEEPER);
         vm.prank(ENCLAVE_GATEKEEPER);
         enclaveRegistry.publishEpoch(1, vm.addr(ENCLAVE_CLUSTER_KEY), bytes32(uint256(1)));
-        enclaveRouter = new AgentRouter(ENCLAVE_OWNER, enclaveRegistry, IAgentStaking(address(0)));
+        enclaveRouter = new AgentRouter(ENCLAVE_OWNER, enclaveRegistry, IAgentStaking(address(0)), IERC20(address(0)));
         return enclaveRouter;
     }
 
@@ -138,15 +139,16 @@ abstract contract EnclaveTest is Test {
     struct RequestedData {
         bytes32 codeHash;
         bytes input;
-        uint96 fee;
         uint32 callbackGasLimit;
         uint48 deadline;
         uint32 nonce;
+        address assignee;
+        uint48 assignedUntil;
+        uint96 fee;
         uint96 price;
         uint96 operatorFee;
         uint64 subscriptionId;
-        address assignee;
-        uint48 assignedUntil;
+        Currency currency;
     }
 
     function _fields(Vm.Log memory log) private view returns (RequestCommitment memory commitment, bytes memory input) {
@@ -168,7 +170,8 @@ abstract contract EnclaveTest is Test {
             operatorFee: data.operatorFee,
             subscriptionId: data.subscriptionId,
             assignee: data.assignee,
-            assignedUntil: data.assignedUntil
+            assignedUntil: data.assignedUntil,
+            currency: data.currency
         });
         // The log does not carry its block: the request's, at most 256 blocks back.
         while (enclaveRouter.requestIdOf(commitment) != requestId) {

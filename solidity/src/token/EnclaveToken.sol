@@ -7,12 +7,13 @@ import {ERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20P
 
 /// @title EnclaveToken
 /// @notice The plain ERC-20 (with EIP-2612 permit) that a local stack deploys for operators to
-///         stake. A deployment may use any ERC-20 instead; this one's owner mints.
+///         stake and for requests and subscriptions to pay fees in. A deployment may use any
+///         ERC-20 instead; this one's owner mints.
 contract EnclaveToken is ERC20, ERC20Permit, Ownable {
     /// @param owner Who may mint.
     constructor(address owner)
-        ERC20("Enclave Agents Stake", "EAS")
-        ERC20Permit("Enclave Agents Stake")
+        ERC20("Enclave Agents Token", "EAT")
+        ERC20Permit("Enclave Agents Token")
         Ownable(owner)
     {}
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {FunctionsClientRequestSetup} from "chainlink/functions/tests/v1_X/Setup.t.sol";
 import {
     FunctionsClientWithEmptyCallback
@@ -9,6 +10,7 @@ import {FunctionsResponse} from "chainlink/functions/dev/v1_X/libraries/Function
 import {FunctionsClientTestHelper} from "chainlink/functions/tests/v1_X/testhelpers/FunctionsClientTestHelper.sol";
 import {Vm} from "forge-std/Vm.sol";
 
+import {IAgentRouter} from "../../src/interfaces/IAgentRouter.sol";
 import {AgentRouter} from "../../src/AgentRouter.sol";
 import {IAgentStaking} from "../../src/interfaces/IAgentStaking.sol";
 import {FunctionsRouterAdapter} from "../../src/compat/FunctionsRouterAdapter.sol";
@@ -18,6 +20,7 @@ import {
     AgentResult,
     AgentStatus,
     BatchSignature,
+    Currency,
     RequestCommitment,
     SignedAgentResult
 } from "../../src/libraries/AgentTypes.sol";
@@ -53,7 +56,7 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
         TeeRegistry tee = new TeeRegistry(address(this));
         tee.addGatekeeper(address(this));
         tee.publishEpoch(1, vm.addr(CLUSTER_KEY), bytes32(uint256(1)));
-        s_router = new AgentRouter(address(this), tee, IAgentStaking(address(0)));
+        s_router = new AgentRouter(address(this), tee, IAgentStaking(address(0)), IERC20(address(0)));
         s_agentId = s_router.registerAgent("export default async (input) => input.bytes;", 0, false);
         s_echo = new EchoConsumer(address(s_router));
         s_empty = new EmptyConsumer();
@@ -176,7 +179,8 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
                 operatorFee: 0,
                 subscriptionId: 0,
                 assignee: address(0),
-                assignedUntil: 0
+                assignedUntil: 0,
+                currency: Currency.ETH
             });
             while (s_router.requestIdOf(commitment) != requestId) {
                 ++commitment.nonce;
@@ -199,10 +203,11 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
         Vm.Log[] memory entries = vm.getRecordedLogs();
         for (uint256 i; i < entries.length; ++i) {
             if (entries[i].emitter != address(s_router)) continue;
-            // The fields after codeHash and input: fee, callback gas, deadline, nonce, price,
-            // operator's fee, subscription (the prices are 0 here, as the gas price is).
-            (bytes32 codeHash, bytes memory input,, uint32 callbackGas, uint48 deadline, uint32 nonce,,,) =
-                abi.decode(entries[i].data, (bytes32, bytes, uint96, uint32, uint48, uint32, uint96, uint96, uint64));
+            // The fields after codeHash and input: callback gas, deadline, nonce, assignment and
+            // the charge (whose amounts are 0 here, as the gas price is).
+            (bytes32 codeHash, bytes memory input, uint32 callbackGas, uint48 deadline, uint32 nonce,,,) = abi.decode(
+                entries[i].data, (bytes32, bytes, uint32, uint48, uint32, address, uint48, IAgentRouter.Charge)
+            );
             RequestCommitment memory commitment = RequestCommitment({
                 agentId: s_agentId,
                 codeHash: codeHash,
@@ -217,7 +222,8 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
                 operatorFee: 0,
                 subscriptionId: subscription,
                 assignee: address(0),
-                assignedUntil: 0
+                assignedUntil: 0,
+                currency: Currency.ETH
             });
             return AgentResult(commitment, AgentStatus.OK, abi.encode(bytes("hello world"), bytes("")));
         }
@@ -234,7 +240,8 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
         if (batch) {
             (bytes32 r, bytes32 vs) = vm.signCompact(CLUSTER_KEY, s_router.batchDigest(results, 1));
             vm.prank(NOP_TRANSMITTER_ADDRESS_1);
-            s_router.fulfillBatch(results, BatchSignature(1, r, vs));
+            // A result that was not delivered would be measured as a cheaper one.
+            assertEq(s_router.fulfillBatch(results, BatchSignature(1, r, vs)), results.length, "all delivered");
         } else {
             SignedAgentResult[] memory signed = new SignedAgentResult[](results.length);
             for (uint256 i; i < results.length; ++i) {
@@ -243,7 +250,7 @@ contract ChainlinkComparisonGas is FunctionsClientRequestSetup {
                 signed[i] = SignedAgentResult(result, 1, r, vs);
             }
             vm.prank(NOP_TRANSMITTER_ADDRESS_1);
-            s_router.fulfill(signed);
+            assertEq(s_router.fulfill(signed), results.length, "all delivered");
         }
         return vm.lastCallGas().gasTotalUsed;
     }

@@ -8,7 +8,14 @@ import {IAgentRouter} from "../../src/interfaces/IAgentRouter.sol";
 import {IAgentStaking} from "../../src/interfaces/IAgentStaking.sol";
 import {TeeRegistry} from "../../src/TeeRegistry.sol";
 import {EchoConsumer} from "../../src/examples/EchoConsumer.sol";
-import {AgentResult, SignedAgentResult, AgentStatus, RequestCommitment} from "../../src/libraries/AgentTypes.sol";
+import {EnclaveToken} from "../../src/token/EnclaveToken.sol";
+import {
+    AgentResult,
+    SignedAgentResult,
+    AgentStatus,
+    Currency,
+    RequestCommitment
+} from "../../src/libraries/AgentTypes.sol";
 
 /// @notice A TeeRegistry with one gatekeeper and epoch 1 published.
 contract TeeSetup is Test {
@@ -42,7 +49,8 @@ contract TeeSetup is Test {
     }
 }
 
-/// @notice A router with one open agent and an EchoConsumer, plus helpers to request and sign.
+/// @notice A router with one open agent and an EchoConsumer, taking fees in wei and in a token,
+///         plus helpers to request and sign.
 contract RouterSetup is TeeSetup {
     address internal constant AGENT_OWNER = address(0xA6E7);
     address internal constant TRANSMITTER = address(0x7A45);
@@ -50,15 +58,21 @@ contract RouterSetup is TeeSetup {
     uint32 internal constant CALLBACK_GAS = 200_000;
     uint96 internal constant OPERATOR_FEE = 0.0002 ether;
     uint32 internal constant OVERHEAD = 60_000;
+    /// @dev One ether is worth 2,500 tokens of 18 decimals.
+    uint256 internal constant TOKENS_PER_ETH = 2_500 ether;
     bytes internal constant AGENT_CODE = "export default async function main(input) { return input; }";
 
     AgentRouter internal router;
+    EnclaveToken internal feeToken;
     EchoConsumer internal consumer;
     uint256 internal agentId;
 
     function setUp() public virtual override {
         super.setUp();
-        router = new AgentRouter(OWNER, tee, IAgentStaking(address(0)));
+        feeToken = new EnclaveToken(OWNER);
+        router = new AgentRouter(OWNER, tee, IAgentStaking(address(0)), feeToken);
+        vm.prank(OWNER);
+        router.setTokenRate(TOKENS_PER_ETH);
         vm.prank(AGENT_OWNER);
         agentId = router.registerAgent(AGENT_CODE, PRICE, false);
         consumer = new EchoConsumer(address(router));
@@ -107,7 +121,7 @@ contract RouterSetup is TeeSetup {
         return _commitmentOf(requestId, agentId_, codeHash, from, input, callbackGas, PRICE, 0);
     }
 
-    /// @dev The fields of a request that paid `fee` (or whose subscription holds it).
+    /// @dev The fields of a request that paid `fee` wei (or whose subscription holds it).
     function _commitmentOf(
         uint256 requestId,
         uint256 agentId_,
@@ -118,6 +132,47 @@ contract RouterSetup is TeeSetup {
         uint256 fee,
         uint64 subscriptionId
     ) internal view returns (RequestCommitment memory commitment) {
+        return _commitmentOf(requestId, agentId_, codeHash, from, input, callbackGas, fee, subscriptionId, Currency.ETH);
+    }
+
+    /// @dev Has `from` request the agent paying in the token, which this mints and `from`
+    ///      approves; returns the id and the event's fields.
+    function _requestWithToken(address from, bytes memory input)
+        internal
+        returns (uint256 requestId, RequestCommitment memory commitment)
+    {
+        uint256 cost = router.estimateTokenCost(agentId, CALLBACK_GAS, tx.gasprice);
+        vm.prank(OWNER);
+        feeToken.mint(from, cost);
+        vm.startPrank(from);
+        feeToken.approve(address(router), cost);
+        requestId = router.requestWithToken(agentId, input, CALLBACK_GAS);
+        vm.stopPrank();
+        commitment = _commitmentOf(
+            requestId, agentId, keccak256(AGENT_CODE), from, input, CALLBACK_GAS, cost, 0, Currency.TOKEN
+        );
+    }
+
+    /// @dev Wei in tokens at the router's rate, as the router rounds it.
+    function _inTokens(uint256 amount) internal view returns (uint256) {
+        return amount * router.tokensPerEth() / 1 ether;
+    }
+
+    /// @dev The fields of a request that paid `fee` in `currency` (or whose subscription holds it).
+    function _commitmentOf(
+        uint256 requestId,
+        uint256 agentId_,
+        bytes32 codeHash,
+        address from,
+        bytes memory input,
+        uint32 callbackGas,
+        uint256 fee,
+        uint64 subscriptionId,
+        Currency currency
+    ) internal view returns (RequestCommitment memory commitment) {
+        uint256 price = router.getAgent(agentId_).price;
+        uint256 operatorFee = router.getConfig().operatorFee;
+        if (currency == Currency.TOKEN) (price, operatorFee) = (_inTokens(price), _inTokens(operatorFee));
         commitment = RequestCommitment({
             agentId: agentId_,
             codeHash: codeHash,
@@ -128,11 +183,12 @@ contract RouterSetup is TeeSetup {
             createdAt: uint48(block.number),
             deadline: uint48(block.timestamp + router.getConfig().requestTimeout),
             nonce: 0,
-            price: router.getAgent(agentId_).price,
-            operatorFee: router.getConfig().operatorFee,
+            price: uint96(price),
+            operatorFee: uint96(operatorFee),
             subscriptionId: subscriptionId,
             assignee: address(0),
-            assignedUntil: 0
+            assignedUntil: 0,
+            currency: currency
         });
         while (!_assignedAsRequested(commitment, requestId)) {
             require(commitment.nonce < 4096, "no nonce gives the request's id");
