@@ -16,8 +16,8 @@ gas: setup
 	.venv/bin/python benchmarks/gas.py
 
 snapshot: setup
-	PATH="$$PWD/node_modules/.bin:$$PATH" forge snapshot --no-match-test "testFuzz|invariant"
+	. scripts/foundry-env.sh && forge snapshot --no-match-test "testFuzz|invariant"
 
 fmt: setup
 	.venv/bin/ruff format .
-	PATH="$$PWD/node_modules/.bin:$$PATH" forge fmt
+	. scripts/foundry-env.sh && forge fmt

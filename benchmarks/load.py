@@ -158,6 +158,8 @@ class CpuClock:
         self.pids = {name: service.process.pid for name, service in stack.services.items()}
         if stack.anvil is not None:
             self.pids["anvil"] = stack.anvil.pid
+        if stack.postgres is not None:
+            self.pids["postgres"] = stack.postgres.pid  # its backends are its children
         self.pids["benchmark"] = os.getpid()
         self._start = self._now()
 

@@ -57,9 +57,10 @@ class Dispatcher:
         self.failures = 0
 
     def recover(self) -> None:
-        """After a restart, requests that were with a worker go back to pending: results are
-        only ever delivered once on-chain, so running an agent twice is safe."""
-        for request in self.store.list_in("dispatched"):
+        """After a restart, requests this bridge had with a worker go back to pending: results
+        are only ever delivered once on-chain, so running an agent twice is safe. (Another
+        replica's are its own until their lease runs out: `RequestStore.reclaim_expired`.)"""
+        for request in self.store.list_in("dispatched", own_only=True):
             self.store.move(request.request_id, "pending", "bridge restarted while dispatched")
 
     def poll(self) -> int:

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from bridge.stats import stage_times
 from bridge.store import RequestStore
 
-LOOPS = ("watcher", "dispatcher", "prober", "pruner", "submitter")
+LOOPS = ("watcher", "dispatcher", "prober", "pruner", "leases", "submitter")
 STAGE_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 GAS_BUCKETS = (25_000, 50_000, 75_000, 100_000, 150_000, 250_000, 500_000, 1_000_000, 2_500_000)
 
@@ -94,6 +94,12 @@ class BridgeMetrics:
             "enclave_fulfil_gas_used",
             "Gas per delivered result (its share of the fulfil transaction)",
             buckets=GAS_BUCKETS,
+            registry=self.registry,
+        )
+        # Of replicas sharing a store, exactly one should show 1 (a bridge alone always does).
+        self.leading = Gauge(
+            "enclave_bridge_leading",
+            "1 while this bridge watches the chain for the replicas sharing its store",
             registry=self.registry,
         )
 

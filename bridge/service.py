@@ -14,6 +14,7 @@ from bridge.agent_timeouts import AgentTimeouts
 from bridge.dispatcher import Dispatcher
 from bridge.expiry import Expirer
 from bridge.heads import Header, HeadSubscription, websocket_url
+from bridge.leadership import Leadership
 from bridge.metrics import BridgeMetrics
 from bridge.rotation import RotationGate
 from bridge.sender import Sender
@@ -40,7 +41,11 @@ class Bridge:
         w3 = connect(settings.rpc_url, settings.rpc_timeout_s)
         deployment = Deployment.load(settings.deployment)
         router = deployment.contract(w3, "AgentRouter")
-        self.store = RequestStore(settings.database)
+        account = Account.from_key(settings.eth_private_key.get_secret_value())
+        location = settings.store_url.get_secret_value() or settings.database
+        # Each replica sharing a store has its own transmitter: its address names its claims.
+        self.store = RequestStore(location, owner=account.address.lower(), lease_s=settings.lease_s)
+        self.leader = Leadership(location)
         self.workers = WorkerPool(
             settings.worker_urls,
             timeout_s=settings.worker_timeout_s,
@@ -59,7 +64,6 @@ class Bridge:
         )
         self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
         self.dispatcher.is_held = self.rotation.held
-        account = Account.from_key(settings.eth_private_key.get_secret_value())
         self.errors: dict[str, str] = {}
         self.metrics = BridgeMetrics(self.store, self.rotation.epoch, lambda: dict(self.errors), self.workers.health)
         self.sender = Sender(
@@ -78,14 +82,18 @@ class Bridge:
             cosign_timeout_s=min(settings.worker_timeout_s, 2.0),
         )
         self.submitter.on_delivered = self.metrics.delivered
+        self.metrics.leading.set_function(lambda: 1.0 if self.leader.leading else 0.0)
         self.stake = StakeGate(w3, deployment, account.address)
         self.submitter.is_held = self._submit_held
         self.expirer = Expirer(w3, router, self.sender, self.store)
         self._stop = threading.Event()
         # Each loop sleeps on its own event; the stage before it sets it when there is work, so
         # a request moves on at once rather than at the next poll.
-        self._wake = {name: threading.Event() for name in ("watcher", "dispatcher", "submitter", "prober", "pruner")}
+        self._wake = {
+            name: threading.Event() for name in ("watcher", "dispatcher", "submitter", "prober", "pruner", "leases")
+        }
         self._pruned_at = 0.0
+        self._leases_at = 0.0
         # New blocks wake the loops that read the chain; polling stays as the fallback.
         self.heads = HeadSubscription(websocket_url(settings.rpc_url), self._new_head, settings.rpc_timeout_s)
         self.dispatcher.on_executed = self._wake["submitter"].set
@@ -97,13 +105,16 @@ class Bridge:
         self.submitter.recover()
         self.heads.start()
         for name, step, next_stage in (
-            ("watcher", self.watcher.poll, "dispatcher"),
+            # One replica of those sharing a store reads the chain into it (`bridge.leadership`).
+            ("watcher", lambda: self.watcher.poll() if self.leader.held() else 0, "dispatcher"),
             ("dispatcher", self.dispatcher.poll, None),
             # A worker that cooled down is probed before it takes work again.
             ("prober", self.workers.probe, "dispatcher"),
             ("pruner", self._prune, None),
-            # One thread sends every transaction of the account: fulfilments, then cancellations.
-            ("submitter", lambda: self.submitter.poll() + self.expirer.poll(), None),
+            ("leases", self._leases, "dispatcher"),
+            # One thread sends every transaction of the account: fulfilments, then cancellations
+            # (by the leading replica only, so that two never cancel the same request).
+            ("submitter", lambda: self.submitter.poll() + (self.expirer.poll() if self.leader.leading else 0), None),
         ):
             args = (name, step, next_stage)
             thread = threading.Thread(target=self._loop, args=args, name=name, daemon=True)
@@ -154,9 +165,21 @@ class Bridge:
         self._wake["watcher"].set()
         self._wake["submitter"].set()
 
+    def _leases(self) -> int:
+        """A few times per lease: renews this replica's holds, and (leading) puts back the
+        requests of replicas that stopped renewing theirs."""
+        if time.monotonic() - self._leases_at < self.settings.lease_s / 3:
+            return 0
+        self._leases_at = time.monotonic()
+        self.store.renew_leases()
+        reclaimed = self.store.reclaim_expired() if self.leader.held() else 0
+        if reclaimed:
+            log.warning("took back %d request(s) from a replica that stopped holding them", reclaimed)
+        return reclaimed
+
     def _prune(self) -> int:
         """Once a minute, the bulky parts of requests that ended more than `retention_s` ago."""
-        if time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
+        if not self.leader.leading or time.monotonic() - self._pruned_at < PRUNE_EVERY_S:
             return 0
         self._pruned_at = time.monotonic()
         pruned = 0
@@ -179,6 +202,8 @@ class Bridge:
             "workers": self.workers.health(),
             "newHeads": {"subscribed": self.heads.connected, "received": self.heads.heads, "error": self.heads.error},
             "fulfilTxsInFlight": self.sender.in_flight(),
+            "replica": {"owner": self.store.owner, "leads": self.leader.leading, "sharedStore": self.leader.shared},
+            "store": self.store.database.location,
             "replacements": self.sender.replacements,
             "time": time.time(),
         }
@@ -192,4 +217,5 @@ class Bridge:
         self.heads.stop()
         self.submitter.close()
         self.dispatcher.close()
+        self.leader.close()
         self.store.close()

@@ -22,6 +22,12 @@ class BridgeSettings(BaseSettings):
     retention_s: float = 7 * 24 * 3600
     deployment: Path = Path(".state/deployment.json")
     database: Path = Path(".state/bridge.sqlite")
+    # A `postgresql://` URL instead of the SQLite file: a server that replicas of one operator
+    # share (each with its own transmitter key). Secret: it carries the password.
+    store_url: SecretStr = SecretStr("")
+    # How long a replica's hold on a request it works on lasts unless renewed: after it dies,
+    # this long until another replica takes its requests back.
+    lease_s: float = 30.0
     worker_urls: list[str] = []
     # The transmitter's key: it pays for fulfil transactions and earns the fees.
     eth_private_key: SecretStr = SecretStr("")

@@ -1,8 +1,10 @@
-"""The bridge's memory: every request and each of its state transitions, in SQLite.
+"""The bridge's memory: every request and each of its state transitions, in a SQLite file or
+on a PostgreSQL server that several bridge replicas share (`bridge.database`).
 
-Every change is one SQLite transaction, and the chain cursor moves in the same transaction as
-the requests it found, so a SIGKILL at any moment loses nothing: on restart the bridge reads
-where it was and carries on.
+Every change is one transaction, and the chain cursor moves in the same transaction as the
+requests it found, so a SIGKILL at any moment loses nothing: on restart the bridge reads where
+it was and carries on. On PostgreSQL, a replica claims requests with `FOR UPDATE SKIP LOCKED`,
+so replicas never take the same request, and never wait for each other's claims.
 
     pending ──▶ dispatched ──▶ executed ──▶ submitted ──▶ fulfilled
        ▲            │              ▲            │
@@ -12,21 +14,20 @@ where it was and carries on.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from eth_utils.crypto import keccak
+from web3 import Web3
 
+from bridge.database import Connection, PostgresDatabase, SqliteDatabase, open_database
 from bridge.errors import BridgeError
 from protocol import sqlite
 from protocol.hexes import to_hex
-from protocol.results import Currency, RequestCommitment
+from protocol.results import ZERO_ADDRESS, Currency, RequestCommitment
 
 STATES = ("pending", "dispatched", "executed", "submitted", "fulfilled", "failed", "cancelled")
 OPEN_STATES = ("pending", "dispatched", "executed", "submitted")
@@ -69,7 +70,9 @@ CREATE TABLE IF NOT EXISTS requests (
     refunded TEXT,
     reason TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    owner TEXT,
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS requests_by_state ON requests (state, updated_at);
 CREATE TABLE IF NOT EXISTS transitions (
@@ -88,8 +91,73 @@ CREATE TABLE IF NOT EXISTS cursor (
 );
 """
 
-# The schema's version (PRAGMA user_version) and the steps that bring each older one forward:
-# MIGRATIONS[v] takes a store from version v to v + 1.
+# The same tables on PostgreSQL, at the latest version: integers that outgrow 32 bits are BIGINT,
+# bytes BYTEA, times DOUBLE PRECISION; uint96 and uint256 amounts stay decimal TEXT, as in SQLite.
+SCHEMA_POSTGRESQL = """
+CREATE TABLE requests (
+    request_id TEXT PRIMARY KEY,
+    agent_id BIGINT NOT NULL,
+    consumer TEXT NOT NULL,
+    code_hash TEXT NOT NULL,
+    input BYTEA NOT NULL,
+    fee TEXT NOT NULL,
+    callback_gas_limit BIGINT NOT NULL,
+    created_at_block BIGINT NOT NULL,
+    deadline BIGINT NOT NULL,
+    nonce BIGINT NOT NULL DEFAULT 0,
+    price TEXT NOT NULL DEFAULT '0',
+    operator_fee TEXT NOT NULL DEFAULT '0',
+    subscription_id BIGINT NOT NULL DEFAULT 0,
+    assignee TEXT NOT NULL DEFAULT '0x0000000000000000000000000000000000000000',
+    assigned_until BIGINT NOT NULL DEFAULT 0,
+    currency INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,
+    cancel_tx TEXT,
+    request_tx TEXT NOT NULL,
+    requested_at DOUBLE PRECISION NOT NULL,
+    state TEXT NOT NULL,
+    worker TEXT,
+    epoch BIGINT,
+    status TEXT,
+    output BYTEA,
+    error TEXT,
+    logs TEXT,
+    stats TEXT,
+    result TEXT,
+    fulfil_tx TEXT,
+    gas_used BIGINT,
+    callback_succeeded BOOLEAN,
+    gas_reimbursed TEXT,
+    refunded TEXT,
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at DOUBLE PRECISION NOT NULL,
+    owner TEXT,
+    lease_until DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+CREATE INDEX requests_by_state ON requests (state, updated_at);
+CREATE TABLE transitions (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL,
+    detail TEXT
+);
+CREATE INDEX transitions_by_request ON transitions (request_id, id);
+CREATE TABLE cursor (
+    name TEXT PRIMARY KEY,
+    last_block_seen BIGINT NOT NULL,
+    last_block_processed BIGINT NOT NULL,
+    last_block_hash TEXT
+);
+CREATE TABLE store_version (version INTEGER NOT NULL);
+"""
+# Replicas that start together create the tables once: the first takes this lock.
+_SCHEMA_LOCK = 0x656E636C61766501
+
+# The schema's version (PRAGMA user_version in SQLite, the store_version table in PostgreSQL)
+# and the steps that bring each older one forward: MIGRATIONS[v] takes a store from version v
+# to v + 1. PostgreSQL stores begin at version 6: a step from there on must suit both dialects.
 MIGRATIONS = [
     # 0 -> 1: requests carry the nonce that their id hashes.
     "ALTER TABLE requests ADD COLUMN nonce INTEGER NOT NULL DEFAULT 0;",
@@ -107,8 +175,22 @@ MIGRATIONS = [
     "ALTER TABLE requests ADD COLUMN assigned_until INTEGER NOT NULL DEFAULT 0;",
     # 4 -> 5: what a request pays in: wei (0) or the router's fee token (1).
     "ALTER TABLE requests ADD COLUMN currency INTEGER NOT NULL DEFAULT 0;",
+    # 5 -> 6: which bridge replica holds a request it is working on, and until when.
+    "ALTER TABLE requests ADD COLUMN owner TEXT;"
+    "ALTER TABLE requests ADD COLUMN lease_until DOUBLE PRECISION NOT NULL DEFAULT 0;",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+# A claimable request: in the state, due, and held by no live replica but (maybe) this one.
+_CLAIM = """SELECT * FROM requests WHERE state = ? AND next_attempt_at <= ?
+    AND (owner IS NULL OR owner = ? OR lease_until < ?)"""
+# A request whose replica stopped renewing its hold.
+_EXPIRED_HOLD = "SELECT request_id, state, owner FROM requests WHERE state IN (?, ?) AND lease_until < ? LIMIT ?"
+# States in which a request is with one replica: a worker runs it, or its fulfilment is in flight.
+HELD_STATES = ("dispatched", "submitted")
+# How long a replica's hold on a request lasts unless it renews it (`renew_leases`), by default.
+LEASE_S = 30.0
 
 
 class StoreVersionError(BridgeError):
@@ -116,8 +198,8 @@ class StoreVersionError(BridgeError):
 
     def __init__(self, version: int) -> None:
         super().__init__(
-            f"bridge.sqlite has schema version {version}, newer than this bridge's {SCHEMA_VERSION}: "
-            "run the newer bridge, or start this one with a state folder of its own"
+            f"the store has schema version {version}, newer than this bridge's {SCHEMA_VERSION}: "
+            "run the newer bridge, or start this one with a store of its own"
         )
         self.version = version
 
@@ -186,17 +268,34 @@ class StoredRequest:
 
 
 class RequestStore:
-    def __init__(self, path: Path, readonly: bool = False) -> None:
-        """The bridge opens it to write; the dashboard opens the same file read-only."""
-        self._lock = threading.RLock()
-        self._db = sqlite.connect(path, readonly)
-        if not readonly:
-            sqlite.migrate(self._db, self._lock, SCHEMA, MIGRATIONS, "requests", StoreVersionError)
+    def __init__(
+        self, location: Path | str, readonly: bool = False, owner: str = "bridge", lease_s: float = LEASE_S
+    ) -> None:
+        """A SQLite file's path or a `postgresql://` URL. The bridge opens it to write (and
+        makes or migrates its tables); the dashboard opens the same store read-only. `owner`
+        names this replica in the requests it holds (its transmitter's address), for `lease_s`
+        at a time."""
+        self.owner = owner
+        self.lease_s = lease_s
+        self.database = open_database(location, readonly)
+        if readonly:
+            return
+        try:
+            if isinstance(self.database, SqliteDatabase):
+                sqlite.migrate(self.database.db, self.database.lock, SCHEMA, MIGRATIONS, "requests", StoreVersionError)
+            else:
+                _migrate_postgresql(self.database)
+        except BaseException:
+            self.database.close()
+            raise
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return sqlite.transaction(self._db, self._lock)
+    def _transaction(self) -> Any:
+        return self.database.transaction()
 
-    def _transition(self, db: sqlite3.Connection, request_id: int, state: str, detail: str | None = None) -> None:
+    def _read(self) -> Any:
+        return self.database.read()
+
+    def _transition(self, db: Connection, request_id: int, state: str, detail: str | None = None) -> None:
         now = time.time()
         db.execute("UPDATE requests SET state = ?, updated_at = ? WHERE request_id = ?", (state, now, str(request_id)))
         db.execute(
@@ -207,8 +306,8 @@ class RequestStore:
     # -- the chain cursor ---------------------------------------------------------------------
 
     def cursor(self, name: str = "router") -> Cursor | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM cursor WHERE name = ?", (name,)).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT * FROM cursor WHERE name = ?", (name,)).fetchone()
         if row is None:
             return None
         return Cursor(row["last_block_seen"], row["last_block_processed"], row["last_block_hash"])
@@ -239,10 +338,11 @@ class RequestStore:
             for req in requests:
                 c = req.commitment
                 cur = db.execute(
-                    """INSERT OR IGNORE INTO requests (request_id, agent_id, consumer, code_hash, input, fee,
+                    """INSERT INTO requests (request_id, agent_id, consumer, code_hash, input, fee,
                     callback_gas_limit, created_at_block, deadline, nonce, price, operator_fee, subscription_id,
                     assignee, assigned_until, currency, request_tx, requested_at, state, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
+                    ON CONFLICT DO NOTHING""",
                     (
                         str(req.request_id),
                         c.agent_id,
@@ -284,33 +384,82 @@ class RequestStore:
 
     # -- moving requests along ------------------------------------------------------------------
 
-    def take(self, state: str, next_state: str, limit: int) -> list[StoredRequest]:
-        """Claims up to `limit` requests in `state` whose retry time has come, oldest first,
-        moving them to `next_state`."""
+    def take(
+        self, state: str, next_state: str, limit: int, deliverable_by: tuple[str, float] | None = None
+    ) -> list[StoredRequest]:
+        """Claims up to `limit` requests in `state` whose retry time has come and that no other
+        replica holds, oldest first, moving them to `next_state`. With `deliverable_by`
+        (a transmitter's address, a margin in seconds), only the requests it may deliver now:
+        assigned to it or to nobody, or another's whose window ended `margin` ago."""
+        now = time.time()
+        sql, params = _CLAIM, [state, now, self.owner, now]
+        if deliverable_by is not None:
+            transmitter, margin = deliverable_by
+            sql += " AND (assignee = ? OR assignee = ? OR assigned_until < ?)"
+            params += [Web3.to_checksum_address(transmitter), ZERO_ADDRESS, now - margin]
+        # Rows another replica is claiming are skipped, not waited for (PostgreSQL); SQLite has
+        # one writer at a time, so its claims never overlap.
+        sql += " ORDER BY updated_at LIMIT ?" + (
+            " FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgresql" else ""
+        )
         with self._transaction() as db:
-            rows = db.execute(
-                "SELECT * FROM requests WHERE state = ? AND next_attempt_at <= ? ORDER BY updated_at LIMIT ?",
-                (state, time.time(), limit),
-            ).fetchall()
+            rows = db.execute(sql, (*params, limit)).fetchall()
             for row in rows:
-                self._transition(db, int(row["request_id"]), next_state)
-        return [self._stored(row) for row in rows]
+                db.execute(
+                    "UPDATE requests SET owner = ?, lease_until = ? WHERE request_id = ?",
+                    (self.owner, now + self.lease_s, row["request_id"]),
+                )
+                if next_state != state:
+                    self._transition(db, int(row["request_id"]), next_state)
+        claimed = {"state": next_state, "owner": self.owner, "lease_until": now + self.lease_s}
+        return [replace(stored, state=next_state, row=stored.row | claimed) for stored in map(self._stored, rows)]
 
-    def list_in(self, state: str, limit: int = 1000, due_only: bool = False) -> list[StoredRequest]:
-        """Requests in `state`, oldest first; with `due_only`, those whose retry time has come."""
+    def renew_leases(self) -> int:
+        """Extends this replica's hold on the requests it is working on; returns how many."""
+        marks = ", ".join("?" for _ in HELD_STATES)
+        with self._transaction() as db:
+            cur = db.execute(
+                f"UPDATE requests SET lease_until = ? WHERE owner = ? AND state IN ({marks})",  # noqa: S608
+                (time.time() + self.lease_s, self.owner, *HELD_STATES),  # the IN list is placeholders only
+            )
+            return int(cur.rowcount)
+
+    def reclaim_expired(self, limit: int = 1000) -> int:
+        """Puts back the requests whose replica stopped holding them (it died, or lost its
+        store): a run with a worker goes back to pending, a fulfilment in flight back to
+        executed (delivered once on-chain whoever sends it). Returns how many."""
+        claim = _EXPIRED_HOLD + (" FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgresql" else "")
+        back = {"dispatched": "pending", "submitted": "executed"}
+        with self._transaction() as db:
+            rows = db.execute(claim, (*HELD_STATES, time.time(), limit)).fetchall()
+            for row in rows:
+                db.execute("UPDATE requests SET owner = NULL WHERE request_id = ?", (row["request_id"],))
+                detail = f"its replica ({row['owner']}) stopped holding it"
+                self._transition(db, int(row["request_id"]), back[row["state"]], detail)
+        return len(rows)
+
+    def list_in(
+        self, state: str, limit: int = 1000, due_only: bool = False, own_only: bool = False
+    ) -> list[StoredRequest]:
+        """Requests in `state`, oldest first; with `due_only`, those whose retry time has come;
+        with `own_only`, those this replica holds."""
         due = time.time() if due_only else float("inf")
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM requests WHERE state = ? AND next_attempt_at <= ? ORDER BY updated_at LIMIT ?",
-                (state, due, limit),
+        owner_clause = " AND owner = ?" if own_only else ""
+        params: tuple[Any, ...] = (state, due, self.owner, limit) if own_only else (state, due, limit)
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT * FROM requests WHERE state = ? AND next_attempt_at <= ?"  # noqa: S608 - constants
+                + owner_clause
+                + " ORDER BY updated_at LIMIT ?",
+                params,
             ).fetchall()
         return [self._stored(row) for row in rows]
 
     def due(self, state: str) -> tuple[int, float | None]:
         """How many requests in `state` may be taken now, and when the oldest of them got there
         (a cheap look before `take` or `list_in` read whole rows)."""
-        with self._lock:
-            count, oldest = self._db.execute(
+        with self._read() as db:
+            count, oldest = db.execute(
                 "SELECT COUNT(*), MIN(updated_at) FROM requests WHERE state = ? AND next_attempt_at <= ?",
                 (state, time.time()),
             ).fetchone()
@@ -319,8 +468,8 @@ class RequestStore:
     def expired(self, states: tuple[str, ...], chain_time: int, limit: int = 100) -> list[StoredRequest]:
         """Requests in `states` whose deadline is behind the chain's time and not yet cancelled."""
         marks = ", ".join("?" for _ in states)
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 f"SELECT * FROM requests WHERE state IN ({marks}) AND deadline < ? AND cancel_tx IS NULL "  # noqa: S608
                 "ORDER BY deadline LIMIT ?",  # the IN list is placeholders only
                 (*states, chain_time, limit),
@@ -343,10 +492,10 @@ class RequestStore:
             for request_id, result in results:
                 self._record_result(db, request_id, result)
 
-    def _record_result(self, db: sqlite3.Connection, request_id: int, result: dict[str, Any]) -> None:
+    def _record_result(self, db: Connection, request_id: int, result: dict[str, Any]) -> None:
         db.execute(
             """UPDATE requests SET worker = ?, epoch = ?, status = ?, output = ?, error = ?, logs = ?,
-            stats = ?, result = ? WHERE request_id = ?""",
+            stats = ?, result = ?, owner = NULL WHERE request_id = ?""",
             (
                 result["worker"],
                 result["signature"]["epoch"],
@@ -390,8 +539,10 @@ class RequestStore:
     ) -> None:
         """Moves a request back (to retry, not before `retry_at`) or to an end state, recording why."""
         with self._transaction() as db:
+            # A moved request is no longer held: any replica may take it when it is due.
             db.execute(
-                "UPDATE requests SET reason = ?, attempts = attempts + ?, next_attempt_at = ? WHERE request_id = ?",
+                """UPDATE requests SET reason = ?, attempts = attempts + ?, next_attempt_at = ?, owner = NULL
+                WHERE request_id = ?""",
                 (reason, 1 if count_attempt else 0, retry_at, str(request_id)),
             )
             self._transition(db, request_id, state, reason)
@@ -399,21 +550,21 @@ class RequestStore:
     # -- reading --------------------------------------------------------------------------------
 
     def get(self, request_id: int) -> StoredRequest | None:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM requests WHERE request_id = ?", (str(request_id),)).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT * FROM requests WHERE request_id = ?", (str(request_id),)).fetchone()
         return self._stored(row) if row else None
 
     def first_transitions(self, request_id: int) -> dict[str, float]:
         """When a request first reached each state."""
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT state, MIN(at) FROM transitions WHERE request_id = ? GROUP BY state", (str(request_id),)
             ).fetchall()
         return {state: float(at) for state, at in rows}
 
     def transitions(self, request_id: int) -> list[dict[str, Any]]:
-        with self._lock:
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT state, at, detail FROM transitions WHERE request_id = ? ORDER BY id", (str(request_id),)
             ).fetchall()
         return [dict(row) for row in rows]
@@ -434,24 +585,24 @@ class RequestStore:
             ]
             for request_id in ids:
                 db.execute(
-                    """UPDATE requests SET input = x'', output = NULL, logs = NULL, stats = NULL, result = NULL,
+                    """UPDATE requests SET input = ?, output = NULL, logs = NULL, stats = NULL, result = NULL,
                     error = NULL WHERE request_id = ?""",
-                    (request_id,),
+                    (b"", request_id),
                 )
                 db.execute("DELETE FROM transitions WHERE request_id = ?", (request_id,))
         return len(ids)
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT state, COUNT(*) AS n FROM requests GROUP BY state").fetchall()
+        with self._read() as db:
+            rows = db.execute("SELECT state, COUNT(*) AS n FROM requests GROUP BY state").fetchall()
         counts = dict.fromkeys(STATES, 0)
         counts.update({row["state"]: row["n"] for row in rows})
         return counts
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """A read for the figures in `bridge.stats` and the dashboard."""
-        with self._lock:
-            return [tuple(row) for row in self._db.execute(sql, params).fetchall()]
+        with self._read() as db:
+            return [tuple(row) for row in db.execute(sql, params).fetchall()]
 
     def page(
         self, state: str | None, agent_id: int | None, consumer: str | None, limit: int, offset: int
@@ -464,9 +615,9 @@ class RequestStore:
                 params.append(value)
         # The clause is built from the fixed column names above; every value is a parameter.
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM requests {clause}", params).fetchone()[0]  # noqa: S608
-            rows = self._db.execute(
+        with self._read() as db:
+            total = db.execute(f"SELECT COUNT(*) FROM requests {clause}", params).fetchone()[0]  # noqa: S608
+            rows = db.execute(
                 f"""SELECT request_id, agent_id, consumer, state, status, worker, epoch, requested_at, updated_at
                 FROM requests {clause} ORDER BY requested_at DESC, request_id LIMIT ? OFFSET ?""",  # noqa: S608
                 [*params, limit, offset],
@@ -474,11 +625,10 @@ class RequestStore:
         return [dict(row) for row in rows], int(total)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.database.close()
 
     @staticmethod
-    def _stored(row: sqlite3.Row) -> StoredRequest:
+    def _stored(row: Any) -> StoredRequest:
         commitment = RequestCommitment(
             agent_id=row["agent_id"],
             code_hash=bytes.fromhex(row["code_hash"][2:]),
@@ -506,3 +656,26 @@ class RequestStore:
             fulfil_tx=row["fulfil_tx"],
             row=dict(row),
         )
+
+
+def _migrate_postgresql(database: PostgresDatabase) -> None:
+    """Makes the tables at the latest version, or brings older ones forward (`MIGRATIONS`);
+    refuses tables of a newer bridge. Replicas starting together take turns."""
+    with database.transaction() as db:
+        db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+        if db.execute("SELECT to_regclass('store_version')").fetchone()[0] is None:
+            for statement in _statements(SCHEMA_POSTGRESQL):
+                db.execute(statement)
+            db.execute("INSERT INTO store_version (version) VALUES (?)", (SCHEMA_VERSION,))
+            return
+        version = int(db.execute("SELECT version FROM store_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreVersionError(version)
+        for script in MIGRATIONS[version:]:
+            for statement in _statements(script):
+                db.execute(statement)
+        db.execute("UPDATE store_version SET version = ?", (SCHEMA_VERSION,))
+
+
+def _statements(script: str) -> list[str]:
+    return [s for s in (part.strip() for part in script.split(";")) if s]

@@ -32,7 +32,7 @@ from bridge.workers import WorkerPool
 from protocol.calls import FunctionEncoder
 from protocol.events import EventDecoder
 from protocol.hexes import to_hex
-from protocol.results import ZERO_ADDRESS, CompactSignature, NotProcessedReason
+from protocol.results import CompactSignature, NotProcessedReason
 from protocol.wire import ExecuteResponse
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Submitter:
 
     def recover(self) -> None:
         by_tx: dict[str, list[int]] = defaultdict(list)
-        for request in self.store.list_in("submitted"):
+        for request in self.store.list_in("submitted", own_only=True):
             by_tx[request.fulfil_tx or ""].append(request.request_id)
         for tx_hash, request_ids in by_tx.items():
             receipt = fetch_receipt(self.w3, tx_hash) if tx_hash else None
@@ -128,12 +128,19 @@ class Submitter:
         count, oldest = self.store.due("executed")
         if not count or self._filling(count, oldest):
             return done
-        ready = self.store.list_in("executed", limit=self.batch_size * room, due_only=True)
+        # Claimed, not just read: a replica sharing the store never sends the same results. Only
+        # what this transmitter may deliver now: its own assignments and the unassigned, and
+        # another's once its window has passed (delivered, with a slash of that operator's
+        # stake, only if it missed them). The chain's clock decides; a margin covers the gap.
+        ready = self.store.take(
+            "executed",
+            "executed",
+            self.batch_size * room,
+            deliverable_by=(self.sender.account.address, ASSIGNMENT_MARGIN_S),
+        )
         by_epoch: dict[int, list[Item]] = defaultdict(list)
         for request in ready:
             if request.result is None:  # "executed" is only ever set together with a result
-                continue
-            if self._assigned_elsewhere(request):
                 continue
             response = ExecuteResponse.model_validate(request.result)
             by_epoch[response.signature.epoch].append((request, response))
@@ -146,24 +153,6 @@ class Submitter:
         for chunk in chunks[:room]:
             self._submit(chunk)
         return done + len(ready)
-
-    def _assigned_elsewhere(self, request: StoredRequest) -> bool:
-        """Whether another staked operator alone may deliver the request for now: then it waits
-        for the end of that operator's window (and is delivered, with a slash of the operator's
-        stake, only if that operator missed it)."""
-        assignee, until = request.commitment.assignee, request.commitment.assigned_until
-        if assignee == ZERO_ADDRESS or assignee.lower() == self._transmitter:
-            return False
-        # The chain's clock, not this machine's, decides; a second's margin covers the difference.
-        if time.time() > until + ASSIGNMENT_MARGIN_S:
-            return False
-        self.store.move(
-            request.request_id,
-            "executed",
-            f"assigned to {assignee} until {until}: delivered by this bridge only if it misses it",
-            retry_at=until + ASSIGNMENT_MARGIN_S + 0.5,
-        )
-        return True
 
     def _filling(self, count: int, oldest: float | None) -> bool:
         """Whether to let the next batch fill up: a fulfilment is in flight, and this one is

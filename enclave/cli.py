@@ -95,6 +95,21 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="let agents fetch loopback and private addresses (local development only)",
         )
+        p.add_argument(
+            "--store",
+            choices=("sqlite", "postgresql"),
+            default="sqlite",
+            help="the bridge's store: a SQLite file (default), or PostgreSQL (a server in the state folder)",
+        )
+        p.add_argument(
+            "--store-url", help="an existing PostgreSQL server's postgresql:// URL (implies --store postgresql)"
+        )
+        p.add_argument(
+            "--replicas",
+            type=int,
+            default=1,
+            help="bridge replicas sharing the PostgreSQL store (default 1; at most 3)",
+        )
 
     up = sub.add_parser("up", help="start anvil, the contracts, a gatekeeper, workers and the bridge")
     stack_options(up)

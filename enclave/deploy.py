@@ -22,6 +22,21 @@ def deploy_contract(w3: Web3, account: LocalAccount, name: str, *args: Any, sour
     return contract
 
 
+def fund(w3: Web3, account: LocalAccount, to: str, wei: int) -> None:
+    """Sends `wei` from `account` to `to` and waits for it to be mined."""
+    tx = {
+        "to": Web3.to_checksum_address(to),
+        "value": wei,
+        "gas": 21_000,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+        "chainId": w3.eth.chain_id,
+        "maxFeePerGas": 2 * int(w3.eth.get_block("latest").get("baseFeePerGas", 0)) + 10**9,
+        "maxPriorityFeePerGas": 10**9,
+    }
+    tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)  # type: ignore[arg-type]
+    w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
+
+
 @dataclass(frozen=True)
 class StakingRules:
     """What `OperatorStaking` is deployed with, in token units of 18 decimals and seconds."""

@@ -26,9 +26,10 @@ from web3 import Web3
 
 from coprocessor.tee.simulated import code_measurement
 from enclave.anvil import DEV_KEYS, Anvil, free_port, port_is_free
-from enclave.deploy import StakingRules, deploy_system
+from enclave.deploy import StakingRules, deploy_system, fund
 from enclave.errors import StackError
 from enclave.lifetime import tied_to_this_process
+from enclave.postgres import PostgresServer
 from protocol.deployment import Deployment, send
 from protocol.errors import DeploymentError
 
@@ -41,6 +42,14 @@ GATEKEEPER_KEYS = (DEV_KEYS[2], DEV_KEYS[5], DEV_KEYS[6], DEV_KEYS[7])
 FREE_DEV_KEYS = (DEV_KEYS[3], DEV_KEYS[4], DEV_KEYS[8])
 # Operators' transmitter keys: the first bridge's, then a second operator's (its own bridge).
 OPERATOR_KEYS = (TRANSMITTER_KEY, DEV_KEYS[9])
+# The transmitter keys of the first operator's bridge replicas (sharing one PostgreSQL store):
+# the first bridge's, then the dev mnemonic's accounts 10 and 11 (funded by the deployer).
+REPLICA_KEYS = (
+    TRANSMITTER_KEY,
+    "0xf214f2b2cd398c806f84e317254e0f0b801d0643303237d97a22a48e01628897",
+    "0x701b615bbdfb9de65240bc28bd21bbc0d996645a3dd57e7b12bc2bdf6f192c82",
+)
+STORES = ("sqlite", "postgresql")
 
 
 @dataclass
@@ -87,6 +96,12 @@ class Stack:
     workers: int = 2
     # Operators, each a bridge with its own transmitter key and stake, sharing the workers.
     operators: int = 1
+    # The first operator's store: a SQLite file (the default), or PostgreSQL: this stack's own
+    # server in the state folder, or the one `store_url` names. With PostgreSQL the operator may
+    # run `replicas` bridges over it, each with its own transmitter key and stake.
+    store: str = "sqlite"
+    store_url: str | None = field(default=None, repr=False)
+    replicas: int = 1
     staking: StakingRules = field(default_factory=StakingRules)
     confirmations: int = 0
     block_time: float | None = 1.0
@@ -114,11 +129,18 @@ class Stack:
     # The chain's port when this stack starts anvil: this one if free (else any, and it says
     # so), or any free port (None).
     rpc_port: int | None = None
+    postgres: PostgresServer | None = None
     _lock: IO[str] | None = field(default=None, repr=False)
 
     # -- starting -------------------------------------------------------------------------------
 
     def start(self) -> Stack:
+        if self.store not in STORES:
+            raise StackError(f"--store is one of {', '.join(STORES)}, not {self.store!r}")
+        if self.replicas > 1 and self.store != "postgresql":
+            raise StackError("bridge replicas share a PostgreSQL store: add --store postgresql")
+        if not 1 <= self.replicas <= len(REPLICA_KEYS):
+            raise StackError(f"--replicas is 1 to {len(REPLICA_KEYS)} on a local stack")
         self._take_lock()
         try:
             if self.web_port and not port_is_free(self.web_port):
@@ -134,7 +156,10 @@ class Stack:
             workers = [self.start_worker(f"worker-{i}", wait=False) for i in range(1, self.workers + 1)]
             for worker in workers:
                 worker.wait_healthy()
-            for index in range(1, self.operators + 1):
+            self._start_store()
+            for replica in range(1, self.replicas + 1):
+                self.start_bridge(1, replica)
+            for index in range(2, self.operators + 1):
                 self.start_bridge(index)
             if self.web_port is not None:
                 self.start_web()
@@ -167,6 +192,18 @@ class Stack:
             self.rpc_url = self.anvil.rpc_url
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.deployment = self._deploy_or_reuse()
+
+    def _start_store(self) -> None:
+        """This stack's PostgreSQL server, in the state folder, when the store is one and no
+        URL names another."""
+        if self.store != "postgresql" or self.store_url is not None:
+            return
+        self.postgres = PostgresServer(self.state_dir / "postgres", log_path=self.state_dir / "postgres.log").start()
+        self.store_url = self.postgres.url
+
+    def transmitter_keys(self) -> list[str]:
+        """Every bridge's transmitter key: the first operator's replicas', then the others'."""
+        return list(REPLICA_KEYS[: self.replicas]) + list(OPERATOR_KEYS[1 : self.operators])
 
     def _take_lock(self) -> None:
         """One stack per state folder: a lock beside the folder (a folder moved aside keeps no
@@ -230,8 +267,14 @@ class Stack:
             self._move_aside(f"{path} is of chain {existing.chain_id} with no router here")
             self.state_dir.mkdir(parents=True, exist_ok=True)
         gatekeepers = [Account.from_key(key).address for key in GATEKEEPER_KEYS[: self.gatekeepers]]
-        # Each bridge's transmitter stakes, so that it may deliver and is assigned requests.
-        operators = list(OPERATOR_KEYS[: self.operators])
+        # Each bridge's transmitter stakes, so that it may deliver and is assigned requests, and
+        # holds ether for its transactions.
+        operators = self.transmitter_keys()
+        deployer = Account.from_key(DEPLOYER_KEY)
+        for key in operators:
+            address = Account.from_key(key).address
+            if w3.eth.get_balance(address) == 0:
+                fund(w3, deployer, address, 100 * 10**18)
         deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=gatekeepers, operators=operators, staking=self.staking)
         tee = deployment.contract(w3, "TeeRegistry")
         send(w3, Account.from_key(DEPLOYER_KEY), tee.functions.allowMeasurement(code_measurement()))
@@ -305,21 +348,30 @@ class Stack:
             service.wait_healthy()
         return service
 
-    def start_bridge(self, operator: int = 1) -> Service:
-        """The bridge of operator `operator` (1: the stack's own; others keep a database of their own)."""
+    def start_bridge(self, operator: int = 1, replica: int = 1) -> Service:
+        """The bridge of operator `operator` (1: the stack's own; others keep a database of their
+        own), or replica `replica` of the first operator's, which share its PostgreSQL store."""
         name = "bridge" if operator == 1 else f"bridge-{operator}"
+        if replica > 1:
+            name = f"bridge-r{replica}"
         port = self._port(name)
         workers = [s.url for n, s in self.services.items() if n.startswith("worker")]
-        env = {
-            "ENCLAVE_BRIDGE_RPC_URL": str(self.rpc_url),
-            "ENCLAVE_BRIDGE_DEPLOYMENT": str(self.deployment_path),
-            "ENCLAVE_BRIDGE_DATABASE": str(self.state_dir / f"{name}.sqlite"),
-            "ENCLAVE_BRIDGE_WORKER_URLS": _json_list(workers),
-            "ENCLAVE_BRIDGE_ETH_PRIVATE_KEY": OPERATOR_KEYS[operator - 1],
-            "ENCLAVE_BRIDGE_CONFIRMATIONS": str(self.confirmations),
-            "ENCLAVE_BRIDGE_WORKER_TOKEN": self.execute_token,
-            "ENCLAVE_BRIDGE_PORT": str(port),
-        } | self.bridge_env
+        store = {"ENCLAVE_BRIDGE_STORE_URL": self.store_url} if operator == 1 and self.store_url else {}
+        key = REPLICA_KEYS[replica - 1] if operator == 1 else OPERATOR_KEYS[operator - 1]
+        env = (
+            store
+            | {
+                "ENCLAVE_BRIDGE_RPC_URL": str(self.rpc_url),
+                "ENCLAVE_BRIDGE_DEPLOYMENT": str(self.deployment_path),
+                "ENCLAVE_BRIDGE_DATABASE": str(self.state_dir / f"{name}.sqlite"),
+                "ENCLAVE_BRIDGE_WORKER_URLS": _json_list(workers),
+                "ENCLAVE_BRIDGE_ETH_PRIVATE_KEY": key,
+                "ENCLAVE_BRIDGE_CONFIRMATIONS": str(self.confirmations),
+                "ENCLAVE_BRIDGE_WORKER_TOKEN": self.execute_token,
+                "ENCLAVE_BRIDGE_PORT": str(port),
+            }
+            | self.bridge_env
+        )
         service = self._spawn(name, "bridge", env, port)
         service.wait_healthy()
         return service
@@ -332,6 +384,7 @@ class Stack:
             "ENCLAVE_WEB_RPC_URL": str(self.rpc_url),
             "ENCLAVE_WEB_DEPLOYMENT": str(self.deployment_path),
             "ENCLAVE_WEB_BRIDGE_DATABASE": str(self.state_dir / "bridge.sqlite"),
+            "ENCLAVE_WEB_BRIDGE_STORE_URL": self.store_url or "",
             "ENCLAVE_WEB_WORKER_URLS": _json_list([u for n, u in urls.items() if n.startswith("worker")]),
             "ENCLAVE_WEB_GATEKEEPER_URLS": _json_list(self.gatekeeper_urls()),
             "ENCLAVE_WEB_ATTESTATION_AUTHORITY_PUBLIC_KEY": str(self.state_dir / "attestation-authority.pub"),
@@ -362,6 +415,9 @@ class Stack:
         for name in reversed(list(self.services)):
             self.services[name].stop()
         self.services.clear()
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
         if self.anvil is not None:
             self.anvil.stop()
             self.anvil = None

@@ -57,6 +57,9 @@ def _stack(args: argparse.Namespace) -> Stack:
         web_port=None if args.no_web else args.web_port,
         allow_private_networks=args.allow_private_networks,
         rpc_port=args.rpc_port,
+        store="postgresql" if args.store_url else args.store,
+        store_url=args.store_url,
+        replicas=args.replicas,
     )
 
 

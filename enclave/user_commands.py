@@ -232,7 +232,8 @@ def cmd_agent_cost(args: argparse.Namespace) -> int:
         # Prices and fees are set in wei; a token request pays each at the router's rate.
         rate = int(router.functions.tokensPerEth().call())
         cost = int(router.functions.estimateTokenCost(args.agent_id, args.callback_gas, gas_price.max_fee).call())
-        price, operator_fee, units = price * rate // 10**18, operator_fee * rate // 10**18, "token units"
+        # Each part rounded up, as the router charges it.
+        price, operator_fee, units = -(-price * rate // 10**18), -(-operator_fee * rate // 10**18), "token units"
     print(cost)
     if args.parts:
         print(f"  agent's price    {price} {units} (to its owner)", file=sys.stderr)

@@ -68,5 +68,19 @@ if $browser && ! command -v chromium >/dev/null; then
     || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 fi
 
+# PostgreSQL from Debian's packages, with --dev: the tests start their own servers (initdb into a
+# temporary folder) for the bridge's PostgreSQL backend and its replicas. Pinned, as Chromium is.
+POSTGRESQL_VERSION="15.18-0+deb12u1"
+if $dev && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" != "0" ]; then
+    echo "the store's PostgreSQL tests need Debian's postgresql: run 'apt-get install postgresql' as root" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "postgresql-15=$POSTGRESQL_VERSION" \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+fi
+
 # Contracts: forge compiles only what changed.
-PATH="$PWD/node_modules/.bin:$PATH" forge build --quiet
+. scripts/foundry-env.sh
+forge build --quiet

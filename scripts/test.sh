@@ -2,7 +2,7 @@
 # Every test: the Foundry suite, then pytest. Both must run tests and pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PATH="$PWD/node_modules/.bin:$PATH"
+. scripts/foundry-env.sh
 
 echo "== lint: ruff, mypy (strict)"
 .venv/bin/ruff check .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import solcx
@@ -49,3 +50,18 @@ def test_readme_consumer_compiles_with_py_solc_x(tmp_path: Path) -> None:
     greeter = output["contracts"]["Greeter.sol"]["Greeter"]
     assert len(greeter["evm"]["bytecode"]["object"]) > 100
     assert {f["name"] for f in greeter["abi"] if f["type"] == "function"} >= {"greet", "onAgentResult", "greeting"}
+
+
+def test_the_scripts_forge_fails_when_its_check_fails(tmp_path: Path) -> None:
+    """`make test` and the setup run Foundry through scripts/foundry-env.sh: the native binary,
+    whose exit code says a check failed (npm's launcher always exits 0)."""
+    badly_formatted = tmp_path / "Bad.sol"
+    badly_formatted.write_text("contract   Bad {}\n")
+    done = subprocess.run(
+        ["/bin/bash", "-c", f'. scripts/foundry-env.sh && forge fmt --check "{badly_formatted}"'],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout

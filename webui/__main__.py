@@ -25,7 +25,7 @@ def main() -> None:
     dashboard = Dashboard(
         w3,
         Deployment.load(settings.deployment),
-        RequestStore(settings.bridge_database, readonly=True),
+        RequestStore(settings.bridge_store_url.get_secret_value() or settings.bridge_database, readonly=True),
         settings.worker_urls,
         settings.gatekeeper_urls,
         verifier,

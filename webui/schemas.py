@@ -146,6 +146,10 @@ class RequestRow(Closed):
     assignee: str = Field(description="The staked operator that alone may deliver it until assigned_until; zero: none")
     assigned_until: int = Field(description="Unix time after which any staked operator may deliver it")
     currency: int = Field(0, description="What the fee and its parts count: 0 wei, 1 the router's fee token")
+    owner: str | None = Field(
+        None, description="The bridge replica (its transmitter) that holds it while it works on it"
+    )
+    lease_until: float = Field(0, description="Unix time the holding replica's lease ends unless renewed")
     next_attempt_at: float = Field(description="Unix time before which the bridge does not try it again")
     cancel_tx: str | None = Field(description="The bridge's cancel transaction after the deadline, if any")
     request_tx: str

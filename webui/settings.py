@@ -19,6 +19,8 @@ class WebSettings(BaseSettings):
     rpc_url: str = "http://127.0.0.1:8545"
     deployment: Path = Path(".state/deployment.json")
     bridge_database: Path = Path(".state/bridge.sqlite")
+    # The bridge's PostgreSQL store, when it has one instead of the SQLite file (the password is in it).
+    bridge_store_url: SecretStr = SecretStr("")
     worker_urls: list[str] = []
     gatekeeper_urls: list[str] = []
     # The simulated TEE's attestation authority's public key: the dashboard verifies workers'

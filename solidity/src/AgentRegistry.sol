@@ -11,13 +11,18 @@ import {IAgentRegistry} from "./interfaces/IAgentRegistry.sol";
 contract AgentRegistry is IAgentRegistry {
     /// @notice Largest agent source accepted, in bytes.
     uint256 public constant MAX_CODE_SIZE = 64 * 1024;
+    /// @notice How long a price rise waits before requests pay it: whoever holds a request in
+    ///         the mempool (or a subscription, or an allowance of tokens) pays the price it saw.
+    uint48 public constant PRICE_RISE_DELAY = 1 hours;
 
-    /// @dev What a request needs besides the code hash, in one slot.
+    /// @dev What a request needs besides the code hash, in one slot. While `priceRisesAt` is
+    ///      ahead, requests pay the price before the rise (`s_priceBeforeRise`).
     struct AgentTerms {
         uint96 price;
         uint32 version;
         bool paused;
         bool restricted;
+        uint48 priceRisesAt;
     }
 
     struct AgentRecord {
@@ -30,6 +35,7 @@ contract AgentRegistry is IAgentRegistry {
     uint256 private s_agentCount;
     mapping(uint256 agentId => AgentRecord) internal s_agents;
     mapping(uint256 agentId => mapping(address consumer => bool)) internal s_allowedConsumers;
+    mapping(uint256 agentId => uint96 price) private s_priceBeforeRise;
 
     /// @dev A modifier's body is copied into every function that uses it; a function is not,
     ///      which keeps the router under the code size limit.
@@ -50,7 +56,7 @@ contract AgentRegistry is IAgentRegistry {
         agentId = ++s_agentCount;
         s_agents[agentId] = AgentRecord({
             codeHash: codeHash,
-            terms: AgentTerms({price: price, version: 1, paused: false, restricted: restricted}),
+            terms: AgentTerms({price: price, version: 1, paused: false, restricted: restricted, priceRisesAt: 0}),
             owner: msg.sender,
             pendingOwner: address(0)
         });
@@ -85,8 +91,25 @@ contract AgentRegistry is IAgentRegistry {
 
     /// @inheritdoc IAgentRegistry
     function setPrice(uint256 agentId, uint96 price) external onlyAgentOwner(agentId) {
-        s_agents[agentId].terms.price = price;
-        emit AgentPriceSet({agentId: agentId, price: price});
+        AgentTerms storage terms = s_agents[agentId].terms;
+        uint96 current = _priceOf(agentId, terms);
+        uint48 effectiveAt = uint48(block.timestamp);
+        if (price > current) {
+            // A rise waits; what requests pay until then is the price they could see.
+            effectiveAt += PRICE_RISE_DELAY;
+            s_priceBeforeRise[agentId] = current;
+            terms.priceRisesAt = effectiveAt;
+        } else {
+            terms.priceRisesAt = 0;
+        }
+        terms.price = price;
+        emit AgentPriceSet({agentId: agentId, price: price, effectiveAt: effectiveAt});
+    }
+
+    /// @dev What a request of the agent pays its owner now.
+    function _priceOf(uint256 agentId, AgentTerms memory terms) internal view returns (uint96) {
+        if (block.timestamp < terms.priceRisesAt) return s_priceBeforeRise[agentId];
+        return terms.price;
     }
 
     /// @inheritdoc IAgentRegistry
@@ -126,7 +149,7 @@ contract AgentRegistry is IAgentRegistry {
         AgentTerms memory terms = record.terms;
         agent = Agent({
             codeHash: record.codeHash,
-            price: terms.price,
+            price: _priceOf(agentId, terms),
             version: terms.version,
             paused: terms.paused,
             restricted: terms.restricted,

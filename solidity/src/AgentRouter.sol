@@ -6,6 +6,7 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
 import {AgentRegistry} from "./AgentRegistry.sol";
@@ -78,6 +79,8 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     ///         (zero): anyone may transmit and nobody is assigned.
     IAgentStaking public immutable STAKING;
     /// @notice The ERC-20 that requests and subscriptions may pay in besides wei, or zero for none.
+    ///         A plain one: the router credits what it asked to move, so a token that takes a fee
+    ///         on transfer, or rebases, would leave it owing more than it holds.
     IERC20 public immutable FEE_TOKEN;
 
     Config private s_config;
@@ -122,7 +125,6 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
     /// @inheritdoc IAgentRouter
     function requestWithToken(uint256 agentId, bytes calldata input, uint32 callbackGasLimit)
         external
-        nonReentrant
         returns (uint256 requestId)
     {
         return _request(agentId, input, callbackGasLimit, 0, Currency.TOKEN);
@@ -145,7 +147,7 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         returns (uint256 cost)
     {
         if (s_agents[agentId].codeHash == bytes32(0)) revert AgentNotFound(agentId);
-        return _cost(s_agents[agentId].terms.price, s_config, callbackGasLimit, gasPrice);
+        return _cost(_priceOf(agentId, s_agents[agentId].terms), s_config, callbackGasLimit, gasPrice);
     }
 
     /// @inheritdoc IAgentRouter
@@ -155,7 +157,8 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         returns (uint256 cost)
     {
         if (s_agents[agentId].codeHash == bytes32(0)) revert AgentNotFound(agentId);
-        return _toToken(_cost(s_agents[agentId].terms.price, s_config, callbackGasLimit, gasPrice), _tokenRate());
+        uint96 price = _priceOf(agentId, s_agents[agentId].terms);
+        (cost,,) = _tokenCost(price, s_config, callbackGasLimit, gasPrice, _tokenRate());
     }
 
     /// @dev Opens a request paid in `currency`: with the value sent or the caller's tokens
@@ -170,6 +173,9 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         RequestCommitment memory commitment = _newCommitment(agentId, input, callbackGasLimit, subscriptionId, currency);
         requestId = _openRequest(commitment);
         _emitRequested(requestId, commitment, input);
+        if (currency == Currency.TOKEN && subscriptionId == 0) {
+            FEE_TOKEN.safeTransferFrom(msg.sender, address(this), commitment.fee);
+        }
     }
 
     function _emitRequested(uint256 requestId, RequestCommitment memory commitment, bytes calldata input) private {
@@ -222,18 +228,18 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
             revert ConsumerNotAllowed(agentId, msg.sender);
         }
 
-        uint256 fee = _cost(terms.price, config, callbackGasLimit, tx.gasprice);
-        uint256 price = terms.price;
+        uint96 agentPrice = _priceOf(agentId, terms);
+        uint256 fee = _cost(agentPrice, config, callbackGasLimit, tx.gasprice);
+        uint256 price = agentPrice;
         uint256 operatorFee = config.operatorFee;
         if (currency == Currency.TOKEN) {
-            uint256 rate = _tokenRate();
-            (fee, price, operatorFee) = (_toToken(fee, rate), _toToken(price, rate), _toToken(operatorFee, rate));
+            (fee, price, operatorFee) = _tokenCost(agentPrice, config, callbackGasLimit, tx.gasprice, _tokenRate());
         }
         if (subscriptionId != 0) {
             // A subscription holds exactly the most the request can cost.
             _hold(subscriptionId, msg.sender, fee);
         } else if (currency == Currency.TOKEN) {
-            FEE_TOKEN.safeTransferFrom(msg.sender, address(this), fee);
+            // Taken in `_request` once the request is open: no call out before the state is written.
         } else {
             if (msg.value < fee) revert InsufficientFee(msg.value, fee);
             fee = msg.value;
@@ -376,9 +382,23 @@ contract AgentRouter is IAgentRouter, AgentRegistry, AgentSubscriptions, EIP712,
         if (rate == 0) revert NoFeeToken();
     }
 
-    /// @dev `amount` wei in fee-token units at `rate`, rounded down.
+    /// @dev `amount` wei in fee-token units at `rate`, rounded down: what a delivery reimburses.
     function _toToken(uint256 amount, uint256 rate) private pure returns (uint256) {
         return amount * rate / 1 ether;
+    }
+
+    /// @dev The most a request paid in the token can cost, and its price and operator's fee:
+    ///      each part rounded up on its own, so that no part priced in wei is free in a token of
+    ///      few decimals, and the fee still covers the other two (the sum of the rounded parts).
+    function _tokenCost(uint96 price, Config memory config, uint32 callbackGasLimit, uint256 gasPrice, uint256 rate)
+        private
+        pure
+        returns (uint256 fee, uint256 priceInToken, uint256 operatorFeeInToken)
+    {
+        priceInToken = Math.ceilDiv(uint256(price) * rate, 1 ether);
+        operatorFeeInToken = Math.ceilDiv(uint256(config.operatorFee) * rate, 1 ether);
+        uint256 gas = (uint256(callbackGasLimit) + config.fulfilGasOverhead) * gasPrice;
+        fee = priceInToken + operatorFeeInToken + Math.ceilDiv(gas * rate, 1 ether);
     }
 
     /// @dev The withdrawable balances in `currency`.

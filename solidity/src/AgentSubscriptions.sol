@@ -67,7 +67,7 @@ abstract contract AgentSubscriptions is IAgentSubscriptions, ReentrancyGuardTran
     }
 
     /// @inheritdoc IAgentSubscriptions
-    function fundSubscriptionWithToken(uint64 subscriptionId, uint256 amount) external nonReentrant {
+    function fundSubscriptionWithToken(uint64 subscriptionId, uint256 amount) external {
         _fundWithToken(subscriptionId, amount);
     }
 
@@ -79,7 +79,7 @@ abstract contract AgentSubscriptions is IAgentSubscriptions, ReentrancyGuardTran
         uint8 v,
         bytes32 r,
         bytes32 s
-    ) external nonReentrant {
+    ) external {
         // Anyone who saw the permit in the mempool may have used it first: that only approved
         // the router, so a failed permit is fine while the allowance covers the amount (and
         // `transferFrom` says so when it does not).
@@ -203,7 +203,8 @@ abstract contract AgentSubscriptions is IAgentSubscriptions, ReentrancyGuardTran
     /// @dev Takes `amount` of the fee token from the caller into a token subscription.
     function _fundWithToken(uint64 subscriptionId, uint256 amount) private {
         // Credited first, so a subscription in wei is refused before any token moves; the
-        // token is the deployment's own, and the transfer's failure reverts the credit.
+        // transfer's failure reverts the credit. Not guarded against reentrancy: a consumer's
+        // callback may fund its subscription, and the credit is written before the call out.
         _credit(subscriptionId, Currency.TOKEN, amount);
         _feeToken().safeTransferFrom(msg.sender, address(this), amount);
     }

@@ -132,12 +132,36 @@ contract AgentRegistry_Pause is RegistrySetup {
 }
 
 contract AgentRegistry_SetPrice is RegistrySetup {
-    function test_SetPrice_Succeeds() public {
+    function test_SetPrice_ACutTakesEffectAtOnce() public {
         vm.expectEmit(address(registry));
-        emit IAgentRegistry.AgentPriceSet(agentId, 9);
+        emit IAgentRegistry.AgentPriceSet(agentId, 9, uint48(block.timestamp));
         vm.prank(ALICE);
         registry.setPrice(agentId, 9);
         assertEq(registry.getAgent(agentId).price, 9);
+    }
+
+    function test_SetPrice_ARiseWaitsItsDelay() public {
+        uint48 effectiveAt = uint48(block.timestamp) + registry.PRICE_RISE_DELAY();
+        vm.expectEmit(address(registry));
+        emit IAgentRegistry.AgentPriceSet(agentId, 2 gwei, effectiveAt);
+        vm.prank(ALICE);
+        registry.setPrice(agentId, 2 gwei);
+        assertEq(registry.getAgent(agentId).price, 1 gwei, "requests pay the price they could see");
+        // A second rise before the first took effect keeps the price requests pay until then.
+        vm.warp(effectiveAt - 1);
+        vm.prank(ALICE);
+        registry.setPrice(agentId, 3 gwei);
+        assertEq(registry.getAgent(agentId).price, 1 gwei);
+        vm.warp(effectiveAt + registry.PRICE_RISE_DELAY());
+        assertEq(registry.getAgent(agentId).price, 3 gwei);
+    }
+
+    function test_SetPrice_ACutDuringARiseTakesEffectAtOnce() public {
+        vm.startPrank(ALICE);
+        registry.setPrice(agentId, 5 gwei);
+        registry.setPrice(agentId, 0.5 gwei);
+        vm.stopPrank();
+        assertEq(registry.getAgent(agentId).price, 0.5 gwei);
     }
 
     function test_SetPrice_RevertWhen_NotOwner() public {

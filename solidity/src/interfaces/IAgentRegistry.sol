@@ -59,10 +59,12 @@ interface IAgentRegistry {
     /// @notice Emitted when an agent is unpaused.
     /// @param agentId The agent.
     event AgentUnpaused(uint256 indexed agentId);
-    /// @notice Emitted when an agent's price changes.
+    /// @notice Emitted when an agent's price is set.
     /// @param agentId The agent.
     /// @param price The new minimum fee in wei.
-    event AgentPriceSet(uint256 indexed agentId, uint96 price);
+    /// @param effectiveAt Unix time from which requests pay it: now for a cut, after
+    ///        `PRICE_RISE_DELAY` for a rise.
+    event AgentPriceSet(uint256 indexed agentId, uint96 price, uint48 effectiveAt);
     /// @notice Emitted when an agent is restricted to its allow-list or opened to all.
     /// @param agentId The agent.
     /// @param restricted True when only allow-listed consumers may call it.
@@ -104,7 +106,8 @@ interface IAgentRegistry {
     /// @param agentId The agent.
     function unpauseAgent(uint256 agentId) external;
 
-    /// @notice Sets an agent's minimum fee.
+    /// @notice Sets an agent's minimum fee: a cut at once, a rise after `PRICE_RISE_DELAY`
+    ///         (until then requests pay the price before it, and `getAgent` shows that one).
     /// @param agentId The agent.
     /// @param price The new minimum fee in wei.
     function setPrice(uint256 agentId, uint96 price) external;

@@ -153,9 +153,10 @@ contract RouterSetup is TeeSetup {
         );
     }
 
-    /// @dev Wei in tokens at the router's rate, as the router rounds it.
+    /// @dev A charge's part in wei, in tokens at the router's rate: rounded up, as a request's
+    ///      price and operator's fee are.
     function _inTokens(uint256 amount) internal view returns (uint256) {
-        return amount * router.tokensPerEth() / 1 ether;
+        return (amount * router.tokensPerEth() + 1 ether - 1) / 1 ether;
     }
 
     /// @dev The fields of a request that paid `fee` in `currency` (or whose subscription holds it).

@@ -1,0 +1,300 @@
+"""The bridge's store, the same tests on both backends: a SQLite file and a PostgreSQL server of
+the test run's own. What one bridge relies on (nothing lost, every move recorded) and what
+replicas sharing one server rely on (no request claimed twice, the cursor moved with the
+requests it found)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from eth_utils.crypto import keccak
+from web3 import Web3
+
+from bridge.store import SCHEMA_VERSION, Delivery, NewRequest, RequestStore, StoreVersionError
+from protocol.results import Currency, RequestCommitment
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | Path]:
+    if request.param == "sqlite":
+        yield tmp_path / "bridge.sqlite"
+    else:
+        yield request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+def store(location: str | Path) -> Iterator[RequestStore]:
+    opened = RequestStore(location)
+    yield opened
+    opened.close()
+
+
+def new_request(n: int, currency: Currency = Currency.ETH) -> NewRequest:
+    payload = b"input %d" % n
+    commitment = RequestCommitment(
+        agent_id=1 + n % 3,
+        code_hash=bytes([n % 256]) * 32,
+        input_hash=keccak(payload),
+        consumer="0x" + f"{n:040x}",
+        fee=2**96 - 1,  # a uint96 that no 64-bit integer column holds
+        callback_gas_limit=100_000,
+        created_at=10 + n,
+        deadline=2**40,
+        nonce=n,
+        price=3 * 10**14,
+        operator_fee=10**14,
+        subscription_id=n % 2,
+        currency=currency,
+    )
+    return NewRequest(
+        request_id=2**255 + n,  # ids are uint256
+        commitment=commitment,
+        input=payload,
+        request_tx="0x" + f"{n:064x}",
+        requested_at=time.time(),
+    )
+
+
+def result_of(n: int) -> dict[str, object]:
+    return {
+        "worker": "w1",
+        "signature": {"epoch": 1},
+        "status": "OK",
+        "output": "0x" + bytes([n % 256]).hex(),
+        "logs": ["ran"],
+        "stats": {"elapsed_ms": 1.0},
+    }
+
+
+def test_a_request_reads_back_as_it_was_recorded(store: RequestStore) -> None:
+    request = new_request(7, Currency.TOKEN)
+    assert store.record_blocks([request], [], last_block_seen=20, last_block_processed=20, last_block_hash="0xab") == 1
+    stored = store.get(request.request_id)
+    assert stored is not None
+    assert (stored.commitment, stored.input, stored.state) == (request.commitment, request.input, "pending")
+    assert stored.commitment.request_id == request.commitment.request_id
+    cursor = store.cursor()
+    assert cursor is not None
+    assert (cursor.last_block_seen, cursor.last_block_processed, cursor.last_block_hash) == (20, 20, "0xab")
+
+
+def test_a_request_found_twice_is_recorded_once(store: RequestStore) -> None:
+    request = new_request(1)
+    assert store.record_blocks([request], [], 5, 5) == 1
+    assert store.record_blocks([request], [], 6, 6) == 0
+    assert store.counts()["pending"] == 1
+
+
+def test_a_request_moves_through_its_states_and_each_move_is_recorded(store: RequestStore) -> None:
+    request = new_request(2)
+    store.record_blocks([request], [], 5, 5)
+    [taken] = store.take("pending", "dispatched", 10)
+    assert taken.request_id == request.request_id
+    store.mark_executed([(request.request_id, result_of(2))])
+    store.mark_submitted([request.request_id], "0xfeed")
+    store.mark_fulfilled(
+        [Delivery(request.request_id, "0xfeed", 50_000, True, "delivered", gas_reimbursed=2**90, refunded=0)]
+    )
+    stored = store.get(request.request_id)
+    assert stored is not None
+    assert (stored.state, stored.fulfil_tx, stored.row["gas_reimbursed"]) == ("fulfilled", "0xfeed", str(2**90))
+    assert stored.result is not None
+    assert stored.result["status"] == "OK"
+    assert [t["state"] for t in store.transitions(request.request_id)] == [
+        "pending",
+        "dispatched",
+        "executed",
+        "submitted",
+        "fulfilled",
+    ]
+    assert set(store.first_transitions(request.request_id)) == {
+        "pending",
+        "dispatched",
+        "executed",
+        "submitted",
+        "fulfilled",
+    }
+
+
+def test_a_retry_waits_for_its_time(store: RequestStore) -> None:
+    request = new_request(3)
+    store.record_blocks([request], [], 5, 5)
+    store.take("pending", "dispatched", 10)
+    store.move(request.request_id, "pending", "no worker answered", count_attempt=True, retry_at=time.time() + 60)
+    assert store.take("pending", "dispatched", 10) == []
+    assert store.due("pending")[0] == 0
+    assert [r.request_id for r in store.list_in("pending")] == [request.request_id]
+    stored = store.get(request.request_id)
+    assert stored is not None
+    assert (stored.attempts, stored.row["reason"]) == (1, "no worker answered")
+
+
+def test_expired_requests_are_found_and_cancelled_once(store: RequestStore) -> None:
+    request = new_request(4)
+    store.record_blocks([request], [], 5, 5)
+    assert [r.request_id for r in store.expired(("pending",), chain_time=2**41)] == [request.request_id]
+    assert store.expired(("pending",), chain_time=2**39) == []
+    store.mark_cancelling(request.request_id, "0xcafe")
+    assert store.expired(("failed", "pending"), chain_time=2**41) == []
+    store.clear_cancel(request.request_id)
+    assert [r.request_id for r in store.expired(("failed",), chain_time=2**41)] == [request.request_id]
+
+
+def test_pruning_keeps_the_outcome_and_drops_the_bulk(store: RequestStore) -> None:
+    request = new_request(5)
+    store.record_blocks([request], [], 5, 5)
+    store.take("pending", "dispatched", 1)
+    store.mark_executed([(request.request_id, result_of(5))])
+    store.mark_fulfilled([Delivery(request.request_id, "0x1", 1, True, "delivered")])
+    assert store.prune(older_than=time.time() + 1) == 1
+    stored = store.get(request.request_id)
+    assert stored is not None
+    assert (stored.state, stored.input, stored.result) == ("fulfilled", b"", None)
+    assert store.transitions(request.request_id) == []
+    assert store.counts()["fulfilled"] == 1
+    assert store.prune(older_than=time.time() + 1) == 0
+
+
+def test_pages_and_reads_for_the_dashboard(store: RequestStore) -> None:
+    store.record_blocks([new_request(n) for n in range(6)], [], 5, 5)
+    rows, total = store.page(state="pending", agent_id=1, consumer=None, limit=10, offset=0)
+    assert total == 2
+    assert {row["agent_id"] for row in rows} == {1}
+    usage = store.query("SELECT agent_id, COUNT(*), MAX(requested_at) FROM requests GROUP BY agent_id")
+    by_agent = {agent_id: count for agent_id, count, _ in usage}
+    assert by_agent == {1: 2, 2: 2, 3: 2}
+
+
+def test_a_rewind_after_a_reorganisation_forgets_the_hash(store: RequestStore) -> None:
+    store.record_blocks([], [], 30, 30, "0x30")
+    store.rewind(25)
+    cursor = store.cursor()
+    assert cursor is not None
+    assert (cursor.last_block_processed, cursor.last_block_hash) == (25, None)
+
+
+def test_concurrent_claims_never_take_a_request_twice(location: str | Path) -> None:
+    """Four claimers, each with its own connection (as replicas have), take every request once."""
+    setup = RequestStore(location)
+    setup.record_blocks([new_request(n) for n in range(200)], [], 5, 5)
+    claimed: list[list[int]] = [[] for _ in range(4)]
+
+    def claim(mine: list[int]) -> None:
+        own = RequestStore(location)
+        try:
+            while batch := own.take("pending", "dispatched", 7):
+                mine.extend(r.request_id for r in batch)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=claim, args=(mine,)) for mine in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    every = [request_id for mine in claimed for request_id in mine]
+    assert len(every) == 200
+    assert len(set(every)) == 200, "no request claimed twice"
+    assert setup.counts()["dispatched"] == 200
+    setup.close()
+
+
+def test_a_store_from_a_newer_bridge_is_refused(location: str | Path) -> None:
+    older = RequestStore(location)
+    with older.database.transaction() as db:
+        if older.database.dialect == "sqlite":
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        else:
+            db.execute("UPDATE store_version SET version = ?", (SCHEMA_VERSION + 1,))
+    older.close()
+    with pytest.raises(StoreVersionError, match="newer than this bridge"):
+        RequestStore(location)
+
+
+def _expire_holds(store: RequestStore) -> None:
+    """As if the replicas holding requests stopped renewing their holds a lease ago."""
+    with store.database.transaction() as db:
+        db.execute("UPDATE requests SET lease_until = ?", (time.time() - 1,))
+
+
+def test_a_replica_never_takes_what_another_holds_until_its_hold_runs_out(location: str | Path) -> None:
+    first, second = RequestStore(location, owner="0xa"), RequestStore(location, owner="0xb")
+    first.record_blocks([new_request(n) for n in range(3)], [], 5, 5)
+    claimed = first.take("pending", "dispatched", 10)
+    assert {r.row["owner"] for r in claimed} == {"0xa"}
+    first.mark_executed([(claimed[0].request_id, result_of(0))])
+    # What the first executed is anyone's to submit; what it still runs is its own.
+    assert [r.request_id for r in second.take("executed", "executed", 10)] == [claimed[0].request_id]
+    assert second.list_in("dispatched", own_only=True) == []
+    assert len(first.list_in("dispatched", own_only=True)) == 2
+    assert first.renew_leases() == 2
+    assert second.reclaim_expired() == 0, "a live hold is not taken back"
+
+    _expire_holds(first)  # the first replica died
+    assert second.reclaim_expired() == 2
+    assert {r.request_id for r in second.take("pending", "dispatched", 10)} == {r.request_id for r in claimed[1:]}
+    history = second.transitions(claimed[1].request_id)
+    assert history[-2]["detail"] == "its replica (0xa) stopped holding it"
+    first.close()
+    second.close()
+
+
+def test_a_fulfilment_in_flight_of_a_dead_replica_goes_back_to_be_sent_again(location: str | Path) -> None:
+    first, second = RequestStore(location, owner="0xa"), RequestStore(location, owner="0xb")
+    request = new_request(9)
+    first.record_blocks([request], [], 5, 5)
+    first.take("pending", "dispatched", 1)
+    first.mark_executed([(request.request_id, result_of(9))])
+    first.take("executed", "executed", 1)
+    first.mark_submitted([request.request_id], "0xdead")
+    assert second.take("executed", "executed", 10) == []
+    _expire_holds(first)
+    assert second.reclaim_expired() == 1
+    [again] = second.take("executed", "executed", 10)
+    assert (again.request_id, again.state) == (request.request_id, "executed")
+    first.close()
+    second.close()
+
+
+def test_one_replica_leads_at_a_time_and_another_takes_over_when_it_dies(location: str | Path) -> None:
+    from bridge.leadership import Leadership
+
+    RequestStore(location).close()
+    first, second = Leadership(location), Leadership(location)
+    if not first.shared:  # SQLite: one bridge, which always leads
+        assert first.held()
+        assert second.held()
+        return
+    assert first.held()
+    assert not second.held(), "the lock is the first's"
+    assert first.held(), "and stays its own"
+    first.close()  # its connection ends, as when its process is killed
+    assert second.held()
+    second.close()
+
+
+def test_a_transmitter_claims_only_the_results_it_may_deliver_now(store: RequestStore) -> None:
+    me, other = "0x" + "aa" * 20, "0x" + "bb" * 20
+    now = int(time.time())
+
+    def assigned(n: int, assignee: str, until: int) -> NewRequest:
+        request = new_request(n)
+        commitment = replace(request.commitment, assignee=Web3.to_checksum_address(assignee), assigned_until=until)
+        return replace(request, commitment=commitment)
+
+    requests = [
+        new_request(0),  # assigned to nobody
+        assigned(1, me, now + 60),
+        assigned(2, other, now + 60),  # the other's window is open
+        assigned(3, other, now - 60),  # the other's window ended: it missed it
+    ]
+    store.record_blocks(requests, [], 5, 5)
+    store.take("pending", "dispatched", 10)
+    store.mark_executed([(r.request_id, result_of(i)) for i, r in enumerate(requests)])
+    claimed = store.take("executed", "executed", 10, deliverable_by=(me, 1.0))
+    assert {r.request_id for r in claimed} == {requests[0].request_id, requests[1].request_id, requests[3].request_id}
