@@ -75,6 +75,8 @@ class Anvil:
     """An anvil process; use it as a context manager or call `start` and `stop`."""
 
     port: int = field(default_factory=free_port)
+    # Where it listens: loopback, or an address that other hosts (or namespaces) reach.
+    host: str = "127.0.0.1"
     # With a block time, anvil still mines each transaction at once (mixed mining) and also
     # makes a block every `block_time` seconds, so that "N confirmations later" comes to pass.
     block_time: float | None = None
@@ -92,14 +94,14 @@ class Anvil:
 
     @property
     def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 20.0) -> Anvil:
         args = tied_to_this_process(
             [
                 tool_path("anvil"),
                 "--host",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
                 "--chain-id",

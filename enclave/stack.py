@@ -129,6 +129,12 @@ class Stack:
     # The chain's port when this stack starts anvil: this one if free (else any, and it says
     # so), or any free port (None).
     rpc_port: int | None = None
+    # Where the chain, the gatekeepers, the bridges and the dashboard listen and are reached:
+    # loopback, or an address of this host that workers elsewhere reach.
+    listen_host: str = "127.0.0.1"
+    # Workers placed in network namespaces, as on other hosts: worker index -> (the namespace,
+    # the worker's address in it). The namespaces and their links are the caller's.
+    worker_namespaces: dict[int, tuple[str, str]] = field(default_factory=dict)
     postgres: PostgresServer | None = None
     _lock: IO[str] | None = field(default=None, repr=False)
 
@@ -185,6 +191,7 @@ class Stack:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.anvil = Anvil(
                 port=self._chain_port(),
+                host=self.listen_host,
                 block_time=self.block_time,
                 automine=self.automine,
                 log_path=self.state_dir / "anvil.log",
@@ -281,18 +288,29 @@ class Stack:
         deployment.save(path)
         return deployment
 
-    def _spawn(self, name: str, module: str, env: dict[str, str], port: int) -> Service:
+    def _spawn(
+        self,
+        name: str,
+        module: str,
+        env: dict[str, str],
+        port: int,
+        host: str | None = None,
+        prefix: tuple[str, ...] = (),
+    ) -> Service:
+        """Runs one of our modules as `name`, reached at `host` (the stack's listen host by
+        default), its command after `prefix` (`ip netns exec NS` for a worker elsewhere)."""
         log_path = self.state_dir / f"{name}.log"
         log_file = open(log_path, "ab")  # noqa: SIM115 - the child process owns it from here
         process = subprocess.Popen(  # noqa: S603 - this Python running one of our own modules, no shell
-            tied_to_this_process([sys.executable, "-m", module]),
+            tied_to_this_process([*prefix, sys.executable, "-m", module]),
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches `enclave up`, which stops us in order
         )
         log_file.close()
-        service = Service(name=name, url=f"http://127.0.0.1:{port}", log_path=log_path, process=process)
+        url = f"http://{host or self.listen_host}:{port}"
+        service = Service(name=name, url=url, log_path=log_path, process=process)
         self.services[name] = service
         return service
 
@@ -307,7 +325,7 @@ class Stack:
         }
 
     def gatekeeper_urls(self) -> list[str]:
-        return [f"http://127.0.0.1:{port}" for port in self.gatekeeper_ports]
+        return [f"http://{self.listen_host}:{port}" for port in self.gatekeeper_ports]
 
     def start_gatekeeper(self, index: int = 1) -> Service:
         """Gatekeeper 1 makes the master key; the others fetch it from their peers."""
@@ -318,6 +336,7 @@ class Stack:
             "ENCLAVE_GATEKEEPER_ETH_PRIVATE_KEY": GATEKEEPER_KEYS[index - 1],
             "ENCLAVE_GATEKEEPER_PEERS": _json_list(peers),
             "ENCLAVE_GATEKEEPER_ROTATION_DELAY_S": str((index - 1) * 2.0),
+            "ENCLAVE_GATEKEEPER_HOST": self.listen_host,
         }
         service = self._spawn(name, "coprocessor.gatekeeper", env, port)
         service.wait_healthy()
@@ -330,6 +349,8 @@ class Stack:
 
     def start_worker(self, name: str, measurement_salt: str = "", wait: bool = True) -> Service:
         port = self._port(name)
+        index = int(name.rsplit("-", 1)[1]) if name.rsplit("-", 1)[-1].isdigit() else 0
+        namespace, host = self.worker_namespaces.get(index, ("", self.listen_host))
         gatekeepers = [s.url for n, s in self.services.items() if n.startswith("gatekeeper")]
         env = (
             self._common("ENCLAVE_WORKER_", port, name)
@@ -340,10 +361,12 @@ class Stack:
                 "ENCLAVE_WORKER_CONFIRMATIONS": str(self.confirmations),
                 "ENCLAVE_WORKER_EXECUTE_TOKEN": self.execute_token,
                 "ENCLAVE_WORKER_ALLOW_PRIVATE_NETWORKS": str(self.allow_private_networks).lower(),
+                "ENCLAVE_WORKER_HOST": host,
             }
             | self.worker_env
         )
-        service = self._spawn(name, "coprocessor.worker", env, port)
+        prefix = ("ip", "netns", "exec", namespace) if namespace else ()
+        service = self._spawn(name, "coprocessor.worker", env, port, host=host, prefix=prefix)
         if wait:
             service.wait_healthy()
         return service
@@ -366,6 +389,7 @@ class Stack:
                 "ENCLAVE_BRIDGE_DATABASE": str(self.state_dir / f"{name}.sqlite"),
                 "ENCLAVE_BRIDGE_WORKER_URLS": _json_list(workers),
                 "ENCLAVE_BRIDGE_ETH_PRIVATE_KEY": key,
+                "ENCLAVE_BRIDGE_HOST": self.listen_host,
                 "ENCLAVE_BRIDGE_CONFIRMATIONS": str(self.confirmations),
                 "ENCLAVE_BRIDGE_WORKER_TOKEN": self.execute_token,
                 "ENCLAVE_BRIDGE_PORT": str(port),
@@ -381,6 +405,7 @@ class Stack:
         urls = {n: s.url for n, s in self.services.items()}
         env = {
             "ENCLAVE_WEB_PORT": str(port),
+            "ENCLAVE_WEB_HOST": self.listen_host,
             "ENCLAVE_WEB_RPC_URL": str(self.rpc_url),
             "ENCLAVE_WEB_DEPLOYMENT": str(self.deployment_path),
             "ENCLAVE_WEB_BRIDGE_DATABASE": str(self.state_dir / "bridge.sqlite"),

@@ -81,6 +81,18 @@ if $dev && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
 fi
 
+# iproute2 from Debian's packages, with --dev: a test puts a worker in a network namespace.
+IPROUTE2_VERSION="6.1.0-3"
+if $dev && ! command -v ip >/dev/null; then
+  if [ "$(id -u)" != "0" ]; then
+    echo "the network namespace test needs Debian's iproute2: run 'apt-get install iproute2' as root" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "iproute2=$IPROUTE2_VERSION" \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2
+fi
+
 # Contracts: forge compiles only what changed.
 . scripts/foundry-env.sh
 forge build --quiet
