@@ -14,8 +14,8 @@ from web3.contract import Contract
 from web3.logs import DISCARD
 
 from enclave.locations import RunningStack
+from enclave.permit import sign_permit
 from protocol.deployment import send
-from protocol.permit import sign_permit
 from protocol.status import Currency
 
 # How long a funding permit stays good: long enough for its transaction to be mined.
