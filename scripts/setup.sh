@@ -55,42 +55,30 @@ if ! stamp_ok "$py_hash" .venv/.setup-stamp && ! { ! $dev && [ -f .venv/.setup-d
   if $dev; then touch .venv/.setup-dev; else rm -f .venv/.setup-dev; fi
 fi
 
-# Chromium from Debian's packages, for the dashboard's browser tests (`scripts/setup.sh --browser`,
-# which `make test` runs). Pinned; the newest is taken only if the mirror no longer has the pin.
-CHROMIUM_VERSION="156.0.8078.108-1~deb12u1"
+# Debian's packages, each pinned: the newest (or `fallback`) only if the mirror no longer has
+# the pin. Installing needs root; without it, say what to install.
+apt_install() {  # package version who-needs-it [fallback]
+  if [ "$(id -u)" != "0" ]; then
+    echo "$3 need Debian's $1: run 'apt-get install ${4:-$1}' as root" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1=$2" \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${4:-$1}"
+}
+
+# Chromium, for the dashboard's browser tests (`scripts/setup.sh --browser`, which `make test` runs).
 if $browser && ! command -v chromium >/dev/null; then
-  if [ "$(id -u)" != "0" ]; then
-    echo "the browser tests need Debian's chromium: run 'apt-get install chromium' as root" >&2
-    exit 1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "chromium=$CHROMIUM_VERSION" \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  apt_install chromium "156.0.8078.108-1~deb12u1" "the browser tests"
 fi
-
-# PostgreSQL from Debian's packages, with --dev: the tests start their own servers (initdb into a
-# temporary folder) for the bridge's PostgreSQL backend and its replicas. Pinned, as Chromium is.
-POSTGRESQL_VERSION="15.18-0+deb12u1"
+# PostgreSQL, with --dev: the tests start their own servers (initdb into a temporary folder) for
+# the bridge's PostgreSQL backend and its replicas.
 if $dev && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  if [ "$(id -u)" != "0" ]; then
-    echo "the store's PostgreSQL tests need Debian's postgresql: run 'apt-get install postgresql' as root" >&2
-    exit 1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "postgresql-15=$POSTGRESQL_VERSION" \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
+  apt_install postgresql-15 "15.18-0+deb12u1" "the store's PostgreSQL tests" postgresql
 fi
-
-# iproute2 from Debian's packages, with --dev: a test puts a worker in a network namespace.
-IPROUTE2_VERSION="6.1.0-3"
+# iproute2, with --dev: a test puts a worker in a network namespace.
 if $dev && ! command -v ip >/dev/null; then
-  if [ "$(id -u)" != "0" ]; then
-    echo "the network namespace test needs Debian's iproute2: run 'apt-get install iproute2' as root" >&2
-    exit 1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "iproute2=$IPROUTE2_VERSION" \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2
+  apt_install iproute2 "6.1.0-3" "the network namespace test"
 fi
 
 # Contracts: forge compiles only what changed.

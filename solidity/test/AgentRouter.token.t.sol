@@ -70,20 +70,6 @@ contract AgentRouter_Token is RouterSetup {
         vm.stopPrank();
     }
 
-    function _permit(uint256 amount, uint256 deadline) internal view returns (uint8 v, bytes32 r, bytes32 s) {
-        bytes32 structHash = keccak256(
-            abi.encode(
-                keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
-                subscriber,
-                address(router),
-                amount,
-                feeToken.nonces(subscriber),
-                deadline
-            )
-        );
-        return vm.sign(SUBSCRIBER_KEY, keccak256(abi.encodePacked("\x19\x01", feeToken.DOMAIN_SEPARATOR(), structHash)));
-    }
-
     function test_EstimateTokenCost_IsTheWeiCostAtTheRate() public view {
         uint256 inWei = router.estimateCost(agentId, CALLBACK_GAS, 3 gwei);
         assertEq(router.estimateTokenCost(agentId, CALLBACK_GAS, 3 gwei), _inTokens(inWei));
@@ -236,7 +222,7 @@ contract AgentRouter_Token is RouterSetup {
         vm.prank(subscriber);
         uint64 subscriptionId = router.createTokenSubscription();
         uint256 deadline = block.timestamp + 600;
-        (uint8 v, bytes32 r, bytes32 s) = _permit(5 ether, deadline);
+        (uint8 v, bytes32 r, bytes32 s) = _permit(SUBSCRIBER_KEY, 5 ether, deadline);
         vm.prank(subscriber);
         router.fundSubscriptionWithPermit(subscriptionId, 5 ether, deadline, v, r, s);
         assertEq(router.getSubscription(subscriptionId).balance, 5 ether);
@@ -248,7 +234,7 @@ contract AgentRouter_Token is RouterSetup {
         vm.prank(subscriber);
         uint64 subscriptionId = router.createTokenSubscription();
         uint256 deadline = block.timestamp + 600;
-        (uint8 v, bytes32 r, bytes32 s) = _permit(5 ether, deadline);
+        (uint8 v, bytes32 r, bytes32 s) = _permit(SUBSCRIBER_KEY, 5 ether, deadline);
         // Someone saw the permit in the mempool and used it first: it only approved the router.
         feeToken.permit(subscriber, address(router), 5 ether, deadline, v, r, s);
         vm.prank(subscriber);
@@ -260,7 +246,7 @@ contract AgentRouter_Token is RouterSetup {
         vm.prank(subscriber);
         uint64 subscriptionId = router.createTokenSubscription();
         uint256 deadline = block.timestamp + 600;
-        (uint8 v, bytes32 r, bytes32 s) = _permit(5 ether, deadline);
+        (uint8 v, bytes32 r, bytes32 s) = _permit(SUBSCRIBER_KEY, 5 ether, deadline);
         // The permit is the subscriber's: sent by anyone else it approves nobody for them.
         vm.prank(address(0xBAD));
         vm.expectRevert(

@@ -165,20 +165,6 @@ contract TokenAttacks is RouterSetup {
         vm.stopPrank();
     }
 
-    function _permit(uint256 amount, uint256 deadline) internal view returns (uint8 v, bytes32 r, bytes32 s) {
-        bytes32 structHash = keccak256(
-            abi.encode(
-                keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
-                subscriber,
-                address(router),
-                amount,
-                feeToken.nonces(subscriber),
-                deadline
-            )
-        );
-        return vm.sign(SUBSCRIBER_KEY, keccak256(abi.encodePacked("\x19\x01", feeToken.DOMAIN_SEPARATOR(), structHash)));
-    }
-
     function _config(uint96 operatorFee) internal pure returns (IAgentRouter.Config memory) {
         return IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, operatorFee, OVERHEAD);
     }
@@ -513,7 +499,7 @@ contract TokenAttacks is RouterSetup {
         vm.prank(subscriber);
         uint64 subscriptionId = router.createTokenSubscription();
         uint256 deadline = block.timestamp + 600;
-        (uint8 v, bytes32 r, bytes32 s) = _permit(5 ether, deadline);
+        (uint8 v, bytes32 r, bytes32 s) = _permit(SUBSCRIBER_KEY, 5 ether, deadline);
         // The mempool watcher uses the permit first, then tries to use the allowance itself.
         feeToken.permit(subscriber, address(router), 5 ether, deadline, v, r, s);
         vm.prank(address(0xBAD));

@@ -153,6 +153,27 @@ contract RouterSetup is TeeSetup {
         );
     }
 
+    /// @dev The EIP-2612 permit of the holder of `holderKey` for the router to take `amount` of
+    ///      the fee token until `deadline`.
+    function _permit(uint256 holderKey, uint256 amount, uint256 deadline)
+        internal
+        view
+        returns (uint8 v, bytes32 r, bytes32 s)
+    {
+        address holder = vm.addr(holderKey);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)"),
+                holder,
+                address(router),
+                amount,
+                feeToken.nonces(holder),
+                deadline
+            )
+        );
+        return vm.sign(holderKey, keccak256(abi.encodePacked("\x19\x01", feeToken.DOMAIN_SEPARATOR(), structHash)));
+    }
+
     /// @dev A charge's part in wei, in tokens at the router's rate: rounded up, as a request's
     ///      price and operator's fee are.
     function _inTokens(uint256 amount) internal view returns (uint256) {
