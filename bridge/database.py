@@ -38,22 +38,13 @@ class Connection(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result: ...
 
 
-class Database(Protocol):
-    """A connection shared by the bridge's threads: writes in `transaction()`, reads in `read()`."""
-
-    dialect: str  # "sqlite" or "postgresql"
-    location: str
-
-    def transaction(self) -> contextmanager[Connection]: ...  # type: ignore[valid-type]
-    def read(self) -> contextmanager[Connection]: ...  # type: ignore[valid-type]
-    def close(self) -> None: ...
-
-
 def is_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
 def open_database(location: str | Path, readonly: bool = False) -> SqliteDatabase | PostgresDatabase:
+    """A connection shared by the bridge's threads: writes in `transaction()`, reads in `read()`,
+    each a context that yields something with `execute(sql, params)`."""
     if is_url(location):
         return PostgresDatabase(str(location), readonly)
     return SqliteDatabase(Path(location), readonly)
