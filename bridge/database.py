@@ -47,6 +47,10 @@ def open_database(location: str | Path, readonly: bool = False) -> SqliteDatabas
     each a context that yields something with `execute(sql, params)`."""
     if is_url(location):
         return PostgresDatabase(str(location), readonly)
+    if isinstance(location, str) and "://" in location:
+        # Never a file of that name: a misspelt URL would run on a store of its own, unseen.
+        # (The message leaves the URL out: it may carry a password.)
+        raise ValueError("a store URL begins with postgresql:// (or postgres://)")
     return SqliteDatabase(Path(location), readonly)
 
 

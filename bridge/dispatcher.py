@@ -55,6 +55,9 @@ class Dispatcher:
         self.on_slot_free: Callable[[], None] = lambda: None
         # Dispatches that failed even to put their request back (the store failing), for status.
         self.failures = 0
+        # The requests a worker runs for this bridge now: the holds it renews (`running`).
+        self._running: set[int] = set()
+        self._running_lock = threading.Lock()
 
     def recover(self) -> None:
         """After a restart, requests this bridge had with a worker go back to pending: results
@@ -81,6 +84,8 @@ class Dispatcher:
             if not batch:
                 self._slots.release()
                 break
+            with self._running_lock:
+                self._running.update(r.request_id for r in batch)
             self._pool.submit(self._dispatch, batch).add_done_callback(self._check)
             taken += len(batch)
         return taken
@@ -93,8 +98,15 @@ class Dispatcher:
             for request in batch:
                 self._later(request, f"the bridge failed on it ({err.__class__.__name__}: {err})")
         finally:
+            with self._running_lock:
+                self._running.difference_update(r.request_id for r in batch)
             self._slots.release()
             self.on_slot_free()
+
+    def running(self) -> list[int]:
+        """The requests a worker runs for this bridge now."""
+        with self._running_lock:
+            return list(self._running)
 
     def _dispatch_once(self, batch: list[StoredRequest]) -> None:
         bodies = [ExecuteRequest(commitment=CommitmentModel.of(r.commitment), input=to_hex(r.input)) for r in batch]

@@ -4,7 +4,8 @@ Replicas of one operator share a PostgreSQL store; each claims requests for itse
 them alone reads the chain into the store (the watcher), cancels expired requests, prunes, and
 puts back the requests of replicas that stopped holding them. That one holds a PostgreSQL
 advisory lock on a connection of its own: the server releases it when the connection ends, so
-when its holder is killed the next replica to ask takes over. A bridge on SQLite is alone and
+when its holder is killed, or hangs past `LEAD_IDLE_TIMEOUT_MS`, the next replica to ask takes
+over. A bridge on SQLite is alone and
 always leads.
 """
 
@@ -21,11 +22,17 @@ log = logging.getLogger("bridge.leadership")
 
 # The advisory lock's key: "enclave" and 2, the watcher's.
 WATCHER_LOCK = 0x656E636C61766502
+# The server ends a session that has said nothing for this long, and with it the lock: a leader
+# that hangs (stopped, or cut off by a network that keeps its connection open) loses the lead to
+# another replica, instead of holding it for as long as the connection seems alive. The leader
+# asks `held()` at every poll of its watcher, well within it.
+LEAD_IDLE_TIMEOUT_MS = 15_000
 
 
 class Leadership:
-    def __init__(self, location: str | Path) -> None:
+    def __init__(self, location: str | Path, idle_timeout_ms: int = LEAD_IDLE_TIMEOUT_MS) -> None:
         self._url = str(location) if is_url(location) else None
+        self._idle_timeout_ms = idle_timeout_ms
         self._connection: Any = None
         self._held = self._url is None
         self._lock = threading.Lock()
@@ -52,7 +59,12 @@ class Leadership:
             try:
                 if self._connection is None or self._connection.closed or self._connection.broken:
                     self._lost()
-                    self._connection = psycopg.connect(self._url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
+                    self._connection = psycopg.connect(
+                        self._url,
+                        autocommit=True,
+                        connect_timeout=CONNECT_TIMEOUT_S,
+                        options=f"-c idle_session_timeout={self._idle_timeout_ms}",
+                    )
                 if self._held:
                     self._connection.execute("SELECT 1")
                 else:

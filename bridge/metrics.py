@@ -41,7 +41,11 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         states = GaugeMetricFamily("enclave_requests", "Requests known to the bridge, by state", labels=["state"])
-        for state, count in self.store.counts().items():
+        try:
+            counts = self.store.counts()
+        except Exception:  # noqa: BLE001 - the store away (a restarting server): no counts, not a broken scrape
+            counts = {}
+        for state, count in counts.items():
             states.add_metric([state], count)
         yield states
         failing = self.failing()

@@ -171,7 +171,7 @@ class Bridge:
         if time.monotonic() - self._leases_at < self.settings.lease_s / 3:
             return 0
         self._leases_at = time.monotonic()
-        self.store.renew_leases()
+        self.store.renew_leases(self.dispatcher.running())
         reclaimed = self.store.reclaim_expired() if self.leader.held() else 0
         if reclaimed:
             log.warning("took back %d request(s) from a replica that stopped holding them", reclaimed)
@@ -190,9 +190,15 @@ class Bridge:
         return pruned
 
     def status(self) -> dict[str, Any]:
-        cursor = self.store.cursor()
+        # The store may be away (a restarting server): the status says so rather than failing.
+        try:
+            cursor, counts = self.store.cursor(), self.store.counts()
+            self.errors.pop("store", None)
+        except Exception as err:  # noqa: BLE001 - any failure to read the store is the status's news
+            cursor, counts = None, None
+            self.errors["store"] = f"{err.__class__.__name__}: {err}"
         return {
-            "counts": self.store.counts(),
+            "counts": counts,
             "lastBlockSeen": cursor.last_block_seen if cursor else None,
             "lastBlockProcessed": cursor.last_block_processed if cursor else None,
             "reorgs": self.watcher.reorgs,

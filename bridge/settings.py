@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -27,7 +27,7 @@ class BridgeSettings(BaseSettings):
     store_url: SecretStr = SecretStr("")
     # How long a replica's hold on a request it works on lasts unless renewed: after it dies,
     # this long until another replica takes its requests back.
-    lease_s: float = 30.0
+    lease_s: float = Field(30.0, ge=1.0)
     worker_urls: list[str] = []
     # The transmitter's key: it pays for fulfil transactions and earns the fees.
     eth_private_key: SecretStr = SecretStr("")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -414,15 +414,28 @@ class RequestStore:
         claimed = {"state": next_state, "owner": self.owner, "lease_until": now + self.lease_s}
         return [replace(stored, state=next_state, row=stored.row | claimed) for stored in map(self._stored, rows)]
 
-    def renew_leases(self) -> int:
-        """Extends this replica's hold on the requests it is working on; returns how many."""
-        marks = ", ".join("?" for _ in HELD_STATES)
+    def renew_leases(self, running: Iterable[int]) -> int:
+        """Extends this replica's hold on what it is working on: the requests of `running` (with
+        a worker now) and its fulfilments in flight. A request it holds but no longer runs (its
+        result was lost with the store) is let go, for the leading replica to take back."""
+        ids = [str(request_id) for request_id in running]
+        until = time.time() + self.lease_s
+        renewed = 0
         with self._transaction() as db:
             cur = db.execute(
-                f"UPDATE requests SET lease_until = ? WHERE owner = ? AND state IN ({marks})",  # noqa: S608
-                (time.time() + self.lease_s, self.owner, *HELD_STATES),  # the IN list is placeholders only
+                "UPDATE requests SET lease_until = ? WHERE owner = ? AND state = 'submitted'", (until, self.owner)
             )
-            return int(cur.rowcount)
+            renewed += int(cur.rowcount)
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                cur = db.execute(
+                    "UPDATE requests SET lease_until = ? WHERE owner = ? AND state = 'dispatched'"  # noqa: S608
+                    f" AND request_id IN ({marks})",  # the IN list is placeholders only
+                    (until, self.owner, *chunk),
+                )
+                renewed += int(cur.rowcount)
+        return renewed
 
     def reclaim_expired(self, limit: int = 1000) -> int:
         """Puts back the requests whose replica stopped holding them (it died, or lost its

@@ -62,6 +62,7 @@ def deploy_system(
     operators: list[str] | None = None,
     staking: StakingRules | None = None,
     tokens_per_eth: int = TOKENS_PER_ETH,
+    stake_each: int | None = None,
 ) -> Deployment:
     """Deploys TeeRegistry, EnclaveToken, AgentRouter and the EchoConsumer example, owned by the
     deployer.
@@ -69,7 +70,8 @@ def deploy_system(
     The router takes fees in wei and in the EnclaveToken (which the deployer mints), at
     `tokens_per_eth`. `gatekeepers` are added to the TeeRegistry (the deployer by default, as on
     a dev chain). With `operators` (private keys), the router is built with an OperatorStaking
-    of the same token, and each operator stakes `staking.min_stake` of it, so that it may
+    of the same token, and each operator stakes `stake_each` of it (`staking.min_stake` by
+    default), so that it may
     transmit and is assigned requests.
     """
     account: LocalAccount = Account.from_key(deployer_key)
@@ -95,8 +97,9 @@ def deploy_system(
         staking_contract = contracts["OperatorStaking"]
         for key in operators:
             operator = Account.from_key(key)
-            send(w3, account, token.functions.mint(operator.address, rules.min_stake))
-            stake(w3, staking_contract, token, operator, rules.min_stake)
+            amount = rules.min_stake if stake_each is None else stake_each
+            send(w3, account, token.functions.mint(operator.address, amount))
+            stake(w3, staking_contract, token, operator, amount)
     return Deployment(
         chain_id=w3.eth.chain_id,
         start_block=start_block,

@@ -282,7 +282,12 @@ class Stack:
             address = Account.from_key(key).address
             if w3.eth.get_balance(address) == 0:
                 fund(w3, deployer, address, 100 * 10**18)
-        deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=gatekeepers, operators=operators, staking=self.staking)
+        # Replicas of one operator deliver each other's missed assignments, and so slash each
+        # other: each stakes ten times the least, so that a few failovers leave it active.
+        stake_each = self.staking.min_stake * (10 if self.replicas > 1 else 1)
+        deployment = deploy_system(
+            w3, DEPLOYER_KEY, gatekeepers=gatekeepers, operators=operators, staking=self.staking, stake_each=stake_each
+        )
         tee = deployment.contract(w3, "TeeRegistry")
         send(w3, Account.from_key(DEPLOYER_KEY), tee.functions.allowMeasurement(code_measurement()))
         deployment.save(path)

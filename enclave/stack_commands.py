@@ -114,7 +114,7 @@ def _status_line(bridge_url: str) -> str:
         status = httpx.get(f"{bridge_url}/v1/status", timeout=2).json()
     except httpx.HTTPError as err:
         return f"bridge unreachable: {err}"
-    counts = " ".join(f"{state} {n}" for state, n in status["counts"].items() if n)
+    counts = " ".join(f"{state} {n}" for state, n in (status["counts"] or {}).items() if n)
     line = f"block {status['lastBlockProcessed']}: requests {counts or 'none yet'}"
     # A loop that keeps failing (the chain unreachable, say) and workers that are down say so.
     problems = [f"{loop}: {error}" for loop, error in (status.get("errors") or {}).items()]

@@ -60,13 +60,16 @@ def _fulfilments(stack: Stack, ids: list[int]) -> Counter[int]:
     )
 
 
-def _wait_until_it_holds_work(stack: Stack, owner: str, timeout: float = 30.0) -> None:
-    """Until a worker runs a request for the replica `owner`: killed then, it leaves work behind."""
+def _wait_until_it_holds_work(stack: Stack, owner: str | None, timeout: float = 30.0) -> None:
+    """Until a worker runs a request for the replica `owner` (or any): killed then, it leaves
+    work behind."""
     assert stack.store_url is not None
     deadline = time.monotonic() + timeout
     with psycopg.connect(stack.store_url, connect_timeout=10, autocommit=True) as db:
         while time.monotonic() < deadline:
-            row = db.execute("SELECT COUNT(*) FROM requests WHERE state = 'dispatched' AND owner = %s", (owner,))
+            row = db.execute(
+                "SELECT COUNT(*) FROM requests WHERE state = 'dispatched' AND owner = COALESCE(%s, owner)", (owner,)
+            )
             if (found := row.fetchone()) is not None and found[0] > 0:
                 return
             time.sleep(0.05)
@@ -125,10 +128,48 @@ def test_replicas_killed_in_turn_lose_nothing_and_deliver_nothing_twice(stack: S
     counts = _fulfilments(stack, ids)
     assert set(counts) == set(ids), "every request fulfilled"
     assert set(counts.values()) == {1}, "each exactly once"
-    # The killed replicas held requests, which the others took back once their holds ran out.
+    # The killed replicas held requests, which were put back: by the leader once their holds ran
+    # out, or by the replica itself when it started again first (whichever came sooner).
     assert stack.store_url is not None
     with psycopg.connect(stack.store_url, connect_timeout=10) as db:
-        row = db.execute("SELECT COUNT(*) FROM transitions WHERE detail LIKE '%stopped holding it'").fetchone()
+        row = db.execute(
+            "SELECT COUNT(*) FROM transitions WHERE detail LIKE '%stopped holding it'"
+            " OR detail = 'bridge restarted while dispatched'"
+        ).fetchone()
     assert row is not None
     assert row[0] > 0
     assert sum(bool(_status(stack, name)["replica"]["leads"]) for name in REPLICAS) == 1  # type: ignore[index]
+
+
+def test_a_store_that_restarts_under_load_leaves_nothing_behind(stack: Stack) -> None:
+    """PostgreSQL stops while workers run requests for the replicas and starts again: results
+    that could not be saved are run again once their holds run out, and every request is
+    fulfilled exactly once; the status says what happened meanwhile."""
+    assert stack.postgres is not None
+    agent = register(stack, SLOW_ECHO)
+    ids = request_ids(stack, send_asks(stack, agent, [b"restart %d" % i for i in range(8)]))
+    _wait_until_it_holds_work(stack, None)
+    stack.postgres.stop()
+    try:
+        away = _status(stack, "bridge")
+        assert away["counts"] is None
+        assert "store" in away["errors"]  # type: ignore[operator]
+        time.sleep(2)
+    finally:
+        stack.postgres.start()
+    ids += request_ids(stack, send_asks(stack, agent, [b"after %d" % i for i in range(4)]))
+    wait_for(stack, ids, timeout=180)
+    counts = _fulfilments(stack, ids)
+    assert set(counts) == set(ids)
+    assert set(counts.values()) == {1}
+    assert stack.store_url is not None
+    deadline = time.monotonic() + 60
+    while True:
+        with psycopg.connect(stack.store_url, connect_timeout=10) as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM requests WHERE state IN ('pending', 'dispatched', 'executed', 'submitted')"
+            ).fetchone()
+        if row is not None and row[0] == 0:
+            break
+        assert time.monotonic() < deadline, f"{row} requests left open in the store"
+        time.sleep(0.5)

@@ -232,7 +232,7 @@ def test_a_replica_never_takes_what_another_holds_until_its_hold_runs_out(locati
     assert [r.request_id for r in second.take("executed", "executed", 10)] == [claimed[0].request_id]
     assert second.list_in("dispatched", own_only=True) == []
     assert len(first.list_in("dispatched", own_only=True)) == 2
-    assert first.renew_leases() == 2
+    assert first.renew_leases(r.request_id for r in claimed[1:]) == 2
     assert second.reclaim_expired() == 0, "a live hold is not taken back"
 
     _expire_holds(first)  # the first replica died
@@ -298,3 +298,43 @@ def test_a_transmitter_claims_only_the_results_it_may_deliver_now(store: Request
     store.mark_executed([(r.request_id, result_of(i)) for i, r in enumerate(requests)])
     claimed = store.take("executed", "executed", 10, deliverable_by=(me, 1.0))
     assert {r.request_id for r in claimed} == {requests[0].request_id, requests[1].request_id, requests[3].request_id}
+
+
+def test_a_hold_nothing_runs_any_more_is_let_go(location: str | Path) -> None:
+    """A replica renews the holds of what it runs now; a request whose result it lost (the store
+    away when the worker answered) stops being renewed, and the leader takes it back."""
+    first = RequestStore(location, owner="0xa", lease_s=1.0)
+    second = RequestStore(location, owner="0xb")
+    first.record_blocks([new_request(n) for n in range(2)], [], 5, 5)
+    running, lost = first.take("pending", "dispatched", 2)
+    time.sleep(1.2)
+    assert first.renew_leases([running.request_id]) == 1
+    assert second.reclaim_expired() == 1
+    [back] = second.take("pending", "dispatched", 10)
+    assert back.request_id == lost.request_id
+    first.close()
+    second.close()
+
+
+def test_a_misspelt_store_url_is_refused_and_not_taken_for_a_file(tmp_path: Path) -> None:
+    for url in ("postgresq://enclave:s3cret@127.0.0.1:1/x", "postgresql+psycopg://enclave:s3cret@127.0.0.1:1/x"):
+        with pytest.raises(ValueError, match="begins with postgresql://") as refused:
+            RequestStore(url)
+        assert "s3cret" not in str(refused.value)
+    assert not any(Path.cwd().glob("postgres*:")), "no file named after the URL"
+
+
+def test_a_hung_leader_loses_the_lead(postgres_database: str) -> None:
+    """A leader that stops asking (stopped, or cut off behind a connection that stays open) is
+    ended by the server after its idle timeout, and another replica takes the lead."""
+    from bridge.leadership import Leadership
+
+    RequestStore(postgres_database).close()
+    hung, other = Leadership(postgres_database, idle_timeout_ms=1000), Leadership(postgres_database)
+    assert hung.held()
+    assert not other.held()
+    time.sleep(2.0)  # the hung one says nothing
+    assert other.held(), "the lead passed on"
+    assert not hung.held(), "and the hung one knows it lost it when it asks again"
+    hung.close()
+    other.close()
