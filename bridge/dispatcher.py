@@ -163,6 +163,7 @@ class Dispatcher:
             f"{reason}; next try in {delay:.1f} s",
             count_attempt=True,
             retry_at=time.time() + delay,
+            only_if_held=True,  # taken back meanwhile (this bridge paused past its lease): another's now
         )
 
     def _check(self, future: Future[None]) -> None:

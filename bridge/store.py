@@ -499,16 +499,17 @@ class RequestStore:
             if tx_hash:
                 self._transition(db, request_id, "failed", f"cancel sent in tx {tx_hash}, to refund the fee")
 
-    def mark_executed(self, results: list[tuple[int, dict[str, Any]]]) -> None:
-        """Records signed results (request id, the worker's answer), in one transaction."""
+    def mark_executed(self, results: list[tuple[int, dict[str, Any]]]) -> int:
+        """Records signed results (request id, the worker's answer), in one transaction, for the
+        requests this replica still holds: one it let go (paused past its lease, say) may be
+        another's by now, or delivered. Returns how many it recorded."""
         with self._transaction() as db:
-            for request_id, result in results:
-                self._record_result(db, request_id, result)
+            return sum(self._record_result(db, request_id, result) for request_id, result in results)
 
-    def _record_result(self, db: Connection, request_id: int, result: dict[str, Any]) -> None:
-        db.execute(
+    def _record_result(self, db: Connection, request_id: int, result: dict[str, Any]) -> int:
+        cur = db.execute(
             """UPDATE requests SET worker = ?, epoch = ?, status = ?, output = ?, error = ?, logs = ?,
-            stats = ?, result = ?, owner = NULL WHERE request_id = ?""",
+            stats = ?, result = ?, owner = NULL WHERE request_id = ? AND state = 'dispatched' AND owner = ?""",
             (
                 result["worker"],
                 result["signature"]["epoch"],
@@ -519,15 +520,25 @@ class RequestStore:
                 json.dumps(result["stats"]),
                 json.dumps(result),
                 str(request_id),
+                self.owner,
             ),
         )
+        if cur.rowcount == 0:
+            return 0
         self._transition(db, request_id, "executed", f"{result['status']} by {result['worker']}")
+        return 1
 
     def mark_submitted(self, request_ids: list[int], tx_hash: str) -> None:
+        """Records the fulfil transaction of results this replica claimed and still holds."""
         with self._transaction() as db:
             for request_id in request_ids:
-                db.execute("UPDATE requests SET fulfil_tx = ? WHERE request_id = ?", (tx_hash, str(request_id)))
-                self._transition(db, request_id, "submitted", f"tx {tx_hash}")
+                cur = db.execute(
+                    """UPDATE requests SET fulfil_tx = ? WHERE request_id = ? AND state = 'executed'
+                    AND (owner = ? OR owner IS NULL)""",
+                    (tx_hash, str(request_id), self.owner),
+                )
+                if cur.rowcount:
+                    self._transition(db, request_id, "submitted", f"tx {tx_hash}")
 
     def mark_fulfilled(self, deliveries: list[Delivery]) -> None:
         """Records deliveries read from the chain, in one transaction."""
@@ -548,17 +559,26 @@ class RequestStore:
                 self._transition(db, d.request_id, "fulfilled", d.detail)
 
     def move(
-        self, request_id: int, state: str, reason: str, count_attempt: bool = False, retry_at: float = 0.0
+        self,
+        request_id: int,
+        state: str,
+        reason: str,
+        count_attempt: bool = False,
+        retry_at: float = 0.0,
+        only_if_held: bool = False,
     ) -> None:
-        """Moves a request back (to retry, not before `retry_at`) or to an end state, recording why."""
+        """Moves a request back (to retry, not before `retry_at`) or to an end state, recording why;
+        with `only_if_held`, only while this replica holds it."""
+        held = " AND owner = ?" if only_if_held else ""
         with self._transaction() as db:
             # A moved request is no longer held: any replica may take it when it is due.
-            db.execute(
-                """UPDATE requests SET reason = ?, attempts = attempts + ?, next_attempt_at = ?, owner = NULL
-                WHERE request_id = ?""",
-                (reason, 1 if count_attempt else 0, retry_at, str(request_id)),
+            cur = db.execute(
+                "UPDATE requests SET reason = ?, attempts = attempts + ?, next_attempt_at = ?, owner = NULL"  # noqa: S608
+                " WHERE request_id = ?" + held,  # `held` is one of two constants
+                (reason, 1 if count_attempt else 0, retry_at, str(request_id), *((self.owner,) if held else ())),
             )
-            self._transition(db, request_id, state, reason)
+            if cur.rowcount:
+                self._transition(db, request_id, state, reason)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -338,3 +338,28 @@ def test_a_hung_leader_loses_the_lead(postgres_database: str) -> None:
     assert not hung.held(), "and the hung one knows it lost it when it asks again"
     hung.close()
     other.close()
+
+
+def test_a_replica_that_let_a_request_go_records_nothing_for_it(location: str | Path) -> None:
+    """Paused past its lease, a replica comes back with a result for a request another replica
+    took back and ran: its late result and transaction change nothing."""
+    paused, other = RequestStore(location, owner="0xa"), RequestStore(location, owner="0xb")
+    request = new_request(11)
+    paused.record_blocks([request], [], 5, 5)
+    paused.take("pending", "dispatched", 1)
+    _expire_holds(paused)
+    assert other.reclaim_expired() == 1
+    other.take("pending", "dispatched", 1)
+    other.mark_executed([(request.request_id, result_of(1))])
+    other.take("executed", "executed", 1)
+    other.mark_submitted([request.request_id], "0xother")
+
+    assert paused.mark_executed([(request.request_id, result_of(2))]) == 0
+    paused.mark_submitted([request.request_id], "0xlate")
+    stored = other.get(request.request_id)
+    assert stored is not None
+    assert (stored.state, stored.fulfil_tx) == ("submitted", "0xother")
+    assert stored.result is not None
+    assert stored.result["output"] == result_of(1)["output"]
+    paused.close()
+    other.close()

@@ -20,6 +20,7 @@ def test_pruning_drops_the_bulk_of_ended_requests_and_keeps_their_rows_and_count
     requests = [_request(n) for n in range(4)]
     store.record_blocks(requests, [], 1, 1, "0x" + "00" * 32)
     ended, open_one = requests[:3], requests[3]
+    store.take("pending", "dispatched", len(requests))  # all claimed; the open one stays with its worker
     for request in ended:
         result = {
             "worker": "w",
