@@ -529,11 +529,12 @@ class RequestStore:
         return 1
 
     def mark_submitted(self, request_ids: list[int], tx_hash: str) -> None:
-        """Records the fulfil transaction of results this replica claimed and still holds."""
+        """Records the fulfil transaction of results this replica claimed and still holds (or
+        its replacement at a higher fee)."""
         with self._transaction() as db:
             for request_id in request_ids:
                 cur = db.execute(
-                    """UPDATE requests SET fulfil_tx = ? WHERE request_id = ? AND state = 'executed'
+                    """UPDATE requests SET fulfil_tx = ? WHERE request_id = ? AND state IN ('executed', 'submitted')
                     AND (owner = ? OR owner IS NULL)""",
                     (tx_hash, str(request_id), self.owner),
                 )

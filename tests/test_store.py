@@ -363,3 +363,16 @@ def test_a_replica_that_let_a_request_go_records_nothing_for_it(location: str | 
     assert stored.result["output"] == result_of(1)["output"]
     paused.close()
     other.close()
+
+
+def test_a_replaced_fulfil_transaction_is_recorded(store: RequestStore) -> None:
+    request = new_request(12)
+    store.record_blocks([request], [], 5, 5)
+    store.take("pending", "dispatched", 1)
+    store.mark_executed([(request.request_id, result_of(12))])
+    store.take("executed", "executed", 1)
+    store.mark_submitted([request.request_id], "0xfirst")
+    store.mark_submitted([request.request_id], "0xdearer")  # sent again at a higher fee
+    stored = store.get(request.request_id)
+    assert stored is not None
+    assert (stored.state, stored.fulfil_tx) == ("submitted", "0xdearer")

@@ -641,6 +641,7 @@ def test_the_real_read_models_over_a_real_store_match_the_models(tmp_path: Path)
         "stats": {"elapsed_ms": 1.5},
         "calls": [{"agentId": 2, "codeHash": "0x" + "66" * 32, "depth": 1, "status": "OK"}],
     }
+    store.take("pending", "dispatched", 2)  # as the dispatcher does before a worker answers
     store.mark_executed([(BIG_ID, result)])
     store.mark_submitted([BIG_ID], "0xbb")
     store.mark_fulfilled([Delivery(BIG_ID, "0xbb", 50_000, True, "fulfilled on-chain")])
@@ -661,7 +662,13 @@ def test_the_real_read_models_over_a_real_store_match_the_models(tmp_path: Path)
         assert [n for n in json_integers(response.text) if abs(n) > JS_SAFE] == []
     detail = client.get(f"/api/requests/{BIG_ID}").json()
     assert (detail["id"], detail["row"]["request_id"], detail["row"]["fee"]) == (str(BIG_ID), str(BIG_ID), str(FEE))
-    assert [t["state"] for t in detail["transitions"]] == ["pending", "executed", "submitted", "fulfilled"]
+    assert [t["state"] for t in detail["transitions"]] == [
+        "pending",
+        "dispatched",
+        "executed",
+        "submitted",
+        "fulfilled",
+    ]
     assert "after_ms" not in detail["transitions"][0], "the first transition has nothing to follow"
     assert all("after_ms" in t for t in detail["transitions"][1:])
     assert detail["calls"] == result["calls"]
