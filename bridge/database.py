@@ -98,6 +98,25 @@ class Row(tuple[Any, ...]):
         return list(self._names)
 
 
+def connect_postgresql(url: str, options: str, **kwargs: Any) -> Any:
+    """A psycopg connection in autocommit, with the bounds every wait on the server has: `options`
+    are server settings (`-c name=value ...`)."""
+    import psycopg
+
+    return psycopg.connect(
+        url,
+        autocommit=True,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        options=options,
+        # A server that vanished without a word is noticed within a minute, not never.
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+        **kwargs,
+    )
+
+
 class _PostgresConnection:
     """Runs the store's `?`-placeholder SQL on psycopg (whose placeholder is `%s`)."""
 
@@ -124,25 +143,12 @@ class PostgresDatabase:
         self._connect()
 
     def _connect(self) -> psycopg.Connection[Row]:
-        import psycopg
-
         if self._connection is not None and not self._connection.closed and not self._connection.broken:
             return self._connection
         options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS} -c lock_timeout={LOCK_TIMEOUT_MS}"
         if self._readonly:
             options += " -c default_transaction_read_only=on"
-        self._connection = psycopg.connect(
-            self._url,
-            autocommit=True,
-            connect_timeout=CONNECT_TIMEOUT_S,
-            options=options,
-            row_factory=_row_factory,
-            # A server that vanished without a word is noticed within a minute, not never.
-            keepalives=1,
-            keepalives_idle=10,
-            keepalives_interval=5,
-            keepalives_count=3,
-        )
+        self._connection = connect_postgresql(self._url, options, row_factory=_row_factory)
         return self._connection
 
     @contextmanager

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bridge.database import CONNECT_TIMEOUT_S, is_url
+from bridge.database import connect_postgresql, is_url
 
 log = logging.getLogger("bridge.leadership")
 
@@ -59,12 +59,8 @@ class Leadership:
             try:
                 if self._connection is None or self._connection.closed or self._connection.broken:
                     self._lost()
-                    self._connection = psycopg.connect(
-                        self._url,
-                        autocommit=True,
-                        connect_timeout=CONNECT_TIMEOUT_S,
-                        options=f"-c idle_session_timeout={self._idle_timeout_ms}",
-                    )
+                    options = f"-c idle_session_timeout={self._idle_timeout_ms}"
+                    self._connection = connect_postgresql(self._url, options)
                 if self._held:
                     self._connection.execute("SELECT 1")
                 else:

@@ -399,9 +399,7 @@ class RequestStore:
             params += [Web3.to_checksum_address(transmitter), ZERO_ADDRESS, now - margin]
         # Rows another replica is claiming are skipped, not waited for (PostgreSQL); SQLite has
         # one writer at a time, so its claims never overlap.
-        sql += " ORDER BY updated_at LIMIT ?" + (
-            " FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgresql" else ""
-        )
+        sql += " ORDER BY updated_at LIMIT ?" + self._skip_claimed()
         with self._transaction() as db:
             rows = db.execute(sql, (*params, limit)).fetchall()
             for row in rows:
@@ -413,6 +411,11 @@ class RequestStore:
                     self._transition(db, int(row["request_id"]), next_state)
         claimed = {"state": next_state, "owner": self.owner, "lease_until": now + self.lease_s}
         return [replace(stored, state=next_state, row=stored.row | claimed) for stored in map(self._stored, rows)]
+
+    def _skip_claimed(self) -> str:
+        """What makes a claim skip the rows another replica is claiming, rather than wait for
+        them (PostgreSQL); SQLite has one writer at a time, so its claims never overlap."""
+        return " FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgresql" else ""
 
     def renew_leases(self, running: Iterable[int]) -> int:
         """Extends this replica's hold on what it is working on: the requests of `running` (with
@@ -441,7 +444,7 @@ class RequestStore:
         """Puts back the requests whose replica stopped holding them (it died, or lost its
         store): a run with a worker goes back to pending, a fulfilment in flight back to
         executed (delivered once on-chain whoever sends it). Returns how many."""
-        claim = _EXPIRED_HOLD + (" FOR UPDATE SKIP LOCKED" if self.database.dialect == "postgresql" else "")
+        claim = _EXPIRED_HOLD + self._skip_claimed()
         back = {"dispatched": "pending", "submitted": "executed"}
         with self._transaction() as db:
             rows = db.execute(claim, (*HELD_STATES, time.time(), limit)).fetchall()

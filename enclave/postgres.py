@@ -75,7 +75,11 @@ class PostgresServer:
 
     @property
     def url(self) -> str:
-        return f"postgresql://enclave:{self.password}@127.0.0.1:{self.port}/{DATABASE}"
+        return self.url_for(DATABASE)
+
+    def url_for(self, database: str) -> str:
+        """The URL of one of the server's databases (`postgres`: the one every server has)."""
+        return f"postgresql://enclave:{self.password}@127.0.0.1:{self.port}/{database}"
 
     @property
     def pid(self) -> int:
@@ -152,7 +156,7 @@ class PostgresServer:
     def _create_database(self) -> None:
         import psycopg  # the bridge's dependency; imported here so the CLI starts without it
 
-        with psycopg.connect(self.url.rsplit("/", 1)[0] + "/postgres", autocommit=True, connect_timeout=10) as db:
+        with psycopg.connect(self.url_for("postgres"), autocommit=True, connect_timeout=10) as db:
             db.execute(f"CREATE DATABASE {DATABASE}")
 
     def _wait_ready(self, timeout: float) -> None:
@@ -165,7 +169,7 @@ class PostgresServer:
                     f"postgres exited with {self._process.returncode}: see {self.data_dir}/postgres.log"
                 )
             try:
-                with psycopg.connect(self.url.rsplit("/", 1)[0] + "/postgres", connect_timeout=2):
+                with psycopg.connect(self.url_for("postgres"), connect_timeout=2):
                     return
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:

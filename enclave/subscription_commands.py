@@ -15,7 +15,7 @@ from web3.logs import DISCARD
 
 from enclave.locations import RunningStack
 from enclave.permit import sign_permit
-from protocol.deployment import send
+from protocol.deployment import load_artifact, send
 from protocol.status import Currency
 
 # How long a funding permit stays good: long enough for its transaction to be mined.
@@ -26,6 +26,14 @@ def _router(args: argparse.Namespace) -> tuple[Web3, Contract]:
     stack = RunningStack.read(Path(args.state_dir))
     w3 = stack.web3()
     return w3, stack.deployment.contract(w3, "AgentRouter")
+
+
+def _fee_token(w3: Web3, router: Contract) -> Contract:
+    """The router's own fee token (whichever ERC-20 it was deployed with), as an ERC-20 with permit."""
+    token: Contract = w3.eth.contract(
+        address=router.functions.FEE_TOKEN().call(), abi=load_artifact("EnclaveToken").abi
+    )
+    return token
 
 
 def _currency(router: Contract, subscription_id: int) -> Currency:
@@ -54,17 +62,13 @@ def cmd_subscription_fund(args: argparse.Namespace) -> int:
     if _currency(router, args.subscription_id) is Currency.ETH:
         send(w3, funder, router.functions.fundSubscription(args.subscription_id), value=args.amount)
         return cmd_subscription_show(args)
-    token = w3.eth.contract(address=router.functions.FEE_TOKEN().call(), abi=_token_abi(args))
+    token = _fee_token(w3, router)
     permit = sign_permit(token, funder, router.address, args.amount, int(time.time()) + PERMIT_LIFETIME_S)
     call = router.functions.fundSubscriptionWithPermit(
         args.subscription_id, permit.value, permit.deadline, permit.v, permit.r, permit.s
     )
     send(w3, funder, call)
     return cmd_subscription_show(args)
-
-
-def _token_abi(args: argparse.Namespace) -> list[dict[str, object]]:
-    return RunningStack.read(Path(args.state_dir)).deployment.abis["EnclaveToken"]
 
 
 def cmd_subscription_add_consumer(args: argparse.Namespace) -> int:

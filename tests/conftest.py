@@ -51,10 +51,10 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_database(postgres_server: PostgresServer) -> Iterator[str]:
     """The URL of an empty database, dropped after the test."""
     name = f"test_{uuid.uuid4().hex[:16]}"
-    admin = postgres_server.url.rsplit("/", 1)[0] + "/postgres"
+    admin = postgres_server.url_for("postgres")
     with psycopg.connect(admin, autocommit=True, connect_timeout=10) as db:
         db.execute(f"CREATE DATABASE {name}")
-    yield postgres_server.url.rsplit("/", 1)[0] + "/" + name
+    yield postgres_server.url_for(name)
     with psycopg.connect(admin, autocommit=True, connect_timeout=10) as db:
         db.execute(f"DROP DATABASE {name} WITH (FORCE)")
 

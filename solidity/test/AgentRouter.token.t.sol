@@ -61,15 +61,6 @@ contract AgentRouter_Token is RouterSetup {
             _commitmentOf(requestId, agentId, keccak256(AGENT_CODE), address(consumer), input, CALLBACK_GAS, value, 0);
     }
 
-    function _tokenSubscription(uint256 funds) internal returns (uint64 subscriptionId) {
-        vm.startPrank(subscriber);
-        subscriptionId = router.createTokenSubscription();
-        feeToken.approve(address(router), funds);
-        router.fundSubscriptionWithToken(subscriptionId, funds);
-        router.addConsumer(subscriptionId, address(consumer));
-        vm.stopPrank();
-    }
-
     function test_EstimateTokenCost_IsTheWeiCostAtTheRate() public view {
         uint256 inWei = router.estimateCost(agentId, CALLBACK_GAS, 3 gwei);
         assertEq(router.estimateTokenCost(agentId, CALLBACK_GAS, 3 gwei), _inTokens(inWei));
@@ -176,7 +167,7 @@ contract AgentRouter_Token is RouterSetup {
     }
 
     function test_ARequestFromATokenSubscriptionHoldsAndPaysTokens() public {
-        uint64 subscriptionId = _tokenSubscription(10 ether);
+        uint64 subscriptionId = _tokenSubscription(subscriber, address(consumer), 10 ether);
         vm.txGasPrice(1 gwei);
         uint256 held = router.estimateTokenCost(agentId, CALLBACK_GAS, 1 gwei);
         vm.prank(address(consumer));
@@ -203,7 +194,7 @@ contract AgentRouter_Token is RouterSetup {
     }
 
     function test_AWeiSubscriptionTakesNoTokensAndATokenOneNoWei() public {
-        uint64 tokenSubscription = _tokenSubscription(1 ether);
+        uint64 tokenSubscription = _tokenSubscription(subscriber, address(consumer), 1 ether);
         vm.expectRevert(
             abi.encodeWithSelector(IAgentSubscriptions.WrongCurrency.selector, tokenSubscription, Currency.TOKEN)
         );
@@ -256,7 +247,7 @@ contract AgentRouter_Token is RouterSetup {
     }
 
     function test_CancellingATokenSubscriptionPaysTokens() public {
-        uint64 subscriptionId = _tokenSubscription(3 ether);
+        uint64 subscriptionId = _tokenSubscription(subscriber, address(consumer), 3 ether);
         vm.prank(subscriber);
         router.cancelSubscription(subscriptionId, payable(address(0xCAFE)));
         assertEq(feeToken.balanceOf(address(0xCAFE)), 3 ether);

@@ -155,16 +155,6 @@ contract TokenAttacks is RouterSetup {
         }
     }
 
-    function _tokenSubscription(address consumer_, uint256 funds) internal returns (uint64 subscriptionId) {
-        _mint(subscriber, funds);
-        vm.startPrank(subscriber);
-        subscriptionId = router.createTokenSubscription();
-        feeToken.approve(address(router), funds);
-        router.fundSubscriptionWithToken(subscriptionId, funds);
-        router.addConsumer(subscriptionId, consumer_);
-        vm.stopPrank();
-    }
-
     function _config(uint96 operatorFee) internal pure returns (IAgentRouter.Config memory) {
         return IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, operatorFee, OVERHEAD);
     }
@@ -211,7 +201,7 @@ contract TokenAttacks is RouterSetup {
     }
 
     function test_Fixed_ASubscriptionIsNotDrainedByAFrontRunPriceRise() public {
-        uint64 subscriptionId = _tokenSubscription(address(consumer), 500 ether);
+        uint64 subscriptionId = _tokenSubscription(subscriber, address(consumer), 500 ether);
         vm.txGasPrice(1 gwei);
         uint256 expected = router.estimateTokenCost(agentId, CALLBACK_GAS, 1 gwei);
         vm.prank(AGENT_OWNER);
@@ -412,7 +402,7 @@ contract TokenAttacks is RouterSetup {
     /// @dev A batch alternating currencies (token, wei, token, wei, token-subscription), one
     ///      consumer and one agent owner for all: each part lands in its own currency, once.
     function test_Defended_AlternatingCurrenciesInOneBatch() public {
-        uint64 subscriptionId = _tokenSubscription(address(consumer), 100 ether);
+        uint64 subscriptionId = _tokenSubscription(subscriber, address(consumer), 100 ether);
         vm.txGasPrice(2 gwei);
         RequestCommitment[] memory cs = new RequestCommitment[](5);
         uint256 weiCost = router.estimateCost(agentId, CALLBACK_GAS, 2 gwei) + 0.01 ether; // with change
@@ -529,7 +519,7 @@ contract TokenAttacks is RouterSetup {
     ) public {
         vm.prank(OWNER);
         router.setTokenRate(bound(rate1, 1, 1e27));
-        uint64 subscriptionId = _tokenSubscription(address(consumer), 1e28);
+        uint64 subscriptionId = _tokenSubscription(subscriber, address(consumer), 1e28);
         vm.txGasPrice(bound(requestGasPrice, 0, 300 gwei));
         RequestCommitment[] memory cs = new RequestCommitment[](3);
         (, cs[0]) = _requestWithToken(address(consumer), "t");

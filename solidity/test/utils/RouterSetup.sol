@@ -153,6 +153,22 @@ contract RouterSetup is TeeSetup {
         );
     }
 
+    /// @dev A token subscription of `owner`, funded with `funds` tokens minted to it, that
+    ///      `consumer_` may charge.
+    function _tokenSubscription(address owner, address consumer_, uint256 funds)
+        internal
+        returns (uint64 subscriptionId)
+    {
+        vm.prank(OWNER);
+        feeToken.mint(owner, funds);
+        vm.startPrank(owner);
+        subscriptionId = router.createTokenSubscription();
+        feeToken.approve(address(router), funds);
+        router.fundSubscriptionWithToken(subscriptionId, funds);
+        router.addConsumer(subscriptionId, consumer_);
+        vm.stopPrank();
+    }
+
     /// @dev The EIP-2612 permit of the holder of `holderKey` for the router to take `amount` of
     ///      the fee token until `deadline`.
     function _permit(uint256 holderKey, uint256 amount, uint256 deadline)
