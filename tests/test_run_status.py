@@ -141,8 +141,12 @@ def test_top_level_infinite_recursion_is_a_resource_limit(sandbox: Sandbox) -> N
 def test_null_thrown_at_a_full_memory_is_a_resource_limit(sandbox: Sandbox, where: Callable[[str], str]) -> None:
     # At a full memory QuickJS may have no room for its error object and throw null instead;
     # whether it does depends on where the last allocation falls, so the agent throws the null
-    # itself once the memory is full (the global keeps it in use for the engine to measure).
-    fill_then_throw_null = "globalThis.junk = []; try { while (true) junk.push({ x: 1 }); } catch (e) {} throw null;"
+    # itself once the memory is full. A chain of small objects fills it to within one object (an
+    # array would fail on growing its store with much still free); the global keeps it in use
+    # for the engine to measure.
+    fill_then_throw_null = (
+        "let head = null; try { while (true) head = { next: head }; } catch (e) {} globalThis.kept = head; throw null;"
+    )
     execution = sandbox.execute(where(fill_then_throw_null), b"", LIMITS)
     assert execution.status == Status.RESOURCE_LIMIT, execution.error
     assert execution.output.startswith(b"out of memory: the run failed at its memory limit")
