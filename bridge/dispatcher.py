@@ -25,6 +25,10 @@ from protocol.wire import BatchItem, CommitmentModel, ExecuteRequest
 
 log = logging.getLogger(__name__)
 
+# Seconds before another operator's assignment window ends from which this bridge runs its
+# request too: its result is ready when the bridge may deliver it (should the assignee not), and
+# while the assignee is alive, no worker time goes to results the chain will refuse.
+ASSIST_LEAD_S = 1.0
 # Runs a worker does side by side (its sandbox processes): a batch's timeout allows for its
 # requests running this many at a time, each up to its agent's wall time.
 WORKER_PARALLELISM = 2
@@ -39,8 +43,12 @@ class Dispatcher:
         concurrency: int = 4,
         max_backoff_s: float = 15.0,
         batch_size: int = 16,
+        transmitter: str | None = None,
     ) -> None:
         self.store = store
+        # Another operator's request (`transmitter` is this bridge's) waits until its window is
+        # about to end; unassigned ones (no staking) go out at once.
+        self._deliverable_by = (transmitter, -ASSIST_LEAD_S) if transmitter else None
         self.workers = workers
         self.timeouts = timeouts
         # A request is never given up here: it waits longer between tries, and its deadline
@@ -70,7 +78,7 @@ class Dispatcher:
         if self.is_held():
             return 0
         room = self.workers.room()
-        due, _ = self.store.due("pending") if room > 0 else (0, None)
+        due, _ = self.store.due("pending", self._deliverable_by) if room > 0 else (0, None)
         if not due:
             return 0
         # As many calls as there are free dispatch slots and room on healthy workers (a request
@@ -80,7 +88,7 @@ class Dispatcher:
         for _ in range(room):
             if not self._slots.acquire(blocking=False):
                 break
-            batch = self.store.take("pending", "dispatched", per_call)
+            batch = self.store.take("pending", "dispatched", per_call, self._deliverable_by)
             if not batch:
                 self._slots.release()
                 break

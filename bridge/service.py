@@ -61,6 +61,7 @@ class Bridge:
             concurrency=settings.dispatch_concurrency,
             max_backoff_s=settings.max_backoff_s,
             batch_size=settings.dispatch_batch_size,
+            transmitter=account.address,
         )
         self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
         self.dispatcher.is_held = self.rotation.held

@@ -185,6 +185,22 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # A claimable request: in the state, due, and held by no live replica but (maybe) this one.
 _CLAIM = """SELECT * FROM requests WHERE state = ? AND next_attempt_at <= ?
     AND (owner IS NULL OR owner = ? OR lease_until < ?)"""
+
+
+def _deliverable(deliverable_by: tuple[str, float] | None, now: float) -> tuple[str, list[object]]:
+    """The condition (and its parameters) of the requests `transmitter` may deliver: assigned
+    to it or to nobody, or to another whose window ended `margin` seconds ago (a negative
+    margin: whose window ends within that long)."""
+    if deliverable_by is None:
+        return "", []
+    transmitter, margin = deliverable_by
+    return " AND (assignee = ? OR assignee = ? OR assigned_until < ?)", [
+        Web3.to_checksum_address(transmitter),
+        ZERO_ADDRESS,
+        now - margin,
+    ]
+
+
 # A request whose replica stopped renewing its hold.
 _EXPIRED_HOLD = "SELECT request_id, state, owner FROM requests WHERE state IN (?, ?) AND lease_until < ? LIMIT ?"
 # States in which a request is with one replica: a worker runs it, or its fulfilment is in flight.
@@ -392,11 +408,8 @@ class RequestStore:
         (a transmitter's address, a margin in seconds), only the requests it may deliver now:
         assigned to it or to nobody, or another's whose window ended `margin` ago."""
         now = time.time()
-        sql, params = _CLAIM, [state, now, self.owner, now]
-        if deliverable_by is not None:
-            transmitter, margin = deliverable_by
-            sql += " AND (assignee = ? OR assignee = ? OR assigned_until < ?)"
-            params += [Web3.to_checksum_address(transmitter), ZERO_ADDRESS, now - margin]
+        where, extra = _deliverable(deliverable_by, now)
+        sql, params = _CLAIM + where, [state, now, self.owner, now, *extra]
         # Rows another replica is claiming are skipped, not waited for (PostgreSQL); SQLite has
         # one writer at a time, so its claims never overlap.
         sql += " ORDER BY updated_at LIMIT ?" + self._skip_claimed()
@@ -471,13 +484,16 @@ class RequestStore:
             ).fetchall()
         return [self._stored(row) for row in rows]
 
-    def due(self, state: str) -> tuple[int, float | None]:
-        """How many requests in `state` may be taken now, and when the oldest of them got there
-        (a cheap look before `take` or `list_in` read whole rows)."""
+    def due(self, state: str, deliverable_by: tuple[str, float] | None = None) -> tuple[int, float | None]:
+        """How many requests in `state` may be taken now (with `deliverable_by` as in `take`),
+        and when the oldest of them got there (a cheap look before `take` or `list_in` read
+        whole rows)."""
+        now = time.time()
+        where, extra = _deliverable(deliverable_by, now)
         with self._read() as db:
             count, oldest = db.execute(
-                "SELECT COUNT(*), MIN(updated_at) FROM requests WHERE state = ? AND next_attempt_at <= ?",
-                (state, time.time()),
+                "SELECT COUNT(*), MIN(updated_at) FROM requests WHERE state = ? AND next_attempt_at <= ?" + where,  # noqa: S608 - a fixed condition, its values placeholders
+                (state, now, *extra),
             ).fetchone()
         return int(count), oldest
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+from web3 import Web3
+
 from bridge.agent_timeouts import AgentTimeouts
-from bridge.dispatcher import Dispatcher
+from bridge.dispatcher import ASSIST_LEAD_S, Dispatcher
 from bridge.store import NewRequest, RequestStore
 from bridge.workers import WorkerPool
 from tests import samples
@@ -66,4 +70,32 @@ def test_a_bug_in_the_dispatcher_puts_the_request_back_instead_of_leaving_it_dis
     stored = store.get(request_id)
     assert stored is not None
     assert stored.row["next_attempt_at"] > time.time() - 1, "it waits for its next try"
+    dispatcher.close()
+
+
+def test_another_operators_request_runs_only_as_its_window_is_about_to_end(tmp_path: Path) -> None:
+    """Its assignee delivers it while the window is open; a result run meanwhile would be
+    refused by the chain, so no worker time goes to it until the window's last second."""
+    me, other = "0x" + "aa" * 20, "0x" + "bb" * 20
+    store = RequestStore(tmp_path / "bridge.sqlite")
+    now = int(time.time())
+    commitments = [
+        replace(samples.commitment(b"%d" % n), assignee=Web3.to_checksum_address(who), assigned_until=until)
+        for n, (who, until) in enumerate([(other, now + 60), (me, now + 60), (other, now)])
+    ]
+    store.record_blocks([NewRequest(c.request_id, c, b"", "0xab", time.time()) for c in commitments], [], 1, 1)
+    pool = WorkerPool(["http://127.0.0.1:1"])
+    answer = threading.Event()
+
+    def held_worker(*_: Any) -> Any:
+        answer.wait(10)
+        raise KeyError("released")
+
+    pool.clients[0].execute_batch = held_worker  # type: ignore[method-assign,assignment]
+    dispatcher = Dispatcher(store, pool, _timeouts(), transmitter=me)
+    assert store.due("pending", (me, -ASSIST_LEAD_S))[0] == 2
+    assert dispatcher.poll() == 2
+    dispatched = {r.request_id for r in store.list_in("dispatched")}
+    assert dispatched == {commitments[1].request_id, commitments[2].request_id}, "its own, and one whose window ends"
+    answer.set()
     dispatcher.close()
