@@ -52,6 +52,7 @@ class Bridge:
             token=settings.worker_token.get_secret_value(),
             max_in_flight=settings.worker_max_in_flight,
             max_cooldown_s=settings.worker_max_cooldown_s,
+            chain_id=deployment.chain_id,
         )
         self.watcher = ChainWatcher(w3, router, self.store, deployment.start_block, settings.confirmations)
         self.dispatcher = Dispatcher(

@@ -32,19 +32,24 @@ class WorkerError(BridgeError):
 
     @property
     def retryable(self) -> bool:
-        return self.status_code is None or self.status_code == 503
+        # 421: the worker serves other chains (a setting to fix); another worker may serve it.
+        return self.status_code is None or self.status_code in (421, 503)
 
 
 class WorkerClient:
-    def __init__(self, url: str, timeout: float = 30.0, token: str = "") -> None:
+    def __init__(self, url: str, timeout: float = 30.0, token: str = "", chain_id: int | None = None) -> None:
         self.url = url.rstrip("/")
+        # The chain this client's requests are of: a worker may serve several.
+        self.chain_id = chain_id
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
 
     def healthy(self, timeout_s: float) -> bool:
-        """Whether the worker answers its health check (it holds the current epoch's key) in time."""
+        """Whether the worker answers its health check (it holds the current epoch's key of this
+        client's chain) in time."""
+        params = {"chainId": self.chain_id} if self.chain_id is not None else None
         try:
-            return self._http.get("/healthz", timeout=timeout_s).status_code == 200
+            return self._http.get("/healthz", params=params, timeout=timeout_s).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -62,14 +67,14 @@ class WorkerClient:
 
     def execute_batch(self, requests: list[ExecuteRequest], timeout_s: float | None = None) -> list[BatchItem]:
         """Each request's result, or why the worker could not give one."""
-        body = ExecuteBatchRequest(requests=requests).model_dump()
+        body = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id).model_dump()
         items = ExecuteBatchResponse.model_validate(self._post("/v1/execute-batch", body, timeout_s)).results
         if len(items) != len(requests):
             raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
         return items
 
     def sign_batch(self, results: list[ExecuteResponse], timeout_s: float | None = None) -> CompactSignature:
-        body = SignBatchRequest(results=results).model_dump()
+        body = SignBatchRequest(results=results, chain_id=self.chain_id).model_dump()
         return SignatureModel.model_validate(self._post("/v1/sign-batch", body, timeout_s)).to_signature()
 
     def close(self) -> None:

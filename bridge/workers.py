@@ -35,8 +35,9 @@ class WorkerPool:
         cooldown_s: float = 1.0,
         max_cooldown_s: float = 60.0,
         probe_timeout_s: float = 1.0,
+        chain_id: int | None = None,
     ) -> None:
-        self.clients = [WorkerClient(url, timeout=timeout_s, token=token) for url in urls]
+        self.clients = [WorkerClient(url, timeout=timeout_s, token=token, chain_id=chain_id) for url in urls]
         self.max_in_flight = max_in_flight
         self.cooldown_s = cooldown_s
         self.max_cooldown_s = max_cooldown_s

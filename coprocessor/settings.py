@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from web3 import Web3
 
@@ -22,9 +22,9 @@ from coprocessor.tee.simulated import (
 from protocol.deployment import Deployment, connect
 from protocol.limits import Limits
 
-# The chain id of local development chains (anvil, hardhat): the only place the simulated TEE
-# may run without saying so explicitly.
-DEVELOPMENT_CHAIN_ID = 31337
+# The chain ids of local development chains (anvil and hardhat; geth --dev and ganache): the
+# only places the simulated TEE may run without saying so explicitly.
+DEVELOPMENT_CHAIN_IDS = frozenset({31337, 1337})
 
 
 class ServiceSettings(BaseSettings):
@@ -38,7 +38,7 @@ class ServiceSettings(BaseSettings):
     tee_backend: str = "simulated"
     # The simulated TEE's attestation authority (its private key: it stands for the CPU vendor).
     attestation_authority_key: Path = Path(".state/attestation-authority.key")
-    # The simulated TEE gives no isolation: outside chain 31337 a service refuses to start with
+    # The simulated TEE gives no isolation: outside development chains a service refuses to start with
     # it unless this names the risk explicitly.
     insecure_simulated_tee: bool = False
     # Changes the simulated measurement, as modified worker code would: for tests of refusal.
@@ -52,12 +52,12 @@ class ServiceSettings(BaseSettings):
     def load_deployment(self) -> Deployment:
         return Deployment.load(self.deployment)
 
-    def checked_chain(self) -> tuple[Web3, Deployment]:
-        """The chain and the deployment, once the TEE backend may run on them and they agree;
-        otherwise the service exits saying why."""
-        w3 = self.web3()
+    def checked_chain(self, rpc_url: str | None = None, deployment_path: Path | None = None) -> tuple[Web3, Deployment]:
+        """The chain and the deployment (this service's, or those named), once the TEE backend
+        may run on them and they agree; otherwise the service exits saying why."""
+        w3 = connect(rpc_url, 10.0) if rpc_url else self.web3()
         start_checked(self, w3.eth.chain_id)
-        deployment = self.load_deployment()
+        deployment = Deployment.load(deployment_path) if deployment_path else self.load_deployment()
         start_checked(self, deployment.chain_id)
         if w3.eth.chain_id != deployment.chain_id:
             raise SystemExit(
@@ -73,7 +73,11 @@ class ServiceSettings(BaseSettings):
 
     def check_backend(self, chain_id: int) -> None:
         """Refuses the simulated TEE on any chain but a development one, unless told otherwise."""
-        if self.tee_backend == "simulated" and chain_id != DEVELOPMENT_CHAIN_ID and not self.insecure_simulated_tee:
+        if (
+            self.tee_backend == "simulated"
+            and chain_id not in DEVELOPMENT_CHAIN_IDS
+            and not self.insecure_simulated_tee
+        ):
             raise InsecureBackendRefused(
                 f"refusing the SIMULATED TEE on chain {chain_id}: it gives no hardware isolation, so anyone with "
                 "this machine can read keys and forge results. Use TEE_BACKEND=dcap, or set "
@@ -119,6 +123,16 @@ class GatekeeperSettings(ServiceSettings):
     rotation_delay_s: float = 0.0
 
 
+class ChainSettings(BaseModel):
+    """Another chain a worker serves, beside its first: the node, the deployment, the chain's
+    own gatekeepers (its TeeRegistry's), and the cluster store of its agents."""
+
+    rpc_url: str
+    deployment: Path
+    gatekeeper_urls: list[str]
+    cluster_store: Path
+
+
 class WorkerSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ENCLAVE_WORKER_")
 
@@ -135,6 +149,8 @@ class WorkerSettings(ServiceSettings):
     execute_token: SecretStr = SecretStr("")
     # Lets ctx.fetch reach loopback and private addresses: for local development only.
     allow_private_networks: bool = False
+    # More chains to serve with the same sandbox, each under its own keys (JSON in the env).
+    chains: list[ChainSettings] = []
 
     def limits(self) -> Limits:
         return Limits(wall_time_ms=self.wall_time_ms, memory_bytes=self.memory_mb * 1024 * 1024)

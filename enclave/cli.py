@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=1,
             help="bridge replicas sharing the PostgreSQL store (default 1; at most 3)",
         )
+        p.add_argument(
+            "--chains",
+            type=int,
+            default=1,
+            help="chains to serve (default 1; 2 adds an anvil of chain id 1337 with its own deployment, "
+            "gatekeeper and bridge, served by the same workers)",
+        )
 
     up = sub.add_parser("up", help="start anvil, the contracts, a gatekeeper, workers and the bridge")
     stack_options(up)

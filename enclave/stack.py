@@ -50,6 +50,40 @@ REPLICA_KEYS = (
     "0x701b615bbdfb9de65240bc28bd21bbc0d996645a3dd57e7b12bc2bdf6f192c82",
 )
 STORES = ("sqlite", "postgresql")
+# The chain ids of a stack's chains: anvil's own, then the other local development chain id
+# (the simulated TEE runs on development chains only).
+CHAIN_IDS = (31337, 1337)
+
+
+@dataclass
+class OtherChain:
+    """A further chain of the stack, in its own state folder: its anvil, its deployment, its
+    gatekeeper and its bridge. The stack's workers serve it too, under its own keys."""
+
+    number: int
+    state_dir: Path
+    anvil: Anvil
+    deployment: Deployment
+    gatekeeper_port: int
+
+    @property
+    def rpc_url(self) -> str:
+        return self.anvil.rpc_url
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.state_dir / "deployment.json"
+
+    @property
+    def cluster_store(self) -> Path:
+        return self.state_dir / "cluster.sqlite"
+
+    def web3(self) -> Web3:
+        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 30}))
+
+    def service(self, role: str) -> str:
+        """The stack's name of this chain's gatekeeper or bridge: its log is in its folder."""
+        return f"chain-{self.number}/{role}"
 
 
 @dataclass
@@ -136,6 +170,10 @@ class Stack:
     # the worker's address in it). The namespaces and their links are the caller's.
     worker_namespaces: dict[int, tuple[str, str]] = field(default_factory=dict)
     postgres: PostgresServer | None = None
+    # Chains served: the first as above, the others each with an anvil, a deployment, a
+    # gatekeeper and a bridge of their own, all sharing the workers.
+    chains: int = 1
+    other_chains: list[OtherChain] = field(default_factory=list)
     _lock: IO[str] | None = field(default=None, repr=False)
 
     # -- starting -------------------------------------------------------------------------------
@@ -147,6 +185,10 @@ class Stack:
             raise StackError("bridge replicas share a PostgreSQL store: add --store postgresql")
         if not 1 <= self.replicas <= len(REPLICA_KEYS):
             raise StackError(f"--replicas is 1 to {len(REPLICA_KEYS)} on a local stack")
+        if not 1 <= self.chains <= len(CHAIN_IDS):
+            raise StackError(f"--chains is 1 to {len(CHAIN_IDS)} on a local stack")
+        if self.chains > 1 and self.rpc_url is not None:
+            raise StackError("several chains are anvils of the stack's own: leave out --rpc-url")
         self._take_lock()
         try:
             if self.web_port and not port_is_free(self.web_port):
@@ -158,6 +200,8 @@ class Stack:
             self.gatekeeper_ports = [free_port() for _ in range(self.gatekeepers)]
             for index in range(1, self.gatekeepers + 1):
                 self.start_gatekeeper(index)
+            for number in range(2, self.chains + 1):
+                self._start_other_chain(number)
             # Workers start side by side: each one's start-up is mostly imports and attestation.
             workers = [self.start_worker(f"worker-{i}", wait=False) for i in range(1, self.workers + 1)]
             for worker in workers:
@@ -167,6 +211,8 @@ class Stack:
                 self.start_bridge(1, replica)
             for index in range(2, self.operators + 1):
                 self.start_bridge(index)
+            for chain in self.other_chains:
+                self.start_chain_bridge(chain)
             if self.web_port is not None:
                 self.start_web()
         except BaseException:
@@ -179,6 +225,10 @@ class Stack:
         """Where everything runs, for `enclave status`, `enclave secrets` and `enclave keys`."""
         manifest = {
             "rpcUrl": self.rpc_url,
+            "otherChains": [
+                {"chainId": c.deployment.chain_id, "rpcUrl": c.rpc_url, "deployment": str(c.deployment_path)}
+                for c in self.other_chains
+            ],
             "teeBackend": "simulated",
             "services": {n: s.url for n, s in self.services.items()},
         }
@@ -207,6 +257,42 @@ class Stack:
             return
         self.postgres = PostgresServer(self.state_dir / "postgres", log_path=self.state_dir / "postgres.log").start()
         self.store_url = self.postgres.url
+
+    def _start_other_chain(self, number: int) -> OtherChain:
+        """Chain `number` (2, ...): its anvil, the system deployed on it (the stack's first
+        gatekeeper account and first transmitter registered there), and its gatekeeper."""
+        state_dir = self.state_dir / f"chain-{number}"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        anvil = Anvil(
+            host=self.listen_host,
+            block_time=self.block_time,
+            automine=self.automine,
+            chain_id=CHAIN_IDS[number - 1],
+            log_path=state_dir / "anvil.log",
+        ).start()
+        w3 = Web3(Web3.HTTPProvider(anvil.rpc_url, request_kwargs={"timeout": 30}))
+        deployment = deploy_system(
+            w3,
+            DEPLOYER_KEY,
+            gatekeepers=[Account.from_key(GATEKEEPER_KEYS[0]).address],
+            operators=[TRANSMITTER_KEY],
+            staking=self.staking,
+        )
+        send(
+            w3,
+            Account.from_key(DEPLOYER_KEY),
+            deployment.contract(w3, "TeeRegistry").functions.allowMeasurement(code_measurement()),
+        )
+        chain = OtherChain(number, state_dir, anvil, deployment, free_port())
+        deployment.save(chain.deployment_path)
+        self.other_chains.append(chain)
+        name = chain.service("gatekeeper")
+        env = self._common("ENCLAVE_GATEKEEPER_", chain.gatekeeper_port, name, chain) | {
+            "ENCLAVE_GATEKEEPER_ETH_PRIVATE_KEY": GATEKEEPER_KEYS[0],
+            "ENCLAVE_GATEKEEPER_HOST": self.listen_host,
+        }
+        self._spawn(name, "coprocessor.gatekeeper", env, chain.gatekeeper_port).wait_healthy()
+        return chain
 
     def transmitter_keys(self) -> list[str]:
         """Every bridge's transmitter key: the first operator's replicas', then the others'."""
@@ -319,14 +405,16 @@ class Stack:
         self.services[name] = service
         return service
 
-    def _common(self, prefix: str, port: int, state: str) -> dict[str, str]:
+    def _common(self, prefix: str, port: int, state: str, chain: OtherChain | None = None) -> dict[str, str]:
+        """What a gatekeeper or worker is told of its (first) chain, its folder and its port;
+        the attestation authority is one for the whole stack."""
         return {
-            f"{prefix}RPC_URL": str(self.rpc_url),
-            f"{prefix}DEPLOYMENT": str(self.deployment_path),
+            f"{prefix}RPC_URL": chain.rpc_url if chain else str(self.rpc_url),
+            f"{prefix}DEPLOYMENT": str(chain.deployment_path if chain else self.deployment_path),
             f"{prefix}STATE_DIR": str(self.state_dir / state),
             f"{prefix}PORT": str(port),
             f"{prefix}ATTESTATION_AUTHORITY_KEY": str(self.state_dir / "attestation-authority.key"),
-            f"{prefix}CLUSTER_STORE": str(self.state_dir / "cluster.sqlite"),
+            f"{prefix}CLUSTER_STORE": str(chain.cluster_store if chain else self.state_dir / "cluster.sqlite"),
         }
 
     def gatekeeper_urls(self) -> list[str]:
@@ -367,6 +455,17 @@ class Stack:
                 "ENCLAVE_WORKER_EXECUTE_TOKEN": self.execute_token,
                 "ENCLAVE_WORKER_ALLOW_PRIVATE_NETWORKS": str(self.allow_private_networks).lower(),
                 "ENCLAVE_WORKER_HOST": host,
+                "ENCLAVE_WORKER_CHAINS": json.dumps(
+                    [
+                        {
+                            "rpc_url": chain.rpc_url,
+                            "deployment": str(chain.deployment_path),
+                            "gatekeeper_urls": [self.url(chain.service("gatekeeper"))],
+                            "cluster_store": str(chain.cluster_store),
+                        }
+                        for chain in self.other_chains
+                    ]
+                ),
             }
             | self.worker_env
         )
@@ -382,16 +481,31 @@ class Stack:
         name = "bridge" if operator == 1 else f"bridge-{operator}"
         if replica > 1:
             name = f"bridge-r{replica}"
-        port = self._port(name)
-        workers = [s.url for n, s in self.services.items() if n.startswith("worker")]
         store = {"ENCLAVE_BRIDGE_STORE_URL": self.store_url} if operator == 1 and self.store_url else {}
         key = REPLICA_KEYS[replica - 1] if operator == 1 else OPERATOR_KEYS[operator - 1]
+        return self._start_bridge(
+            name, str(self.rpc_url), self.deployment_path, self.state_dir / f"{name}.sqlite", key, store
+        )
+
+    def start_chain_bridge(self, chain: OtherChain) -> Service:
+        """The bridge of another chain: the first operator's transmitter, a SQLite store in the
+        chain's folder, the stack's workers."""
+        name = chain.service("bridge")
+        return self._start_bridge(
+            name, chain.rpc_url, chain.deployment_path, chain.state_dir / "bridge.sqlite", TRANSMITTER_KEY
+        )
+
+    def _start_bridge(
+        self, name: str, rpc_url: str, deployment: Path, database: Path, key: str, store: dict[str, str] | None = None
+    ) -> Service:
+        port = self._port(name)
+        workers = [s.url for n, s in self.services.items() if n.startswith("worker")]
         env = (
-            store
+            (store or {})
             | {
-                "ENCLAVE_BRIDGE_RPC_URL": str(self.rpc_url),
-                "ENCLAVE_BRIDGE_DEPLOYMENT": str(self.deployment_path),
-                "ENCLAVE_BRIDGE_DATABASE": str(self.state_dir / f"{name}.sqlite"),
+                "ENCLAVE_BRIDGE_RPC_URL": rpc_url,
+                "ENCLAVE_BRIDGE_DEPLOYMENT": str(deployment),
+                "ENCLAVE_BRIDGE_DATABASE": str(database),
                 "ENCLAVE_BRIDGE_WORKER_URLS": _json_list(workers),
                 "ENCLAVE_BRIDGE_ETH_PRIVATE_KEY": key,
                 "ENCLAVE_BRIDGE_HOST": self.listen_host,
@@ -448,6 +562,9 @@ class Stack:
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
+        for chain in self.other_chains:
+            chain.anvil.stop()
+        self.other_chains.clear()
         if self.anvil is not None:
             self.anvil.stop()
             self.anvil = None

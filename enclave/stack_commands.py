@@ -60,6 +60,7 @@ def _stack(args: argparse.Namespace) -> Stack:
         store="postgresql" if args.store_url else args.store,
         store_url=args.store_url,
         replicas=args.replicas,
+        chains=args.chains,
     )
 
 
@@ -72,6 +73,8 @@ def _describe(stack: Stack) -> None:
     print(f"TEE        {SIMULATED_NOTICE}")
     for name, address in stack.deployment.addresses.items():
         print(f"  {name:13} {address}")
+    for chain in stack.other_chains:
+        print(f"chain      {chain.rpc_url} (chain id {chain.deployment.chain_id}), deployment {chain.deployment_path}")
     for name, service in stack.services.items():
         print(f"{name:10} {service.url}   log {service.log_path}")
     if "web" in stack.services:

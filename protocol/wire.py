@@ -152,6 +152,9 @@ MAX_EXECUTE_BATCH = 64
 
 class ExecuteBatchRequest(Wire):
     requests: Annotated[list[ExecuteRequest], Field(min_length=1, max_length=MAX_EXECUTE_BATCH)]
+    # The chain the requests were made on, for a worker that serves several (optional when it
+    # serves one). Results are signed for that chain's id and router, whatever is named here.
+    chain_id: int | None = None
 
 
 class BatchItem(Wire):
@@ -169,6 +172,7 @@ class ExecuteBatchResponse(Wire):
 
 class SignBatchRequest(Wire):
     results: list[ExecuteResponse]
+    chain_id: int | None = None
 
 
 class ProvisionRequest(Wire):

@@ -158,7 +158,7 @@ def test_metrics_agree_with_the_overview(stack: Stack) -> None:
     assert "enclave_key_epoch 1.0" in bridge
     worker = httpx.get(f"{stack.url(served_by)}/metrics", timeout=10).text
     assert 'enclave_executions_total{status="OK"}' in worker
-    assert "enclave_key_epoch 1.0" in worker
+    assert 'enclave_key_epoch{chain_id="31337"} 1.0' in worker
     gatekeeper = httpx.get(f"{stack.url('gatekeeper')}/metrics", timeout=10).text
     assert "enclave_workers_provisioned_total 2.0" in gatekeeper
 

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 
 from coprocessor.errors import InsecureBackendRefused
-from coprocessor.settings import DEVELOPMENT_CHAIN_ID, WorkerSettings
+from coprocessor.settings import DEVELOPMENT_CHAIN_IDS, WorkerSettings
 from enclave.anvil import Anvil
 
 pytestmark = pytest.mark.chain
 
 
 def test_simulated_backend_runs_on_a_development_chain_only_unless_told() -> None:
-    WorkerSettings(tee_backend="simulated").check_backend(DEVELOPMENT_CHAIN_ID)
+    for chain_id in DEVELOPMENT_CHAIN_IDS:
+        WorkerSettings(tee_backend="simulated").check_backend(chain_id)
     with pytest.raises(InsecureBackendRefused, match="refusing the SIMULATED TEE on chain 1"):
         WorkerSettings(tee_backend="simulated").check_backend(1)
     WorkerSettings(tee_backend="simulated", insecure_simulated_tee=True).check_backend(1)

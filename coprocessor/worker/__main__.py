@@ -8,7 +8,7 @@ import uvicorn
 
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.runtime import Sandbox
-from coprocessor.settings import WorkerSettings
+from coprocessor.settings import ChainSettings, WorkerSettings
 from coprocessor.worker.app import create_app
 from coprocessor.worker.service import Worker
 
@@ -17,24 +17,36 @@ def main() -> None:
     settings = WorkerSettings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per HTTP call is noise
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {settings.name} %(levelname)s %(message)s")
-    w3, deployment = settings.checked_chain()
+    first = ChainSettings(
+        rpc_url=settings.rpc_url,
+        deployment=settings.deployment,
+        gatekeeper_urls=settings.gatekeeper_urls,
+        cluster_store=settings.cluster_store,
+    )
+    tee = settings.tee()
     with Sandbox(size=settings.sandbox_processes) as sandbox:
-        worker = Worker(
-            settings.name,
-            w3,
-            deployment,
-            settings.tee(),
-            settings.gatekeeper_urls,
-            sandbox,
-            settings.limits(),
-            store=ClusterStore(settings.cluster_store),
-            store_path=settings.cluster_store,
-            confirmations=settings.confirmations,
-            allow_private_networks=settings.allow_private_networks,
-        )
-        worker.provision_in_background(settings.provision_retry_s)
+        # One Worker per chain: its own identity, keys, answers and code; the sandbox and the
+        # TEE are shared.
+        workers = []
+        for chain in (first, *settings.chains):
+            w3, deployment = settings.checked_chain(chain.rpc_url, chain.deployment)
+            worker = Worker(
+                settings.name,
+                w3,
+                deployment,
+                tee,
+                chain.gatekeeper_urls,
+                sandbox,
+                settings.limits(),
+                store=ClusterStore(chain.cluster_store),
+                store_path=chain.cluster_store,
+                confirmations=settings.confirmations,
+                allow_private_networks=settings.allow_private_networks,
+            )
+            worker.provision_in_background(settings.provision_retry_s)
+            workers.append(worker)
         uvicorn.run(
-            create_app(worker, settings.execute_token.get_secret_value()),
+            create_app(workers, settings.execute_token.get_secret_value()),
             host=settings.host,
             port=settings.port,
             log_level="warning",

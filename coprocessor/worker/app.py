@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from starlette.responses import Response
 
 from coprocessor import metrics
@@ -23,13 +23,28 @@ from protocol.wire import (
 )
 
 
-def create_app(worker: Worker, execute_token: str) -> FastAPI:
+def create_app(served: Worker | list[Worker], execute_token: str) -> FastAPI:
     """The worker's API; running and signing need `Authorization: Bearer <execute_token>`.
+
+    One process may serve several chains (`served`: one `Worker` per chain, sharing the sandbox
+    and the TEE): a call names its chain (`chainId`), optional while there is only one.
 
     The token is defence in depth, not what makes results trustworthy (the chain and the
     worker's own checks do that): it keeps other local processes from using the worker's time.
     """
-    app = FastAPI(title=f"Enclave Agents worker {worker.name}")
+    workers = [served] if isinstance(served, Worker) else list(served)
+    by_chain = {worker.chain_id: worker for worker in workers}
+    primary = workers[0]
+    app = FastAPI(title=f"Enclave Agents worker {primary.name}")
+
+    def worker_for(chain_id: int | None) -> Worker:
+        if chain_id is None and len(workers) == 1:
+            return primary
+        if chain_id in by_chain:
+            return by_chain[chain_id]
+        # 421 Misdirected Request: a bridge set up with the wrong worker; another may serve it.
+        wanted = "name one (chainId)" if chain_id is None else f"not {chain_id}"
+        raise HTTPException(status_code=421, detail=f"this worker serves chains {sorted(by_chain)}: {wanted}")
 
     def caller_is_the_bridge(authorization: Annotated[str, Header()] = "") -> None:
         supplied = authorization.removeprefix("Bearer ").encode()
@@ -39,10 +54,15 @@ def create_app(worker: Worker, execute_token: str) -> FastAPI:
     authenticated = [Depends(caller_is_the_bridge)]
 
     @app.get("/healthz")
-    def healthz() -> dict[str, Any]:
-        if not worker.ready:
-            raise HTTPException(status_code=503, detail=f"no key for the current epoch {worker.chain_epoch}")
-        return {"status": "ok", "epoch": worker.chain_epoch}
+    def healthz(chain_id: Annotated[int | None, Query(alias="chainId")] = None) -> dict[str, Any]:
+        """Ready for `chainId` (or, naming none, for every chain it serves)."""
+        checked = [worker_for(chain_id)] if chain_id is not None else workers
+        for worker in checked:
+            if not worker.ready:
+                raise HTTPException(
+                    status_code=503, detail=f"no key for chain {worker.chain_id}'s current epoch {worker.chain_epoch}"
+                )
+        return {"status": "ok", "epoch": checked[0].chain_epoch, "chains": {w.chain_id: w.chain_epoch for w in checked}}
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus() -> Response:
@@ -50,12 +70,16 @@ def create_app(worker: Worker, execute_token: str) -> FastAPI:
 
     @app.get("/v1/info")
     def info() -> dict[str, Any]:
-        return worker.info()
+        """The first chain's keys at the top level (as a one-chain worker gives them), and every
+        chain's under `chains`."""
+        return primary.info() | {"chains": [worker.chain_info() for worker in workers]}
 
     @app.post("/v1/execute", dependencies=authenticated)
-    def execute(body: ExecuteRequest) -> ExecuteResponse:
+    def execute(
+        body: ExecuteRequest, chain_id: Annotated[int | None, Query(alias="chainId")] = None
+    ) -> ExecuteResponse:
         try:
-            return worker.execute(body)
+            return worker_for(chain_id).execute(body)
         except CoprocessorError as err:
             raise HTTPException(status_code=_status_of(err), detail=str(err)) from err
 
@@ -66,14 +90,14 @@ def create_app(worker: Worker, execute_token: str) -> FastAPI:
             BatchItem(status_code=_status_of(answer), error=str(answer))
             if isinstance(answer, CoprocessorError)
             else BatchItem(result=answer)
-            for answer in worker.execute_batch(body.requests)
+            for answer in worker_for(body.chain_id).execute_batch(body.requests)
         ]
         return ExecuteBatchResponse(results=items)
 
     @app.post("/v1/sign-batch", dependencies=authenticated)
     def sign_batch(body: SignBatchRequest) -> SignatureModel:
         try:
-            return SignatureModel.of(worker.sign_batch(body.results))
+            return SignatureModel.of(worker_for(body.chain_id).sign_batch(body.results))
         except NotReady as err:
             raise HTTPException(status_code=503, detail=str(err)) from err
         except ValueError as err:

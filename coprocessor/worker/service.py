@@ -326,7 +326,7 @@ class Worker:
         self.executions[execution.status.name] += 1
         metrics.EXECUTIONS.labels(execution.status.name).inc()
         metrics.EXECUTION_SECONDS.observe(execution.elapsed_ms / 1000)
-        metrics.WORKER_EPOCH.set(key.epoch)
+        metrics.WORKER_EPOCH.labels(str(self.chain_id)).set(key.epoch)
         return ExecuteResponse(
             request_id=str(commitment.request_id),
             commitment=CommitmentModel.of(commitment),
@@ -462,11 +462,23 @@ class Worker:
         )
         return sign_digest(key.signing_key, digest, key.epoch)
 
+    def chain_info(self) -> dict[str, Any]:
+        """Where this worker's keys for its chain stand."""
+        key = self._cluster_key
+        return {
+            "chainId": self.chain_id,
+            "router": self.router_address,
+            "epoch": key.epoch if key else None,
+            "signer": key.signer_address if key else None,
+            "ready": self.ready,
+        }
+
     def info(self) -> dict[str, Any]:
         key = self._cluster_key
         return {
             "role": "worker",
             "name": self.name,
+            "chainId": self.chain_id,
             "backend": self.tee.name,
             "measurement": to_hex(self.tee.measurement),
             "quote": self.quote.to_dict(),

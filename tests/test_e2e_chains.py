@@ -1,0 +1,123 @@
+"""One stack, two chains: each its own anvil, deployment, gatekeeper and bridge, and one set of
+workers serving both, under each chain's keys. A result signed for one chain is worth nothing
+on the other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from eth_account import Account
+from web3 import Web3
+from web3.types import RPCEndpoint
+
+from enclave.stack import TRANSMITTER_KEY, Stack
+from enclave.usage import Connected, ask_many, register, wait_for
+from protocol.results import RequestCommitment
+from protocol.status import Status
+from protocol.wire import CommitmentModel, ExecuteBatchRequest, ExecuteRequest
+from tests.state import fresh_state_dir
+
+pytestmark = pytest.mark.chain
+
+ECHO = "export default async (input) => 'on ' + input.text;"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    with Stack(state_dir=fresh_state_dir("e2e-chains"), chains=2, workers=2, web_port=None) as running:
+        yield running
+
+
+def _chains(stack: Stack) -> list[Connected]:
+    [second] = stack.other_chains
+    return [Connected(stack.web3(), stack.deployment), Connected(second.web3(), second.deployment)]
+
+
+def test_one_set_of_workers_answers_on_both_chains_under_each_chains_keys(stack: Stack) -> None:
+    chains = _chains(stack)
+    assert [c.w3.eth.chain_id for c in chains] == [31337, 1337]
+    for chain in chains:
+        assert chain.deployment is not None
+        agent = register(chain, ECHO)
+        [request_id] = ask_many(chain, agent, [b"chain %d" % chain.deployment.chain_id])
+        status, output = wait_for(chain, [request_id])[request_id]
+        assert (status, output) == (Status.OK, b'"on chain %d"' % chain.deployment.chain_id)
+
+    # Every worker holds each chain's current key, published on that chain's TeeRegistry; the
+    # chains' keys have nothing in common (each chain's gatekeeper made its own master key).
+    signers = {}
+    for chain in chains:
+        assert chain.deployment is not None
+        registry = chain.deployment.contract(chain.w3, "TeeRegistry")
+        epoch = int(registry.functions.currentEpoch().call())
+        signers[chain.deployment.chain_id] = registry.functions.getEpoch(epoch).call()[0]
+    assert signers[31337] != signers[1337]
+    for name in ("worker-1", "worker-2"):
+        info = httpx.get(f"{stack.url(name)}/v1/info", timeout=5).json()
+        served = {c["chainId"]: c for c in info["chains"]}
+        assert set(served) == {31337, 1337}
+        for chain_id, signer in signers.items():
+            assert served[chain_id]["ready"]
+            assert served[chain_id]["signer"] == signer
+
+
+def test_a_fulfilment_for_one_chain_fulfils_nothing_on_the_other(stack: Stack) -> None:
+    """The transmitter's own fulfil transaction on the first chain, sent as it is to the second
+    chain's router: the signature is bound to the first chain's id and router (and key)."""
+    first, second = _chains(stack)
+    assert first.deployment is not None
+    assert second.deployment is not None
+    agent = register(first, ECHO)
+    [request_id] = ask_many(first, agent, [b"replayed"])
+    wait_for(first, [request_id])
+    router = first.deployment.contract(first.w3, "AgentRouter")
+    [fulfilled] = router.events.RequestFulfilled().get_logs(
+        from_block=first.deployment.start_block, argument_filters={"requestId": request_id}
+    )
+    tx = first.w3.eth.get_transaction(fulfilled["transactionHash"])
+    transmitter = Account.from_key(TRANSMITTER_KEY).address
+    assert tx["from"] == transmitter
+
+    def fulfils(chain: Connected, block: int | str) -> int:
+        assert chain.deployment is not None
+        call = {"from": transmitter, "to": chain.deployment.addresses["AgentRouter"], "data": tx["input"]}
+        return int.from_bytes(chain.w3.eth.call(call, block), "big")  # type: ignore[arg-type]
+
+    # On its own chain, just before it was mined, the same calldata fulfils the request ...
+    assert fulfils(first, fulfilled["blockNumber"] - 1) == 1
+    # ... and on the other it fulfils nothing, at the same router address or not.
+    assert fulfils(second, "latest") == 0
+
+
+def test_a_worker_runs_a_request_only_on_the_chain_it_was_made_on(stack: Stack) -> None:
+    """Naming the other chain or one it does not serve: the worker refuses, and says why."""
+    first, second = _chains(stack)
+    assert first.deployment is not None
+    agent = register(first, ECHO)
+    [request_id] = ask_many(first, agent, [b"misdirected"])
+    wait_for(first, [request_id])
+    router = first.deployment.contract(first.w3, "AgentRouter")
+    [event] = router.events.AgentRequested().get_logs(
+        from_block=first.deployment.start_block, argument_filters={"requestId": request_id}
+    )
+    commitment = RequestCommitment.from_event(event["args"], event["blockNumber"])
+    # The second chain past the request's block, so that it can only say "not open here".
+    behind = event["blockNumber"] - second.w3.eth.block_number
+    if behind >= 0:
+        second.w3.provider.make_request(RPCEndpoint("anvil_mine"), [hex(behind + 1)])
+    request = ExecuteRequest(commitment=CommitmentModel.of(commitment), input=Web3.to_hex(b"misdirected"))
+    headers = {"Authorization": f"Bearer {stack.execute_token}"}
+    url = f"{stack.url('worker-1')}/v1/execute-batch"
+    for chain_id, status, says in ((1337, 409, "not open on-chain"), (5, 421, "serves chains [1337, 31337]")):
+        body = ExecuteBatchRequest(requests=[request], chain_id=chain_id).model_dump()
+        reply = httpx.post(url, json=body, headers=headers, timeout=30)
+        answer = reply.json()
+        if reply.status_code == 200:
+            [item] = answer["results"]
+            assert item["statusCode"] == status, item
+            assert says in item["error"]
+        else:
+            assert reply.status_code == status, answer
+            assert says in answer["detail"]
