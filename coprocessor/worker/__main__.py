@@ -23,13 +23,14 @@ def main() -> None:
         gatekeeper_urls=settings.gatekeeper_urls,
         cluster_store=settings.cluster_store,
     )
+    # Every chain is checked before the TEE backend makes or reads anything.
+    chains = [(chain, *settings.checked_chain(chain.rpc_url, chain.deployment)) for chain in (first, *settings.chains)]
     tee = settings.tee()
     with Sandbox(size=settings.sandbox_processes) as sandbox:
         # One Worker per chain: its own identity, keys, answers and code; the sandbox and the
         # TEE are shared.
         workers = []
-        for chain in (first, *settings.chains):
-            w3, deployment = settings.checked_chain(chain.rpc_url, chain.deployment)
+        for chain, w3, deployment in chains:
             worker = Worker(
                 settings.name,
                 w3,
