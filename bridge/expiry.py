@@ -13,9 +13,8 @@ import time
 
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import Web3Exception
 
-from bridge.sender import Receipt, Sender
+from bridge.sender import SEND_ERRORS, Receipt, Sender
 from bridge.store import RequestStore, StoredRequest
 from protocol.calls import FunctionEncoder
 
@@ -91,6 +90,6 @@ class Expirer:
                 lost,
                 lambda tx_hash: self.store.mark_cancelling(request_id, tx_hash),
             )
-        except (Web3Exception, ValueError, OSError) as err:
+        except SEND_ERRORS as err:
             log.warning("cancel of request 0x%064x failed, trying again later: %s", request_id, err)
             self.store.clear_cancel(request_id)

@@ -22,10 +22,9 @@ from typing import Any
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import Web3Exception
 
 from bridge.backoff import retry_delay
-from bridge.sender import Receipt, Sender, fetch_receipt
+from bridge.sender import SEND_ERRORS, Receipt, Sender, fetch_receipt
 from bridge.store import Delivery, RequestStore, StoredRequest
 from bridge.worker_client import WorkerClient
 from bridge.workers import WorkerPool
@@ -202,7 +201,7 @@ class Submitter:
                 lambda tx_hash: self.store.mark_submitted(request_ids, tx_hash),
                 *self._callbacks(request_ids),
             )
-        except (Web3Exception, ValueError, OSError) as err:
+        except SEND_ERRORS as err:
             log.warning("fulfil transaction failed: %s", err)
             for request_id in request_ids:
                 # The node or the network, not the request: no attempt of its is spent.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from bridge.errors import BridgeError
 from protocol.results import CompactSignature
@@ -16,7 +17,10 @@ from protocol.wire import (
     ExecuteResponse,
     SignatureModel,
     SignBatchRequest,
+    Wire,
 )
+
+W = TypeVar("W", bound=Wire)
 
 
 class WorkerError(BridgeError):
@@ -53,29 +57,35 @@ class WorkerClient:
         except httpx.HTTPError:
             return False
 
-    def _post(self, path: str, body: dict[str, Any], timeout_s: float | None = None) -> dict[str, Any]:
+    def _post(self, path: str, body: Wire, answer: type[W], timeout_s: float | None = None) -> W:
+        """Posts `body` and reads the answer as `answer`, both by pydantic's own JSON."""
         try:
             reply = self._http.post(
-                path, json=body, timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT
+                path,
+                content=body.model_dump_json(),
+                headers={"Content-Type": "application/json"},
+                timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as err:
             raise WorkerError(f"{self.url}{path}: {err.__class__.__name__}: {err}") from err
         if reply.status_code != 200:
             raise WorkerError(f"{self.url}{path}: {reply.status_code} {reply.text[:200]}", reply.status_code)
-        data: dict[str, Any] = reply.json()
-        return data
+        try:
+            return answer.model_validate_json(reply.content)
+        except ValidationError as err:
+            raise WorkerError(f"{self.url}{path}: an answer of another shape: {err}") from err
 
     def execute_batch(self, requests: list[ExecuteRequest], timeout_s: float | None = None) -> list[BatchItem]:
         """Each request's result, or why the worker could not give one."""
-        body = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id).model_dump()
-        items = ExecuteBatchResponse.model_validate(self._post("/v1/execute-batch", body, timeout_s)).results
+        body = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id)
+        items = self._post("/v1/execute-batch", body, ExecuteBatchResponse, timeout_s).results
         if len(items) != len(requests):
             raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
         return items
 
     def sign_batch(self, results: list[ExecuteResponse], timeout_s: float | None = None) -> CompactSignature:
-        body = SignBatchRequest(results=results, chain_id=self.chain_id).model_dump()
-        return SignatureModel.model_validate(self._post("/v1/sign-batch", body, timeout_s)).to_signature()
+        body = SignBatchRequest(results=results, chain_id=self.chain_id)
+        return self._post("/v1/sign-batch", body, SignatureModel, timeout_s).to_signature()
 
     def close(self) -> None:
         self._http.close()

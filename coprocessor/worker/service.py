@@ -17,7 +17,6 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 from web3 import Web3
 from web3.exceptions import ContractLogicError
-from web3.types import RPCEndpoint
 
 from coprocessor import metrics
 from coprocessor.cluster_store import ClusterStore
@@ -36,9 +35,11 @@ from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageG
 from coprocessor.runtime.engine import with_output_types
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.worker.code import CodeStore
+from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment
 from protocol.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
 from protocol.errors import ManifestError
+from protocol.jsonrpc import JsonRpc
 from protocol.manifest import Manifest, parse_manifest
 from protocol.private_logs import seal_logs
 from protocol.results import (
@@ -94,6 +95,9 @@ class Worker:
         self.registry = deployment.contract(w3, "TeeRegistry")
         self.router = deployment.contract(w3, "AgentRouter")
         self.router_address = self.router.address
+        # The request path's calls to the node, without web3's per-call formatting.
+        self._rpc = JsonRpc(str(getattr(w3.provider, "endpoint_uri", "")), timeout_s=10.0)
+        self._is_open = FunctionEncoder.of(self.router.abi, "isOpen")
         self.code = CodeStore(w3, self.router, deployment.start_block)
         # The identity key lives in memory only: a restarted worker attests again.
         self._identity = PrivateKey.generate()
@@ -267,22 +271,18 @@ class Worker:
     def _ask_open(self, request_ids: list[int]) -> tuple[int, list[dict[str, Any]]]:
         """The head, and `isOpen` of each request `confirmations` blocks below it: with no
         confirmations, all in one JSON-RPC batch; else the head first, then the batch."""
-        provider: Any = self.w3.provider  # an HTTPProvider: it has batches
 
-        def is_open(request_id: int, block: str) -> tuple[RPCEndpoint, list[Any]]:
-            data = self.router.encode_abi("isOpen", [request_id])
-            return RPCEndpoint("eth_call"), [{"to": self.router_address, "data": data}, block]
+        def is_open(request_id: int, block: str) -> tuple[str, list[Any]]:
+            data = to_hex(self._is_open.encode([request_id]))
+            return "eth_call", [{"to": self.router_address, "data": data}, block]
 
-        head_call: tuple[RPCEndpoint, list[Any]] = (RPCEndpoint("eth_blockNumber"), [])
         if self.confirmations == 0:
             # "latest" may be a block past the head read alongside: a request seen there is as open.
-            replies = provider.make_batch_request([head_call, *(is_open(i, "latest") for i in request_ids)])
+            replies = self._rpc.batch([("eth_blockNumber", []), *(is_open(i, "latest") for i in request_ids)])
         else:
-            head = int(self.w3.eth.block_number)
+            head = int(str(self._rpc.call("eth_blockNumber", [])), 16)
             block = hex(head - self.confirmations)
-            replies = [{"result": hex(head)}, *provider.make_batch_request([is_open(i, block) for i in request_ids])]
-        if not isinstance(replies, list) or len(replies) != len(request_ids) + 1:
-            raise HostUnavailable(f"the node did not answer the batch: {replies}")
+            replies = [{"result": hex(head)}, *self._rpc.batch([is_open(i, block) for i in request_ids])]
         return int(str(replies[0]["result"]), 16), replies[1:]
 
     def _execute_once(
