@@ -56,8 +56,22 @@ class ClusterKey:
         )
 
 
-def derive_cluster_key(master_key: bytes, epoch: int) -> ClusterKey:
-    label = LABEL_PREFIX + b"cluster/epoch:" + str(epoch).encode()
+@dataclass(frozen=True)
+class KeyDomain:
+    """Where a cluster's keys serve: one chain's TeeRegistry. Cluster keys are derived under it,
+    so a master key that reached the gatekeepers of another chain or registry derives nothing
+    that this one's workers sign with or agents' secrets are sealed to."""
+
+    chain_id: int
+    registry: str
+
+    @property
+    def label(self) -> bytes:
+        return f"chain:{self.chain_id}/registry:{self.registry.lower()}".encode()
+
+
+def derive_cluster_key(master_key: bytes, epoch: int, domain: KeyDomain) -> ClusterKey:
+    label = LABEL_PREFIX + b"cluster/" + domain.label + b"/epoch:" + str(epoch).encode()
     return ClusterKey(
         epoch=epoch,
         signing_key=_secp256k1_key(master_key, label + b"/signing"),

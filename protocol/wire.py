@@ -191,6 +191,9 @@ class JoinRequest(Wire):
     quote: dict[str, Any]
     identity_public_key: str
     address: str
+    # The chain and TeeRegistry it serves: master keys are shared within one registry only.
+    chain_id: int
+    registry: str
     signature: str
 
 

@@ -5,18 +5,25 @@ on the other."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from eth_account import Account
+from nacl.public import PrivateKey
 from web3 import Web3
 from web3.types import RPCEndpoint
 
-from enclave.stack import TRANSMITTER_KEY, Stack
+from coprocessor.gatekeeper.service import peer_identity_digest
+from coprocessor.keys import KeyDomain
+from coprocessor.tee.base import identity_report_data
+from coprocessor.tee.simulated import SimulatedTee, code_measurement, load_authority
+from enclave.stack import GATEKEEPER_KEYS, TRANSMITTER_KEY, Stack
 from enclave.usage import Connected, ask_many, register, wait_for
 from protocol.results import RequestCommitment
+from protocol.statements import sign_statement
 from protocol.status import Status
-from protocol.wire import CommitmentModel, ExecuteBatchRequest, ExecuteRequest
+from protocol.wire import CommitmentModel, ExecuteBatchRequest, ExecuteRequest, JoinRequest
 from tests.state import fresh_state_dir
 
 pytestmark = pytest.mark.chain
@@ -121,3 +128,43 @@ def test_a_worker_runs_a_request_only_on_the_chain_it_was_made_on(stack: Stack) 
         else:
             assert reply.status_code == status, answer
             assert says in answer["detail"]
+
+
+def test_a_gatekeeper_shares_its_master_keys_only_with_peers_of_its_own_registry(stack: Stack, tmp_path: Path) -> None:
+    """The host holds every gatekeeper's account key, here even the same account on both chains.
+    An honest gatekeeper it starts for another registry (one naming that account) asks the first
+    chain's gatekeeper for its master keys: refused, so it cannot hand them to workers that run
+    agents of the host's own under the first chain's agent ids."""
+    first, second = _chains(stack)
+    assert first.deployment is not None
+    assert second.deployment is not None
+    tee = SimulatedTee(load_authority(stack.state_dir / "attestation-authority.key"), tmp_path, code_measurement())
+    identity = PrivateKey.generate()
+    account = Account.from_key(GATEKEEPER_KEYS[0])
+    domains = {
+        chain.deployment.chain_id: KeyDomain(chain.deployment.chain_id, chain.deployment.addresses["TeeRegistry"])
+        for chain in (first, second)
+        if chain.deployment is not None
+    }
+
+    def join(claimed: KeyDomain, signed_for: KeyDomain) -> httpx.Response:
+        digest = peer_identity_digest(bytes(identity.public_key), signed_for)
+        body = JoinRequest(
+            quote=tee.quote(identity_report_data(bytes(identity.public_key))).to_dict(),
+            identity_public_key=Web3.to_hex(bytes(identity.public_key)),
+            address=account.address,
+            chain_id=claimed.chain_id,
+            registry=claimed.registry,
+            signature=Web3.to_hex(sign_statement(account.key, digest)),
+        )
+        return httpx.post(f"{stack.url('gatekeeper')}/v1/gatekeepers/join", json=body.model_dump(), timeout=10)
+
+    refused = join(domains[1337], domains[1337])
+    assert refused.status_code == 403
+    assert "the peer serves chain 1337's registry" in refused.json()["detail"]
+    # Naming the first chain while the account signed for the second is refused too.
+    forged = join(domains[31337], domains[1337])
+    assert forged.status_code == 403
+    assert "not signed by the gatekeeper account it names" in forged.json()["detail"]
+    # A peer of the first chain's own registry is served: the refusals above are about the chain.
+    assert join(domains[31337], domains[31337]).status_code == 200

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from web3 import Web3
 
-from coprocessor.keys import derive_cluster_key
+from coprocessor.keys import KeyDomain, derive_cluster_key
 from coprocessor.sealing import sealing_key, unseal
 from coprocessor.tee.simulated import code_measurement
 from enclave import cli
@@ -184,7 +184,8 @@ def _assert_old_key_refused(stack: Stack, request_id: int) -> None:
     state = stack.state_dir / "gatekeeper"
     key = sealing_key((state / "cpu-secret").read_bytes(), code_measurement())
     masters = json.loads(unseal(key, (state / "master-keys.sealed").read_bytes()))
-    old = derive_cluster_key(bytes.fromhex(masters["1"]), 1)
+    domain = KeyDomain(stack.deployment.chain_id, stack.deployment.addresses["TeeRegistry"])
+    old = derive_cluster_key(bytes.fromhex(masters["1"]), 1, domain)
     reasons = submit_signed_by(stack, old.signing_key, 1, request_id, b"old key", DEV_KEYS[4])
     if reasons:  # the honest result may have landed first, then the forged one is a duplicate
         assert reasons in ([NotProcessedReason.STALE_EPOCH], [NotProcessedReason.UNKNOWN_REQUEST])

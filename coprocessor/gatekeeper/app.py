@@ -12,6 +12,7 @@ from web3.exceptions import ContractLogicError
 from coprocessor import metrics
 from coprocessor.errors import AttestationError, CoprocessorError
 from coprocessor.gatekeeper.service import Gatekeeper
+from coprocessor.keys import KeyDomain
 from coprocessor.metrics import metrics_response
 from coprocessor.tee.base import Quote
 from protocol.wire import (
@@ -58,7 +59,11 @@ def create_app(gatekeeper: Gatekeeper) -> FastAPI:
     def join(body: JoinRequest) -> dict[str, str]:
         try:
             sealed = gatekeeper.share_masters(
-                Quote.from_dict(body.quote), from_hex(body.identity_public_key), body.address, from_hex(body.signature)
+                Quote.from_dict(body.quote),
+                from_hex(body.identity_public_key),
+                body.address,
+                from_hex(body.signature),
+                KeyDomain(body.chain_id, body.registry),
             )
         except (AttestationError, KeyError, ValueError) as err:
             raise HTTPException(status_code=403, detail=f"join refused: {err}") from err

@@ -21,7 +21,7 @@ from web3.exceptions import Web3Exception
 from coprocessor import metrics
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.errors import AttestationError, CoprocessorError
-from coprocessor.keys import ClusterKey, derive_agent_keys, derive_cluster_key
+from coprocessor.keys import ClusterKey, KeyDomain, derive_agent_keys, derive_cluster_key
 from coprocessor.sealing import seal, unseal, write_private
 from coprocessor.tee.base import Quote, QuoteVerifier, TeeBackend, identity_report_data
 from protocol.deployment import Deployment, send
@@ -49,6 +49,8 @@ class Gatekeeper:
         self.verifier = verifier
         self.registry = deployment.contract(w3, "TeeRegistry")
         self.router = deployment.contract(w3, "AgentRouter")
+        # This chain's registry: the cluster keys are derived for it, and shared with its peers only.
+        self.domain = KeyDomain(deployment.chain_id, self.registry.address)
         self.store = store
         self._master_path = state_dir / "master-keys.sealed"
         # One master key per epoch: a rotation makes a new one; the old ones still open what
@@ -87,7 +89,7 @@ class Gatekeeper:
         epoch = epoch if epoch is not None else self.current_epoch()
         if epoch not in self._masters:
             raise CoprocessorError(f"this gatekeeper holds no master key for epoch {epoch}")
-        return derive_cluster_key(self._masters[epoch], epoch)
+        return derive_cluster_key(self._masters[epoch], epoch, self.domain)
 
     def cluster_keys(self) -> list[ClusterKey]:
         """The current epoch's key and the previous one's: workers answer requests of both."""
@@ -188,10 +190,20 @@ class Gatekeeper:
         if not self.registry.functions.isMeasurementAllowed(measurement).call():
             raise AttestationError(f"measurement 0x{measurement.hex()} is not allowed in TeeRegistry")
 
-    def share_masters(self, quote: Quote, identity_public_key: bytes, address: str, signature: bytes) -> bytes:
-        """Seals every master key to a peer that is attested and a gatekeeper on-chain."""
+    def share_masters(
+        self, quote: Quote, identity_public_key: bytes, address: str, signature: bytes, domain: KeyDomain
+    ) -> bytes:
+        """Seals every master key to a peer that is attested, serves this chain's registry, and
+        is a gatekeeper there. (A gatekeeper's account key is the host's: without the chain in
+        the statement, its host could start an honest gatekeeper for a registry of its own
+        that names the same account, and have it provision workers for agents of its own.)"""
         self._check_peer(quote, identity_public_key)
-        if statement_signer(peer_identity_digest(identity_public_key), signature) != address:
+        if domain.label != self.domain.label:
+            raise AttestationError(
+                f"the peer serves chain {domain.chain_id}'s registry {domain.registry}; this gatekeeper serves "
+                f"chain {self.domain.chain_id}'s registry {self.domain.registry}"
+            )
+        if statement_signer(peer_identity_digest(identity_public_key, domain), signature) != address:
             raise AttestationError("the identity key is not signed by the gatekeeper account it names")
         if not self.registry.functions.isGatekeeper(address).call():
             raise AttestationError(f"{address} is not a gatekeeper in TeeRegistry")
@@ -207,7 +219,9 @@ class Gatekeeper:
             "quote": self.quote.to_dict(),
             "identityPublicKey": to_hex(identity),
             "address": self.account.address,
-            "signature": to_hex(sign_statement(self.account.key, peer_identity_digest(identity))),
+            "chainId": self.domain.chain_id,
+            "registry": self.domain.registry,
+            "signature": to_hex(sign_statement(self.account.key, peer_identity_digest(identity, self.domain))),
         }
         reasons = []
         for url in peers:
@@ -279,5 +293,6 @@ class Gatekeeper:
         return seal_to(derive_agent_keys(self.cluster_key(new), agent_id).encryption_public_key, secrets)
 
 
-def peer_identity_digest(identity_public_key: bytes) -> bytes:
-    return keccak(b"EnclaveAgents gatekeeper identity" + identity_public_key)
+def peer_identity_digest(identity_public_key: bytes, domain: KeyDomain) -> bytes:
+    """What a joining gatekeeper's account signs: its identity key, for one chain's registry."""
+    return keccak(b"EnclaveAgents gatekeeper identity/" + domain.label + b"/" + identity_public_key)
