@@ -4,7 +4,10 @@ on the other."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -18,7 +21,7 @@ from coprocessor.gatekeeper.service import peer_identity_digest
 from coprocessor.keys import KeyDomain
 from coprocessor.tee.base import identity_report_data
 from coprocessor.tee.simulated import SimulatedTee, code_measurement, load_authority
-from enclave.stack import GATEKEEPER_KEYS, TRANSMITTER_KEY, Stack
+from enclave.stack import GATEKEEPER_KEYS, TRANSMITTER_KEY, Service, Stack
 from enclave.usage import Connected, ask_many, register, wait_for
 from protocol.results import RequestCommitment
 from protocol.statements import sign_statement
@@ -168,3 +171,57 @@ def test_a_gatekeeper_shares_its_master_keys_only_with_peers_of_its_own_registry
     assert "not signed by the gatekeeper account it names" in forged.json()["detail"]
     # A peer of the first chain's own registry is served: the refusals above are about the chain.
     assert join(domains[31337], domains[31337]).status_code == 200
+
+
+def _start_worker_serving(stack: Stack, name: str, chains: Sequence[Mapping[str, object]]) -> Service:
+    stack.worker_env = {"ENCLAVE_WORKER_CHAINS": json.dumps(chains)}
+    try:
+        return stack.start_worker(name, wait=False)
+    finally:
+        stack.worker_env = {}
+
+
+def _health(worker: Service, chain_id: int) -> httpx.Response:
+    return httpx.get(f"{worker.url}/healthz", params={"chainId": chain_id}, timeout=5)
+
+
+def test_a_chain_whose_node_is_down_costs_a_worker_that_chain_only(stack: Stack) -> None:
+    [second] = stack.other_chains
+    away = {
+        "rpc_url": "http://127.0.0.1:9",  # nothing listens: the node is down
+        "deployment": str(second.deployment_path),
+        "gatekeeper_urls": [stack.url(second.service("gatekeeper"))],
+        "cluster_store": str(second.cluster_store),
+    }
+    worker = _start_worker_serving(stack, "worker-9", [away])
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert worker.running, worker.log_path.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if _health(worker, 31337).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the first chain was never served"
+            time.sleep(0.2)
+        down = _health(worker, 1337)
+        assert down.status_code == 503
+        assert "no key for chain 1337" in down.json()["detail"]
+        assert "chain 1337's node at http://127.0.0.1:9 does not answer" in worker.log_path.read_text()
+    finally:
+        worker.stop()
+        del stack.services["worker-9"]
+
+
+def test_a_chain_listed_twice_is_refused_at_start(stack: Stack) -> None:
+    again = {
+        "rpc_url": stack.rpc_url,
+        "deployment": str(stack.deployment_path),
+        "gatekeeper_urls": stack.gatekeeper_urls(),
+        "cluster_store": str(stack.state_dir / "cluster.sqlite"),
+    }
+    worker = _start_worker_serving(stack, "worker-8", [again])
+    try:
+        assert worker.process.wait(timeout=60) != 0
+        assert "each chain is served once, but the chains' ids are [31337, 31337]" in worker.log_path.read_text()
+    finally:
+        del stack.services["worker-8"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 
 import uvicorn
+from web3 import Web3
 
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.runtime import Sandbox
-from coprocessor.settings import ChainSettings, WorkerSettings
+from coprocessor.settings import ChainSettings, WorkerSettings, start_checked
 from coprocessor.worker.app import create_app
 from coprocessor.worker.service import Worker
+from protocol.deployment import Deployment, connect
 
 
 def main() -> None:
@@ -24,7 +26,10 @@ def main() -> None:
         cluster_store=settings.cluster_store,
     )
     # Every chain is checked before the TEE backend makes or reads anything.
-    chains = [(chain, *settings.checked_chain(chain.rpc_url, chain.deployment)) for chain in (first, *settings.chains)]
+    chains = [(chain, *_checked(settings, chain)) for chain in (first, *settings.chains)]
+    ids = [deployment.chain_id for _, _, deployment in chains]
+    if len(set(ids)) != len(ids):
+        raise SystemExit(f"each chain is served once, but the chains' ids are {ids}")
     tee = settings.tee()
     with Sandbox(size=settings.sandbox_processes) as sandbox:
         # One Worker per chain: its own identity, keys, answers and code; the sandbox and the
@@ -52,6 +57,23 @@ def main() -> None:
             port=settings.port,
             log_level="warning",
         )
+
+
+def _checked(settings: WorkerSettings, chain: ChainSettings) -> tuple[Web3, Deployment]:
+    """The chain's node and deployment, checked. A node that does not answer yet costs only its
+    own chain: its deployment is checked now, and the node before this worker takes its keys."""
+    try:
+        return settings.checked_chain(chain.rpc_url, chain.deployment)
+    except OSError as err:  # requests' connection errors are OSErrors
+        deployment = Deployment.load(chain.deployment)
+        start_checked(settings, deployment.chain_id)
+        logging.getLogger(__name__).warning(
+            "chain %d's node at %s does not answer (%s): serving it once it does",
+            deployment.chain_id,
+            chain.rpc_url,
+            err.__class__.__name__,
+        )
+        return connect(chain.rpc_url, 10.0), deployment
 
 
 if __name__ == "__main__":

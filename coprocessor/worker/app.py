@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Query
@@ -71,8 +72,13 @@ def create_app(served: Worker | list[Worker], execute_token: str) -> FastAPI:
     @app.get("/v1/info")
     def info() -> dict[str, Any]:
         """The first chain's keys at the top level (as a one-chain worker gives them), and every
-        chain's under `chains`."""
-        return primary.info() | {"chains": [worker.chain_info() for worker in workers]}
+        chain's under `chains`; `ready` and `executions` are of all chains."""
+        executions: Counter[str] = sum((worker.executions for worker in workers), Counter())
+        return primary.info() | {
+            "ready": all(worker.ready for worker in workers),
+            "executions": dict(executions),
+            "chains": [worker.chain_info() for worker in workers],
+        }
 
     @app.post("/v1/execute", dependencies=authenticated)
     def execute(

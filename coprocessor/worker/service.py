@@ -140,7 +140,8 @@ class Worker:
                 reasons.append(f"{url}: gave keys for epochs {unknown} that the chain does not know")
                 continue
             self._keys = keys
-            log.info("provisioned with epoch %d by %s", keys[0].epoch, url)
+            metrics.WORKER_EPOCH.labels(str(self.chain_id)).set(keys[0].epoch)
+            log.info("chain %d: provisioned with epoch %d by %s", self.chain_id, keys[0].epoch, url)
             return
         raise ProvisioningError("; ".join(reasons) or "no gatekeeper configured")
 
@@ -148,17 +149,25 @@ class Worker:
         """Provisions, then follows the chain's epoch: after a rotation, provisions again."""
 
         def loop() -> None:
+            node_checked = False
             while True:
                 try:
+                    if not node_checked:  # a node that did not answer at start is checked here
+                        node_chain_id = int(self.w3.eth.chain_id)
+                        if node_chain_id != self.chain_id:
+                            raise ProvisioningError(
+                                f"the node serves chain {node_chain_id}, the deployment is on chain {self.chain_id}"
+                            )
+                        node_checked = True
                     epoch = int(self.registry.functions.currentEpoch().call())
                     self.chain_epoch = epoch
                     key = self._cluster_key
                     if key is None or key.epoch < epoch:
                         self.provision()
                 except ProvisioningError as err:
-                    log.warning("not provisioned: %s", err)
+                    log.warning("chain %d: not provisioned: %s", self.chain_id, err)
                 except Exception as err:  # noqa: BLE001 - the chain may be away for a moment
-                    log.warning("epoch check failed: %s", err)
+                    log.warning("chain %d: epoch check failed: %s", self.chain_id, err)
                 time.sleep(retry_s)
 
         thread = threading.Thread(target=loop, name="provision", daemon=True)
@@ -456,7 +465,9 @@ class Worker:
         for item in signed:
             signer = recover_result_signer(chain_id=self.chain_id, router=self.router_address, signed=item)
             if item.signature.epoch != key.epoch or signer != key.signer_address:
-                raise ValueError(f"result {item.result.request_id} is not signed by epoch {key.epoch}'s key")
+                raise ValueError(
+                    f"result {item.result.request_id} is not signed by chain {self.chain_id}'s epoch {key.epoch} key"
+                )
         digest = batch_digest(
             chain_id=self.chain_id, router=self.router_address, results=[s.result for s in signed], epoch=key.epoch
         )
