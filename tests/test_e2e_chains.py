@@ -165,6 +165,7 @@ def test_a_gatekeeper_shares_its_master_keys_only_with_peers_of_its_own_registry
     refused = join(domains[1337], domains[1337])
     assert refused.status_code == 403
     assert "the peer serves chain 1337's registry" in refused.json()["detail"]
+    assert "refused a gatekeeper's join" in stack.services["gatekeeper"].log_path.read_text(), "the operator sees it"
     # Naming the first chain while the account signed for the second is refused too.
     forged = join(domains[31337], domains[1337])
     assert forged.status_code == 403

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from eth_utils.exceptions import ValidationError
@@ -26,6 +27,7 @@ from protocol.wire import (
 
 # Agent ids are uint256 on-chain and start at 1.
 AgentId = Annotated[int, Path(ge=1, lt=2**256)]
+log = logging.getLogger(__name__)
 
 
 def create_app(gatekeeper: Gatekeeper) -> FastAPI:
@@ -66,6 +68,7 @@ def create_app(gatekeeper: Gatekeeper) -> FastAPI:
                 KeyDomain(body.chain_id, body.registry),
             )
         except (AttestationError, KeyError, ValueError) as err:
+            log.warning("refused a gatekeeper's join (%s): %s", body.address, err)
             raise HTTPException(status_code=403, detail=f"join refused: {err}") from err
         return {"sealedMasterKeys": to_hex(sealed)}
 
