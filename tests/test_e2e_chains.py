@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +46,19 @@ def _chains(stack: Stack) -> list[Connected]:
     return [Connected(stack.web3(), stack.deployment), Connected(second.web3(), second.deployment)]
 
 
+def _answered(chain: Connected, payload: bytes, event: str) -> Any:
+    """Has EchoConsumer ask a fresh agent on `chain` and waits for the answer; returns the
+    router's `event` log of that request."""
+    assert chain.deployment is not None
+    [request_id] = ask_many(chain, register(chain, ECHO), [payload])
+    wait_for(chain, [request_id])
+    router = chain.deployment.contract(chain.w3, "AgentRouter")
+    [log] = router.events[event]().get_logs(
+        from_block=chain.deployment.start_block, argument_filters={"requestId": request_id}
+    )
+    return log
+
+
 def test_one_set_of_workers_answers_on_both_chains_under_each_chains_keys(stack: Stack) -> None:
     chains = _chains(stack)
     assert [c.w3.eth.chain_id for c in chains] == [31337, 1337]
@@ -77,15 +91,7 @@ def test_a_fulfilment_for_one_chain_fulfils_nothing_on_the_other(stack: Stack) -
     """The transmitter's own fulfil transaction on the first chain, sent as it is to the second
     chain's router: the signature is bound to the first chain's id and router (and key)."""
     first, second = _chains(stack)
-    assert first.deployment is not None
-    assert second.deployment is not None
-    agent = register(first, ECHO)
-    [request_id] = ask_many(first, agent, [b"replayed"])
-    wait_for(first, [request_id])
-    router = first.deployment.contract(first.w3, "AgentRouter")
-    [fulfilled] = router.events.RequestFulfilled().get_logs(
-        from_block=first.deployment.start_block, argument_filters={"requestId": request_id}
-    )
+    fulfilled = _answered(first, b"replayed", "RequestFulfilled")
     tx = first.w3.eth.get_transaction(fulfilled["transactionHash"])
     transmitter = Account.from_key(TRANSMITTER_KEY).address
     assert tx["from"] == transmitter
@@ -104,14 +110,7 @@ def test_a_fulfilment_for_one_chain_fulfils_nothing_on_the_other(stack: Stack) -
 def test_a_worker_runs_a_request_only_on_the_chain_it_was_made_on(stack: Stack) -> None:
     """Naming the other chain or one it does not serve: the worker refuses, and says why."""
     first, second = _chains(stack)
-    assert first.deployment is not None
-    agent = register(first, ECHO)
-    [request_id] = ask_many(first, agent, [b"misdirected"])
-    wait_for(first, [request_id])
-    router = first.deployment.contract(first.w3, "AgentRouter")
-    [event] = router.events.AgentRequested().get_logs(
-        from_block=first.deployment.start_block, argument_filters={"requestId": request_id}
-    )
+    event = _answered(first, b"misdirected", "AgentRequested")
     commitment = RequestCommitment.from_event(event["args"], event["blockNumber"])
     # The second chain past the request's block, so that it can only say "not open here".
     behind = event["blockNumber"] - second.w3.eth.block_number
