@@ -271,18 +271,22 @@ class Stack:
             log_path=state_dir / "anvil.log",
         ).start()
         w3 = Web3(Web3.HTTPProvider(anvil.rpc_url, request_kwargs={"timeout": 30}))
-        deployment = deploy_system(
-            w3,
-            DEPLOYER_KEY,
-            gatekeepers=[Account.from_key(GATEKEEPER_KEYS[0]).address],
-            operators=[TRANSMITTER_KEY],
-            staking=self.staking,
-        )
-        send(
-            w3,
-            Account.from_key(DEPLOYER_KEY),
-            deployment.contract(w3, "TeeRegistry").functions.allowMeasurement(code_measurement()),
-        )
+        try:
+            deployment = deploy_system(
+                w3,
+                DEPLOYER_KEY,
+                gatekeepers=[Account.from_key(GATEKEEPER_KEYS[0]).address],
+                operators=[TRANSMITTER_KEY],
+                staking=self.staking,
+            )
+            send(
+                w3,
+                Account.from_key(DEPLOYER_KEY),
+                deployment.contract(w3, "TeeRegistry").functions.allowMeasurement(code_measurement()),
+            )
+        except BaseException:
+            anvil.stop()  # not yet among the chains that `stop` stops
+            raise
         chain = OtherChain(number, state_dir, anvil, deployment, free_port())
         deployment.save(chain.deployment_path)
         self.other_chains.append(chain)
