@@ -17,7 +17,13 @@ from enclave.errors import EnclaveError
 from enclave.locations import default_state_dir
 from enclave.reverts import refusal
 from enclave.stack_commands import cmd_demo, cmd_deploy, cmd_env, cmd_status, cmd_up
-from enclave.staking_commands import cmd_stake_add, cmd_stake_status, cmd_stake_unstake, cmd_stake_withdraw
+from enclave.staking_commands import (
+    cmd_stake_add,
+    cmd_stake_fleet,
+    cmd_stake_status,
+    cmd_stake_unstake,
+    cmd_stake_withdraw,
+)
 from enclave.subscription_commands import (
     cmd_subscription_add_consumer,
     cmd_subscription_cancel,
@@ -266,7 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     stake_withdraw.set_defaults(run=cmd_stake_withdraw)
     stake_status = staking.add_parser("status", help="the rules and the active operators' stakes")
     stake_status.set_defaults(run=cmd_stake_status)
-    for p in (stake_add, stake_unstake, stake_withdraw, stake_status):
+    fleet = staking.add_parser(
+        "fleet", help="one operator's transmitters (replicas): they deliver each other's missed requests unslashed"
+    ).add_subparsers(dest="fleet_action", required=True)
+    fleet_admit = fleet.add_parser("admit", help="as the lead, admit a member (it must also join)")
+    fleet_admit.add_argument("address", type=address, help="the member's transmitter address")
+    fleet_admit.add_argument("--remove", action="store_true", help="let the member go instead")
+    fleet_join = fleet.add_parser("join", help="as a member, name the fleet's lead (none: leave)")
+    fleet_join.add_argument("address", type=address, nargs="?", help="the lead's address (leave out to leave)")
+    for p in (fleet_admit, fleet_join):
+        p.set_defaults(run=cmd_stake_fleet)
+    for p in (stake_add, stake_unstake, stake_withdraw, stake_status, fleet_admit, fleet_join):
         p.add_argument("--state-dir", default=state)
         p.add_argument("--private-key", default=DEV_KEYS[1], help="the operator's key (default: the bridge's)")
 

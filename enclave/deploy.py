@@ -112,3 +112,10 @@ def stake(w3: Web3, staking: Contract, token: Contract, operator: LocalAccount, 
     """Approves `amount` of the stake token from `operator` to the staking contract and stakes it."""
     send(w3, operator, token.functions.approve(staking.address, amount))
     send(w3, operator, staking.functions.stake(amount))
+
+
+def join_fleet(w3: Web3, staking: Contract, lead: LocalAccount, member: LocalAccount) -> None:
+    """Puts `member` in `lead`'s fleet, both consenting: one operator's transmitters (bridge
+    replicas) then deliver each other's missed assignments without slashing each other."""
+    send(w3, lead, staking.functions.admitFleetMember(member.address, True))
+    send(w3, member, staking.functions.chooseFleetLead(lead.address))

@@ -26,7 +26,7 @@ from web3 import Web3
 
 from coprocessor.tee.simulated import code_measurement
 from enclave.anvil import DEV_KEYS, Anvil, free_port, port_is_free
-from enclave.deploy import StakingRules, deploy_system, fund
+from enclave.deploy import StakingRules, deploy_system, fund, join_fleet
 from enclave.errors import StackError
 from enclave.lifetime import tied_to_this_process
 from enclave.postgres import PostgresServer
@@ -372,12 +372,12 @@ class Stack:
             address = Account.from_key(key).address
             if w3.eth.get_balance(address) == 0:
                 fund(w3, deployer, address, 100 * 10**18)
-        # Replicas of one operator deliver each other's missed assignments, and so slash each
-        # other: each stakes ten times the least, so that a few failovers leave it active.
-        stake_each = self.staking.min_stake * (10 if self.replicas > 1 else 1)
-        deployment = deploy_system(
-            w3, DEPLOYER_KEY, gatekeepers=gatekeepers, operators=operators, staking=self.staking, stake_each=stake_each
-        )
+        deployment = deploy_system(w3, DEPLOYER_KEY, gatekeepers=gatekeepers, operators=operators, staking=self.staking)
+        # One operator's replicas are one fleet: they deliver each other's missed assignments
+        # without slashing each other.
+        lead = Account.from_key(REPLICA_KEYS[0])
+        for key in REPLICA_KEYS[1 : self.replicas]:
+            join_fleet(w3, deployment.contract(w3, "OperatorStaking"), lead, Account.from_key(key))
         tee = deployment.contract(w3, "TeeRegistry")
         send(w3, Account.from_key(DEPLOYER_KEY), tee.functions.allowMeasurement(code_measurement()))
         deployment.save(path)

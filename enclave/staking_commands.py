@@ -1,5 +1,6 @@
 """`enclave stake`: an operator's stake in the router's OperatorStaking (stake, unstake,
-withdraw what was unstaked or won by slashing) and the operators' status."""
+withdraw what was unstaked or won by slashing), fleets of one operator's transmitters, and the
+operators' status."""
 
 from __future__ import annotations
 
@@ -61,6 +62,18 @@ def cmd_stake_withdraw(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stake_fleet(args: argparse.Namespace) -> int:
+    """Fleets: the lead admits (or lets go) a member; a member names its lead (or leaves).
+    Both sides must agree before a member is in the fleet."""
+    w3, staking, _ = _staking(args)
+    account = Account.from_key(args.private_key)
+    if args.fleet_action == "admit":
+        send(w3, account, staking.functions.admitFleetMember(args.address, not args.remove))
+    else:
+        send(w3, account, staking.functions.chooseFleetLead(args.address or "0x" + "00" * 20))
+    return _show(staking, account.address)
+
+
 def cmd_stake_status(args: argparse.Namespace) -> int:
     """The rules, the active operators and each one's stake."""
     _, staking, _ = _staking(args)
@@ -76,5 +89,7 @@ def _show(staking: Contract, operator: str) -> int:
     rewards = staking.functions.slashRewardsOf(operator).call()
     state = "active" if active else "inactive"
     extra = f", {unstaking} unstaking until {time.ctime(available_at)}" if unstaking else ""
-    print(f"{operator}  {state}  staked {staked}{extra}, slash rewards {rewards}")
+    lead = staking.functions.fleetOf(operator).call()
+    fleet = f", in {lead}'s fleet" if lead.lower() != operator.lower() else ""
+    print(f"{operator}  {state}  staked {staked}{extra}, slash rewards {rewards}{fleet}")
     return 0

@@ -15,7 +15,7 @@ from eth_account import Account
 
 from enclave import cli
 from enclave.deploy import StakingRules
-from enclave.stack import OPERATOR_KEYS, Stack
+from enclave.stack import FREE_DEV_KEYS, OPERATOR_KEYS, Stack
 from enclave.usage import register, request_ids, send_asks, wait_for
 from tests.state import fresh_state_dir
 
@@ -121,3 +121,19 @@ def test_an_inactive_operators_bridge_sends_nothing_and_says_why(stack: Stack) -
     assert "is not an active operator" in status["submitHeld"]
     assert "stake" in status["errors"]
     assert stack.web3().eth.get_transaction_count(SECOND) == nonce, "it sent no transaction"
+
+
+def test_a_fleet_needs_both_its_lead_and_its_member(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    """`enclave stake fleet`: the lead admits, the member joins; either alone makes no fleet."""
+    assert stack.deployment is not None
+    staking = stack.deployment.contract(stack.web3(), "OperatorStaking")
+    lead, member = (Account.from_key(key) for key in FREE_DEV_KEYS[:2])
+    state = ["--state-dir", str(stack.state_dir)]
+    assert cli.main(["stake", "fleet", "admit", member.address, *state, "--private-key", lead.key.hex()]) == 0
+    assert staking.functions.fleetOf(member.address).call() == member.address, "admitted, not yet joined"
+    assert cli.main(["stake", "fleet", "join", lead.address, *state, "--private-key", member.key.hex()]) == 0
+    shown = capsys.readouterr().out
+    assert f"{member.address}  inactive  staked 0, slash rewards 0, in {lead.address}'s fleet" in shown
+    assert staking.functions.fleetOf(member.address).call() == lead.address
+    assert cli.main(["stake", "fleet", "join", *state, "--private-key", member.key.hex()]) == 0
+    assert staking.functions.fleetOf(member.address).call() == member.address, "it left"

@@ -128,6 +128,11 @@ def test_replicas_killed_in_turn_lose_nothing_and_deliver_nothing_twice(stack: S
     counts = _fulfilments(stack, ids)
     assert set(counts) == set(ids), "every request fulfilled"
     assert set(counts.values()) == {1}, "each exactly once"
+    # The replicas are one fleet: covering for a killed one slashed nobody, and all stay active.
+    assert stack.deployment is not None
+    staking = stack.deployment.contract(stack.web3(), "OperatorStaking")
+    assert staking.events.OperatorSlashed().get_logs(from_block=0) == []
+    assert all(staking.functions.getOperator(Account.from_key(key).address).call()[3] for key in REPLICA_KEYS)
     # The killed replicas held requests, which were put back: by the leader once their holds ran
     # out, or by the replica itself when it started again first (whichever came sooner).
     assert stack.store_url is not None

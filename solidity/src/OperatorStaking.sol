@@ -34,6 +34,10 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
     address[] private s_active;
     mapping(address operator => Operator) private s_operators;
     mapping(address operator => uint256) private s_slashRewards;
+    // A fleet: the transmitters one operator runs. A member is in its lead's fleet while it has
+    // chosen that lead and the lead admits it.
+    mapping(address member => address lead) private s_chosenLead;
+    mapping(address lead => mapping(address member => bool)) private s_admitted;
 
     /// @param owner Who sets the rules and binds the router.
     /// @param token The token operators stake.
@@ -115,6 +119,10 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
     /// @inheritdoc IAgentStaking
     function slash(uint256 requestId, address assignee, address deliverer) external {
         if (msg.sender != s_router) revert NotRouter(msg.sender);
+        if (_fleetOf(assignee) == _fleetOf(deliverer)) {
+            emit SlashWaivedWithinFleet(requestId, assignee, deliverer);
+            return;
+        }
         Operator storage operator = s_operators[assignee];
         (uint96 staked, uint96 unstaking) = (operator.staked, operator.unstaking);
         uint256 amount = s_config.slashAmount;
@@ -130,6 +138,26 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
         s_slashRewards[deliverer] += amount;
         emit OperatorSlashed(requestId, assignee, deliverer, amount);
         _updateActive(assignee, operator);
+    }
+
+    /// @inheritdoc IAgentStaking
+    function admitFleetMember(address member, bool admitted) external {
+        // One level only: a fleet's lead follows no lead of its own.
+        if (s_chosenLead[msg.sender] != address(0)) revert FleetOfAFleet(msg.sender);
+        s_admitted[msg.sender][member] = admitted;
+        emit FleetMemberAdmitted(msg.sender, member, admitted);
+    }
+
+    /// @inheritdoc IAgentStaking
+    function chooseFleetLead(address lead) external {
+        if (lead != address(0) && (lead == msg.sender || s_chosenLead[lead] != address(0))) revert FleetOfAFleet(lead);
+        s_chosenLead[msg.sender] = lead;
+        emit FleetLeadChosen(msg.sender, lead);
+    }
+
+    /// @inheritdoc IAgentStaking
+    function fleetOf(address account) external view returns (address lead) {
+        return _fleetOf(account);
     }
 
     /// @inheritdoc IAgentStaking
@@ -153,6 +181,11 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
     /// @inheritdoc IAgentStaking
     function slashRewardsOf(address operator) external view returns (uint256 amount) {
         return s_slashRewards[operator];
+    }
+
+    function _fleetOf(address account) private view returns (address) {
+        address lead = s_chosenLead[account];
+        return lead != address(0) && s_admitted[lead][account] ? lead : account;
     }
 
     function _setConfig(StakingConfig memory config) private {

@@ -101,6 +101,79 @@ contract OperatorStaking_Test is RouterSetup {
         assertEq(token.balanceOf(OTHER), SLASH);
     }
 
+    /// @dev A request assigned to `assignee`, its window over.
+    function _missedBy(address assignee) internal returns (uint256 requestId, RequestCommitment memory c) {
+        for (uint256 i;; ++i) {
+            (requestId, c) = _requestAssigned(abi.encode("missed", assignee, i));
+            if (c.assignee == assignee) break;
+        }
+        vm.warp(c.assignedUntil + 1);
+    }
+
+    function _fleet(address lead, address member) internal {
+        vm.prank(lead);
+        staking.admitFleetMember(member, true);
+        vm.prank(member);
+        staking.chooseFleetLead(lead);
+    }
+
+    function test_AFleetMemberDeliveringAnotherMembersMissedRequestSlashesNobody() public {
+        _stake(OTHER, MIN_STAKE);
+        _fleet(TRANSMITTER, OTHER);
+        assertEq(staking.fleetOf(OTHER), TRANSMITTER);
+        assertEq(staking.fleetOf(TRANSMITTER), TRANSMITTER);
+        (uint256 requestId, RequestCommitment memory c) = _missedBy(OTHER);
+        vm.expectEmit(address(staking));
+        emit IAgentStaking.SlashWaivedWithinFleet(requestId, OTHER, TRANSMITTER);
+        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        assertEq(staking.getOperator(OTHER).staked, MIN_STAKE, "the stake stays");
+        assertTrue(staking.getOperator(OTHER).active);
+        assertEq(staking.slashRewardsOf(TRANSMITTER), 0);
+        // And the other way round: the member covers for its lead.
+        (, c) = _missedBy(TRANSMITTER);
+        assertEq(_fulfillAs(OTHER, c), 1);
+        assertEq(staking.getOperator(TRANSMITTER).staked, MIN_STAKE);
+    }
+
+    function test_AFleetNeedsBothSidesAndAnOutsiderIsStillSlashed() public {
+        address outsider = address(0x0BAD);
+        _stake(OTHER, MIN_STAKE);
+        _stake(outsider, MIN_STAKE);
+        // The outsider names TRANSMITTER as its lead, uninvited: not in its fleet.
+        vm.prank(outsider);
+        staking.chooseFleetLead(TRANSMITTER);
+        assertEq(staking.fleetOf(outsider), outsider);
+        (uint256 requestId, RequestCommitment memory c) = _missedBy(outsider);
+        vm.expectEmit(address(staking));
+        emit IAgentStaking.OperatorSlashed(requestId, outsider, TRANSMITTER, SLASH);
+        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        // An admission the member never accepted makes no fleet either.
+        vm.prank(TRANSMITTER);
+        staking.admitFleetMember(OTHER, true);
+        assertEq(staking.fleetOf(OTHER), OTHER);
+        // A member let go is slashed again.
+        _fleet(TRANSMITTER, OTHER);
+        vm.prank(TRANSMITTER);
+        staking.admitFleetMember(OTHER, false);
+        (requestId, c) = _missedBy(OTHER);
+        vm.expectEmit(address(staking));
+        emit IAgentStaking.OperatorSlashed(requestId, OTHER, TRANSMITTER, SLASH);
+        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+    }
+
+    function test_AFleetHasOneLevel() public {
+        _fleet(TRANSMITTER, OTHER);
+        vm.prank(address(0xC0FFEE));
+        vm.expectRevert(abi.encodeWithSelector(IAgentStaking.FleetOfAFleet.selector, OTHER));
+        staking.chooseFleetLead(OTHER);
+        vm.prank(OTHER);
+        vm.expectRevert(abi.encodeWithSelector(IAgentStaking.FleetOfAFleet.selector, OTHER));
+        staking.admitFleetMember(address(0xC0FFEE), true);
+        vm.prank(TRANSMITTER);
+        vm.expectRevert(abi.encodeWithSelector(IAgentStaking.FleetOfAFleet.selector, TRANSMITTER));
+        staking.chooseFleetLead(TRANSMITTER);
+    }
+
     function test_TheAssigneeDeliveringLateIsNotSlashed() public {
         (, RequestCommitment memory c) = _requestAssigned("late");
         vm.warp(c.assignedUntil + 100);

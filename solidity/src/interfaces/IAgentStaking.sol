@@ -10,7 +10,9 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 ///         may deliver it for `assignmentWindow` seconds; after that any staked operator may,
 ///         and the one that delivers a request its assignee missed takes `slashAmount` of the
 ///         assignee's stake. Unstaking waits `unstakeDelay` seconds, during which the stake can
-///         still be slashed.
+///         still be slashed. An operator that runs several transmitters (bridge replicas, each
+///         staking) joins them in a fleet: a fleet's member delivering another member's missed
+///         assignment slashes nobody, since the stake would only move between its own keys.
 interface IAgentStaking {
     /// @notice The staking rules.
     /// @param minStake Least stake of an operator that may transmit and be assigned requests.
@@ -52,6 +54,8 @@ interface IAgentStaking {
     error NoSlashRewards(address operator);
     /// @notice A staking setting is out of its range.
     error InvalidStakingConfig();
+    /// @notice A fleet's lead cannot itself follow another lead, nor a member lead a fleet.
+    error FleetOfAFleet(address account);
 
     /// @notice Emitted when the owner binds the router that assigns requests and slashes.
     event RouterBound(address router);
@@ -71,6 +75,12 @@ interface IAgentStaking {
     );
     /// @notice Emitted when an operator withdraws what slashing paid it.
     event SlashRewardWithdrawn(address indexed operator, address to, uint256 amount);
+    /// @notice Emitted when a fleet's lead admits `member` (or lets it go).
+    event FleetMemberAdmitted(address indexed lead, address indexed member, bool admitted);
+    /// @notice Emitted when `member` names the lead of the fleet it belongs to (zero: none).
+    event FleetLeadChosen(address indexed member, address indexed lead);
+    /// @notice Emitted when a member of the assignee's fleet delivered its missed request: no slash.
+    event SlashWaivedWithinFleet(uint256 indexed requestId, address indexed assignee, address indexed deliverer);
 
     /// @notice Names the router that assigns requests from this set and slashes, once. Owner only.
     function bindRouter(address router) external;
@@ -99,8 +109,20 @@ interface IAgentStaking {
     function isActive(address transmitter) external view returns (bool);
 
     /// @notice `assignee` missed request `requestId`, which `deliverer` delivered after its
-    ///         window: moves up to `slashAmount` of its stake to the deliverer. Router only.
+    ///         window: moves up to `slashAmount` of its stake to the deliverer, unless both are
+    ///         of one fleet. Router only.
     function slash(uint256 requestId, address assignee, address deliverer) external;
+
+    /// @notice Admits `member` to the caller's fleet, or lets it go. Both sides consent: the
+    ///         member is in the fleet once it has also chosen the caller (`chooseFleetLead`), so
+    ///         no stranger escapes slashing by an operator by joining its fleet uninvited.
+    function admitFleetMember(address member, bool admitted) external;
+
+    /// @notice Names the lead of the fleet the caller belongs to; zero leaves it.
+    function chooseFleetLead(address lead) external;
+
+    /// @notice The fleet `account` is in: its lead's address, or its own when in none.
+    function fleetOf(address account) external view returns (address lead);
 
     /// @notice The staking token and rules.
     function getStaking() external view returns (IERC20 token, StakingConfig memory config);
