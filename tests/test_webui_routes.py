@@ -208,7 +208,7 @@ class StandInDashboard:
     def economics(self) -> dict[str, Any]:
         operator = {
             "address": "0x7", "active": True, "staked": 100 * 10**18, "unstaking": 0, "unstakeAvailableAt": 0,
-            "missed": 2, "slashed": 20 * 10**18, "deliveredForOthers": 1,
+            "missed": 2, "slashed": 20 * 10**18, "deliveredForOthers": 1, "fleet": "0x8",
         }  # fmt: skip
         return {
             "operatorFee": 10**14,
@@ -977,6 +977,7 @@ def test_fees_and_stake_show_operators_missed_assignments_and_subscriptions(clie
     page = client.get("/economics").text
     assert "<code>0x7</code></td><td>active</td><td>100 tokens</td>" in page
     assert "<td>2</td><td>20 tokens</td><td>1</td>" in page, "missed, slashed and delivered for others"
+    assert "<td>led by <code>0x8</code></td>" in page, "its fleet"
     assert "<td>wei</td><td>79228162514.264337593543950335 ETH</td>" in page, "a subscription in wei"
     assert "<td>the fee token</td><td>5 tokens</td><td>1 tokens</td>" in page, "a subscription in the token"
     assert '<span id="token-rate">2000 tokens</span> per ETH' in page

@@ -317,6 +317,7 @@ class Dashboard:
         operators = []
         for address in dict.fromkeys(known):
             staked, unstaking, available_at, active = staking.functions.getOperator(address).call()
+            lead = staking.functions.fleetOf(address).call()
             operators.append(
                 {
                     "address": address,
@@ -327,6 +328,7 @@ class Dashboard:
                     "missed": sum(1 for s in slashes if s["assignee"] == address),
                     "slashed": sum(s["amount"] for s in slashes if s["assignee"] == address),
                     "deliveredForOthers": sum(1 for s in slashes if s["deliverer"] == address),
+                    "fleet": lead if lead != address else None,
                 }
             )
         return {

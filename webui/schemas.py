@@ -303,6 +303,9 @@ class Operator(Closed):
     missed: int = Field(description="Assignments it missed, which another operator delivered and slashed")
     slashed: Uint = _uint("What those cost it, in token units")
     deliveredForOthers: int = Field(description="Assignments of others it delivered after their window")
+    fleet: str | None = Field(
+        default=None, description="The lead of the fleet it is in (one operator's transmitters), if any"
+    )
 
 
 class Staking(Closed):
