@@ -28,6 +28,11 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
 
     /// @notice The token operators stake.
     IERC20 public immutable STAKE_TOKEN;
+    /// @notice How many of a fleet member's missed assignments its fleet covers unslashed, from
+    ///         its admission (or its last stake): a member that keeps missing is slashed again,
+    ///         and leaves the active set as any operator does, so that requesters do not wait out
+    ///         the window of a replica nobody looks after.
+    uint256 public constant FORGIVEN_MISSES = 32;
 
     address private s_router;
     StakingConfig private s_config;
@@ -38,6 +43,8 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
     // chosen that lead and the lead admits it.
     mapping(address member => address lead) private s_chosenLead;
     mapping(address lead => mapping(address member => bool)) private s_admitted;
+    mapping(address lead => uint256) private s_admittedCount;
+    mapping(address account => uint256) private s_forgiven;
 
     /// @param owner Who sets the rules and binds the router.
     /// @param token The token operators stake.
@@ -65,6 +72,7 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
         Operator storage operator = s_operators[msg.sender];
         uint96 staked = operator.staked + amount;
         operator.staked = staked;
+        s_forgiven[msg.sender] = 0;
         STAKE_TOKEN.safeTransferFrom(msg.sender, address(this), amount);
         emit Staked(msg.sender, amount, staked);
         _updateActive(msg.sender, operator);
@@ -119,7 +127,8 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
     /// @inheritdoc IAgentStaking
     function slash(uint256 requestId, address assignee, address deliverer) external {
         if (msg.sender != s_router) revert NotRouter(msg.sender);
-        if (_fleetOf(assignee) == _fleetOf(deliverer)) {
+        if (_fleetOf(assignee) == _fleetOf(deliverer) && s_forgiven[assignee] < FORGIVEN_MISSES) {
+            ++s_forgiven[assignee];
             emit SlashWaivedWithinFleet(requestId, assignee, deliverer);
             return;
         }
@@ -142,15 +151,21 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
 
     /// @inheritdoc IAgentStaking
     function admitFleetMember(address member, bool admitted) external {
-        // One level only: a fleet's lead follows no lead of its own.
-        if (s_chosenLead[msg.sender] != address(0)) revert FleetOfAFleet(msg.sender);
-        s_admitted[msg.sender][member] = admitted;
-        emit FleetMemberAdmitted(msg.sender, member, admitted);
+        // One level only: a fleet's lead follows no lead of its own (letting go always works).
+        if (admitted && s_chosenLead[msg.sender] != address(0)) revert FleetOfAFleet(msg.sender);
+        if (admitted) s_forgiven[member] = 0;
+        _setAdmitted(msg.sender, member, admitted);
     }
 
     /// @inheritdoc IAgentStaking
     function chooseFleetLead(address lead) external {
+        // One level only: the lead follows nobody, and whoever has admitted members leads.
         if (lead != address(0) && (lead == msg.sender || s_chosenLead[lead] != address(0))) revert FleetOfAFleet(lead);
+        if (lead != address(0) && s_admittedCount[msg.sender] != 0) revert FleetOfAFleet(msg.sender);
+        // Leaving ends the admission too: coming back takes the lead's consent again, so a
+        // member cannot step out to slash its fleet and back in to be covered by it.
+        address previous = s_chosenLead[msg.sender];
+        if (previous != address(0)) _setAdmitted(previous, msg.sender, false);
         s_chosenLead[msg.sender] = lead;
         emit FleetLeadChosen(msg.sender, lead);
     }
@@ -181,6 +196,14 @@ contract OperatorStaking is IAgentStaking, Ownable2Step, ReentrancyGuardTransien
     /// @inheritdoc IAgentStaking
     function slashRewardsOf(address operator) external view returns (uint256 amount) {
         return s_slashRewards[operator];
+    }
+
+    function _setAdmitted(address lead, address member, bool admitted) private {
+        if (s_admitted[lead][member] == admitted) return;
+        s_admitted[lead][member] = admitted;
+        if (admitted) ++s_admittedCount[lead];
+        else --s_admittedCount[lead];
+        emit FleetMemberAdmitted(lead, member, admitted);
     }
 
     function _fleetOf(address account) private view returns (address) {

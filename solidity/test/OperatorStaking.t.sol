@@ -172,6 +172,58 @@ contract OperatorStaking_Test is RouterSetup {
         vm.prank(TRANSMITTER);
         vm.expectRevert(abi.encodeWithSelector(IAgentStaking.FleetOfAFleet.selector, TRANSMITTER));
         staking.chooseFleetLead(TRANSMITTER);
+        // A lead with members follows nobody, whatever the order of the calls.
+        vm.prank(address(0xC0FFEE));
+        staking.admitFleetMember(TRANSMITTER, true);
+        vm.prank(TRANSMITTER);
+        vm.expectRevert(abi.encodeWithSelector(IAgentStaking.FleetOfAFleet.selector, TRANSMITTER));
+        staking.chooseFleetLead(address(0xC0FFEE));
+        // Letting go always works, even for an account that follows a lead.
+        vm.prank(OTHER);
+        staking.admitFleetMember(address(0xC0FFEE), false);
+        assertEq(staking.fleetOf(OTHER), TRANSMITTER);
+    }
+
+    function test_LeavingAFleetEndsTheAdmission_ComingBackNeedsTheLeadAgain() public {
+        _stake(OTHER, MIN_STAKE);
+        _fleet(TRANSMITTER, OTHER);
+        vm.prank(OTHER);
+        staking.chooseFleetLead(address(0));
+        assertEq(staking.fleetOf(OTHER), OTHER);
+        // Out of the fleet it slashes its old lead for a miss ...
+        (uint256 requestId, RequestCommitment memory c) = _missedBy(TRANSMITTER);
+        vm.expectEmit(address(staking));
+        emit IAgentStaking.OperatorSlashed(requestId, TRANSMITTER, OTHER, SLASH);
+        assertEq(_fulfillAs(OTHER, c), 1);
+        // ... and cannot step back in on its own to be covered unslashed.
+        vm.prank(OTHER);
+        staking.chooseFleetLead(TRANSMITTER);
+        assertEq(staking.fleetOf(OTHER), OTHER, "the lead has not admitted it again");
+    }
+
+    function test_AFleetCoversAMembersMissesOnlyUpToItsLimit() public {
+        _stake(OTHER, MIN_STAKE);
+        _fleet(TRANSMITTER, OTHER);
+        uint256 requestId;
+        RequestCommitment memory c;
+        for (uint256 i; i < staking.FORGIVEN_MISSES(); ++i) {
+            (requestId, c) = _missedBy(OTHER);
+            vm.expectEmit(address(staking));
+            emit IAgentStaking.SlashWaivedWithinFleet(requestId, OTHER, TRANSMITTER);
+            assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        }
+        // A member that keeps missing is slashed again, and leaves the active set.
+        (requestId, c) = _missedBy(OTHER);
+        vm.expectEmit(address(staking));
+        emit IAgentStaking.OperatorSlashed(requestId, OTHER, TRANSMITTER, SLASH);
+        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        assertFalse(staking.getOperator(OTHER).active);
+        // Its lead looking after it (admitting it again, or the member staking) starts afresh.
+        _stake(OTHER, SLASH);
+        (requestId, c) = _missedBy(OTHER);
+        vm.expectEmit(address(staking));
+        emit IAgentStaking.SlashWaivedWithinFleet(requestId, OTHER, TRANSMITTER);
+        assertEq(_fulfillAs(TRANSMITTER, c), 1);
     }
 
     function test_TheAssigneeDeliveringLateIsNotSlashed() public {

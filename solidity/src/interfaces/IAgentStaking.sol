@@ -75,7 +75,7 @@ interface IAgentStaking {
     );
     /// @notice Emitted when an operator withdraws what slashing paid it.
     event SlashRewardWithdrawn(address indexed operator, address to, uint256 amount);
-    /// @notice Emitted when a fleet's lead admits `member` (or lets it go).
+    /// @notice Emitted when a fleet's lead admits `member` (or lets it go, or the member leaves).
     event FleetMemberAdmitted(address indexed lead, address indexed member, bool admitted);
     /// @notice Emitted when `member` names the lead of the fleet it belongs to (zero: none).
     event FleetLeadChosen(address indexed member, address indexed lead);
@@ -110,7 +110,8 @@ interface IAgentStaking {
 
     /// @notice `assignee` missed request `requestId`, which `deliverer` delivered after its
     ///         window: moves up to `slashAmount` of its stake to the deliverer, unless both are
-    ///         of one fleet. Router only.
+    ///         of one fleet and the assignee's misses forgiven since its admission (or its last
+    ///         stake) are fewer than the staking contract's limit. Router only.
     function slash(uint256 requestId, address assignee, address deliverer) external;
 
     /// @notice Admits `member` to the caller's fleet, or lets it go. Both sides consent: the
@@ -118,7 +119,9 @@ interface IAgentStaking {
     ///         no stranger escapes slashing by an operator by joining its fleet uninvited.
     function admitFleetMember(address member, bool admitted) external;
 
-    /// @notice Names the lead of the fleet the caller belongs to; zero leaves it.
+    /// @notice Names the lead of the fleet the caller belongs to; zero leaves it. Leaving (or
+    ///         naming another lead) ends the old lead's admission. A lead follows nobody, and an
+    ///         account that has admitted members is a lead.
     function chooseFleetLead(address lead) external;
 
     /// @notice The fleet `account` is in: its lead's address, or its own when in none.
