@@ -117,21 +117,26 @@ contract OperatorStaking_Test is RouterSetup {
         staking.chooseFleetLead(lead);
     }
 
+    /// @dev `deliverer` delivers a request `assignee` missed: the slash is waived, or taken.
+    function _coverMissOf(address assignee, address deliverer, bool waived) internal {
+        (uint256 requestId, RequestCommitment memory c) = _missedBy(assignee);
+        vm.expectEmit(address(staking));
+        if (waived) emit IAgentStaking.SlashWaivedWithinFleet(requestId, assignee, deliverer);
+        else emit IAgentStaking.OperatorSlashed(requestId, assignee, deliverer, SLASH);
+        assertEq(_fulfillAs(deliverer, c), 1);
+    }
+
     function test_AFleetMemberDeliveringAnotherMembersMissedRequestSlashesNobody() public {
         _stake(OTHER, MIN_STAKE);
         _fleet(TRANSMITTER, OTHER);
         assertEq(staking.fleetOf(OTHER), TRANSMITTER);
         assertEq(staking.fleetOf(TRANSMITTER), TRANSMITTER);
-        (uint256 requestId, RequestCommitment memory c) = _missedBy(OTHER);
-        vm.expectEmit(address(staking));
-        emit IAgentStaking.SlashWaivedWithinFleet(requestId, OTHER, TRANSMITTER);
-        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        _coverMissOf(OTHER, TRANSMITTER, true);
         assertEq(staking.getOperator(OTHER).staked, MIN_STAKE, "the stake stays");
         assertTrue(staking.getOperator(OTHER).active);
         assertEq(staking.slashRewardsOf(TRANSMITTER), 0);
         // And the other way round: the member covers for its lead.
-        (, c) = _missedBy(TRANSMITTER);
-        assertEq(_fulfillAs(OTHER, c), 1);
+        _coverMissOf(TRANSMITTER, OTHER, true);
         assertEq(staking.getOperator(TRANSMITTER).staked, MIN_STAKE);
     }
 
@@ -143,10 +148,7 @@ contract OperatorStaking_Test is RouterSetup {
         vm.prank(outsider);
         staking.chooseFleetLead(TRANSMITTER);
         assertEq(staking.fleetOf(outsider), outsider);
-        (uint256 requestId, RequestCommitment memory c) = _missedBy(outsider);
-        vm.expectEmit(address(staking));
-        emit IAgentStaking.OperatorSlashed(requestId, outsider, TRANSMITTER, SLASH);
-        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        _coverMissOf(outsider, TRANSMITTER, false);
         // An admission the member never accepted makes no fleet either.
         vm.prank(TRANSMITTER);
         staking.admitFleetMember(OTHER, true);
@@ -155,10 +157,7 @@ contract OperatorStaking_Test is RouterSetup {
         _fleet(TRANSMITTER, OTHER);
         vm.prank(TRANSMITTER);
         staking.admitFleetMember(OTHER, false);
-        (requestId, c) = _missedBy(OTHER);
-        vm.expectEmit(address(staking));
-        emit IAgentStaking.OperatorSlashed(requestId, OTHER, TRANSMITTER, SLASH);
-        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        _coverMissOf(OTHER, TRANSMITTER, false);
     }
 
     function test_AFleetHasOneLevel() public {
@@ -191,10 +190,7 @@ contract OperatorStaking_Test is RouterSetup {
         staking.chooseFleetLead(address(0));
         assertEq(staking.fleetOf(OTHER), OTHER);
         // Out of the fleet it slashes its old lead for a miss ...
-        (uint256 requestId, RequestCommitment memory c) = _missedBy(TRANSMITTER);
-        vm.expectEmit(address(staking));
-        emit IAgentStaking.OperatorSlashed(requestId, TRANSMITTER, OTHER, SLASH);
-        assertEq(_fulfillAs(OTHER, c), 1);
+        _coverMissOf(TRANSMITTER, OTHER, false);
         // ... and cannot step back in on its own to be covered unslashed.
         vm.prank(OTHER);
         staking.chooseFleetLead(TRANSMITTER);
@@ -204,26 +200,15 @@ contract OperatorStaking_Test is RouterSetup {
     function test_AFleetCoversAMembersMissesOnlyUpToItsLimit() public {
         _stake(OTHER, MIN_STAKE);
         _fleet(TRANSMITTER, OTHER);
-        uint256 requestId;
-        RequestCommitment memory c;
         for (uint256 i; i < staking.FORGIVEN_MISSES(); ++i) {
-            (requestId, c) = _missedBy(OTHER);
-            vm.expectEmit(address(staking));
-            emit IAgentStaking.SlashWaivedWithinFleet(requestId, OTHER, TRANSMITTER);
-            assertEq(_fulfillAs(TRANSMITTER, c), 1);
+            _coverMissOf(OTHER, TRANSMITTER, true);
         }
         // A member that keeps missing is slashed again, and leaves the active set.
-        (requestId, c) = _missedBy(OTHER);
-        vm.expectEmit(address(staking));
-        emit IAgentStaking.OperatorSlashed(requestId, OTHER, TRANSMITTER, SLASH);
-        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        _coverMissOf(OTHER, TRANSMITTER, false);
         assertFalse(staking.getOperator(OTHER).active);
         // Its lead looking after it (admitting it again, or the member staking) starts afresh.
         _stake(OTHER, SLASH);
-        (requestId, c) = _missedBy(OTHER);
-        vm.expectEmit(address(staking));
-        emit IAgentStaking.SlashWaivedWithinFleet(requestId, OTHER, TRANSMITTER);
-        assertEq(_fulfillAs(TRANSMITTER, c), 1);
+        _coverMissOf(OTHER, TRANSMITTER, true);
     }
 
     function test_TheAssigneeDeliveringLateIsNotSlashed() public {
