@@ -98,6 +98,21 @@ def test_a_taken_dashboard_port_stops_up_before_anything_starts(taken_port: int)
     assert _enclave("env", "--state-dir", str(state)).returncode == 1
 
 
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (("--chains", "3"), "--chains is 1 to 2 on a local stack"),
+        (("--chains", "2", "--rpc-url", "http://127.0.0.1:9"), "several chains are anvils of the stack's own"),
+    ],
+)
+def test_chains_the_stack_cannot_serve_are_refused_before_anything_starts(flags: tuple[str, ...], says: str) -> None:
+    state = fresh_state_dir("stack-guards-chains")
+    refused = _enclave("up", "--state-dir", str(state), "--no-web", *flags)
+    assert refused.returncode == 1
+    assert f"error: {says}" in refused.stderr
+    assert not state.exists() or not any(state.iterdir()), "nothing was started"
+
+
 STARTER = """
 import json, sys, time
 from pathlib import Path
