@@ -201,6 +201,11 @@ def _deliverable(deliverable_by: tuple[str, float] | None, now: float) -> tuple[
     ]
 
 
+def _marks(count: int) -> str:
+    """An IN list of `count` placeholders: statements built with it carry no values."""
+    return ", ".join("?" * count)
+
+
 # A request whose replica stopped renewing its hold.
 _EXPIRED_HOLD = "SELECT request_id, state, owner FROM requests WHERE state IN (?, ?) AND lease_until < ? LIMIT ?"
 # States in which a request is with one replica: a worker runs it, or its fulfilment is in flight.
@@ -415,12 +420,13 @@ class RequestStore:
         sql += " ORDER BY updated_at LIMIT ?" + self._skip_claimed()
         with self._transaction() as db:
             rows = db.execute(sql, (*params, limit)).fetchall()
-            for row in rows:
+            if rows:  # one statement for the whole claim: on PostgreSQL each is a round trip
                 db.execute(
-                    "UPDATE requests SET owner = ?, lease_until = ? WHERE request_id = ?",
-                    (self.owner, now + self.lease_s, row["request_id"]),
+                    f"UPDATE requests SET owner = ?, lease_until = ? WHERE request_id IN ({_marks(len(rows))})",  # noqa: S608
+                    (self.owner, now + self.lease_s, *(row["request_id"] for row in rows)),
                 )
-                if next_state != state:
+            if next_state != state:
+                for row in rows:
                     self._transition(db, int(row["request_id"]), next_state)
         claimed = {"state": next_state, "owner": self.owner, "lease_until": now + self.lease_s}
         return [replace(stored, state=next_state, row=stored.row | claimed) for stored in map(self._stored, rows)]
@@ -444,10 +450,9 @@ class RequestStore:
             renewed += int(cur.rowcount)
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                marks = ", ".join("?" for _ in chunk)
                 cur = db.execute(
                     "UPDATE requests SET lease_until = ? WHERE owner = ? AND state = 'dispatched'"  # noqa: S608
-                    f" AND request_id IN ({marks})",  # the IN list is placeholders only
+                    f" AND request_id IN ({_marks(len(chunk))})",
                     (until, self.owner, *chunk),
                 )
                 renewed += int(cur.rowcount)
@@ -499,7 +504,7 @@ class RequestStore:
 
     def expired(self, states: tuple[str, ...], chain_time: int, limit: int = 100) -> list[StoredRequest]:
         """Requests in `states` whose deadline is behind the chain's time and not yet cancelled."""
-        marks = ", ".join("?" for _ in states)
+        marks = _marks(len(states))
         with self._read() as db:
             rows = db.execute(
                 f"SELECT * FROM requests WHERE state IN ({marks}) AND deadline < ? AND cancel_tx IS NULL "  # noqa: S608

@@ -88,7 +88,10 @@ class Submitter:
         self.is_held: Callable[[], str | None] = lambda: None
         self.router = router
         self.sender = sender
-        self._transmitter = sender.account.address.lower()
+        # What this transmitter may deliver now: its own assignments and the unassigned, and
+        # another's once its window has passed (delivered, with a slash of that operator's
+        # stake, only if it missed them). The chain's clock decides; a margin covers the gap.
+        self._deliverable = (sender.account.address, ASSIGNMENT_MARGIN_S)
         self.store = store
         self.workers = workers
         self.start_block = start_block
@@ -124,19 +127,11 @@ class Submitter:
         room = self.sender.room()
         if room <= 0 or self.is_held():
             return done
-        count, oldest = self.store.due("executed")
+        count, oldest = self.store.due("executed", self._deliverable)
         if not count or self._filling(count, oldest):
             return done
-        # Claimed, not just read: a replica sharing the store never sends the same results. Only
-        # what this transmitter may deliver now: its own assignments and the unassigned, and
-        # another's once its window has passed (delivered, with a slash of that operator's
-        # stake, only if it missed them). The chain's clock decides; a margin covers the gap.
-        ready = self.store.take(
-            "executed",
-            "executed",
-            self.batch_size * room,
-            deliverable_by=(self.sender.account.address, ASSIGNMENT_MARGIN_S),
-        )
+        # Claimed, not just read: a replica sharing the store never sends the same results.
+        ready = self.store.take("executed", "executed", self.batch_size * room, self._deliverable)
         by_epoch: dict[int, list[Item]] = defaultdict(list)
         for request in ready:
             if request.result is None:  # "executed" is only ever set together with a result

@@ -79,7 +79,7 @@ class OtherChain:
         return self.state_dir / "cluster.sqlite"
 
     def web3(self) -> Web3:
-        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 30}))
+        return _client(self.rpc_url)
 
     def service(self, role: str) -> str:
         """The stack's name of this chain's gatekeeper or bridge: its log is in its folder."""
@@ -270,7 +270,7 @@ class Stack:
             chain_id=CHAIN_IDS[number - 1],
             log_path=state_dir / "anvil.log",
         ).start()
-        w3 = Web3(Web3.HTTPProvider(anvil.rpc_url, request_kwargs={"timeout": 30}))
+        w3 = _client(anvil.rpc_url)
         try:
             deployment = deploy_system(
                 w3,
@@ -552,7 +552,7 @@ class Stack:
     def web3(self) -> Web3:
         if self.rpc_url is None:
             raise StackError("the stack has no chain yet")
-        return Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 30}))
+        return _client(self.rpc_url)
 
     def url(self, name: str) -> str:
         return self.services[name].url
@@ -581,6 +581,11 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _client(rpc_url: str) -> Web3:
+    """A client of one of the stack's chains, for the stack's own transactions and its users'."""
+    return Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
 
 
 def _json_list(items: list[str]) -> str:

@@ -216,6 +216,15 @@ def test_a_store_from_a_newer_bridge_is_refused(location: str | Path) -> None:
         RequestStore(location)
 
 
+def _run_and_submit(store: RequestStore, request: NewRequest, result: dict[str, object], tx_hash: str) -> None:
+    """`store`'s replica has a worker run `request` (pending), records `result`, and sends its
+    fulfilment as `tx_hash`."""
+    store.take("pending", "dispatched", 1)
+    store.mark_executed([(request.request_id, result)])
+    store.take("executed", "executed", 1)
+    store.mark_submitted([request.request_id], tx_hash)
+
+
 def _expire_holds(store: RequestStore) -> None:
     """As if the replicas holding requests stopped renewing their holds a lease ago."""
     with store.database.transaction() as db:
@@ -248,10 +257,7 @@ def test_a_fulfilment_in_flight_of_a_dead_replica_goes_back_to_be_sent_again(loc
     first, second = RequestStore(location, owner="0xa"), RequestStore(location, owner="0xb")
     request = new_request(9)
     first.record_blocks([request], [], 5, 5)
-    first.take("pending", "dispatched", 1)
-    first.mark_executed([(request.request_id, result_of(9))])
-    first.take("executed", "executed", 1)
-    first.mark_submitted([request.request_id], "0xdead")
+    _run_and_submit(first, request, result_of(9), "0xdead")
     assert second.take("executed", "executed", 10) == []
     _expire_holds(first)
     assert second.reclaim_expired() == 1
@@ -349,10 +355,7 @@ def test_a_replica_that_let_a_request_go_records_nothing_for_it(location: str | 
     paused.take("pending", "dispatched", 1)
     _expire_holds(paused)
     assert other.reclaim_expired() == 1
-    other.take("pending", "dispatched", 1)
-    other.mark_executed([(request.request_id, result_of(1))])
-    other.take("executed", "executed", 1)
-    other.mark_submitted([request.request_id], "0xother")
+    _run_and_submit(other, request, result_of(1), "0xother")
 
     assert paused.mark_executed([(request.request_id, result_of(2))]) == 0
     paused.mark_submitted([request.request_id], "0xlate")
@@ -368,10 +371,7 @@ def test_a_replica_that_let_a_request_go_records_nothing_for_it(location: str | 
 def test_a_replaced_fulfil_transaction_is_recorded(store: RequestStore) -> None:
     request = new_request(12)
     store.record_blocks([request], [], 5, 5)
-    store.take("pending", "dispatched", 1)
-    store.mark_executed([(request.request_id, result_of(12))])
-    store.take("executed", "executed", 1)
-    store.mark_submitted([request.request_id], "0xfirst")
+    _run_and_submit(store, request, result_of(12), "0xfirst")
     store.mark_submitted([request.request_id], "0xdearer")  # sent again at a higher fee
     stored = store.get(request.request_id)
     assert stored is not None

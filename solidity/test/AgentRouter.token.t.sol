@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Vm} from "forge-std/Vm.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 
@@ -11,44 +10,20 @@ import {IAgentStaking} from "../src/interfaces/IAgentStaking.sol";
 import {IAgentSubscriptions} from "../src/interfaces/IAgentSubscriptions.sol";
 import {
     AgentResult,
-    AgentStatus,
     BatchSignature,
     Currency,
     RequestCommitment,
     SignedAgentResult
 } from "../src/libraries/AgentTypes.sol";
-import {RouterSetup} from "./utils/RouterSetup.sol";
+import {TokenRouterSetup} from "./utils/TokenRouterSetup.sol";
 
 /// @notice Fees in the router's token: a request pays the agent's price, the operator's fee and
 ///         its gas, each set in wei, in tokens at the owner's rate; what it does not cost comes
 ///         back in tokens; subscriptions in the token are funded by transfer or permit.
-contract AgentRouter_Token is RouterSetup {
-    uint256 internal constant SUBSCRIBER_KEY = 0x5AB;
-    address internal subscriber;
-
+contract AgentRouter_Token is TokenRouterSetup {
     function setUp() public override {
         super.setUp();
-        _chargeAnOperatorFee();
-        subscriber = vm.addr(SUBSCRIBER_KEY);
-        vm.prank(OWNER);
-        feeToken.mint(subscriber, 1_000 ether);
-    }
-
-    /// @dev Fulfils at `gasPrice`; returns the delivery's (gasReimbursed, refunded).
-    function _fulfilAt(SignedAgentResult[] memory batch, uint256 gasPrice)
-        internal
-        returns (uint96 gasReimbursed, uint96 refunded)
-    {
-        vm.txGasPrice(gasPrice);
-        vm.recordLogs();
-        _fulfill(batch);
-        Vm.Log[] memory logs = vm.getRecordedLogs();
-        for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].topics[0] != IAgentRouter.RequestFulfilled.selector) continue;
-            (,, uint96 gas, uint96 back) = abi.decode(logs[i].data, (AgentStatus, bool, uint96, uint96));
-            return (gas, back);
-        }
-        revert("no RequestFulfilled");
+        _mint(subscriber, 1_000 ether);
     }
 
     /// @dev A request from the EchoConsumer paying the most it can cost in wei.
@@ -78,8 +53,7 @@ contract AgentRouter_Token is RouterSetup {
     }
 
     function test_RequestWithToken_RevertWhen_NotApproved() public {
-        vm.prank(OWNER);
-        feeToken.mint(address(consumer), 1_000 ether);
+        _mint(address(consumer), 1_000 ether);
         uint256 cost = router.estimateTokenCost(agentId, CALLBACK_GAS, tx.gasprice);
         vm.prank(address(consumer));
         vm.expectRevert(
@@ -91,7 +65,7 @@ contract AgentRouter_Token is RouterSetup {
     function test_Fulfil_PaysEachPartInTokensAndTheRestBack() public {
         vm.txGasPrice(10 gwei);
         (, RequestCommitment memory commitment) = _requestWithToken(address(consumer), "x");
-        (uint96 gasReimbursed, uint96 refunded) = _fulfilAt(_one(_ok(commitment, "pong")), 5 gwei);
+        (uint96 gasReimbursed, uint96 refunded) = _fulfilFirstAt(_one(_ok(commitment, "pong")), 5 gwei);
 
         assertEq(router.tokenBalanceOf(AGENT_OWNER), _inTokens(PRICE), "the agent's owner earns its price");
         assertEq(router.tokenBalanceOf(TRANSMITTER), _inTokens(OPERATOR_FEE) + gasReimbursed, "fee and gas");
@@ -106,7 +80,7 @@ contract AgentRouter_Token is RouterSetup {
     function test_Fulfil_ReimbursesGasOnlyUpToTheEscrow() public {
         vm.txGasPrice(1 gwei);
         (, RequestCommitment memory commitment) = _requestWithToken(address(consumer), "x");
-        (uint96 gasReimbursed, uint96 refunded) = _fulfilAt(_one(_ok(commitment, "pong")), 1000 gwei);
+        (uint96 gasReimbursed, uint96 refunded) = _fulfilFirstAt(_one(_ok(commitment, "pong")), 1000 gwei);
         assertEq(gasReimbursed, commitment.fee - commitment.price - commitment.operatorFee);
         assertEq(refunded, 0);
     }
@@ -120,7 +94,7 @@ contract AgentRouter_Token is RouterSetup {
         (batch[0], batch[1], batch[2]) = (_ok(inWei, "a"), _ok(inTokens, "b"), _ok(inWeiAgain, "c"));
         uint256 routerWei = address(router).balance;
         uint256 routerTokens = feeToken.balanceOf(address(router));
-        _fulfilAt(batch, 0);
+        _fulfilFirstAt(batch, 0);
 
         assertEq(router.balanceOf(AGENT_OWNER), 2 * uint256(PRICE), "two prices in wei");
         assertEq(router.tokenBalanceOf(AGENT_OWNER), _inTokens(PRICE), "one in tokens");
@@ -153,7 +127,7 @@ contract AgentRouter_Token is RouterSetup {
 
     function test_WithdrawToken_SendsTheWholeTokenBalance() public {
         (, RequestCommitment memory commitment) = _requestWithToken(address(consumer), "x");
-        _fulfilAt(_one(_ok(commitment, "pong")), 0);
+        _fulfilFirstAt(_one(_ok(commitment, "pong")), 0);
         uint256 earned = router.tokenBalanceOf(AGENT_OWNER);
         vm.expectEmit(address(router));
         emit IAgentRouter.TokenBalanceWithdrawn(AGENT_OWNER, address(0xBEEF), earned);
@@ -184,7 +158,7 @@ contract AgentRouter_Token is RouterSetup {
             subscriptionId,
             Currency.TOKEN
         );
-        (uint96 gasReimbursed,) = _fulfilAt(_one(_ok(commitment, "pong")), 1 gwei);
+        (uint96 gasReimbursed,) = _fulfilFirstAt(_one(_ok(commitment, "pong")), 1 gwei);
 
         IAgentSubscriptions.SubscriptionInfo memory info = router.getSubscription(subscriptionId);
         assertEq(info.held, 0);
@@ -291,8 +265,7 @@ contract AgentRouter_Token is RouterSetup {
         router.setTokenRate(bound(rate, 1, 1e30));
         vm.txGasPrice(bound(requestGasPrice, 0, 500 gwei));
         uint256 cost = router.estimateTokenCost(agentId, CALLBACK_GAS, tx.gasprice);
-        vm.prank(OWNER);
-        feeToken.mint(address(consumer), cost);
+        _mint(address(consumer), cost);
         vm.startPrank(address(consumer));
         feeToken.approve(address(router), cost);
         uint256 requestId = router.requestWithToken(agentId, "x", CALLBACK_GAS);
@@ -301,7 +274,7 @@ contract AgentRouter_Token is RouterSetup {
             requestId, agentId, keccak256(AGENT_CODE), address(consumer), "x", CALLBACK_GAS, cost, 0, Currency.TOKEN
         );
         (uint96 gasReimbursed, uint96 refunded) =
-            _fulfilAt(_one(_ok(commitment, "pong")), bound(fulfilGasPrice, 0, 5000 gwei));
+            _fulfilFirstAt(_one(_ok(commitment, "pong")), bound(fulfilGasPrice, 0, 5000 gwei));
         assertEq(uint256(commitment.price) + commitment.operatorFee + gasReimbursed + refunded, cost);
         assertLe(gasReimbursed, cost - commitment.price - commitment.operatorFee);
         assertEq(feeToken.balanceOf(address(router)), cost, "a delivery moves no tokens, only balances");

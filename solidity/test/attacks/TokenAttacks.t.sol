@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {Vm} from "forge-std/Vm.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
@@ -20,7 +19,7 @@ import {
     RequestCommitment,
     SignedAgentResult
 } from "../../src/libraries/AgentTypes.sol";
-import {RouterSetup} from "../utils/RouterSetup.sol";
+import {TokenRouterSetup} from "../utils/TokenRouterSetup.sol";
 
 // =====================================================================================================
 // Mocks
@@ -115,45 +114,8 @@ contract GasBurner is IAgentConsumer {
 // Attacks
 // =====================================================================================================
 
-contract TokenAttacks is RouterSetup {
-    uint256 internal constant SUBSCRIBER_KEY = 0x5AB;
-    address internal subscriber;
-
-    function setUp() public override {
-        super.setUp();
-        _chargeAnOperatorFee();
-        subscriber = vm.addr(SUBSCRIBER_KEY);
-    }
-
+contract TokenAttacks is TokenRouterSetup {
     // -- helpers ---------------------------------------------------------------------------------
-
-    function _mint(address to, uint256 amount) internal {
-        vm.prank(OWNER);
-        feeToken.mint(to, amount);
-    }
-
-    /// @dev Fulfils `batch` at `gasPrice`; returns every RequestFulfilled's (gasReimbursed, refunded).
-    function _fulfilAt(SignedAgentResult[] memory batch, uint256 gasPrice)
-        internal
-        returns (uint96[] memory gasReimbursed, uint96[] memory refunded, bool[] memory callbackOk)
-    {
-        vm.txGasPrice(gasPrice);
-        vm.recordLogs();
-        _fulfill(batch);
-        Vm.Log[] memory logs = vm.getRecordedLogs();
-        gasReimbursed = new uint96[](batch.length);
-        refunded = new uint96[](batch.length);
-        callbackOk = new bool[](batch.length);
-        uint256 k;
-        for (uint256 i; i < logs.length; ++i) {
-            if (logs[i].emitter != address(router) || logs[i].topics[0] != IAgentRouter.RequestFulfilled.selector) {
-                continue;
-            }
-            (, bool ok, uint96 gas, uint96 back) = abi.decode(logs[i].data, (AgentStatus, bool, uint96, uint96));
-            (gasReimbursed[k], refunded[k], callbackOk[k]) = (gas, back, ok);
-            ++k;
-        }
-    }
 
     function _config(uint96 operatorFee) internal pure returns (IAgentRouter.Config memory) {
         return IAgentRouter.Config(2_500_000, 4096, 32 * 1024, 15 minutes, operatorFee, OVERHEAD);
@@ -273,20 +235,25 @@ contract TokenAttacks is RouterSetup {
     // They are no longer guarded: each writes its state before it calls the token.
     // =================================================================================================
 
-    function test_Fixed_ATokenConsumerChainsATokenRequestFromItsCallback() public {
-        TokenPayingConsumer job = new TokenPayingConsumer(router, agentId);
-        _mint(address(job), 100 ether);
-        job.setMode(1);
+    /// @dev `job` asks (paying 1 gwei gas in tokens), and the answer is delivered a block later;
+    ///      whether its callback ran.
+    function _askAndFulfil(TokenPayingConsumer job) internal returns (bool) {
         vm.txGasPrice(1 gwei);
         uint256 requestId = job.ask("x", 500_000);
         uint256 paid = 100 ether - feeToken.balanceOf(address(job));
         RequestCommitment memory c = _commitmentOf(
             requestId, agentId, keccak256(AGENT_CODE), address(job), "x", 500_000, paid, 0, Currency.TOKEN
         );
-
         vm.roll(block.number + 1);
         (,, bool[] memory ok) = _fulfilAt(_one(_ok(c, "pong")), 1 gwei);
-        assertTrue(ok[0], "the callback ran");
+        return ok[0];
+    }
+
+    function test_Fixed_ATokenConsumerChainsATokenRequestFromItsCallback() public {
+        TokenPayingConsumer job = new TokenPayingConsumer(router, agentId);
+        _mint(address(job), 100 ether);
+        job.setMode(1);
+        assertTrue(_askAndFulfil(job), "the callback ran");
         assertEq(job.resultCount(), 1);
         assertTrue(router.isOpen(job.chainedId()), "its follow-up request is open");
     }
@@ -297,15 +264,7 @@ contract TokenAttacks is RouterSetup {
         vm.deal(address(job), 1 ether);
         _mint(address(job), 100 ether);
         job.setMode(2);
-        vm.txGasPrice(1 gwei);
-        uint256 requestId = job.ask("x", 500_000);
-        uint256 paid = 100 ether - feeToken.balanceOf(address(job));
-        RequestCommitment memory c = _commitmentOf(
-            requestId, agentId, keccak256(AGENT_CODE), address(job), "x", 500_000, paid, 0, Currency.TOKEN
-        );
-        vm.roll(block.number + 1);
-        (,, bool[] memory ok) = _fulfilAt(_one(_ok(c, "pong")), 1 gwei);
-        assertTrue(ok[0]);
+        assertTrue(_askAndFulfil(job));
         assertEq(job.resultCount(), 1);
         assertTrue(router.isOpen(job.chainedId()));
     }
@@ -320,14 +279,7 @@ contract TokenAttacks is RouterSetup {
         vm.stopPrank();
         job.setSubscriptions(inTokens, inWei);
         job.setMode(3);
-        vm.txGasPrice(1 gwei);
-        uint256 requestId = job.ask("x", 500_000);
-        uint256 paid = 100 ether - feeToken.balanceOf(address(job));
-        RequestCommitment memory c = _commitmentOf(
-            requestId, agentId, keccak256(AGENT_CODE), address(job), "x", 500_000, paid, 0, Currency.TOKEN
-        );
-        vm.roll(block.number + 1);
-        _fulfilAt(_one(_ok(c, "pong")), 1 gwei);
+        _askAndFulfil(job);
         assertEq(job.resultCount(), 1);
         assertTrue(job.toppedUpInWei());
         assertTrue(job.toppedUpInTokens());
