@@ -15,7 +15,7 @@ from types import TracebackType
 import httpx
 
 from enclave.errors import AnvilError
-from enclave.lifetime import tied_to_this_process
+from enclave.lifetime import stop_process, tied_to_this_process
 from protocol.deployment import PROJECT_ROOT
 
 # anvil's default mnemonic ("test test ... junk"): well-known dev keys, never for real funds.
@@ -135,12 +135,7 @@ class Anvil:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_process(self._process, timeout=5)
         self._process = None
 
     def __enter__(self) -> Anvil:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from enclave.anvil import free_port
-from enclave.lifetime import tied_to_this_process
+from enclave.lifetime import stop_process, tied_to_this_process
 
 DATABASE = "enclave"
 START_TIMEOUT_S = 30.0
@@ -118,12 +118,7 @@ class PostgresServer:
     def stop(self) -> None:
         if self._process is None:
             return
-        self._process.terminate()  # SIGTERM: PostgreSQL's "smart" shutdown; its children follow
-        try:
-            self._process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait(timeout=5)
+        stop_process(self._process, timeout=15)  # SIGTERM: PostgreSQL's "smart" shutdown; its children follow
         self._process = None
 
     def __enter__(self) -> PostgresServer:

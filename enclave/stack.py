@@ -28,7 +28,7 @@ from coprocessor.tee.simulated import code_measurement
 from enclave.anvil import DEV_KEYS, Anvil, free_port, port_is_free
 from enclave.deploy import StakingRules, deploy_system, fund, join_fleet
 from enclave.errors import StackError
-from enclave.lifetime import tied_to_this_process
+from enclave.lifetime import stop_process, tied_to_this_process
 from enclave.postgres import PostgresServer
 from protocol.deployment import Deployment, send
 from protocol.errors import DeploymentError
@@ -113,13 +113,7 @@ class Service:
         return self.process.poll() is None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout, sig)
 
 
 @dataclass
