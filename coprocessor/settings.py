@@ -59,7 +59,8 @@ class ServiceSettings(BaseSettings):
         node_chain_id = w3.eth.chain_id
         start_checked(self, node_chain_id)  # before the deployment file: it may be missing
         deployment = Deployment.load(deployment_path) if deployment_path else self.load_deployment()
-        # The deployment's chain is the node's (else refused here), so checked above.
+        # The deployment's chain too: a node may claim a development chain it is not.
+        start_checked(self, node_chain_id, deployment.chain_id, quiet=True)
         if node_chain_id != deployment.chain_id:
             raise SystemExit(
                 f"the RPC node serves chain {node_chain_id}, the deployment is on chain {deployment.chain_id}"
@@ -157,7 +158,7 @@ class WorkerSettings(ServiceSettings):
         return Limits(wall_time_ms=self.wall_time_ms, memory_bytes=self.memory_mb * 1024 * 1024)
 
 
-def start_checked(settings: ServiceSettings, *chain_ids: int) -> None:
+def start_checked(settings: ServiceSettings, *chain_ids: int, quiet: bool = False) -> None:
     """Exits with the reason when the TEE backend may not run on these chains (the RPC node's
     answer and the deployment's, which the signatures are bound to: a node could lie about the
     first); says SIMULATED plainly in the log whenever it runs."""
@@ -166,7 +167,7 @@ def start_checked(settings: ServiceSettings, *chain_ids: int) -> None:
             settings.check_backend(chain_id)
     except InsecureBackendRefused as err:
         raise SystemExit(str(err)) from err
-    if settings.tee_backend == "simulated":
+    if settings.tee_backend == "simulated" and not quiet:
         logging.getLogger("coprocessor").warning(
             "TEE backend SIMULATED on chain %s: no hardware isolation, for development only",
             ", ".join(str(c) for c in sorted(set(chain_ids))),
