@@ -2,12 +2,13 @@
 
 The load generator must never be what limits the figures, so it is cheap: requests go out as
 `EchoConsumer.askMany` transactions (up to fifty requests each), signed ahead and sent raw; the
-stopwatch follows the router's logs with one `eth_getLogs` over the new blocks every few
-milliseconds and reads the topics itself instead of decoding events with web3.
+stopwatch follows the router's logs as the node pushes them and reads the topics itself
+instead of decoding events with web3.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -17,10 +18,10 @@ from typing import Any
 import httpx
 from eth_account import Account
 from hexbytes import HexBytes
+from websockets.sync.client import connect
 
+from bridge.heads import websocket_url
 from enclave.stack import DEPLOYER_KEY, Stack
-
-WATCH_EVERY_S = 0.005
 
 
 class Rpc:
@@ -38,6 +39,28 @@ class Rpc:
         return body["result"]
 
 
+class Subscription:
+    """One `eth_subscribe` on the node's WebSocket: what it pushes, one item at a time."""
+
+    def __init__(self, rpc_url: str, params: list[Any]) -> None:
+        self._ws = connect(websocket_url(rpc_url), open_timeout=10, close_timeout=1)
+        self._ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": params}))
+        reply = json.loads(self._ws.recv(timeout=10))
+        if "result" not in reply:
+            raise RuntimeError(f"eth_subscribe {params[0]}: {reply.get('error')}")
+
+    def next(self, timeout_s: float) -> dict[str, Any] | None:
+        try:
+            message = self._ws.recv(timeout=timeout_s)
+        except TimeoutError:
+            return None
+        result: dict[str, Any] = json.loads(message)["params"]["result"]
+        return result
+
+    def close(self) -> None:
+        self._ws.close()
+
+
 @dataclass
 class Seen:
     """When the stopwatch first saw each request and each callback, and where."""
@@ -50,19 +73,21 @@ class Seen:
 
 
 class Stopwatch:
-    """Follows the router's AgentRequested and RequestFulfilled logs as blocks arrive (wall-clock
-    times, to set beside the bridge's own timestamps)."""
+    """Follows the router's AgentRequested and RequestFulfilled logs as the node pushes them
+    (`eth_subscribe("logs")` over its WebSocket), stamping each with the wall-clock time it
+    arrived, to set beside the bridge's own timestamps. Pushed, not polled: a poll's period would
+    be noise in every figure."""
 
     def __init__(self, stack: Stack) -> None:
         if stack.deployment is None or stack.rpc_url is None:
             raise SystemExit("start the stack first")
-        self.rpc = Rpc(stack.rpc_url)
         router = stack.deployment.contract(stack.web3(), "AgentRouter")
-        self.router = router.address
         self.requested = HexBytes(router.events.AgentRequested().topic).to_0x_hex()
         self.fulfilled = HexBytes(router.events.RequestFulfilled().topic).to_0x_hex()
         self.seen = Seen()
-        self._next_block = int(self.rpc("eth_blockNumber"), 16) + 1
+        self._subscription = Subscription(
+            stack.rpc_url, ["logs", {"address": router.address, "topics": [[self.requested, self.fulfilled]]}]
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stopwatch", daemon=True)
 
@@ -73,32 +98,22 @@ class Stopwatch:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._subscription.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(WATCH_EVERY_S):
-            head = int(self.rpc("eth_blockNumber"), 16)
-            if head < self._next_block:
+        while not self._stop.is_set():
+            entry = self._subscription.next(timeout_s=0.2)
+            if entry is None:
                 continue
-            logs = self.rpc(
-                "eth_getLogs",
-                {
-                    "address": self.router,
-                    "topics": [[self.requested, self.fulfilled]],
-                    "fromBlock": hex(self._next_block),
-                    "toBlock": hex(head),
-                },
-            )
             now = time.time()
-            for entry in logs:
-                request_id, block = int(entry["topics"][1], 16), int(entry["blockNumber"], 16)
-                if entry["topics"][0] == self.requested:
-                    self.seen.requested.setdefault(request_id, now)
-                    self.seen.requested_block.setdefault(request_id, block)
-                else:
-                    self.seen.fulfilled.setdefault(request_id, now)
-                    self.seen.fulfilled_block.setdefault(request_id, block)
-                    self.seen.fulfil_tx.setdefault(request_id, entry["transactionHash"])
-            self._next_block = head + 1
+            request_id, block = int(entry["topics"][1], 16), int(entry["blockNumber"], 16)
+            if entry["topics"][0] == self.requested:
+                self.seen.requested.setdefault(request_id, now)
+                self.seen.requested_block.setdefault(request_id, block)
+            else:
+                self.seen.fulfilled.setdefault(request_id, now)
+                self.seen.fulfilled_block.setdefault(request_id, block)
+                self.seen.fulfil_tx.setdefault(request_id, entry["transactionHash"])
 
     def wait_fulfilled(self, count: int, timeout_s: float = 300) -> None:
         deadline = time.time() + timeout_s

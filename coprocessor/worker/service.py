@@ -190,7 +190,10 @@ class Worker:
             except CoprocessorError as err:
                 return err
 
-        return list(self._batch_runs.map(one, zip(requests, commitments, verdicts, strict=True)))
+        items = list(zip(requests, commitments, verdicts, strict=True))
+        if len(items) == 1:  # no hop to another thread for a batch of one (an idle chain's)
+            return [one(items[0])]
+        return list(self._batch_runs.map(one, items))
 
     def execute(self, request: ExecuteRequest) -> ExecuteResponse:
         """One request: a batch of one, its refusal raised."""
