@@ -163,7 +163,7 @@ class Bridge:
         return reason
 
     def _new_head(self, header: Header) -> None:
-        self.watcher.header = header
+        self.watcher.new_head(header)
         self._wake["watcher"].set()
         self._wake["submitter"].set()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from web3 import Web3
@@ -17,6 +19,9 @@ from protocol.results import RequestCommitment
 log = logging.getLogger(__name__)
 
 EVENTS = ("AgentRequested", "RequestFulfilled", "RequestCancelled")
+# How long the subscription's newest head stands for the chain's: after that the watcher asks the
+# node itself (a subscription may stall without closing).
+TRUST_HEAD_FOR_S = 2.0
 
 
 class ChainWatcher:
@@ -40,29 +45,37 @@ class ChainWatcher:
         self.max_range = max_range
         self.reorg_rewind = reorg_rewind
         self.reorgs = 0
-        # The newest head the subscription told of (bridge/heads.py), if any.
+        # The heads the subscription told of (bridge/heads.py) and not yet processed, by number
+        # (a block pushed while the one before it was being read waits its turn here), the
+        # newest of them, and when it came.
+        self._heads: dict[int, Header] = {}
         self.header: Header | None = None
+        self._header_at = 0.0
+        self._heads_lock = threading.Lock()
         self._timestamps: dict[int, float] = {}
+
+    def new_head(self, header: Header) -> None:
+        with self._heads_lock:
+            self._heads[header.number] = header  # a reorg's block replaces the one it orphaned
+            self.header, self._header_at = header, time.monotonic()
 
     def poll(self) -> int:
         """Processes the next confirmed range of blocks; returns how many requests were new."""
         cursor = self.store.cursor()
-        header = self.header
-        if (
-            header is not None
-            and self.confirmations == 0
-            and cursor is not None
-            and header.number == cursor.last_block_processed + 1
-            and header.parent_hash == (cursor.last_block_hash or "").lower()
-        ):
-            # The common case: one new block on top of the last one processed. Its header, from
-            # the subscription, says that no reorg happened below it (its parent is the block
+        header = self._next_head(cursor)
+        if header is not None:
+            # The common case: the block after the last one processed. Its header, from the
+            # subscription, says that no reorg happened below it (its parent is the block
             # processed last) and when it was made; its logs are asked for by its hash.
             logs = self.w3.eth.get_logs(
                 {"address": self.router.address, "topics": [list(self._decoders)], "blockHash": header.hash}  # type: ignore[arg-type, typeddict-item]
             )
             self._timestamps[header.number] = float(header.timestamp)
             return self._record(logs, header.number, header.number, header.number, header.hash)
+        if self._up_to_date(cursor):
+            # The head just pushed is the block processed last: nothing new to read, and asking
+            # the node (for a reorg, the head, the logs) would only slow the next block's turn.
+            return 0
         if cursor is not None and cursor.last_block_hash is not None and self._reorganised(cursor):
             return 0
         head = self.w3.eth.block_number
@@ -81,6 +94,29 @@ class ChainWatcher:
         )
         last_hash = to_hex(bytes(self.w3.eth.get_block(last)["hash"]))
         return self._record(logs, head, first, last, last_hash)
+
+    def _next_head(self, cursor: Cursor | None) -> Header | None:
+        """The pushed head of the block after the cursor's, if it sits on the block processed
+        last (with confirmations, blocks are read by range behind the head instead)."""
+        if self.confirmations != 0 or cursor is None or cursor.last_block_hash is None:
+            return None
+        with self._heads_lock:
+            for number in [n for n in self._heads if n <= cursor.last_block_processed]:
+                del self._heads[number]
+            header = self._heads.get(cursor.last_block_processed + 1)
+        return header if header is not None and header.parent_hash == cursor.last_block_hash.lower() else None
+
+    def _up_to_date(self, cursor: Cursor | None) -> bool:
+        """Whether the newest pushed head, recent enough to stand for the chain's, is the block
+        processed last."""
+        with self._heads_lock:
+            header, at = self.header, self._header_at
+        return (
+            header is not None
+            and cursor is not None
+            and header.hash == (cursor.last_block_hash or "").lower()
+            and time.monotonic() - at < TRUST_HEAD_FOR_S
+        )
 
     def _record(self, logs: Any, head: int, first: int, last: int, last_hash: str) -> int:
         """Stores the requests and closures that `logs` (blocks `first` to `last`) tell of."""

@@ -1,14 +1,25 @@
-"""The HTTP client of a worker: what the bridge (and the dashboard) use, never the internals."""
+"""The client of a worker: what the bridge uses, never the internals.
+
+Batches go by the worker's execute stream when it has one (protocol/stream.py: one kept-open
+connection per call in flight, no HTTP on the path an idle chain's request takes), else by its
+HTTP API; everything else by HTTP.
+"""
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+import time
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ValidationError
 
 from bridge.errors import BridgeError
 from protocol.results import CompactSignature
+from protocol.stream import EXECUTE_BATCH, HELLO, FrameError, read_answer, send_call
 from protocol.wire import (
     BatchItem,
     ExecuteBatchRequest,
@@ -40,13 +51,23 @@ class WorkerError(BridgeError):
         return self.status_code is None or self.status_code in (421, 503)
 
 
+# How long a worker found without an execute stream (or whose stream went away) is called by
+# HTTP before the bridge asks it again.
+STREAM_RECHECK_S = 10.0
+
+
 class WorkerClient:
     def __init__(self, url: str, timeout: float = 30.0, token: str = "", chain_id: int | None = None) -> None:
         self.url = url.rstrip("/")
         # The chain this client's requests are of: a worker may serve several.
         self.chain_id = chain_id
+        self.timeout = timeout
+        self._token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+        self._stream: StreamConnections | None = None
+        self._stream_checked_at = -STREAM_RECHECK_S
+        self._stream_lock = threading.Lock()
 
     def healthy(self, timeout_s: float) -> bool:
         """Whether the worker answers its health check (it holds the current epoch's key of this
@@ -78,10 +99,55 @@ class WorkerClient:
     def execute_batch(self, requests: list[ExecuteRequest], timeout_s: float | None = None) -> list[BatchItem]:
         """Each request's result, or why the worker could not give one."""
         body = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id)
-        items = self._post("/v1/execute-batch", body, ExecuteBatchResponse, timeout_s).results
+        stream = self._stream_to_use()
+        if stream is None:
+            items = self._post("/v1/execute-batch", body, ExecuteBatchResponse, timeout_s).results
+        else:
+            items = self._streamed(stream, body, timeout_s if timeout_s is not None else self.timeout).results
         if len(items) != len(requests):
             raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
         return items
+
+    def _streamed(self, stream: StreamConnections, body: ExecuteBatchRequest, timeout_s: float) -> ExecuteBatchResponse:
+        where = f"{self.url} (execute stream, port {stream.port})"
+        try:
+            status, payload = stream.call(EXECUTE_BATCH, body.model_dump_json().encode(), timeout_s)
+        except StreamRefused as err:
+            raise WorkerError(f"{where}: {err}", err.status) from err
+        except OSError as err:
+            if not isinstance(err, TimeoutError):
+                self._forget_stream(stream)  # a worker restarted has another port; ask it again
+            raise WorkerError(f"{where}: {err.__class__.__name__}: {err}") from err
+        if status != 200:
+            raise WorkerError(f"{where}: {status} {payload[:200].decode(errors='replace')}", status)
+        try:
+            return ExecuteBatchResponse.model_validate_json(payload)
+        except ValidationError as err:
+            raise WorkerError(f"{where}: an answer of another shape: {err}") from err
+
+    def _stream_to_use(self) -> StreamConnections | None:
+        """The worker's execute stream, asked of its `/v1/info` at first and again a while
+        after it was found to have none (or it failed)."""
+        with self._stream_lock:
+            if self._stream is not None or time.monotonic() - self._stream_checked_at < STREAM_RECHECK_S:
+                return self._stream
+            self._stream_checked_at = time.monotonic()
+        try:
+            reply = self._http.get("/v1/info", timeout=min(self.timeout, 5.0))
+            port = int((reply.json().get("stream") or {}).get("port") or 0) if reply.status_code == 200 else 0
+        except (httpx.HTTPError, ValueError, AttributeError, TypeError):
+            port = 0  # an old worker, or none answering: HTTP it is, for now
+        host = urlsplit(self.url).hostname
+        with self._stream_lock:
+            if port and host and self._stream is None:
+                self._stream = StreamConnections(host, port, self._token, connect_timeout_s=min(self.timeout, 5.0))
+            return self._stream
+
+    def _forget_stream(self, stream: StreamConnections) -> None:
+        with self._stream_lock:
+            if self._stream is stream:
+                self._stream, self._stream_checked_at = None, -STREAM_RECHECK_S
+        stream.close()
 
     def sign_batch(self, results: list[ExecuteResponse], timeout_s: float | None = None) -> CompactSignature:
         body = SignBatchRequest(results=results, chain_id=self.chain_id)
@@ -89,3 +155,69 @@ class WorkerClient:
 
     def close(self) -> None:
         self._http.close()
+        with self._stream_lock:
+            if self._stream is not None:
+                self._stream.close()
+
+
+class StreamRefused(OSError):
+    """The worker's execute stream refused the bridge's HELLO (its token)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"the execute stream refused the bridge: {status} {detail}")
+        self.status = status
+
+
+class StreamConnections:
+    """Kept-open connections to one worker's execute stream, each carrying one call at a time."""
+
+    def __init__(self, host: str, port: int, token: str, connect_timeout_s: float) -> None:
+        self.host, self.port = host, port
+        self._token = token.encode()
+        self.connect_timeout_s = connect_timeout_s
+        self._idle: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def call(self, call: int, payload: bytes, timeout_s: float) -> tuple[int, bytes]:
+        """The answer's status and payload. A kept connection the worker has closed meanwhile
+        (it idled out) is replaced once: a batch run twice gets the same answers."""
+        with self._lock:
+            kept = self._idle.pop() if self._idle else None
+        if kept is not None:
+            try:
+                return self._call_on(kept, call, payload, timeout_s)
+            except (FrameError, ConnectionError):
+                pass  # closed by the worker while kept; a fresh connection says whether it is alive
+        return self._call_on(self._connect(), call, payload, timeout_s)
+
+    def _call_on(self, connection: socket.socket, call: int, payload: bytes, timeout_s: float) -> tuple[int, bytes]:
+        try:
+            connection.settimeout(timeout_s)
+            send_call(connection, call, payload)
+            answer = read_answer(connection)
+        except BaseException:
+            connection.close()  # a late answer must never be read as the next call's
+            raise
+        with self._lock:
+            self._idle.append(connection)
+        return answer
+
+    def _connect(self) -> socket.socket:
+        connection = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
+        try:
+            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            send_call(connection, HELLO, self._token)
+            status, payload = read_answer(connection)
+        except BaseException:
+            connection.close()
+            raise
+        if status != 200:
+            connection.close()
+            raise StreamRefused(status, str(json.loads(payload or b"{}").get("detail", "")))
+        return connection
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()

@@ -72,3 +72,7 @@ class CodeInvalid(CoprocessorError):
 
 class OwnerSettingsUnreadable(HostUnavailable):
     pass
+
+
+class WrongChain(CoprocessorError):
+    """A call for a chain this worker does not serve (or naming none while it serves several)."""

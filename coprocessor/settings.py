@@ -153,6 +153,10 @@ class WorkerSettings(ServiceSettings):
     allow_private_networks: bool = False
     # More chains to serve with the same sandbox, each under its own keys (JSON in the env).
     chains: list[ChainSettings] = []
+    # The execute stream (coprocessor/worker/stream.py), the bridge's fast way in: its port (0:
+    # any free one; /v1/info names it), or none at all (the bridge then calls the HTTP API).
+    execute_stream: bool = True
+    stream_port: int = 0
 
     def limits(self) -> Limits:
         return Limits(wall_time_ms=self.wall_time_ms, memory_bytes=self.memory_mb * 1024 * 1024)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
@@ -29,9 +30,15 @@ def connect(rpc_url: str, timeout_s: float = 10.0) -> Web3:
     own (web3's default retries a timeout five times): the services' loops retry, and say so.
 
     Answers that cannot change (the chain id, which web3 asks before every call to validate
-    it) are cached: without that, every contract call cost two round trips to the node."""
+    it) are cached: without that, every contract call cost two round trips to the node. The
+    environment's proxy settings are read once, here: by default each call read them (and
+    looked for a ~/.netrc) again, which cost more than a local node's answer."""
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(rpc_url))
     provider = Web3.HTTPProvider(
         rpc_url,
+        session=session,
         request_kwargs={"timeout": timeout_s},
         exception_retry_configuration=None,
         cache_allowed_requests=True,

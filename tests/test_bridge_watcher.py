@@ -80,18 +80,20 @@ def test_a_new_head_on_top_of_the_cursor_is_read_by_its_hash_and_any_other_goes_
         pass
     earlier = store.counts()["pending"]
     ask(w3, deployment, b"on top")
-    watcher.header = _header(w3, w3.eth.block_number)
+    head = _header(w3, w3.eth.block_number)
+    watcher.new_head(head)
     assert watcher.poll() == 1
     cursor = store.cursor()
     assert cursor is not None
-    assert cursor.last_block_hash == watcher.header.hash
+    assert cursor.last_block_hash == head.hash
 
     # The chain replaces the block processed last: a head whose parent is not that block is no
     # proof of anything, so the watcher checks for the reorg itself.
     w3.provider.make_request("anvil_reorg", [1, []])  # type: ignore[arg-type]
     ask(w3, deployment, b"after the reorg")
-    watcher.header = _header(w3, w3.eth.block_number)
-    assert watcher.header.parent_hash != cursor.last_block_hash
+    head = _header(w3, w3.eth.block_number)
+    watcher.new_head(head)
+    assert head.parent_hash != cursor.last_block_hash
     assert watcher.poll() == 0
     assert watcher.reorgs == 1
     while watcher.poll():

@@ -13,13 +13,16 @@ import httpx
 import pytest
 from eth_account import Account
 
+from bridge.worker_client import WorkerClient
 from coprocessor.tee.simulated import code_measurement
 from enclave.keys import rotate
 from enclave.stack import DEPLOYER_KEY, TRANSMITTER_KEY, Stack
 from enclave.usage import ask_many, register, request_ids, send_asks, wait_for
 from protocol.deployment import send
 from protocol.results import NotProcessedReason, Status
+from protocol.wire import CommitmentModel, ExecuteRequest
 from tests.forging import submit_signed_by
+from tests.samples import commitment
 
 pytestmark = pytest.mark.chain
 
@@ -136,3 +139,35 @@ def test_only_the_quoting_processes_hold_the_authority_key_and_the_dashboard_ver
     assert all(s["quote_verified_at"] and not s["quote_error"] for s in workers)
     page = httpx.get(f"{stack.url('web')}/", timeout=10).text
     assert "SIMULATED TEE" in page
+
+
+def test_batches_go_by_the_workers_execute_stream_or_by_http_alike(stack: Stack) -> None:
+    """A worker names its execute stream in /v1/info and the bridge's client uses it; a worker
+    without one is called by HTTP, with the same answers."""
+    streamed_url = stack.url("worker-2")  # worker-1 was killed above
+    assert httpx.get(f"{streamed_url}/v1/info", timeout=5).json()["stream"]["port"] > 0
+    stack.worker_env = {"ENCLAVE_WORKER_EXECUTE_STREAM": "false"}
+    try:
+        plain = stack.start_worker("worker-plain")
+    finally:
+        stack.worker_env = {}
+    try:
+        assert httpx.get(f"{plain.url}/v1/info", timeout=5).json()["stream"] is None
+        # A request the chain never saw: each worker refuses it, whichever way it is asked.
+        made_up = CommitmentModel.of(commitment(b"made up"))
+        batch = [
+            ExecuteRequest(commitment=CommitmentModel.of(commitment(b"never asked")), input="0x00"),
+            ExecuteRequest(commitment=made_up, input="0x" + b"made up".hex()),
+        ]
+        answers = {}
+        for url in (streamed_url, plain.url):
+            client = WorkerClient(url, token=stack.execute_token)
+            answers[url] = [(item.status_code, item.error) for item in client.execute_batch(batch, timeout_s=10)]
+            assert (client._stream is not None) == (url == streamed_url)
+            client.close()
+        assert answers[streamed_url] == answers[plain.url]
+        assert [status for status, _ in answers[plain.url]] == [409, 409]
+        assert "is not the request's input hash" in str(answers[plain.url][0][1])
+        assert "not open" in str(answers[plain.url][1][1])
+    finally:
+        stack.services.pop("worker-plain").stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import uvicorn
@@ -11,7 +12,9 @@ from coprocessor.cluster_store import ClusterStore
 from coprocessor.runtime import Sandbox
 from coprocessor.settings import ChainSettings, WorkerSettings, start_checked
 from coprocessor.worker.app import create_app
+from coprocessor.worker.chains import ServedChains
 from coprocessor.worker.service import Worker
+from coprocessor.worker.stream import ExecuteStream
 from protocol.deployment import Deployment, connect
 
 
@@ -51,12 +54,18 @@ def main() -> None:
             )
             worker.provision_in_background(settings.provision_retry_s)
             workers.append(worker)
-        uvicorn.run(
-            create_app(workers, settings.execute_token.get_secret_value()),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-        )
+        token = settings.execute_token.get_secret_value()
+        with contextlib.ExitStack() as running:
+            stream = None
+            if settings.execute_stream:
+                served = ServedChains(workers)
+                stream = running.enter_context(ExecuteStream(served, token, settings.host, settings.stream_port))
+            uvicorn.run(
+                create_app(workers, token, stream_port=stream.port if stream else None),
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+            )
 
 
 def _checked(settings: WorkerSettings, chain: ChainSettings) -> tuple[Web3, Deployment]:

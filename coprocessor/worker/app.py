@@ -10,11 +10,11 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Query
 from starlette.responses import Response
 
 from coprocessor import metrics
-from coprocessor.errors import CodeNotFound, CoprocessorError, HostUnavailable, NotReady, RequestRefused
+from coprocessor.errors import CoprocessorError, NotReady, WrongChain
 from coprocessor.metrics import metrics_response
+from coprocessor.worker.chains import ServedChains, status_of
 from coprocessor.worker.service import Worker
 from protocol.wire import (
-    BatchItem,
     ExecuteBatchRequest,
     ExecuteBatchResponse,
     ExecuteRequest,
@@ -24,34 +24,30 @@ from protocol.wire import (
 )
 
 
-def create_app(served: Worker | list[Worker], execute_token: str) -> FastAPI:
+def create_app(served: Worker | list[Worker], execute_token: str, stream_port: int | None = None) -> FastAPI:
     """The worker's API; running and signing need `Authorization: Bearer <execute_token>`.
 
     One process may serve several chains (`served`: one `Worker` per chain, sharing the sandbox
     and the TEE): a call names its chain (`chainId`), optional while there is only one.
+    `stream_port`, when the worker has an execute stream, is named in `/v1/info` for the bridge.
 
     The token is defence in depth, not what makes results trustworthy (the chain and the
     worker's own checks do that): it keeps other local processes from using the worker's time.
     """
-    workers = [served] if isinstance(served, Worker) else list(served)
-    by_chain = {worker.chain_id: worker for worker in workers}
-    primary = workers[0]
+    chains = ServedChains(served)
+    workers, primary = chains.workers, chains.primary
     app = FastAPI(title=f"Enclave Agents worker {primary.name}")
 
     def worker_for(chain_id: int | None) -> Worker:
-        if chain_id is None and len(workers) == 1:
-            return primary
-        if chain_id in by_chain:
-            return by_chain[chain_id]
-        # 421 Misdirected Request: a bridge set up with the wrong worker; another may serve it.
-        wanted = "name one (chainId)" if chain_id is None else f"not {chain_id}"
-        raise HTTPException(status_code=421, detail=f"this worker serves chains {sorted(by_chain)}: {wanted}")
+        try:
+            return chains.worker_for(chain_id)
+        except WrongChain as err:
+            raise HTTPException(status_code=status_of(err), detail=str(err)) from err
 
     # Async, though it does no I/O: FastAPI runs a sync dependency on its thread pool, a hop that
     # cost more than the check.
     async def caller_is_the_bridge(authorization: Annotated[str, Header()] = "") -> None:
-        supplied = authorization.removeprefix("Bearer ").encode()
-        if not execute_token or not hmac.compare_digest(supplied, execute_token.encode()):
+        if not token_matches(authorization.removeprefix("Bearer ").encode(), execute_token):
             raise HTTPException(status_code=401, detail="a valid execute token is required")
 
     authenticated = [Depends(caller_is_the_bridge)]
@@ -80,6 +76,7 @@ def create_app(served: Worker | list[Worker], execute_token: str) -> FastAPI:
             "ready": all(worker.ready for worker in workers),
             "executions": dict(executions),
             "chains": [worker.chain_info() for worker in workers],
+            "stream": {"port": stream_port} if stream_port else None,
         }
 
     @app.post("/v1/execute", dependencies=authenticated)
@@ -89,20 +86,18 @@ def create_app(served: Worker | list[Worker], execute_token: str) -> FastAPI:
         try:
             return worker_for(chain_id).execute(body)
         except CoprocessorError as err:
-            raise HTTPException(status_code=_status_of(err), detail=str(err)) from err
+            raise HTTPException(status_code=status_of(err), detail=str(err)) from err
 
     @app.post("/v1/execute-batch", dependencies=authenticated, response_model=ExecuteBatchResponse)
     def execute_batch(body: ExecuteBatchRequest) -> Response:
         """Each request of the batch answered as `/v1/execute` would have answered it alone.
         The answer is written by pydantic directly: FastAPI's validating it again and encoding
         it field by field cost more than a small agent's run."""
-        items = [
-            BatchItem(status_code=_status_of(answer), error=str(answer))
-            if isinstance(answer, CoprocessorError)
-            else BatchItem(result=answer)
-            for answer in worker_for(body.chain_id).execute_batch(body.requests)
-        ]
-        return Response(ExecuteBatchResponse(results=items).model_dump_json(), media_type="application/json")
+        try:
+            answer = chains.execute_batch(body)
+        except WrongChain as err:
+            raise HTTPException(status_code=status_of(err), detail=str(err)) from err
+        return Response(answer.model_dump_json(), media_type="application/json")
 
     @app.post("/v1/sign-batch", dependencies=authenticated)
     def sign_batch(body: SignBatchRequest) -> SignatureModel:
@@ -116,12 +111,6 @@ def create_app(served: Worker | list[Worker], execute_token: str) -> FastAPI:
     return app
 
 
-def _status_of(err: CoprocessorError) -> int:
-    if isinstance(err, RequestRefused):
-        return 409
-    if isinstance(err, NotReady | HostUnavailable):
-        return 503
-    if isinstance(err, CodeNotFound):
-        # Infrastructure, not the agent's fault: the bridge retries on another worker.
-        return 502
-    raise err
+def token_matches(supplied: bytes, execute_token: str) -> bool:
+    """Whether a caller presented the execute token (an empty token refuses everyone)."""
+    return bool(execute_token) and hmac.compare_digest(supplied, execute_token.encode())
