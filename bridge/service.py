@@ -54,7 +54,9 @@ class Bridge:
             max_cooldown_s=settings.worker_max_cooldown_s,
             chain_id=deployment.chain_id,
         )
-        self.watcher = ChainWatcher(w3, router, self.store, deployment.start_block, settings.confirmations)
+        self.watcher = ChainWatcher(
+            w3, router, self.store, deployment.start_block, settings.confirmations, rpc_timeout_s=settings.rpc_timeout_s
+        )
         self.dispatcher = Dispatcher(
             self.store,
             self.workers,
@@ -165,7 +167,8 @@ class Bridge:
     def _new_head(self, header: Header) -> None:
         self.watcher.new_head(header)
         self._wake["watcher"].set()
-        self._wake["submitter"].set()
+        if self.sender.in_flight():  # a new block may hold their receipts; else it has no news for it
+            self._wake["submitter"].set()
 
     def _leases(self) -> int:
         """A few times per lease: renews this replica's holds, and (leading) puts back the
@@ -223,6 +226,7 @@ class Bridge:
         for thread in self._threads:
             thread.join(timeout=10)
         self.heads.stop()
+        self.watcher.close()
         self.submitter.close()
         self.dispatcher.close()
         self.leader.close()

@@ -13,7 +13,8 @@ from web3.contract import Contract
 from bridge.heads import Header
 from bridge.store import Cursor, NewRequest, RequestStore
 from protocol.events import EventDecoder
-from protocol.hexes import to_hex
+from protocol.hexes import from_hex, to_hex
+from protocol.jsonrpc import JsonRpc
 from protocol.results import RequestCommitment
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,11 @@ class ChainWatcher:
         confirmations: int = 0,
         max_range: int = 2_000,
         reorg_rewind: int = 64,
+        rpc_timeout_s: float = 10.0,
     ) -> None:
         self.w3 = w3
+        # The next block's logs, on the path of every request, without web3's formatting.
+        self._rpc = JsonRpc(str(getattr(w3.provider, "endpoint_uri", "")), timeout_s=rpc_timeout_s)
         self.router = router
         # Decoders from the contract's ABI, so that a changed event cannot be silently missed.
         self._decoders = {d.topic: d for d in (EventDecoder.of(router.abi, name) for name in EVENTS)}
@@ -67,11 +71,14 @@ class ChainWatcher:
             # The common case: the block after the last one processed. Its header, from the
             # subscription, says that no reorg happened below it (its parent is the block
             # processed last) and when it was made; its logs are asked for by its hash.
-            logs = self.w3.eth.get_logs(
-                {"address": self.router.address, "topics": [list(self._decoders)], "blockHash": header.hash}  # type: ignore[arg-type, typeddict-item]
+            topics = [[to_hex(topic) for topic in self._decoders]]
+            found = self._rpc.call(
+                "eth_getLogs", [{"address": self.router.address, "topics": topics, "blockHash": header.hash}]
             )
             self._timestamps[header.number] = float(header.timestamp)
-            return self._record(logs, header.number, header.number, header.number, header.hash)
+            return self._record(
+                [_log_of(entry) for entry in found or []], header.number, header.number, header.number, header.hash
+            )
         if self._up_to_date(cursor):
             # The head just pushed is the block processed last: nothing new to read, and asking
             # the node (for a reorg, the head, the logs) would only slow the next block's turn.
@@ -147,6 +154,9 @@ class ChainWatcher:
             log.info("blocks %d-%d: %d new request(s)", first, last, added)
         return added
 
+    def close(self) -> None:
+        self._rpc.close()
+
     def _reorganised(self, cursor: Cursor) -> bool:
         """Whether the last processed block was replaced; if so, rewinds to process again.
 
@@ -171,3 +181,13 @@ class ChainWatcher:
         if block not in self._timestamps:
             self._timestamps[block] = float(self.w3.eth.get_block(block)["timestamp"])
         return self._timestamps[block]
+
+
+def _log_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """A log as the node sends it (hex strings), with the fields `_record` reads as web3 gives them."""
+    return {
+        "topics": [from_hex(topic) for topic in entry["topics"]],
+        "data": from_hex(entry["data"]),
+        "blockNumber": int(entry["blockNumber"], 16),
+        "transactionHash": from_hex(entry["transactionHash"]),
+    }

@@ -38,7 +38,9 @@ class TcpProxy:
             listener, self._listener = self._listener, None
             connections, self._connections = self._connections, []
         if listener is not None:
-            listener.close()
+            # shutdown, not only close: a thread blocked in accept() would otherwise hold the
+            # listening socket open and let one more connection through after the cut.
+            _close(listener)
         for connection in connections:
             _close(connection)
 

@@ -55,6 +55,7 @@ def test_watcher_waits_for_confirmations_and_survives_a_reorg(w3: Web3, deployme
     assert final is not None
     assert final.last_block_hash == "0x" + bytes(w3.eth.get_block(final.last_block_processed)["hash"]).hex()
     assert watcher.reorgs == 1
+    watcher.close()
     store.close()
 
 
@@ -99,4 +100,5 @@ def test_a_new_head_on_top_of_the_cursor_is_read_by_its_hash_and_any_other_goes_
     while watcher.poll():
         pass
     assert store.counts()["pending"] == earlier + 2, "the orphaned request stays on record; the new one is found"
+    watcher.close()
     store.close()
