@@ -4,11 +4,13 @@ errors, and answers that are not JSON-RPC (a local server stands in for the node
 from __future__ import annotations
 
 import json
+import socket
+import time
 from typing import Any
 
-import httpx
 import pytest
 
+from enclave.anvil import Anvil
 from protocol.jsonrpc import JsonRpc, JsonRpcError
 from tests.http_fixtures import fake_api
 
@@ -60,6 +62,34 @@ def test_a_node_answering_with_an_http_error_raises_it() -> None:
     with fake_api() as api:
         api.routes["/"] = lambda *_: (503, {"error": "down"})
         rpc = JsonRpc(api.url, timeout_s=5)
-        with pytest.raises(httpx.HTTPStatusError):
+        with pytest.raises(JsonRpcError, match="HTTP 503"):
             rpc.call("eth_blockNumber", [])
+        rpc.close()
+
+
+@pytest.mark.chain
+def test_calls_share_a_kept_connection_and_one_the_node_closed_is_asked_again() -> None:
+    with Anvil() as node:
+        rpc = JsonRpc(node.rpc_url, timeout_s=5)
+        assert [rpc.call("eth_chainId", []) for _ in range(3)] == ["0x7a69"] * 3
+        assert len(rpc._idle) == 1, "one kept connection carried the three calls"
+        kept = rpc._idle[0]
+        assert kept.sock is not None
+        kept.sock.shutdown(socket.SHUT_RDWR)  # as when the node closes an idle connection
+        assert rpc.call("eth_chainId", []) == "0x7a69"
+        assert rpc._idle != [kept]
+        rpc.close()
+
+
+def test_a_node_that_does_not_answer_in_time_is_a_timeout_and_its_connection_is_dropped() -> None:
+    def slow(*_: Any) -> tuple[int, Any]:
+        time.sleep(1.0)
+        return 200, {"jsonrpc": "2.0", "id": 1, "result": "0x1"}
+
+    with fake_api() as api:
+        api.routes["/"] = slow
+        rpc = JsonRpc(api.url, timeout_s=0.2)
+        with pytest.raises(TimeoutError):
+            rpc.call("eth_blockNumber", [])
+        assert rpc._idle == [], "a connection with a late answer in it is never reused"
         rpc.close()
