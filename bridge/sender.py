@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_keys.datatypes import PrivateKey
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
 from web3.types import RPCEndpoint
 
 from protocol.hexes import from_hex, to_hex
+from protocol.transactions import is_plain_dynamic_fee, sign_dynamic_fee
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,8 @@ class Sender:
     ) -> None:
         self.w3 = w3
         self.account = account
+        self._key = PrivateKey(bytes(account.key))
+        self._known_chain_id: int | None = None
         self.max_in_flight = max_in_flight
         self.replace_after_s = replace_after_s
         self.max_bumps = max_bumps
@@ -139,7 +143,7 @@ class Sender:
         asked of the node again next time)."""
         nonce = self._nonce()
         tx: dict[str, Any] = {
-            "chainId": self.w3.eth.chain_id,
+            "chainId": self._chain_id(),
             "nonce": nonce,
             "to": to,
             "value": 0,
@@ -276,8 +280,17 @@ class Sender:
             raise Web3RPCError(f"eth_sendRawTransaction: {reply['error']}")
 
     def _sign(self, tx: dict[str, Any]) -> tuple[bytes, str]:
+        if is_plain_dynamic_fee(tx):  # what this sender builds; an adopted one may be otherwise
+            raw, tx_hash = sign_dynamic_fee(self._key, tx)
+            return raw, to_hex(tx_hash)
         signed = self.account.sign_transaction(tx)
         return bytes(signed.raw_transaction), to_hex(bytes(signed.hash))
+
+    def _chain_id(self) -> int:
+        """The node's chain id, asked once (it cannot change under a running bridge)."""
+        if self._known_chain_id is None:
+            self._known_chain_id = int(self.w3.eth.chain_id)
+        return self._known_chain_id
 
     def _nonce(self) -> int:
         if self._next_nonce is None:

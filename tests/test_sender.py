@@ -4,6 +4,7 @@ fee, a nonce taken by another transaction reported, and a restart taking over wh
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_keys.datatypes import PrivateKey
 from web3 import Web3
 from web3._utils.transactions import fill_transaction_defaults
 
@@ -18,6 +20,7 @@ from bridge.sender import Sender
 from enclave.anvil import Anvil
 from enclave.stack import DEPLOYER_KEY
 from protocol.deployment import connect
+from protocol.transactions import is_plain_dynamic_fee, sign_dynamic_fee
 
 pytestmark = pytest.mark.chain
 
@@ -132,3 +135,26 @@ def test_a_restarted_sender_takes_over_what_is_in_flight(chain: tuple[Web3, Loca
     restarted.poll()
     assert len(after.mined) == 2, "the adopted transaction and the next one both mined"
     assert not after.lost
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_fulfil_transaction_is_signed_to_the_same_bytes_as_eth_account_signs_it(seed: int) -> None:
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, no key in use anywhere
+    account = Account.from_key(rng.randbytes(32))
+    tx = {
+        "chainId": rng.choice([1, 1337, 31337, 2**40]),
+        "nonce": rng.randrange(2**20),
+        "to": Web3.to_checksum_address(rng.randbytes(20)),
+        "value": rng.choice([0, 1, 10**18]),
+        "data": "0x" + rng.randbytes(rng.randrange(0, 600)).hex(),
+        "gas": rng.randrange(21_000, 30_000_000),
+        "maxFeePerGas": rng.randrange(1, 10**12),
+        "maxPriorityFeePerGas": rng.randrange(0, 10**9),
+    }
+    assert is_plain_dynamic_fee(tx)
+    expected = account.sign_transaction(tx)
+    raw, tx_hash = sign_dynamic_fee(PrivateKey(bytes(account.key)), tx)
+    assert raw == bytes(expected.raw_transaction)
+    assert tx_hash == bytes(expected.hash)
+    assert not is_plain_dynamic_fee({**tx, "accessList": [], "type": 2}), "anything else goes to eth_account"
+    assert not is_plain_dynamic_fee({k: v for k, v in tx.items() if k != "maxFeePerGas"} | {"gasPrice": 1})
