@@ -8,6 +8,7 @@ HTTP API; everything else by HTTP.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -32,6 +33,8 @@ from protocol.wire import (
 )
 
 W = TypeVar("W", bound=Wire)
+
+log = logging.getLogger(__name__)
 
 
 class WorkerError(BridgeError):
@@ -100,24 +103,31 @@ class WorkerClient:
         """Each request's result, or why the worker could not give one."""
         body = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id)
         stream = self._stream_to_use()
-        if stream is None:
-            items = self._post("/v1/execute-batch", body, ExecuteBatchResponse, timeout_s).results
-        else:
-            items = self._streamed(stream, body, timeout_s if timeout_s is not None else self.timeout).results
+        answer = self._streamed(stream, body, timeout_s if timeout_s is not None else self.timeout) if stream else None
+        if answer is None:
+            answer = self._post("/v1/execute-batch", body, ExecuteBatchResponse, timeout_s)
+        items = answer.results
         if len(items) != len(requests):
             raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
         return items
 
-    def _streamed(self, stream: StreamConnections, body: ExecuteBatchRequest, timeout_s: float) -> ExecuteBatchResponse:
+    def _streamed(
+        self, stream: StreamConnections, body: ExecuteBatchRequest, timeout_s: float
+    ) -> ExecuteBatchResponse | None:
+        """The worker's answer by its stream; None when the stream cannot be used now (gone
+        with a restart, or no connection to be had), for the HTTP API to be asked instead. A
+        worker that does not answer in time has failed, whichever way it was asked."""
         where = f"{self.url} (execute stream, port {stream.port})"
         try:
             status, payload = stream.call(EXECUTE_BATCH, body.model_dump_json().encode(), timeout_s)
         except StreamRefused as err:
             raise WorkerError(f"{where}: {err}", err.status) from err
+        except TimeoutError as err:
+            raise WorkerError(f"{where}: no answer within {timeout_s:.1f} s") from err
         except OSError as err:
-            if not isinstance(err, TimeoutError):
-                self._forget_stream(stream)  # a worker restarted has another port; ask it again
-            raise WorkerError(f"{where}: {err.__class__.__name__}: {err}") from err
+            log.warning("%s: %s: %s; by HTTP for %.0f s", where, err.__class__.__name__, err, STREAM_RECHECK_S)
+            self._forget_stream(stream)
+            return None
         if status != 200:
             raise WorkerError(f"{where}: {status} {payload[:200].decode(errors='replace')}", status)
         try:
@@ -146,7 +156,7 @@ class WorkerClient:
     def _forget_stream(self, stream: StreamConnections) -> None:
         with self._stream_lock:
             if self._stream is stream:
-                self._stream, self._stream_checked_at = None, -STREAM_RECHECK_S
+                self._stream, self._stream_checked_at = None, time.monotonic()
         stream.close()
 
     def sign_batch(self, results: list[ExecuteResponse], timeout_s: float | None = None) -> CompactSignature:

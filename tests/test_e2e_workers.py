@@ -13,8 +13,9 @@ import httpx
 import pytest
 from eth_account import Account
 
-from bridge.worker_client import WorkerClient
+from bridge.worker_client import StreamConnections, WorkerClient
 from coprocessor.tee.simulated import code_measurement
+from enclave.anvil import free_port
 from enclave.keys import rotate
 from enclave.stack import DEPLOYER_KEY, TRANSMITTER_KEY, Stack
 from enclave.usage import ask_many, register, request_ids, send_asks, wait_for
@@ -166,6 +167,15 @@ def test_batches_go_by_the_workers_execute_stream_or_by_http_alike(stack: Stack)
             assert (client._stream is not None) == (url == streamed_url)
             client.close()
         assert answers[streamed_url] == answers[plain.url]
+
+        # A stream that cannot be reached (its worker restarted on another port, or no slot
+        # free): the call goes by HTTP at once, and the stream is asked for again later.
+        client = WorkerClient(streamed_url, token=stack.execute_token)
+        client._stream = StreamConnections("127.0.0.1", free_port(), stack.execute_token, connect_timeout_s=1)
+        fallback = [(item.status_code, item.error) for item in client.execute_batch(batch, timeout_s=10)]
+        assert fallback == answers[streamed_url]
+        assert client._stream is None
+        client.close()
         assert [status for status, _ in answers[plain.url]] == [409, 409]
         assert "is not the request's input hash" in str(answers[plain.url][0][1])
         assert "not open" in str(answers[plain.url][1][1])
