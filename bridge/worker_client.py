@@ -7,6 +7,7 @@ HTTP API; everything else by HTTP.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import socket
@@ -20,7 +21,17 @@ from pydantic import ValidationError
 
 from bridge.errors import BridgeError
 from protocol.results import CompactSignature
-from protocol.stream import EXECUTE_BATCH, HELLO, FrameError, read_answer, send_call
+from protocol.stream import (
+    EXECUTE_BATCH,
+    HELLO,
+    NONCE_BYTES,
+    PROOF,
+    FrameError,
+    new_nonce,
+    proof,
+    read_answer,
+    send_call,
+)
 from protocol.wire import (
     BatchItem,
     ExecuteBatchRequest,
@@ -52,6 +63,14 @@ class WorkerError(BridgeError):
     def retryable(self) -> bool:
         # 421: the worker serves other chains (a setting to fix); another worker may serve it.
         return self.status_code is None or self.status_code in (421, 503)
+
+
+def _answers(result: ExecuteResponse, request: ExecuteRequest) -> bool:
+    """Whether `result` is of `request` (its fields, and the id they hash to)."""
+    return (
+        result.commitment == request.commitment
+        and int(result.request_id) == request.commitment.to_commitment().request_id
+    )
 
 
 # How long a worker found without an execute stream (or whose stream went away) is called by
@@ -109,6 +128,10 @@ class WorkerClient:
         items = answer.results
         if len(items) != len(requests):
             raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
+        for request, item in zip(requests, items, strict=True):
+            if item.result is not None and not _answers(item.result, request):
+                # Filed under this request, it would wait for a delivery the chain refuses.
+                raise WorkerError(f"{self.url}: an answer to request {item.result.request_id} in another's place")
         return items
 
     def _streamed(
@@ -121,7 +144,11 @@ class WorkerClient:
         try:
             status, payload = stream.call(EXECUTE_BATCH, body.model_dump_json().encode(), timeout_s)
         except StreamRefused as err:
-            raise WorkerError(f"{where}: {err}", err.status) from err
+            if err.status == 401:  # the token: asking by HTTP would be refused the same way
+                raise WorkerError(f"{where}: {err}", err.status) from err
+            log.warning("%s: %s; by HTTP for %.0f s", where, err, STREAM_RECHECK_S)
+            self._forget_stream(stream)
+            return None
         except TimeoutError as err:
             raise WorkerError(f"{where}: no answer within {timeout_s:.1f} s") from err
         except OSError as err:
@@ -170,8 +197,17 @@ class WorkerClient:
                 self._stream.close()
 
 
+# A handshake answer: a nonce and a MAC, or a refusal's few words.
+HANDSHAKE_ANSWER_BYTES = 1024
+
+
+class NotTheWorker(OSError):
+    """What listens on the worker's stream port did not prove it holds the execute token (the
+    port of a worker that restarted elsewhere, taken by another process)."""
+
+
 class StreamRefused(OSError):
-    """The worker's execute stream refused the bridge's HELLO (its token)."""
+    """The worker's execute stream refused the bridge's handshake (its token)."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"the execute stream refused the bridge: {status} {detail}")
@@ -183,7 +219,7 @@ class StreamConnections:
 
     def __init__(self, host: str, port: int, token: str, connect_timeout_s: float) -> None:
         self.host, self.port = host, port
-        self._token = token.encode()
+        self._token = token
         self.connect_timeout_s = connect_timeout_s
         self._idle: list[socket.socket] = []
         self._lock = threading.Lock()
@@ -216,15 +252,35 @@ class StreamConnections:
         connection = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
         try:
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            send_call(connection, HELLO, self._token)
-            status, payload = read_answer(connection)
+            self._handshake(connection)
         except BaseException:
             connection.close()
             raise
-        if status != 200:
-            connection.close()
-            raise StreamRefused(status, str(json.loads(payload or b"{}").get("detail", "")))
         return connection
+
+    def _handshake(self, connection: socket.socket) -> None:
+        """Each side proves it holds the execute token (protocol/stream.py); whatever listens
+        here without it hears a nonce, and no batch."""
+        bridge_nonce = new_nonce()
+        send_call(connection, HELLO, bridge_nonce)
+        worker_nonce, shown = self._answer(connection)
+        if len(worker_nonce) != NONCE_BYTES or not hmac.compare_digest(
+            shown, proof(self._token, b"worker", bridge_nonce, worker_nonce)
+        ):
+            raise NotTheWorker(f"{self.host}:{self.port} does not prove it holds the execute token")
+        send_call(connection, PROOF, proof(self._token, b"bridge", bridge_nonce, worker_nonce))
+        self._answer(connection)
+
+    def _answer(self, connection: socket.socket) -> tuple[bytes, bytes]:
+        """A handshake answer split after its nonce; a refusal raised."""
+        status, payload = read_answer(connection, HANDSHAKE_ANSWER_BYTES, self.connect_timeout_s)
+        if status != 200:
+            try:
+                detail = str(json.loads(payload).get("detail", ""))
+            except (ValueError, AttributeError):
+                detail = payload[:100].decode(errors="replace")
+            raise StreamRefused(status, detail)
+        return payload[:NONCE_BYTES], payload[NONCE_BYTES:]
 
     def close(self) -> None:
         with self._lock:

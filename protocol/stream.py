@@ -8,22 +8,49 @@ it came on:
     call:   u32 length | u8 call   | payload      (length counts what follows it)
     answer: u32 length | u16 status | payload     (the HTTP status the API would give)
 
-The first call on a connection is HELLO, the execute token as its payload; the worker closes a
-connection that does not begin so. EXECUTE_BATCH carries an `ExecuteBatchRequest` as JSON and
-its answer an `ExecuteBatchResponse` (status 200) or `{"detail": ...}` (any other status),
-exactly what `/v1/execute-batch` gives.
+A connection begins with a handshake in which each side proves it holds the execute token
+without sending it, so that whatever listens on a port the bridge dials (a process that took a
+restarted worker's old port) learns nothing and is dropped before any batch goes to it:
+
+    bridge: HELLO  bridge_nonce                      (32 random bytes)
+    worker: 200    worker_nonce | HMAC(token, "worker" | bridge_nonce | worker_nonce)
+    bridge: PROOF  HMAC(token, "bridge" | bridge_nonce | worker_nonce)
+    worker: 200    (or 401, and the connection closes; 503 when it has no room for another)
+
+Then EXECUTE_BATCH carries an `ExecuteBatchRequest` as JSON and its answer an
+`ExecuteBatchResponse` (status 200) or `{"detail": ...}` (any other status), exactly what
+`/v1/execute-batch` gives.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import socket
 import struct
+import time
 
 HELLO = 1
 EXECUTE_BATCH = 2
+PROOF = 3
 
-# A batch of the largest inputs with room to spare: a bigger frame is refused before it is read.
-MAX_FRAME_BYTES = 32 * 1024 * 1024
+# A batch of the largest inputs with room to spare: a frame carrying more is refused before it is
+# read.
+MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
+# The handshake's frames: nonces and MACs, nothing more is read before the peer is known.
+HANDSHAKE_FRAME_BYTES = 64
+NONCE_BYTES = 32
+
+
+def new_nonce() -> bytes:
+    return secrets.token_bytes(NONCE_BYTES)
+
+
+def proof(token: str, role: bytes, bridge_nonce: bytes, worker_nonce: bytes) -> bytes:
+    """What `role` (b"worker" or b"bridge") shows to prove it holds the token, for these nonces."""
+    return hmac.new(token.encode(), role + bridge_nonce + worker_nonce, hashlib.sha256).digest()
+
 
 _CALL = struct.Struct(">IB")
 _ANSWER = struct.Struct(">IH")
@@ -41,25 +68,38 @@ def send_answer(sock: socket.socket, status: int, payload: bytes) -> None:
     sock.sendall(_ANSWER.pack(len(payload) + 2, status) + payload)
 
 
-def read_call(sock: socket.socket) -> tuple[int, bytes]:
-    length, call = _CALL.unpack(_read_exactly(sock, _CALL.size))
-    return call, _read_exactly(sock, _payload_length(length, 1))
+def read_call(
+    sock: socket.socket, max_bytes: int = MAX_PAYLOAD_BYTES, within_s: float | None = None
+) -> tuple[int, bytes]:
+    """The next call; `within_s` bounds the whole frame (else the socket's timeout bounds each
+    read), so that a peer trickling a byte at a time cannot hold the connection."""
+    deadline = None if within_s is None else time.monotonic() + within_s
+    length, call = _CALL.unpack(_read_exactly(sock, _CALL.size, deadline))
+    return call, _read_exactly(sock, _payload_length(length, 1, max_bytes), deadline)
 
 
-def read_answer(sock: socket.socket) -> tuple[int, bytes]:
-    length, status = _ANSWER.unpack(_read_exactly(sock, _ANSWER.size))
-    return status, _read_exactly(sock, _payload_length(length, 2))
+def read_answer(
+    sock: socket.socket, max_bytes: int = MAX_PAYLOAD_BYTES, within_s: float | None = None
+) -> tuple[int, bytes]:
+    deadline = None if within_s is None else time.monotonic() + within_s
+    length, status = _ANSWER.unpack(_read_exactly(sock, _ANSWER.size, deadline))
+    return status, _read_exactly(sock, _payload_length(length, 2, max_bytes), deadline)
 
 
-def _payload_length(length: int, head: int) -> int:
-    if length < head or length > MAX_FRAME_BYTES:
-        raise FrameError(f"a frame of {length} bytes (at most {MAX_FRAME_BYTES})")
+def _payload_length(length: int, head: int, max_bytes: int) -> int:
+    if length < head or length - head > max_bytes:
+        raise FrameError(f"a frame of {length} bytes (a payload of at most {max_bytes} here)")
     return length - head
 
 
-def _read_exactly(sock: socket.socket, count: int) -> bytes:
+def _read_exactly(sock: socket.socket, count: int, deadline: float | None) -> bytes:
     chunks, missing = [], count
     while missing:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the frame did not arrive in time")
+            sock.settimeout(left)
         chunk = sock.recv(min(missing, 1 << 20))
         if not chunk:
             raise FrameError("the peer closed the connection")

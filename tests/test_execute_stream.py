@@ -6,6 +6,7 @@ tests run every request of a real stack over the stream.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -15,12 +16,31 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.worker_client import StreamConnections, StreamRefused
+from bridge.worker_client import NotTheWorker, StreamConnections, StreamRefused, WorkerClient, WorkerError
 from coprocessor.errors import WrongChain
 from coprocessor.worker import stream as worker_stream
 from coprocessor.worker.stream import ExecuteStream
-from protocol.stream import EXECUTE_BATCH, HELLO, MAX_FRAME_BYTES, read_answer, send_call
-from protocol.wire import BatchItem, CommitmentModel, ExecuteBatchRequest, ExecuteBatchResponse, ExecuteRequest
+from protocol.stream import (
+    EXECUTE_BATCH,
+    HELLO,
+    MAX_PAYLOAD_BYTES,
+    NONCE_BYTES,
+    PROOF,
+    new_nonce,
+    read_answer,
+    read_call,
+    send_answer,
+    send_call,
+)
+from protocol.wire import (
+    BatchItem,
+    CommitmentModel,
+    ExecuteBatchRequest,
+    ExecuteBatchResponse,
+    ExecuteRequest,
+    ExecuteResponse,
+    SignatureModel,
+)
 from tests.samples import commitment
 
 TOKEN = "the-execute-token"
@@ -64,11 +84,13 @@ def _errors(payload: bytes) -> list[str | None]:
     return [item.error for item in ExecuteBatchResponse.model_validate_json(payload).results]
 
 
-def _connected(stream: ExecuteStream, token: str = TOKEN) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", stream.port), timeout=5)
-    send_call(sock, HELLO, token.encode())
-    assert read_answer(sock)[0] == 200
-    return sock
+def _connected(stream: ExecuteStream) -> socket.socket:
+    """A connection through the handshake, as the bridge makes it."""
+    return StreamConnections("127.0.0.1", stream.port, TOKEN, connect_timeout_s=5)._connect()
+
+
+def _stranger(stream: ExecuteStream) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", stream.port), timeout=5)
 
 
 def test_a_batch_is_answered_on_the_connection_it_came_on_which_stays_open(
@@ -85,19 +107,62 @@ def test_a_batch_is_answered_on_the_connection_it_came_on_which_stays_open(
 
 
 def test_without_the_execute_token_the_stream_answers_nothing(stream: ExecuteStream, chains: Chains) -> None:
-    with pytest.raises(StreamRefused) as refused:
+    # A client with another token cannot tell the worker from an impostor, and sends nothing.
+    with pytest.raises(NotTheWorker):
         StreamConnections("127.0.0.1", stream.port, "a-guess", connect_timeout_s=5).call(
             EXECUTE_BATCH, _batch(b"x"), timeout_s=5
         )
-    assert refused.value.status == 401
-    # A connection that calls before saying HELLO is refused and closed.
-    with socket.create_connection(("127.0.0.1", stream.port), timeout=5) as sock:
+    # A call before the handshake, or the token itself as HELLO's payload: refused and closed.
+    for call, payload in ((EXECUTE_BATCH, b"{}"), (HELLO, TOKEN.encode())):
+        with _stranger(stream) as sock:
+            send_call(sock, call, payload)
+            status, answer = read_answer(sock)
+            assert status == 401
+            assert b"execute token" in answer
+            assert sock.recv(1) == b"", "closed after the refusal"
+    # A batch before the handshake is not even read.
+    with _stranger(stream) as sock:
         send_call(sock, EXECUTE_BATCH, _batch(b"x"))
-        status, payload = read_answer(sock)
-        assert status == 401
-        assert b"execute token" in payload
-        assert sock.recv(1) == b"", "closed after the refusal"
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(1) == b""
+    # The worker's proof is bound to the stranger's nonce and its own: nothing to replay as the
+    # bridge's, which is a MAC under another label.
+    with _stranger(stream) as sock:
+        send_call(sock, HELLO, new_nonce())
+        status, answer = read_answer(sock)
+        assert status == 200
+        send_call(sock, PROOF, answer[NONCE_BYTES:])
+        assert read_answer(sock)[0] == 401
     assert chains.batches == 0
+
+
+def test_a_process_on_the_port_without_the_token_gets_no_token_and_no_batch() -> None:
+    """What listens where the bridge dials (a restarted worker's old port, taken): it hears a
+    nonce, cannot prove the token, and the bridge sends it nothing more."""
+    heard: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        port = squatter.getsockname()[1]
+
+        def answer_as_if_the_worker() -> None:
+            connection, _ = squatter.accept()
+            with connection:
+                _, payload = read_call(connection)
+                heard.append(payload)
+                send_answer(connection, 200, new_nonce() + b"\x00" * 32)  # no MAC it could make
+                connection.settimeout(2)
+                with contextlib.suppress(OSError):
+                    while chunk := connection.recv(4096):
+                        heard.append(chunk)
+
+        listener = threading.Thread(target=answer_as_if_the_worker)
+        listener.start()
+        client = StreamConnections("127.0.0.1", port, TOKEN, connect_timeout_s=2)
+        with pytest.raises(NotTheWorker):
+            client.call(EXECUTE_BATCH, _batch(b"secret input"), timeout_s=2)
+        listener.join()
+    assert len(heard) == 1, "only the HELLO: no proof, no batch"
+    assert len(heard[0]) == NONCE_BYTES
+    assert TOKEN.encode() not in heard[0]
 
 
 def test_bad_calls_get_the_status_the_api_would_give_and_the_connection_goes_on(
@@ -123,24 +188,50 @@ def test_bad_calls_get_the_status_the_api_would_give_and_the_connection_goes_on(
 
 def test_an_oversized_frame_closes_the_connection_before_it_is_read(stream: ExecuteStream) -> None:
     with _connected(stream) as sock:
-        sock.sendall(struct.pack(">IB", MAX_FRAME_BYTES + 1, EXECUTE_BATCH))
+        sock.sendall(struct.pack(">IB", 1 + MAX_PAYLOAD_BYTES + 1, EXECUTE_BATCH))
         assert sock.recv(1) == b"", "closed without reading (or holding) 32 MiB"
 
 
-def test_a_silent_connection_is_closed_and_connections_are_limited(
-    stream: ExecuteStream, monkeypatch: pytest.MonkeyPatch
+def test_connections_are_limited_and_strangers_cannot_take_the_bridges(
+    stream: ExecuteStream, chains: Chains, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = [_connected(stream) for _ in range(3)]
-    with socket.create_connection(("127.0.0.1", stream.port), timeout=5) as fourth:
-        assert fourth.recv(1) == b"", "a fourth connection (of 3 allowed) is closed at once"
-    for sock in held:
+    with pytest.raises(StreamRefused) as refused:
+        _connected(stream)
+    assert refused.value.status == 503, "a fourth proven connection (of 3 allowed) is refused"
+    for sock in held[1:]:
         sock.close()
-    time.sleep(0.2)  # the slots come free as their threads end
-    monkeypatch.setattr(worker_stream, "HELLO_TIMEOUT_S", 0.3)
-    with socket.create_connection(("127.0.0.1", stream.port), timeout=5) as silent:
+    # Strangers holding every handshake slot take none of the proven connections' room: the
+    # bridge's kept connection goes on, and a new one is refused at once, not kept waiting.
+    strangers = [_stranger(stream) for _ in range(worker_stream.HANDSHAKES)]
+    time.sleep(0.2)
+    with _stranger(stream) as one_more:
+        assert one_more.recv(1) == b""
+    send_call(held[0], EXECUTE_BATCH, _batch(b"still served"))
+    status, payload = read_answer(held[0])
+    assert status == 200
+    assert _errors(payload) == ["not open: 0x" + b"still served".hex()]
+    for sock in strangers:
+        sock.close()
+    held[0].close()
+
+
+def test_a_handshake_trickled_a_byte_at_a_time_is_cut_off(
+    stream: ExecuteStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_stream, "HELLO_TIMEOUT_S", 0.5)
+    frame = struct.pack(">IB", NONCE_BYTES + 1, HELLO) + new_nonce()
+    with _stranger(stream) as slow:
         started = time.monotonic()
-        assert silent.recv(1) == b""
-        assert time.monotonic() - started < 3, "a connection that never says HELLO is closed"
+        with contextlib.suppress(OSError):
+            for byte in frame[:-1]:
+                slow.sendall(bytes([byte]))
+                time.sleep(0.1)
+        assert slow.recv(1) == b""
+        assert time.monotonic() - started < 3, "the whole frame is due within the timeout, not each byte"
+    with _stranger(stream) as big:
+        big.sendall(struct.pack(">IB", 32 * 1024 * 1024, HELLO))
+        assert big.recv(1) == b"", "a handshake frame larger than a nonce is not read"
 
 
 def test_a_kept_connection_the_worker_closed_is_replaced_and_the_batch_runs_once(
@@ -176,3 +267,41 @@ def test_stopping_the_stream_ends_its_connections(chains: Chains) -> None:
         socket.create_connection(("127.0.0.1", stream.port), timeout=1)
     assert threading.active_count() <= threads
     sock.close()
+
+
+class Shuffled(Chains):
+    """Answers every request with a result, each filed in the place of the request after it."""
+
+    def execute_batch(self, body: ExecuteBatchRequest) -> ExecuteBatchResponse:
+        results = [
+            ExecuteResponse(
+                request_id=str(r.commitment.to_commitment().request_id),
+                commitment=r.commitment,
+                status="OK",
+                output=r.input,
+                signature=SignatureModel(epoch=1, r="0x" + "11" * 32, vs="0x" + "22" * 32),
+                logs=[],
+                error=None,
+                stats={},
+                worker="worker-1",
+            )
+            for r in body.requests
+        ]
+        return ExecuteBatchResponse(results=[BatchItem(result=r) for r in results[1:] + results[:1]])
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_an_answer_in_another_requests_place_is_the_workers_failure(shuffled: bool) -> None:
+    chains = Shuffled() if shuffled else Chains()
+    with ExecuteStream(chains, TOKEN, "127.0.0.1") as stream:  # type: ignore[arg-type]
+        client = WorkerClient("http://127.0.0.1:1", token=TOKEN)
+        client._stream = StreamConnections("127.0.0.1", stream.port, TOKEN, connect_timeout_s=5)
+        requests = [
+            ExecuteRequest(commitment=CommitmentModel.of(commitment(i)), input="0x" + i.hex()) for i in (b"a", b"b")
+        ]
+        if shuffled:
+            with pytest.raises(WorkerError, match="in another's place"):
+                client.execute_batch(requests, timeout_s=5)
+        else:
+            assert [item.status_code for item in client.execute_batch(requests, timeout_s=5)] == [409, 409]
+        client.close()

@@ -2,31 +2,52 @@
 
 Each connection has a thread of its own that reads a call, answers it and reads the next: no
 hop between threads, no HTTP parsing, on the path an idle chain's request takes. What it answers
-is what `/v1/execute-batch` answers (`ServedChains`), under the same execute token.
+is what `/v1/execute-batch` answers (`ServedChains`), to a peer that proved it holds the same
+execute token.
+
+A peer that has not proved it yet holds little: a few handshake slots of their own (so that
+strangers cannot take the bridge's), frames of at most 64 bytes, each due whole within
+`HELLO_TIMEOUT_S`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import logging
 import socket
 import threading
+import time
 
 from pydantic import ValidationError
 
 from coprocessor.errors import WrongChain
-from coprocessor.worker.app import token_matches
 from coprocessor.worker.chains import ServedChains, status_of
-from protocol.stream import EXECUTE_BATCH, HELLO, FrameError, read_call, send_answer
+from protocol.stream import (
+    EXECUTE_BATCH,
+    HANDSHAKE_FRAME_BYTES,
+    HELLO,
+    NONCE_BYTES,
+    PROOF,
+    FrameError,
+    new_nonce,
+    proof,
+    read_call,
+    send_answer,
+)
 from protocol.wire import ExecuteBatchRequest
 
 log = logging.getLogger(__name__)
 
-# A connection must say HELLO this soon, and is closed after this long without a call (the bridge
-# opens another when it needs one).
+# Each handshake frame must arrive whole this soon; a connection is closed after this long
+# without a call (the bridge opens another when it needs one).
 HELLO_TIMEOUT_S = 5.0
 IDLE_TIMEOUT_S = 300.0
+# Connections still in their handshake at once, apart from the proven ones' `max_connections`.
+HANDSHAKES = 16
+# At most one line this often about connections refused for want of a slot (and how many).
+REFUSALS_LOGGED_EVERY_S = 10.0
 
 
 class ExecuteStream:
@@ -37,8 +58,10 @@ class ExecuteStream:
         self._token = execute_token
         self._listener = socket.create_server((host, port), backlog=max_connections)
         self.port: int = self._listener.getsockname()[1]
-        # Each connection costs a thread: a local process opening many gets no more than this.
+        # Each connection costs a thread: a local process opening many gets no more than these.
+        self._handshakes = threading.BoundedSemaphore(HANDSHAKES)
         self._room = threading.BoundedSemaphore(max_connections)
+        self._refused, self._refusals_logged_at = 0, 0.0
         self._stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -76,33 +99,65 @@ class ExecuteStream:
                 if self._stopping.is_set():
                     return
                 continue
-            if not self._room.acquire(blocking=False):
-                log.warning("execute stream: refused %s:%d, %s", *peer[:2], "every connection slot is taken")
-                connection.close()
+            if not self._handshakes.acquire(blocking=False):
+                self._refuse(connection, peer, "every handshake slot is taken")
                 continue
-            threading.Thread(target=self._serve, args=(connection,), name="stream", daemon=True).start()
+            threading.Thread(target=self._serve, args=(connection, peer), name="stream", daemon=True).start()
 
-    def _serve(self, connection: socket.socket) -> None:
+    def _refuse(self, connection: socket.socket, peer: tuple[str, int], why: str) -> None:
+        connection.close()
+        self._refused += 1
+        if time.monotonic() - self._refusals_logged_at >= REFUSALS_LOGGED_EVERY_S:
+            log.warning(
+                "execute stream: refused %d connection(s), the last from %s:%d: %s", self._refused, *peer[:2], why
+            )
+            self._refused, self._refusals_logged_at = 0, time.monotonic()
+
+    def _serve(self, connection: socket.socket, peer: tuple[str, int]) -> None:
         with self._lock:
             self._connections.add(connection)
         try:
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            connection.settimeout(HELLO_TIMEOUT_S)
-            call, payload = read_call(connection)
-            if call != HELLO or not token_matches(payload, self._token):
-                send_answer(connection, 401, b'{"detail":"a valid execute token is required"}')
-                return
+            try:
+                proven = self._handshake(connection)
+            finally:
+                self._handshakes.release()
+            if proven:
+                self._serve_proven(connection, peer)
+        except (FrameError, OSError):
+            pass  # the peer went away, idled out, or sent what is no frame: the connection is done
+        finally:
+            with self._lock:
+                self._connections.discard(connection)
+            connection.close()
+
+    def _handshake(self, connection: socket.socket) -> bool:
+        """Whether the peer proved it holds the execute token, after this side proved it too
+        (the token itself crosses no wire)."""
+        call, bridge_nonce = read_call(connection, HANDSHAKE_FRAME_BYTES, HELLO_TIMEOUT_S)
+        if call != HELLO or len(bridge_nonce) != NONCE_BYTES or not self._token:
+            send_answer(connection, 401, _detail("begin with HELLO and a nonce; a valid execute token is required"))
+            return False
+        worker_nonce = new_nonce()
+        send_answer(connection, 200, worker_nonce + proof(self._token, b"worker", bridge_nonce, worker_nonce))
+        call, shown = read_call(connection, HANDSHAKE_FRAME_BYTES, HELLO_TIMEOUT_S)
+        if call != PROOF or not hmac.compare_digest(shown, proof(self._token, b"bridge", bridge_nonce, worker_nonce)):
+            send_answer(connection, 401, _detail("a valid execute token is required"))
+            return False
+        return True  # the last answer, 200 or 503, says whether there is room for it
+
+    def _serve_proven(self, connection: socket.socket, peer: tuple[str, int]) -> None:
+        if not self._room.acquire(blocking=False):
+            send_answer(connection, 503, _detail("every connection slot is taken"))
+            self._refuse(connection, peer, "every connection slot is taken")
+            return
+        try:
             send_answer(connection, 200, b"{}")
             connection.settimeout(IDLE_TIMEOUT_S)
             while not self._stopping.is_set():
                 call, payload = read_call(connection)
                 send_answer(connection, *self._answer(call, payload))
-        except (FrameError, OSError):
-            pass  # the bridge went away, idled out, or sent what is no frame: the connection is done
         finally:
-            with self._lock:
-                self._connections.discard(connection)
-            connection.close()
             self._room.release()
 
     def _answer(self, call: int, payload: bytes) -> tuple[int, bytes]:
