@@ -85,8 +85,10 @@ class WorkerClient:
         self.chain_id = chain_id
         self.timeout = timeout
         self._token = token
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
+        # The token goes with the calls that need it only: whatever answers a health check or
+        # an info request (the port of a worker restarting, taken by another process) hears none.
+        self._authorization = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
         self._stream: StreamConnections | None = None
         self._stream_checked_at = -STREAM_RECHECK_S
         self._stream_lock = threading.Lock()
@@ -106,7 +108,7 @@ class WorkerClient:
             reply = self._http.post(
                 path,
                 content=body.model_dump_json(),
-                headers={"Content-Type": "application/json"},
+                headers={"Content-Type": "application/json", **self._authorization},
                 timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as err:

@@ -13,6 +13,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,7 @@ from protocol.wire import (
     ExecuteResponse,
     SignatureModel,
 )
+from tests.http_fixtures import fake_api
 from tests.samples import commitment
 
 TOKEN = "the-execute-token"
@@ -305,3 +307,25 @@ def test_an_answer_in_another_requests_place_is_the_workers_failure(shuffled: bo
         else:
             assert [item.status_code for item in client.execute_batch(requests, timeout_s=5)] == [409, 409]
         client.close()
+
+
+def test_the_client_shows_the_token_only_to_calls_that_need_it() -> None:
+    """A health check or an info request may reach whatever took a restarting worker's port."""
+    seen: dict[str, str | None] = {}
+
+    def worker(method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, Any]:
+        seen[path.split("?")[0]] = {k.lower(): v for k, v in headers.items()}.get("authorization")
+        if path.startswith("/v1/execute-batch"):
+            batch = ExecuteBatchRequest.model_validate_json(body)
+            return 200, {"results": [{"status_code": 409, "error": "not open"} for _ in batch.requests]}
+        return 200, {"stream": None, "status": "ok"}
+
+    with fake_api() as api:
+        for path in ("/healthz", "/v1/info", "/v1/execute-batch"):
+            api.routes[path] = worker
+        client = WorkerClient(api.url, token=TOKEN)
+        assert client.healthy(5)
+        [item] = client.execute_batch([ExecuteRequest(commitment=CommitmentModel.of(commitment(b"x")), input="0x78")])
+        assert item.status_code == 409
+        client.close()
+    assert seen == {"/healthz": None, "/v1/info": None, "/v1/execute-batch": f"Bearer {TOKEN}"}
