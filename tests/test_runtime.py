@@ -11,14 +11,16 @@ from eth_abi.abi import decode, encode
 from eth_utils.crypto import keccak
 
 from coprocessor.runtime import Limits, Sandbox, execute
-from coprocessor.runtime.engine import expose_default_export
+from coprocessor.runtime.context import RunContext
+from coprocessor.runtime.engine import Warm, expose_default_export
 from protocol.results import Status
 
 LIMITS = Limits()
 
 
 def run(code: str, input_: bytes = b"", limits: Limits = LIMITS) -> tuple[Status, bytes, str]:
-    execution = execute(code, input_, limits)
+    """A run as a sandbox process makes it: in a context made, prelude loaded, before the job."""
+    execution = execute(code, input_, limits, warm=Warm())
     return execution.status, execution.output, execution.error or ""
 
 
@@ -149,3 +151,30 @@ def test_sandbox_survives_a_memory_bomb(sandbox: Sandbox) -> None:
     bomb = "export default async () => { let s = 'x'; while (true) s += s; };"
     assert sandbox.execute(bomb, b"", LIMITS).status == Status.RESOURCE_LIMIT
     assert sandbox.execute("export default async () => '0x01';", b"", LIMITS).output == b"\x01"
+
+
+def test_each_run_of_a_sandbox_process_has_a_context_of_its_own() -> None:
+    """Contexts are made ahead of their jobs, one per run: nothing one agent leaves (globals, a
+    polluted prototype, its secrets) reaches the next run of the same process."""
+    leaves = """export default async (input, ctx) => {
+      globalThis.kept = ctx.secrets.KEY;
+      Object.prototype.polluted = ctx.secrets.KEY;
+      return "0x";
+    };"""
+    reads = """export default async (input, ctx) => ({
+      kept: globalThis.kept ?? null, polluted: ({}).polluted ?? null, secrets: ctx.secrets
+    });"""
+    with Sandbox(size=1) as one:
+        assert one.execute(leaves, b"", LIMITS, RunContext(secrets={"KEY": "s3cret"})).status == Status.OK
+        after = one.execute(reads, b"", LIMITS, RunContext(secrets={"OTHER": "mine"}))
+    assert after.status == Status.OK
+    assert json.loads(after.output) == {"kept": None, "polluted": None, "secrets": {"OTHER": "mine"}}
+
+
+def test_a_warm_context_serves_one_run_and_asks_for_nothing_before_it() -> None:
+    warm = Warm()
+    assert run("export default async (i) => i.bytes;", b"once")[1] == b"once"
+    first = execute("export default async (i, ctx) => ctx.request.consumer;", b"", LIMITS, warm=warm)
+    assert first.status == Status.OK
+    with pytest.raises(RuntimeError, match="one run only"):
+        execute("export default async () => '0x01';", b"", LIMITS, warm=warm)

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from coprocessor.runtime.context import RunContext
-from coprocessor.runtime.engine import execute
+from coprocessor.runtime.engine import Warm, execute
 from coprocessor.runtime.host import HostApi
 from coprocessor.runtime.sandbox import execution_to_wire, read_message, write_message
 from protocol.limits import Limits
@@ -34,6 +34,8 @@ def main() -> None:
     # An agent cannot print (QuickJS has no console here), but keep stray writes off the pipe.
     sys.stdout = sys.stderr
     write_message(stdout, {"ready": True})
+    # The next run's context is made while this process waits for its job (engine.Warm).
+    warm = Warm()
     while (job := read_message(stdin)) is not None:
         limits = Limits.from_dict(job["limits"])
 
@@ -43,8 +45,9 @@ def main() -> None:
             return read_message(stdin) or {"error": "the worker closed the pipe"}
 
         host = HostApi(limits=limits, context=RunContext.from_wire(job.get("context")), resolver=resolve)
-        execution = execute(job["code"], bytes.fromhex(job["input"]), limits, host)
+        execution = execute(job["code"], bytes.fromhex(job["input"]), limits, host, warm)
         write_message(stdout, execution_to_wire(execution))
+        warm = Warm()
 
 
 if __name__ == "__main__":

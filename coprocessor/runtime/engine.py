@@ -178,11 +178,39 @@ def with_output_types(execution: Execution, manifest: Manifest) -> Execution:
     )
 
 
-def execute(code: str, input_: bytes, limits: Limits, host: HostApi | None = None) -> Execution:
-    """Runs `main(input, ctx)` of an agent to completion (or to a limit)."""
+class Warm:
+    """A fresh QuickJS context with the prelude loaded, made before there is a job for it: a
+    sandbox process makes the next one while it waits, which takes the context's creation and
+    the prelude's compilation (half a small agent's run) off the request's path. It serves one
+    run only and holds nothing of any job until that run: the prelude asks for the job's
+    secrets and request when the run starts, through the host the run hands it."""
+
+    def __init__(self) -> None:
+        self._host: HostApi | None = None
+        self.context = quickjs.Context()
+        self.context.add_callable("__host", self._dispatch)
+        self.context.eval(PRELUDE)
+
+    def _dispatch(self, name: str, args: str) -> str:
+        if self._host is None:
+            raise RuntimeError("the prelude called the host before its run")
+        return self._host.dispatch(name, args)
+
+    def take(self, host: HostApi) -> quickjs.Context:
+        if self._host is not None:
+            raise RuntimeError("a warm context serves one run only")
+        self._host = host
+        return self.context
+
+
+def execute(
+    code: str, input_: bytes, limits: Limits, host: HostApi | None = None, warm: Warm | None = None
+) -> Execution:
+    """Runs `main(input, ctx)` of an agent to completion (or to a limit), in `warm`'s context if
+    given (then spent), else in a new one."""
     host = host or HostApi(limits=limits)
     try:
-        execution = _execute(code, input_, limits, host)
+        execution = _execute(code, input_, limits, host, warm)
     finally:
         host.close()
     execution.http_calls = host.http_calls
@@ -193,19 +221,23 @@ def execute(code: str, input_: bytes, limits: Limits, host: HostApi | None = Non
     return execution
 
 
-def _execute(code: str, input_: bytes, limits: Limits, host: HostApi) -> Execution:
+def _execute(code: str, input_: bytes, limits: Limits, host: HostApi, warm: Warm | None) -> Execution:
     started = time.perf_counter()
     if len(input_) > limits.input_bytes:
         return Execution.failed(
             Status.BAD_INPUT, f"input of {len(input_)} bytes exceeds the {limits.input_bytes}-byte limit"
         )
 
-    context = quickjs.Context()
+    if warm is not None:
+        context = warm.take(host)
+    else:
+        context = quickjs.Context()
+        context.add_callable("__host", host.dispatch)
     context.set_memory_limit(limits.memory_bytes)
     context.set_max_stack_size(limits.stack_bytes)
-    context.add_callable("__host", host.dispatch)
     try:
-        context.eval(PRELUDE)
+        if warm is None:
+            context.eval(PRELUDE)
         context.module(expose_default_export(code))
         context.eval(f'__run("0x{input_.hex()}")')
         while not context.get("__settled") and context.execute_pending_job():

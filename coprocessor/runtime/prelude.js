@@ -97,40 +97,46 @@
     }
   };
 
-  const ctx = {
-    log: (...args) =>
-      call("log", args.map((a) => (typeof a === "string" ? a : encode(a))).join(" ")),
-    hash: {
-      keccak256: (data) => call("hash.keccak256", bytesArg(data)),
-      sha256: (data) => call("hash.sha256", bytesArg(data)),
-    },
-    abi: {
-      encode: (types, values) => call("abi.encode", types, values),
-      decode: (types, data) => call("abi.decode", types, bytesArg(data)),
-    },
-    bytes: { toHex, fromHex, fromText: (text) => fromHex(call("utf8.encode", text)) },
-    // Decrypted inside the worker only: from the request's sealed envelope and the owner's settings.
-    secrets: Object.freeze(call("secrets")),
-    // The request at hand: `consumer`, the contract that asked, and `chainId` (empty and 0 when
-    // another agent calls).
-    request: Object.freeze(call("request")),
-    // Opens secrets sealed to this agent for a purpose (carried inside an input of the agent's own
-    // format), with the purpose under `__for`: compare it with the request before using them.
-    unseal: (sealed) => Object.freeze(call("unseal", bytesArg(sealed))),
-    // Sealed key-value state of this agent, shared by every worker of the cluster.
-    fetch: async (url, options = {}) => response(call("fetch", url, options)),
-    fetchAll: async (requests) => call("fetchAll", requests).map((r) => ("error" in r ? r : response(r))),
-    callAgent: async (agentId, input = "0x") => agentOutput(call("callAgent", agentId, bytesArg(input)).output),
-    storage: {
-      get: (key) => call("storage.get", key),
-      set: (key, value) => call("storage.set", key, value),
-      delete: (key) => call("storage.delete", key),
-    },
+  // Made when the run starts, not when the prelude loads: a sandbox process loads the prelude into
+  // a fresh context before it has a job, so what is the job's (its secrets, its request) is asked
+  // for only then.
+  const makeCtx = () => {
+    const ctx = {
+      log: (...args) =>
+        call("log", args.map((a) => (typeof a === "string" ? a : encode(a))).join(" ")),
+      hash: {
+        keccak256: (data) => call("hash.keccak256", bytesArg(data)),
+        sha256: (data) => call("hash.sha256", bytesArg(data)),
+      },
+      abi: {
+        encode: (types, values) => call("abi.encode", types, values),
+        decode: (types, data) => call("abi.decode", types, bytesArg(data)),
+      },
+      bytes: { toHex, fromHex, fromText: (text) => fromHex(call("utf8.encode", text)) },
+      // Decrypted inside the worker only: from the request's sealed envelope and the owner's settings.
+      secrets: Object.freeze(call("secrets")),
+      // The request at hand: `consumer`, the contract that asked, and `chainId` (empty and 0 when
+      // another agent calls).
+      request: Object.freeze(call("request")),
+      // Opens secrets sealed to this agent for a purpose (carried inside an input of the agent's own
+      // format), with the purpose under `__for`: compare it with the request before using them.
+      unseal: (sealed) => Object.freeze(call("unseal", bytesArg(sealed))),
+      // Sealed key-value state of this agent, shared by every worker of the cluster.
+      fetch: async (url, options = {}) => response(call("fetch", url, options)),
+      fetchAll: async (requests) => call("fetchAll", requests).map((r) => ("error" in r ? r : response(r))),
+      callAgent: async (agentId, input = "0x") => agentOutput(call("callAgent", agentId, bytesArg(input)).output),
+      storage: {
+        get: (key) => call("storage.get", key),
+        set: (key, value) => call("storage.set", key, value),
+        delete: (key) => call("storage.delete", key),
+      },
+    };
+    Object.freeze(ctx.storage);
+    Object.freeze(ctx.hash);
+    Object.freeze(ctx.abi);
+    Object.freeze(ctx.bytes);
+    return ctx;
   };
-  Object.freeze(ctx.storage);
-  Object.freeze(ctx.hash);
-  Object.freeze(ctx.abi);
-  Object.freeze(ctx.bytes);
 
   const makeInput = (hex) => ({
     hex,
@@ -179,7 +185,7 @@
       return;
     }
     Promise.resolve()
-      .then(() => main(makeInput(inputHex), ctx))
+      .then(() => main(makeInput(inputHex), makeCtx()))
       // Converting the output is part of the run: its errors (a cyclic value, no memory left)
       // end the run like the agent's own, rather than leaving it unsettled.
       .then(toOutput)
