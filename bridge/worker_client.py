@@ -145,15 +145,12 @@ class WorkerClient:
         where = f"{self.url} (execute stream, port {stream.port})"
         try:
             status, payload = stream.call(EXECUTE_BATCH, body.model_dump_json().encode(), timeout_s)
-        except StreamRefused as err:
-            if err.status == 401:  # the token: asking by HTTP would be refused the same way
-                raise WorkerError(f"{where}: {err}", err.status) from err
-            log.warning("%s: %s; by HTTP for %.0f s", where, err, STREAM_RECHECK_S)
-            self._forget_stream(stream)
-            return None
-        except TimeoutError as err:
+        except TimeoutError as err:  # a proven connection, and no answer: the worker is slow or hung
             raise WorkerError(f"{where}: no answer within {timeout_s:.1f} s") from err
         except OSError as err:
+            # No proven connection (whatever now holds the port is not the worker, or refuses),
+            # or the one in use broke: the HTTP API answers this call, and the stream is looked
+            # up afresh in a while. (A worker that refuses the token refuses it there too.)
             log.warning("%s: %s: %s; by HTTP for %.0f s", where, err.__class__.__name__, err, STREAM_RECHECK_S)
             self._forget_stream(stream)
             return None
@@ -203,13 +200,18 @@ class WorkerClient:
 HANDSHAKE_ANSWER_BYTES = 1024
 
 
-class NotTheWorker(OSError):
-    """What listens on the worker's stream port did not prove it holds the execute token (the
-    port of a worker that restarted elsewhere, taken by another process)."""
+class StreamUnavailable(OSError):
+    """No proven connection to the worker's stream could be had: nothing listens there, it did
+    not answer the handshake in time, it refused it, or it was not the worker."""
 
 
-class StreamRefused(OSError):
-    """The worker's execute stream refused the bridge's handshake (its token)."""
+class NotTheWorker(StreamUnavailable):
+    """What listens on the worker's stream port did not prove it holds the execute token for
+    that port (a restarted worker's old port, taken by another process)."""
+
+
+class StreamRefused(StreamUnavailable):
+    """The worker's execute stream refused the bridge's handshake (its token, or no room)."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"the execute stream refused the bridge: {status} {detail}")
@@ -251,10 +253,19 @@ class StreamConnections:
         return answer
 
     def _connect(self) -> socket.socket:
-        connection = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
+        try:
+            connection = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
+        except OSError as err:
+            raise StreamUnavailable(f"{err.__class__.__name__}: {err}") from err
         try:
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._handshake(connection)
+        except StreamUnavailable:
+            connection.close()
+            raise
+        except OSError as err:  # reset, closed, or silent past the timeout mid-handshake
+            connection.close()
+            raise StreamUnavailable(f"the handshake failed: {err.__class__.__name__}: {err}") from err
         except BaseException:
             connection.close()
             raise
@@ -267,10 +278,10 @@ class StreamConnections:
         send_call(connection, HELLO, bridge_nonce)
         worker_nonce, shown = self._answer(connection)
         if len(worker_nonce) != NONCE_BYTES or not hmac.compare_digest(
-            shown, proof(self._token, b"worker", bridge_nonce, worker_nonce)
+            shown, proof(self._token, b"worker", self.port, bridge_nonce, worker_nonce)
         ):
             raise NotTheWorker(f"{self.host}:{self.port} does not prove it holds the execute token")
-        send_call(connection, PROOF, proof(self._token, b"bridge", bridge_nonce, worker_nonce))
+        send_call(connection, PROOF, proof(self._token, b"bridge", self.port, bridge_nonce, worker_nonce))
         self._answer(connection)
 
     def _answer(self, connection: socket.socket) -> tuple[bytes, bytes]:

@@ -13,9 +13,13 @@ without sending it, so that whatever listens on a port the bridge dials (a proce
 restarted worker's old port) learns nothing and is dropped before any batch goes to it:
 
     bridge: HELLO  bridge_nonce                      (32 random bytes)
-    worker: 200    worker_nonce | HMAC(token, "worker" | bridge_nonce | worker_nonce)
-    bridge: PROOF  HMAC(token, "bridge" | bridge_nonce | worker_nonce)
+    worker: 200    worker_nonce | HMAC(token, "worker" | port | bridge_nonce | worker_nonce)
+    bridge: PROOF  HMAC(token, "bridge" | port | bridge_nonce | worker_nonce)
     worker: 200    (or 401, and the connection closes; 503 when it has no room for another)
+
+`port` is the worker's stream port (two bytes), the one the bridge dialed: a process that took a
+restarted worker's old port and relays the handshake to its new one gets a proof for the new
+port, which the bridge refuses, and cannot make one for the old.
 
 Then EXECUTE_BATCH carries an `ExecuteBatchRequest` as JSON and its answer an
 `ExecuteBatchResponse` (status 200) or `{"detail": ...}` (any other status), exactly what
@@ -47,9 +51,11 @@ def new_nonce() -> bytes:
     return secrets.token_bytes(NONCE_BYTES)
 
 
-def proof(token: str, role: bytes, bridge_nonce: bytes, worker_nonce: bytes) -> bytes:
-    """What `role` (b"worker" or b"bridge") shows to prove it holds the token, for these nonces."""
-    return hmac.new(token.encode(), role + bridge_nonce + worker_nonce, hashlib.sha256).digest()
+def proof(token: str, role: bytes, port: int, bridge_nonce: bytes, worker_nonce: bytes) -> bytes:
+    """What `role` (b"worker" or b"bridge") shows to prove it holds the token, on a connection to
+    the stream at `port`, for these nonces."""
+    message = role + port.to_bytes(2, "big") + bridge_nonce + worker_nonce
+    return hmac.new(token.encode(), message, hashlib.sha256).digest()
 
 
 _CALL = struct.Struct(">IB")

@@ -44,6 +44,7 @@ from protocol.wire import (
 )
 from tests.http_fixtures import fake_api
 from tests.samples import commitment
+from tests.tcp_proxy import TcpProxy
 
 TOKEN = "the-execute-token"
 
@@ -329,3 +330,48 @@ def test_the_client_shows_the_token_only_to_calls_that_need_it() -> None:
         assert item.status_code == 409
         client.close()
     assert seen == {"/healthz": None, "/v1/info": None, "/v1/execute-batch": f"Bearer {TOKEN}"}
+
+
+def test_a_relay_on_another_port_passes_no_handshake_and_gets_no_batch(stream: ExecuteStream, chains: Chains) -> None:
+    """A process on a restarted worker's old port that relays the handshake to its new one: the
+    worker's proof names the port it listens on, not the one the bridge dialed."""
+    with TcpProxy(stream.port) as relay:
+        client = StreamConnections("127.0.0.1", relay.port, TOKEN, connect_timeout_s=5)
+        with pytest.raises(NotTheWorker):
+            client.call(EXECUTE_BATCH, _batch(b"through the relay"), timeout_s=5)
+    assert chains.batches == 0
+
+
+@contextlib.contextmanager
+def _squatter(kind: str, stream: ExecuteStream) -> Iterator[int]:
+    """A port held by something other than the worker: one that refuses the handshake, one that
+    never answers, or a relay to the worker's real port. Yields the port."""
+    if kind == "relays":
+        with TcpProxy(stream.port) as relay:
+            yield relay.port
+        return
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def hold() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                if kind == "refuses":
+                    read_call(connection)
+                    send_answer(connection, 401, b'{"detail": "go away"}')
+                else:
+                    time.sleep(2)
+
+        threading.Thread(target=hold, daemon=True).start()
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", ["refuses", "is silent", "relays"])
+def test_whatever_holds_the_stream_port_the_call_goes_by_http(kind: str, stream: ExecuteStream) -> None:
+    with _squatter(kind, stream) as port, fake_api() as api:
+        api.routes["/v1/execute-batch"] = lambda *_: (200, {"results": [{"status_code": 409, "error": "by http"}]})
+        client = WorkerClient(api.url, token=TOKEN)
+        client._stream = StreamConnections("127.0.0.1", port, TOKEN, connect_timeout_s=0.5)
+        [item] = client.execute_batch([ExecuteRequest(commitment=CommitmentModel.of(commitment(b"x")), input="0x78")])
+        assert item.error == "by http"
+        assert client._stream is None, "the stream is looked up afresh later, not dialed again"
+        client.close()

@@ -139,9 +139,13 @@ class ExecuteStream:
             send_answer(connection, 401, _detail("begin with HELLO and a nonce; a valid execute token is required"))
             return False
         worker_nonce = new_nonce()
-        send_answer(connection, 200, worker_nonce + proof(self._token, b"worker", bridge_nonce, worker_nonce))
+
+        def proof_of(role: bytes) -> bytes:
+            return proof(self._token, role, self.port, bridge_nonce, worker_nonce)
+
+        send_answer(connection, 200, worker_nonce + proof_of(b"worker"))
         call, shown = read_call(connection, HANDSHAKE_FRAME_BYTES, HELLO_TIMEOUT_S)
-        if call != PROOF or not hmac.compare_digest(shown, proof(self._token, b"bridge", bridge_nonce, worker_nonce)):
+        if call != PROOF or not hmac.compare_digest(shown, proof_of(b"bridge")):
             send_answer(connection, 401, _detail("a valid execute token is required"))
             return False
         return True  # the last answer, 200 or 503, says whether there is room for it
