@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 5, 4
 FEE_FIELDS = ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
 FEE_QUOTE_S = 1.0
+# How long a pushed head stands for the chain's (a subscription may stall without closing).
+TRUST_PUSHED_HEAD_S = 2.0
 
 
 def _ignore(_: str) -> None:
@@ -112,6 +114,7 @@ class Sender:
         self.account = account
         self._key = PrivateKey(bytes(account.key))
         self._known_chain_id: int | None = None
+        self._pushed: tuple[int, float] | None = None
         self.max_in_flight = max_in_flight
         self.replace_after_s = replace_after_s
         self.max_bumps = max_bumps
@@ -192,7 +195,9 @@ class Sender:
         if not self._in_flight:
             return 0
         ended = 0
-        head = int(self.w3.eth.block_number)
+        head = self._pushed_head()
+        if head is None:
+            head = int(self.w3.eth.block_number)
         if head != self._checked_head:
             ended += self._read_receipts()
             self._checked_head = head
@@ -260,6 +265,16 @@ class Sender:
             tx_hash,
             sent.bumps,
         )
+
+    def new_head(self, number: int) -> None:
+        """A block the node pushed (bridge/heads.py): the head, without asking, for a while."""
+        self._pushed = (number, time.monotonic())
+
+    def _pushed_head(self) -> int | None:
+        pushed = self._pushed
+        if pushed is None or time.monotonic() - pushed[1] >= TRUST_PUSHED_HEAD_S:
+            return None
+        return pushed[0]
 
     def _fees(self) -> dict[str, int]:
         """EIP-1559 fees as web3 would set them (twice the base fee plus the tip), asked of the

@@ -166,6 +166,7 @@ class Bridge:
 
     def _new_head(self, header: Header) -> None:
         self.watcher.new_head(header)
+        self.sender.new_head(header.number)
         self._wake["watcher"].set()
         if self.sender.in_flight():  # a new block may hold their receipts; else it has no news for it
             self._wake["submitter"].set()
