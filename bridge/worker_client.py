@@ -1,16 +1,13 @@
 """The client of a worker: what the bridge uses, never the internals.
 
-Batches go by the worker's execute stream when it has one (protocol/stream.py: one kept-open
-connection per call in flight, no HTTP on the path an idle chain's request takes), else by its
-HTTP API; everything else by HTTP.
+Batches go by the worker's execute stream when it has one (bridge/worker_stream.py: one
+kept-open connection per call in flight, no HTTP on the path an idle chain's request takes),
+else by its HTTP API; everything else by HTTP.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
-import socket
 import threading
 import time
 from typing import TypeVar
@@ -20,18 +17,9 @@ import httpx
 from pydantic import ValidationError
 
 from bridge.errors import BridgeError
+from bridge.worker_stream import StreamConnections
 from protocol.results import CompactSignature
-from protocol.stream import (
-    EXECUTE_BATCH,
-    HELLO,
-    NONCE_BYTES,
-    PROOF,
-    FrameError,
-    new_nonce,
-    proof,
-    read_answer,
-    send_call,
-)
+from protocol.stream import EXECUTE_BATCH
 from protocol.wire import (
     BatchItem,
     ExecuteBatchRequest,
@@ -194,109 +182,3 @@ class WorkerClient:
         with self._stream_lock:
             if self._stream is not None:
                 self._stream.close()
-
-
-# A handshake answer: a nonce and a MAC, or a refusal's few words.
-HANDSHAKE_ANSWER_BYTES = 1024
-
-
-class StreamUnavailable(OSError):
-    """No proven connection to the worker's stream could be had: nothing listens there, it did
-    not answer the handshake in time, it refused it, or it was not the worker."""
-
-
-class NotTheWorker(StreamUnavailable):
-    """What listens on the worker's stream port did not prove it holds the execute token for
-    that port (a restarted worker's old port, taken by another process)."""
-
-
-class StreamRefused(StreamUnavailable):
-    """The worker's execute stream refused the bridge's handshake (its token, or no room)."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"the execute stream refused the bridge: {status} {detail}")
-        self.status = status
-
-
-class StreamConnections:
-    """Kept-open connections to one worker's execute stream, each carrying one call at a time."""
-
-    def __init__(self, host: str, port: int, token: str, connect_timeout_s: float) -> None:
-        self.host, self.port = host, port
-        self._token = token
-        self.connect_timeout_s = connect_timeout_s
-        self._idle: list[socket.socket] = []
-        self._lock = threading.Lock()
-
-    def call(self, call: int, payload: bytes, timeout_s: float) -> tuple[int, bytes]:
-        """The answer's status and payload. A kept connection the worker has closed meanwhile
-        (it idled out) is replaced once: a batch run twice gets the same answers."""
-        with self._lock:
-            kept = self._idle.pop() if self._idle else None
-        if kept is not None:
-            try:
-                return self._call_on(kept, call, payload, timeout_s)
-            except (FrameError, ConnectionError):
-                pass  # closed by the worker while kept; a fresh connection says whether it is alive
-        return self._call_on(self._connect(), call, payload, timeout_s)
-
-    def _call_on(self, connection: socket.socket, call: int, payload: bytes, timeout_s: float) -> tuple[int, bytes]:
-        try:
-            connection.settimeout(timeout_s)
-            send_call(connection, call, payload)
-            answer = read_answer(connection)
-        except BaseException:
-            connection.close()  # a late answer must never be read as the next call's
-            raise
-        with self._lock:
-            self._idle.append(connection)
-        return answer
-
-    def _connect(self) -> socket.socket:
-        try:
-            connection = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)
-        except OSError as err:
-            raise StreamUnavailable(f"{err.__class__.__name__}: {err}") from err
-        try:
-            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._handshake(connection)
-        except StreamUnavailable:
-            connection.close()
-            raise
-        except OSError as err:  # reset, closed, or silent past the timeout mid-handshake
-            connection.close()
-            raise StreamUnavailable(f"the handshake failed: {err.__class__.__name__}: {err}") from err
-        except BaseException:
-            connection.close()
-            raise
-        return connection
-
-    def _handshake(self, connection: socket.socket) -> None:
-        """Each side proves it holds the execute token (protocol/stream.py); whatever listens
-        here without it hears a nonce, and no batch."""
-        bridge_nonce = new_nonce()
-        send_call(connection, HELLO, bridge_nonce)
-        worker_nonce, shown = self._answer(connection)
-        if len(worker_nonce) != NONCE_BYTES or not hmac.compare_digest(
-            shown, proof(self._token, b"worker", self.port, bridge_nonce, worker_nonce)
-        ):
-            raise NotTheWorker(f"{self.host}:{self.port} does not prove it holds the execute token")
-        send_call(connection, PROOF, proof(self._token, b"bridge", self.port, bridge_nonce, worker_nonce))
-        self._answer(connection)
-
-    def _answer(self, connection: socket.socket) -> tuple[bytes, bytes]:
-        """A handshake answer split after its nonce; a refusal raised."""
-        status, payload = read_answer(connection, HANDSHAKE_ANSWER_BYTES, self.connect_timeout_s)
-        if status != 200:
-            try:
-                detail = str(json.loads(payload).get("detail", ""))
-            except (ValueError, AttributeError):
-                detail = payload[:100].decode(errors="replace")
-            raise StreamRefused(status, detail)
-        return payload[:NONCE_BYTES], payload[NONCE_BYTES:]
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()

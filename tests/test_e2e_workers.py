@@ -13,7 +13,8 @@ import httpx
 import pytest
 from eth_account import Account
 
-from bridge.worker_client import StreamConnections, WorkerClient
+from bridge.worker_client import WorkerClient
+from bridge.worker_stream import StreamConnections
 from coprocessor.tee.simulated import code_measurement
 from enclave.anvil import free_port
 from enclave.keys import rotate

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from bridge.worker_client import NotTheWorker, StreamConnections, StreamRefused, WorkerClient, WorkerError
+from bridge.worker_client import WorkerClient, WorkerError
+from bridge.worker_stream import NotTheWorker, StreamConnections, StreamRefused
 from coprocessor.errors import WrongChain
 from coprocessor.worker import stream as worker_stream
 from coprocessor.worker.stream import ExecuteStream
