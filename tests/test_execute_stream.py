@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import struct
 import threading
@@ -376,3 +377,19 @@ def test_whatever_holds_the_stream_port_the_call_goes_by_http(kind: str, stream:
         assert item.error == "by http"
         assert client._stream is None, "the stream is looked up afresh later, not dialed again"
         client.close()
+
+
+def test_refused_connections_are_counted_in_one_line_not_one_each(
+    stream: ExecuteStream, caplog: pytest.LogCaptureFixture
+) -> None:
+    strangers = [_stranger(stream) for _ in range(worker_stream.HANDSHAKES)]
+    time.sleep(0.2)
+    with caplog.at_level(logging.WARNING, logger=worker_stream.__name__):
+        for _ in range(30):
+            with _stranger(stream) as refused:
+                assert refused.recv(1) == b""
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(lines) == 1
+    assert "every handshake slot is taken" in lines[0]
+    for sock in strangers:
+        sock.close()

@@ -98,6 +98,7 @@ class ExecuteStream:
             except OSError:
                 if self._stopping.is_set():
                     return
+                self._stopping.wait(0.05)  # out of file descriptors, say: no busy loop meanwhile
                 continue
             if not self._handshakes.acquire(blocking=False):
                 self._refuse(connection, peer, "every handshake slot is taken")
@@ -106,12 +107,12 @@ class ExecuteStream:
 
     def _refuse(self, connection: socket.socket, peer: tuple[str, int], why: str) -> None:
         connection.close()
-        self._refused += 1
-        if time.monotonic() - self._refusals_logged_at >= REFUSALS_LOGGED_EVERY_S:
-            log.warning(
-                "execute stream: refused %d connection(s), the last from %s:%d: %s", self._refused, *peer[:2], why
-            )
-            self._refused, self._refusals_logged_at = 0, time.monotonic()
+        with self._lock:
+            self._refused += 1
+            if time.monotonic() - self._refusals_logged_at < REFUSALS_LOGGED_EVERY_S:
+                return
+            refused, self._refused, self._refusals_logged_at = self._refused, 0, time.monotonic()
+        log.warning("execute stream: refused %d connection(s), the last from %s:%d: %s", refused, *peer[:2], why)
 
     def _serve(self, connection: socket.socket, peer: tuple[str, int]) -> None:
         with self._lock:
