@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from websockets.exceptions import WebSocketException
@@ -23,6 +24,30 @@ from websockets.sync.client import connect
 log = logging.getLogger(__name__)
 
 RECONNECT_MAX_S = 30.0
+# How long a pushed head stands for the chain's: a subscription may stall without closing, and
+# then the loops ask the node themselves.
+TRUST_PUSHED_HEAD_S = 2.0
+
+T = TypeVar("T")
+
+
+class Recent(Generic[T]):
+    """The newest of what the subscription pushed (a head, or its number), while it is recent
+    enough to stand for the chain's; None after that, or before anything came."""
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def set(self, value: T) -> None:
+        with self._lock:
+            self._value, self._at = value, time.monotonic()
+
+    def get(self) -> T | None:
+        with self._lock:
+            value, at = self._value, self._at
+        return value if time.monotonic() - at < TRUST_PUSHED_HEAD_S else None
 
 
 @dataclass(frozen=True)

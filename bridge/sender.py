@@ -26,6 +26,7 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
 from web3.types import RPCEndpoint
 
+from bridge.heads import Recent
 from protocol.hexes import from_hex, to_hex
 from protocol.transactions import is_plain_dynamic_fee, sign_dynamic_fee
 
@@ -34,8 +35,6 @@ log = logging.getLogger(__name__)
 FEE_BUMP_NUMERATOR, FEE_BUMP_DENOMINATOR = 5, 4
 FEE_FIELDS = ("maxFeePerGas", "maxPriorityFeePerGas", "gasPrice")
 FEE_QUOTE_S = 1.0
-# How long a pushed head stands for the chain's (a subscription may stall without closing).
-TRUST_PUSHED_HEAD_S = 2.0
 
 
 def _ignore(_: str) -> None:
@@ -114,7 +113,7 @@ class Sender:
         self.account = account
         self._key = PrivateKey(bytes(account.key))
         self._known_chain_id: int | None = None
-        self._pushed: tuple[int, float] | None = None
+        self._pushed: Recent[int] = Recent()
         self.max_in_flight = max_in_flight
         self.replace_after_s = replace_after_s
         self.max_bumps = max_bumps
@@ -195,7 +194,7 @@ class Sender:
         if not self._in_flight:
             return 0
         ended = 0
-        head = self._pushed_head()
+        head = self._pushed.get()
         if head is None:
             head = int(self.w3.eth.block_number)
         if head != self._checked_head:
@@ -268,13 +267,7 @@ class Sender:
 
     def new_head(self, number: int) -> None:
         """A block the node pushed (bridge/heads.py): the head, without asking, for a while."""
-        self._pushed = (number, time.monotonic())
-
-    def _pushed_head(self) -> int | None:
-        pushed = self._pushed
-        if pushed is None or time.monotonic() - pushed[1] >= TRUST_PUSHED_HEAD_S:
-            return None
-        return pushed[0]
+        self._pushed.set(number)
 
     def _fees(self) -> dict[str, int]:
         """EIP-1559 fees as web3 would set them (twice the base fee plus the tip), asked of the

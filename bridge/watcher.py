@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
 
-from bridge.heads import Header
+from bridge.heads import Header, Recent
 from bridge.store import Cursor, NewRequest, RequestStore
 from protocol.events import EventDecoder
 from protocol.hexes import from_hex, to_hex
@@ -20,9 +19,6 @@ from protocol.results import RequestCommitment
 log = logging.getLogger(__name__)
 
 EVENTS = ("AgentRequested", "RequestFulfilled", "RequestCancelled")
-# How long the subscription's newest head stands for the chain's: after that the watcher asks the
-# node itself (a subscription may stall without closing).
-TRUST_HEAD_FOR_S = 2.0
 
 
 class ChainWatcher:
@@ -39,10 +35,11 @@ class ChainWatcher:
     ) -> None:
         self.w3 = w3
         # The next block's logs, on the path of every request, without web3's formatting.
-        self._rpc = JsonRpc(str(getattr(w3.provider, "endpoint_uri", "")), timeout_s=rpc_timeout_s)
+        self._rpc = JsonRpc.of(w3, rpc_timeout_s)
         self.router = router
         # Decoders from the contract's ABI, so that a changed event cannot be silently missed.
         self._decoders = {d.topic: d for d in (EventDecoder.of(router.abi, name) for name in EVENTS)}
+        self._topics = [[to_hex(topic) for topic in self._decoders]]
         self.store = store
         self.start_block = start_block
         self.confirmations = confirmations
@@ -50,18 +47,17 @@ class ChainWatcher:
         self.reorg_rewind = reorg_rewind
         self.reorgs = 0
         # The heads the subscription told of (bridge/heads.py) and not yet processed, by number
-        # (a block pushed while the one before it was being read waits its turn here), the
-        # newest of them, and when it came.
+        # (a block pushed while the one before it was being read waits its turn here), and the
+        # newest of them.
         self._heads: dict[int, Header] = {}
-        self.header: Header | None = None
-        self._header_at = 0.0
+        self._newest: Recent[Header] = Recent()
         self._heads_lock = threading.Lock()
         self._timestamps: dict[int, float] = {}
 
     def new_head(self, header: Header) -> None:
         with self._heads_lock:
             self._heads[header.number] = header  # a reorg's block replaces the one it orphaned
-            self.header, self._header_at = header, time.monotonic()
+        self._newest.set(header)
 
     def poll(self) -> int:
         """Processes the next confirmed range of blocks; returns how many requests were new."""
@@ -71,9 +67,8 @@ class ChainWatcher:
             # The common case: the block after the last one processed. Its header, from the
             # subscription, says that no reorg happened below it (its parent is the block
             # processed last) and when it was made; its logs are asked for by its hash.
-            topics = [[to_hex(topic) for topic in self._decoders]]
             found = self._rpc.call(
-                "eth_getLogs", [{"address": self.router.address, "topics": topics, "blockHash": header.hash}]
+                "eth_getLogs", [{"address": self.router.address, "topics": self._topics, "blockHash": header.hash}]
             )
             self._timestamps[header.number] = float(header.timestamp)
             return self._record(
@@ -116,14 +111,8 @@ class ChainWatcher:
     def _up_to_date(self, cursor: Cursor | None) -> bool:
         """Whether the newest pushed head, recent enough to stand for the chain's, is the block
         processed last."""
-        with self._heads_lock:
-            header, at = self.header, self._header_at
-        return (
-            header is not None
-            and cursor is not None
-            and header.hash == (cursor.last_block_hash or "").lower()
-            and time.monotonic() - at < TRUST_HEAD_FOR_S
-        )
+        header = self._newest.get()
+        return header is not None and cursor is not None and header.hash == (cursor.last_block_hash or "").lower()
 
     def _record(self, logs: Any, head: int, first: int, last: int, last_hash: str) -> int:
         """Stores the requests and closures that `logs` (blocks `first` to `last`) tell of."""

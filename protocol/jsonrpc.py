@@ -11,8 +11,11 @@ import http.client
 import json
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 
 class JsonRpcError(Exception):
@@ -35,6 +38,11 @@ class JsonRpc:
         self._idle: list[http.client.HTTPConnection] = []
         self._ids = iter(range(1, 2**62))
         self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, w3: Web3, timeout_s: float) -> JsonRpc:
+        """A lean client of the node a web3 client talks to, for the calls on a request's path."""
+        return cls(str(getattr(w3.provider, "endpoint_uri", "")), timeout_s=timeout_s)
 
     def _next_id(self) -> int:
         with self._lock:

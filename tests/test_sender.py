@@ -16,7 +16,7 @@ from eth_keys.datatypes import PrivateKey
 from web3 import Web3
 from web3._utils.transactions import fill_transaction_defaults
 
-from bridge import sender as sender_module
+from bridge import heads as heads_module
 from bridge.sender import Sender
 from enclave.anvil import Anvil
 from enclave.stack import DEPLOYER_KEY
@@ -148,7 +148,7 @@ def test_a_pushed_head_stands_for_the_chains_while_it_is_recent(
     assert sender.poll() == 0, "not mined yet"
     _mine(w3)
     assert sender.poll() == 0, "no new head was pushed: the node is not asked"
-    monkeypatch.setattr(sender_module, "TRUST_PUSHED_HEAD_S", 0.0)
+    monkeypatch.setattr(heads_module, "TRUST_PUSHED_HEAD_S", 0.0)
     assert sender.poll() == 1, "a push too old to stand for the chain: the node is asked"
     assert len(outcome.mined) == 1
 

@@ -54,14 +54,13 @@ def main() -> None:
             )
             worker.provision_in_background(settings.provision_retry_s)
             workers.append(worker)
-        token = settings.execute_token.get_secret_value()
+        token, served = settings.execute_token.get_secret_value(), ServedChains(workers)
         with contextlib.ExitStack() as running:
             stream = None
             if settings.execute_stream:
-                served = ServedChains(workers)
                 stream = running.enter_context(ExecuteStream(served, token, settings.host, settings.stream_port))
             uvicorn.run(
-                create_app(workers, token, stream_port=stream.port if stream else None),
+                create_app(served, token, stream_port=stream.port if stream else None),
                 host=settings.host,
                 port=settings.port,
                 log_level="warning",

@@ -24,7 +24,9 @@ from protocol.wire import (
 )
 
 
-def create_app(served: Worker | list[Worker], execute_token: str, stream_port: int | None = None) -> FastAPI:
+def create_app(
+    served: Worker | list[Worker] | ServedChains, execute_token: str, stream_port: int | None = None
+) -> FastAPI:
     """The worker's API; running and signing need `Authorization: Bearer <execute_token>`.
 
     One process may serve several chains (`served`: one `Worker` per chain, sharing the sandbox
@@ -34,7 +36,7 @@ def create_app(served: Worker | list[Worker], execute_token: str, stream_port: i
     The token is defence in depth, not what makes results trustworthy (the chain and the
     worker's own checks do that): it keeps other local processes from using the worker's time.
     """
-    chains = ServedChains(served)
+    chains = served if isinstance(served, ServedChains) else ServedChains(served)
     workers, primary = chains.workers, chains.primary
     app = FastAPI(title=f"Enclave Agents worker {primary.name}")
 

@@ -96,7 +96,7 @@ class Worker:
         self.router = deployment.contract(w3, "AgentRouter")
         self.router_address = self.router.address
         # The request path's calls to the node, without web3's per-call formatting.
-        self._rpc = JsonRpc(str(getattr(w3.provider, "endpoint_uri", "")), timeout_s=10.0)
+        self._rpc = JsonRpc.of(w3, timeout_s=10.0)
         self._is_open = FunctionEncoder.of(self.router.abi, "isOpen")
         self.code = CodeStore(w3, self.router, deployment.start_block)
         # The identity key lives in memory only: a restarted worker attests again.
