@@ -228,16 +228,11 @@ def _execute(code: str, input_: bytes, limits: Limits, host: HostApi, warm: Warm
             Status.BAD_INPUT, f"input of {len(input_)} bytes exceeds the {limits.input_bytes}-byte limit"
         )
 
-    if warm is not None:
-        context = warm.take(host)
-    else:
-        context = quickjs.Context()
-        context.add_callable("__host", host.dispatch)
+    # A run outside a sandbox process (another agent's, called by this one) makes its own.
+    context = (warm or Warm()).take(host)
     context.set_memory_limit(limits.memory_bytes)
     context.set_max_stack_size(limits.stack_bytes)
     try:
-        if warm is None:
-            context.eval(PRELUDE)
         context.module(expose_default_export(code))
         context.eval(f'__run("0x{input_.hex()}")')
         while not context.get("__settled") and context.execute_pending_job():
