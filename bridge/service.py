@@ -71,7 +71,11 @@ class Bridge:
         self.errors: dict[str, str] = {}
         self.metrics = BridgeMetrics(self.store, self.rotation.epoch, lambda: dict(self.errors), self.workers.health)
         self.sender = Sender(
-            w3, account, max_in_flight=settings.max_txs_in_flight, replace_after_s=settings.replace_after_s
+            w3,
+            account,
+            max_in_flight=settings.max_txs_in_flight,
+            replace_after_s=settings.replace_after_s,
+            rpc_timeout_s=settings.rpc_timeout_s,
         )
         self.submitter = Submitter(
             w3,
@@ -229,6 +233,7 @@ class Bridge:
         self.heads.stop()
         self.watcher.close()
         self.submitter.close()
+        self.sender.close()
         self.dispatcher.close()
         self.leader.close()
         self.store.close()

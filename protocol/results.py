@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from functools import cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
+import coincurve
 from eth_abi.abi import encode
-from eth_account import Account
 from eth_keys.datatypes import Signature as KeysSignature
 from eth_utils.crypto import keccak
 
@@ -174,6 +174,7 @@ class SignedResult:
         return (self.result.as_tuple(), self.signature.epoch, self.signature.r, self.signature.vs)
 
 
+@cache  # one per chain and router a process serves; it was a tenth of each signature's time
 def domain_separator(chain_id: int, router: str) -> bytes:
     return keccak(
         encode(
@@ -199,11 +200,16 @@ def batch_digest(*, chain_id: int, router: str, results: list[AgentResult], epoc
 
 
 def sign_digest(signing_key: bytes, digest: bytes, epoch: int) -> CompactSignature:
-    """Signs a digest in the compact (EIP-2098) form the router takes."""
-    signature = Account.unsafe_sign_hash(digest, signing_key)
-    y_parity = signature.v - 27
-    vs = (signature.s | (y_parity << 255)).to_bytes(32, "big")
-    return CompactSignature(epoch=epoch, r=signature.r.to_bytes(32, "big"), vs=vs)
+    """Signs a digest in the compact (EIP-2098) form the router takes: RFC 6979 and low s, as
+    eth_account signs, at a fifth of its cost (it made the key's object anew every time)."""
+    signature = _secp256k1_key(signing_key).sign_recoverable(digest, hasher=None)
+    r, s, y_parity = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
+    return CompactSignature(epoch=epoch, r=r, vs=(s | (y_parity << 255)).to_bytes(32, "big"))
+
+
+@lru_cache(maxsize=8)  # a worker signs with its current cluster key, and a few past ones
+def _secp256k1_key(signing_key: bytes) -> coincurve.PrivateKey:
+    return coincurve.PrivateKey(signing_key)
 
 
 def sign_result(signing_key: bytes, *, chain_id: int, router: str, result: AgentResult, epoch: int) -> SignedResult:

@@ -122,6 +122,16 @@ def test_signature_recovers_to_cluster_signer() -> None:
     assert recover_result_signer(chain_id=2, router="0x" + "33" * 20, signed=signed) != signer
 
 
+def test_signatures_are_eth_accounts_byte_for_byte() -> None:
+    """The worker signs with libsecp256k1 directly; eth_account signs the same digest alike."""
+    for seed in range(20):
+        digest = Web3.keccak(seed.to_bytes(4, "big"))
+        expected = Account.unsafe_sign_hash(digest, CLUSTER_KEY)
+        compact = sign_digest(CLUSTER_KEY, digest, 1)
+        assert compact.r == expected.r.to_bytes(32, "big")
+        assert int.from_bytes(compact.vs, "big") == expected.s | ((expected.v - 27) << 255)
+
+
 def test_deployment_file_round_trips(w3: Web3, deployment: Deployment, tmp_path: Path) -> None:
     path = tmp_path / "deployment.json"
     deployment.save(path)

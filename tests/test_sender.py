@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -48,6 +48,20 @@ def chain() -> Iterator[tuple[Web3, LocalAccount]]:
         yield w3, Account.from_key(DEPLOYER_KEY)
 
 
+@pytest.fixture
+def make_sender(chain: tuple[Web3, LocalAccount]) -> Iterator[Callable[..., Sender]]:
+    """Senders of the chain's account, closed (their node connections) after the test."""
+    made: list[Sender] = []
+
+    def make(**options: Any) -> Sender:
+        made.append(Sender(*chain, **options))
+        return made[-1]
+
+    yield make
+    for sender in made:
+        sender.close()
+
+
 def _pool(w3: Web3, address: str) -> dict[int, dict[str, Any]]:
     content = w3.provider.make_request("txpool_content", [])  # type: ignore[arg-type]
     pending = content["result"]["pending"]
@@ -61,9 +75,11 @@ def _mine(w3: Web3) -> None:
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
-def test_several_in_flight_at_consecutive_nonces_and_none_waited_on(chain: tuple[Web3, LocalAccount]) -> None:
+def test_several_in_flight_at_consecutive_nonces_and_none_waited_on(
+    chain: tuple[Web3, LocalAccount], make_sender: Callable[..., Sender]
+) -> None:
     w3, account = chain
-    sender, outcome = Sender(w3, account, max_in_flight=4), Outcome()
+    sender, outcome = make_sender(max_in_flight=4), Outcome()
     first = w3.eth.get_transaction_count(account.address)
     started = time.monotonic()
     hashes = [outcome.send(sender) for _ in range(4)]
@@ -80,9 +96,11 @@ def test_several_in_flight_at_consecutive_nonces_and_none_waited_on(chain: tuple
     assert not outcome.lost
 
 
-def test_a_stuck_transaction_is_sent_again_at_a_higher_fee(chain: tuple[Web3, LocalAccount]) -> None:
+def test_a_stuck_transaction_is_sent_again_at_a_higher_fee(
+    chain: tuple[Web3, LocalAccount], make_sender: Callable[..., Sender]
+) -> None:
     w3, account = chain
-    sender, outcome = Sender(w3, account, replace_after_s=0.2), Outcome()
+    sender, outcome = make_sender(replace_after_s=0.2), Outcome()
     original = outcome.send(sender)
     nonce = w3.eth.get_transaction_count(account.address)
     fee_before = int(_pool(w3, account.address)[nonce]["maxFeePerGas"], 16)
@@ -101,9 +119,11 @@ def test_a_stuck_transaction_is_sent_again_at_a_higher_fee(chain: tuple[Web3, Lo
     assert not outcome.lost
 
 
-def test_a_nonce_used_by_another_transaction_is_reported_lost(chain: tuple[Web3, LocalAccount]) -> None:
+def test_a_nonce_used_by_another_transaction_is_reported_lost(
+    chain: tuple[Web3, LocalAccount], make_sender: Callable[..., Sender]
+) -> None:
     w3, account = chain
-    sender, outcome = Sender(w3, account), Outcome()
+    sender, outcome = make_sender(), Outcome()
     outcome.send(sender)
     nonce = w3.eth.get_transaction_count(account.address)
     # Someone else with the same key (another process, an operator by hand) outbids it.
@@ -119,11 +139,13 @@ def test_a_nonce_used_by_another_transaction_is_reported_lost(chain: tuple[Web3,
     assert f"nonce {nonce}" in outcome.lost[0]
 
 
-def test_a_restarted_sender_takes_over_what_is_in_flight(chain: tuple[Web3, LocalAccount]) -> None:
-    w3, account = chain
+def test_a_restarted_sender_takes_over_what_is_in_flight(
+    chain: tuple[Web3, LocalAccount], make_sender: Callable[..., Sender]
+) -> None:
+    w3 = chain[0]
     first = Outcome()
-    tx_hash = first.send(Sender(w3, account))
-    restarted, after = Sender(w3, account, replace_after_s=0.2), Outcome()
+    tx_hash = first.send(make_sender())
+    restarted, after = make_sender(replace_after_s=0.2), Outcome()
     assert restarted.adopt(tx_hash, after.mined.append, after.lost.append, after.stored.append)
     assert not restarted.adopt("0x" + "11" * 32, after.mined.append, after.lost.append)
     time.sleep(0.3)
@@ -139,10 +161,10 @@ def test_a_restarted_sender_takes_over_what_is_in_flight(chain: tuple[Web3, Loca
 
 
 def test_a_pushed_head_stands_for_the_chains_while_it_is_recent(
-    chain: tuple[Web3, LocalAccount], monkeypatch: pytest.MonkeyPatch
+    chain: tuple[Web3, LocalAccount], make_sender: Callable[..., Sender], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w3, account = chain
-    sender, outcome = Sender(w3, account), Outcome()
+    w3 = chain[0]
+    sender, outcome = make_sender(), Outcome()
     outcome.send(sender)
     sender.new_head(7)
     assert sender.poll() == 0, "not mined yet"
