@@ -20,8 +20,8 @@ from eth_account import Account
 from hexbytes import HexBytes
 from websockets.sync.client import connect
 
-from bridge.heads import websocket_url
 from enclave.stack import DEPLOYER_KEY, Stack
+from protocol.subscription import websocket_url
 
 
 class Rpc:

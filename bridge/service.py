@@ -13,7 +13,7 @@ from eth_account import Account
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.dispatcher import Dispatcher
 from bridge.expiry import Expirer
-from bridge.heads import Header, HeadSubscription, websocket_url
+from bridge.heads import Header, HeadSubscription
 from bridge.leadership import Leadership
 from bridge.metrics import BridgeMetrics
 from bridge.rotation import RotationGate
@@ -25,6 +25,7 @@ from bridge.submitter import Submitter
 from bridge.watcher import ChainWatcher
 from bridge.workers import WorkerPool
 from protocol.deployment import Deployment, connect
+from protocol.subscription import websocket_url
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,11 @@ class Bridge:
             "submitHeld": self.stake.reason or None,
             "errors": dict(self.errors),
             "workers": self.workers.health(),
-            "newHeads": {"subscribed": self.heads.connected, "received": self.heads.heads, "error": self.heads.error},
+            "newHeads": {
+                "subscribed": self.heads.connected,
+                "received": self.heads.received,
+                "error": self.heads.error,
+            },
             "fulfilTxsInFlight": self.sender.in_flight(),
             "replica": {"owner": self.store.owner, "leads": self.leader.leading, "sharedStore": self.leader.shared},
             "store": self.store.database.location,

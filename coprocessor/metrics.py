@@ -15,6 +15,12 @@ EXECUTION_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0),
     registry=WORKER,
 )
+OPEN_CHECKS = Counter(
+    "enclave_open_checks",
+    "Requests found open before their run: by the node's pushes, or asked of it",
+    ["by"],
+    registry=WORKER,
+)
 WORKER_EPOCH = Gauge(
     "enclave_key_epoch", "The key epoch this worker signs with, by chain", ["chain_id"], registry=WORKER
 )

@@ -123,6 +123,34 @@ def test_the_bridge_cannot_choose_the_input_or_make_up_a_request(stack: Stack) -
     assert (status, json.loads(output)) == (Status.OK, "echo:honest")
 
 
+def test_a_request_the_node_pushed_runs_without_asking_it_and_the_rest_are_asked(stack: Stack) -> None:
+    """The worker follows the router's logs: a request it saw made is open without a round
+    trip; one it never saw made (made up by the bridge) is asked of the node, and refused."""
+    agent = register(stack, ECHO)
+    with _bridge_stopped(stack):
+        _, commitment = _opened(stack, agent, b"pushed")
+        before = _open_checks(stack)
+        assert _execute(stack, commitment, b"pushed").status_code == 200
+        after = _open_checks(stack)
+        assert (after["pushed"] - before["pushed"], after["asked"] - before["asked"]) == (1, 0)
+
+        made_up = _execute(stack, replace(commitment, nonce=commitment.nonce + 7), b"pushed")
+        assert made_up.status_code == 409
+        assert "not open on-chain" in made_up.json()["detail"]
+        assert _open_checks(stack)["asked"] - after["asked"] == 1
+
+
+def _open_checks(stack: Stack) -> dict[str, float]:
+    """worker-1's count of requests found open, by the node's pushes or by asking it."""
+    text = httpx.get(f"{stack.services['worker-1'].url}/metrics", timeout=10).text
+    counts = {"pushed": 0.0, "asked": 0.0}
+    for line in text.splitlines():
+        if line.startswith("enclave_open_checks_total{"):
+            labels, value = line.rsplit(" ", 1)
+            counts[labels.split('by="')[1].split('"')[0]] = float(value)
+    return counts
+
+
 def test_a_retry_gets_the_same_signed_answer_not_a_new_run(stack: Stack) -> None:
     agent = register(stack, "export default async () => String(Math.random());")
     with _bridge_stopped(stack):

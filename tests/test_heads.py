@@ -7,8 +7,9 @@ import time
 import httpx
 import pytest
 
-from bridge.heads import Header, HeadSubscription, websocket_url
+from bridge.heads import Header, HeadSubscription
 from enclave.anvil import Anvil, free_port
+from protocol.subscription import websocket_url
 
 pytestmark = pytest.mark.chain
 

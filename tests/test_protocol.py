@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,8 @@ from eth_account.messages import encode_typed_data
 from web3 import Web3
 from web3.logs import DISCARD
 
-from enclave.anvil import DEV_KEYS
+from coprocessor.worker.open_requests import OpenRequests
+from enclave.anvil import DEV_KEYS, Anvil
 from enclave.usage import send_request
 from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment, send
@@ -28,6 +31,8 @@ from protocol.results import (
     sign_digest,
     sign_result,
 )
+from protocol.subscription import websocket_url
+from tests.tcp_proxy import TcpProxy
 
 CLUSTER_KEY = bytes.fromhex("c1" * 32)
 CODE = b"export default async function main(input) { return input; }"
@@ -185,6 +190,42 @@ def test_signed_result_is_fulfilled_on_chain(w3: Web3, deployment: Deployment) -
     assert earned == commitment.operator_fee + paid["gasReimbursed"]
     assert router.functions.balanceOf(echo.address).call() - refunds_before == paid["refunded"]
     assert commitment.price + earned + paid["refunded"] == commitment.fee
+
+
+def test_a_request_is_known_open_from_the_nodes_pushes_until_it_is_closed(
+    anvil: Anvil, w3: Web3, deployment: Deployment
+) -> None:
+    """What a worker takes from the router's pushed logs instead of asking `isOpen`: a request
+    made is open, one never made is not known, a fulfilled one is closed, and a dropped
+    subscription forgets everything (a closing pushed meanwhile would be missed)."""
+    router = deployment.contract(w3, "AgentRouter")
+    with (
+        TcpProxy(int(anvil.rpc_url.rsplit(":", 1)[1])) as proxy,
+        OpenRequests(websocket_url(proxy.url), router.address, router.abi, timeout_s=5) as pushed,
+    ):
+        _until(lambda: pushed.subscription.connected, "never subscribed")
+        request_id, commitment = _open_request(w3, deployment, b"followed")
+        _until(lambda: pushed.known_open(request_id), "the made request was never pushed")
+        assert not pushed.known_open(replace(commitment, nonce=commitment.nonce + 1).request_id)
+
+        result = AgentResult(commitment=commitment, status=Status.OK, output=b"done")
+        signed = sign_result(CLUSTER_KEY, chain_id=w3.eth.chain_id, router=router.address, result=result, epoch=1)
+        send(w3, Account.from_key(DEV_KEYS[1]), router.functions.fulfill([signed.as_tuple()]), gas=1_000_000)
+        _until(lambda: not pushed.known_open(request_id), "the fulfilment was never pushed")
+        assert not router.functions.isOpen(request_id).call()
+
+        other, _ = _open_request(w3, deployment, b"followed, then cut off")
+        _until(lambda: pushed.known_open(other), "the second request was never pushed")
+        proxy.cut()
+        _until(lambda: not pushed.subscription.connected, "the cut went unnoticed")
+        assert not pushed.known_open(other), "what a dropped subscription knew is asked of the node again"
+
+
+def _until(condition: Callable[[], bool], failure: str, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.02)
 
 
 def test_batch_signed_results_are_fulfilled_on_chain(w3: Web3, deployment: Deployment) -> None:

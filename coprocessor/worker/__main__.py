@@ -56,6 +56,10 @@ def main() -> None:
             workers.append(worker)
         token, served = settings.execute_token.get_secret_value(), ServedChains(workers)
         with contextlib.ExitStack() as running:
+            for worker in workers:
+                following = worker.follow_requests()
+                if following is not None:
+                    running.callback(following.stop)
             stream = None
             if settings.execute_stream:
                 stream = running.enter_context(ExecuteStream(served, token, settings.host, settings.stream_port))

@@ -35,6 +35,7 @@ from coprocessor.runtime import Execution, Limits, RunContext, Sandbox, StorageG
 from coprocessor.runtime.engine import with_output_types
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.worker.code import CodeStore
+from coprocessor.worker.open_requests import OpenRequests
 from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment
 from protocol.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
@@ -52,6 +53,7 @@ from protocol.results import (
     sign_digest,
     sign_result,
 )
+from protocol.subscription import websocket_url
 from protocol.wire import CommitmentModel, ExecuteRequest, ExecuteResponse, SignatureModel, from_hex, to_hex
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,8 @@ class Worker:
         # The request path's calls to the node, without web3's per-call formatting.
         self._rpc = JsonRpc.of(w3, timeout_s=10.0)
         self._is_open = FunctionEncoder.of(self.router.abi, "isOpen")
+        # What the node pushed as open, when following it (`follow_requests`): no round trip.
+        self.open_requests: OpenRequests | None = None
         self.code = CodeStore(w3, self.router, deployment.start_block)
         # The identity key lives in memory only: a restarted worker attests again.
         self._identity = PrivateKey.generate()
@@ -173,6 +177,14 @@ class Worker:
         thread = threading.Thread(target=loop, name="provision", daemon=True)
         thread.start()
         return thread
+
+    def follow_requests(self, timeout_s: float = 10.0) -> OpenRequests | None:
+        """Follows the router's logs on the node's WebSocket, so that a request pushed as made
+        is known open without asking (with no confirmations to wait for); to be stopped."""
+        if self.confirmations != 0:
+            return None
+        self.open_requests = OpenRequests(websocket_url(self._rpc.url), self.router_address, self.router.abi, timeout_s)
+        return self.open_requests.start()
 
     def execute_batch(self, requests: list[ExecuteRequest]) -> list[ExecuteResponse | CoprocessorError]:
         """Runs several requests, each answered or refused on its own: whether they are open is
@@ -252,9 +264,21 @@ class Worker:
         return int(signer, 16) != 0 and commitment.created_at < int(valid_before)
 
     def _open_many(self, commitments: list[RequestCommitment]) -> list[CoprocessorError | None]:
-        """Whether each request is open on-chain, `confirmations` blocks deep, asked in one JSON-RPC
-        batch: None for an open one, else why not. The bridge cannot make up a request, or name a
-        real one with other fields (agent, code, input)."""
+        """Whether each request is open on-chain, `confirmations` blocks deep: None for an open
+        one, else why not. The bridge cannot make up a request, or name a real one with other
+        fields (agent, code, input). What the node pushed as open is not asked again; the rest
+        is asked in one JSON-RPC batch."""
+        pushed = self.open_requests
+        known = [pushed is not None and pushed.known_open(c.request_id) for c in commitments]
+        metrics.OPEN_CHECKS.labels("pushed").inc(sum(known))
+        unknown = [c for c, k in zip(commitments, known, strict=True) if not k]
+        if not unknown:
+            return [None] * len(commitments)
+        metrics.OPEN_CHECKS.labels("asked").inc(len(unknown))
+        asked = iter(self._ask_many(unknown))
+        return [None if k else next(asked) for k in known]
+
+    def _ask_many(self, commitments: list[RequestCommitment]) -> list[CoprocessorError | None]:
         try:
             head, replies = self._ask_open([c.request_id for c in commitments])
             checked_at = head - self.confirmations
