@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import signal
 import sqlite3
@@ -164,7 +165,9 @@ def test_batches_go_by_the_workers_execute_stream_or_by_http_alike(stack: Stack)
         answers = {}
         for url in (streamed_url, plain.url):
             client = WorkerClient(url, token=stack.execute_token)
-            answers[url] = [(item.status_code, item.error) for item in client.execute_batch(batch, timeout_s=10)]
+            answers[url] = [
+                (item.status_code, _blockless(item.error)) for item in client.execute_batch(batch, timeout_s=10)
+            ]
             assert (client._stream is not None) == (url == streamed_url)
             client.close()
         assert answers[streamed_url] == answers[plain.url]
@@ -173,7 +176,7 @@ def test_batches_go_by_the_workers_execute_stream_or_by_http_alike(stack: Stack)
         # free): the call goes by HTTP at once, and the stream is asked for again later.
         client = WorkerClient(streamed_url, token=stack.execute_token)
         client._stream = StreamConnections("127.0.0.1", free_port(), stack.execute_token, connect_timeout_s=1)
-        fallback = [(item.status_code, item.error) for item in client.execute_batch(batch, timeout_s=10)]
+        fallback = [(item.status_code, _blockless(item.error)) for item in client.execute_batch(batch, timeout_s=10)]
         assert fallback == answers[streamed_url]
         assert client._stream is None
         client.close()
@@ -182,3 +185,8 @@ def test_batches_go_by_the_workers_execute_stream_or_by_http_alike(stack: Stack)
         assert "not open" in str(answers[plain.url][1][1])
     finally:
         stack.services.pop("worker-plain").stop()
+
+
+def _blockless(error: str | None) -> str | None:
+    """A refusal without the block it was checked at (the chain moves on between two asks)."""
+    return re.sub(r"at block \d+", "at block N", error) if error else error
