@@ -21,7 +21,7 @@ from bridge.store import RequestStore, StoredRequest
 from bridge.worker_client import WorkerClient, WorkerError
 from bridge.workers import WorkerPool
 from protocol.hexes import to_hex
-from protocol.wire import BatchItem, CommitmentModel, ExecuteRequest
+from protocol.wire import BatchItem, CommitmentModel, ExecuteRequest, ExecuteResponse
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ class Dispatcher:
         # Dispatch can be held, for example while the cluster rotates its keys.
         self.is_held: Callable[[], bool] = lambda: False
         self.on_executed: Callable[[], None] = lambda: None
+        # Sends results at once, stored as submitted, when nothing else waits (the submitter's
+        # `deliver_now`); what it does not take is stored as executed for the submitter.
+        self.deliver_now: Callable[[list[tuple[StoredRequest, ExecuteResponse]]], bool] = lambda executed: False
         self.on_slot_free: Callable[[], None] = lambda: None
         # Dispatches that failed even to put their request back (the store failing), for status.
         self.failures = 0
@@ -149,13 +152,12 @@ class Dispatcher:
     def _record(self, batch: list[StoredRequest], items: list[BatchItem], client: WorkerClient) -> None:
         """Stores the batch's results in one transaction; what a worker could not answer is
         tried again later (on whichever worker has room then)."""
-        executed = [
-            (request.request_id, item.result.model_dump())
-            for request, item in zip(batch, items, strict=True)
-            if item.result is not None
-        ]
+        executed = [(r, item.result) for r, item in zip(batch, items, strict=True) if item.result is not None]
         if executed:
-            self.store.mark_executed(executed)
+            if not self.deliver_now(executed):
+                self.store.mark_executed([(request.request_id, result.model_dump()) for request, result in executed])
+            # The submitter batches them, or reads the receipt of what was just sent (the block
+            # may have been pushed while it was being sent, before it counted as in flight).
             self.on_executed()
         for request, item in zip(batch, items, strict=True):
             if item.result is None:

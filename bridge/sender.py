@@ -15,6 +15,7 @@ a bridge killed mid-send finds the transaction on restart.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,6 +127,8 @@ class Sender:
         self._checked_head = -1
         self._quote: dict[str, int] = {}
         self._fees_until = 0.0
+        # The submitter's thread and a dispatcher's (`Submitter.deliver_now`) both send.
+        self._lock = threading.RLock()
 
     def room(self) -> int:
         return self.max_in_flight - len(self._in_flight)
@@ -146,26 +149,27 @@ class Sender:
         """Signs a call of `to` with `data` at the next nonce, tells `before_send` its hash, and
         sends it; raises if the node refused it (nothing is then in flight, and the nonce is
         asked of the node again next time)."""
-        nonce = self._nonce()
-        tx: dict[str, Any] = {
-            "chainId": self._chain_id(),
-            "nonce": nonce,
-            "to": to,
-            "value": 0,
-            "data": to_hex(data),
-            "gas": gas,
-            **self._fees(),
-        }
-        raw, tx_hash = self._sign(tx)
-        before_send(tx_hash)
-        try:
-            self._send_raw(raw)
-        except Exception:
-            self._next_nonce = None
-            raise
-        self._next_nonce = nonce + 1
-        self._in_flight[nonce] = Sent(nonce, tx, [tx_hash], on_mined, on_lost, on_replaced)
-        return tx_hash
+        with self._lock:
+            nonce = self._nonce()
+            tx: dict[str, Any] = {
+                "chainId": self._chain_id(),
+                "nonce": nonce,
+                "to": to,
+                "value": 0,
+                "data": to_hex(data),
+                "gas": gas,
+                **self._fees(),
+            }
+            raw, tx_hash = self._sign(tx)
+            before_send(tx_hash)
+            try:
+                self._send_raw(raw)
+            except Exception:
+                self._next_nonce = None
+                raise
+            self._next_nonce = nonce + 1
+            self._in_flight[nonce] = Sent(nonce, tx, [tx_hash], on_mined, on_lost, on_replaced)
+            return tx_hash
 
     def close(self) -> None:
         self._rpc.close()
@@ -179,38 +183,40 @@ class Sender:
     ) -> bool:
         """Takes over a transaction a previous run sent and that is still waiting to be mined
         (False if the node does not know it)."""
-        try:
-            found = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return False
-        keys = ("type", "chainId", "nonce", "to", "value", "gas", "accessList", *FEE_FIELDS)
-        fields: dict[str, Any] = dict(found)
-        tx = {key: fields[key] for key in keys if fields.get(key) is not None}
-        tx["data"] = to_hex(bytes(found["input"]))
-        if "maxFeePerGas" in tx:  # a node tells a dynamic-fee transaction's effective price too
-            tx.pop("gasPrice", None)
-        nonce = int(tx["nonce"])
-        self._in_flight[nonce] = Sent(nonce, tx, [tx_hash], on_mined, on_lost, on_replaced)
-        self._next_nonce = None
-        return True
+        with self._lock:
+            try:
+                found = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                return False
+            keys = ("type", "chainId", "nonce", "to", "value", "gas", "accessList", *FEE_FIELDS)
+            fields: dict[str, Any] = dict(found)
+            tx = {key: fields[key] for key in keys if fields.get(key) is not None}
+            tx["data"] = to_hex(bytes(found["input"]))
+            if "maxFeePerGas" in tx:  # a node tells a dynamic-fee transaction's effective price too
+                tx.pop("gasPrice", None)
+            nonce = int(tx["nonce"])
+            self._in_flight[nonce] = Sent(nonce, tx, [tx_hash], on_mined, on_lost, on_replaced)
+            self._next_nonce = None
+            return True
 
     def poll(self) -> int:
         """Hands out the receipts of a new block and replaces what is stuck; returns how many
         transactions ended."""
-        if not self._in_flight:
-            return 0
-        ended = 0
-        head = self._pushed.get()
-        if head is None:
-            head = int(self.w3.eth.block_number)
-        if head != self._checked_head:
-            ended += self._read_receipts()
-            self._checked_head = head
-        now = time.monotonic()
-        for sent in list(self._in_flight.values()):
-            if now - sent.sent_at >= self.replace_after_s:
-                self._replace(sent)
-        return ended
+        with self._lock:
+            if not self._in_flight:
+                return 0
+            ended = 0
+            head = self._pushed.get()
+            if head is None:
+                head = int(self.w3.eth.block_number)
+            if head != self._checked_head:
+                ended += self._read_receipts()
+                self._checked_head = head
+            now = time.monotonic()
+            for sent in list(self._in_flight.values()):
+                if now - sent.sent_at >= self.replace_after_s:
+                    self._replace(sent)
+            return ended
 
     def _read_receipts(self) -> int:
         """Hands out the receipts there are; a transaction without one whose nonce the chain

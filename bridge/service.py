@@ -106,6 +106,7 @@ class Bridge:
         # New blocks wake the loops that read the chain; polling stays as the fallback.
         self.heads = HeadSubscription(websocket_url(settings.rpc_url), self._new_head, settings.rpc_timeout_s)
         self.dispatcher.on_executed = self._wake["submitter"].set
+        self.dispatcher.deliver_now = self.submitter.deliver_now
         self.dispatcher.on_slot_free = self._wake["dispatcher"].set
         self._threads: list[threading.Thread] = []
 

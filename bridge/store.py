@@ -276,6 +276,10 @@ class NewRequest:
     requested_at: float
 
 
+class _NotHeld(Exception):
+    """A request this replica no longer holds: the transaction recording it is rolled back."""
+
+
 @dataclass(frozen=True)
 class StoredRequest:
     request_id: int
@@ -551,6 +555,25 @@ class RequestStore:
             return 0
         self._transition(db, request_id, "executed", f"{result['status']} by {result['worker']}")
         return 1
+
+    def mark_delivering(self, results: list[tuple[int, dict[str, Any]]], tx_hash: str) -> bool:
+        """Records signed results together with the fulfil transaction that carries them, in one
+        transaction, if this replica still holds every one of them (dispatched); else records
+        nothing and returns False. (For results sent as soon as a worker answered.)"""
+        until = time.time() + self.lease_s
+        try:
+            with self._transaction() as db:
+                for request_id, result in results:
+                    if not self._record_result(db, request_id, result):
+                        raise _NotHeld
+                    db.execute(
+                        "UPDATE requests SET fulfil_tx = ?, owner = ?, lease_until = ? WHERE request_id = ?",
+                        (tx_hash, self.owner, until, str(request_id)),
+                    )
+                    self._transition(db, request_id, "submitted", f"tx {tx_hash}")
+        except _NotHeld:
+            return False
+        return True
 
     def mark_submitted(self, request_ids: list[int], tx_hash: str) -> None:
         """Records the fulfil transaction of results this replica claimed and still holds (or

@@ -30,8 +30,8 @@ from bridge.worker_client import WorkerClient
 from bridge.workers import WorkerPool
 from protocol.calls import FunctionEncoder
 from protocol.events import EventDecoder
-from protocol.hexes import to_hex
-from protocol.results import CompactSignature, NotProcessedReason
+from protocol.hexes import from_hex, to_hex
+from protocol.results import ZERO_ADDRESS, CompactSignature, NotProcessedReason
 from protocol.wire import ExecuteResponse
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,10 @@ RETRY_BY_REEXECUTING = {NotProcessedReason.STALE_EPOCH, NotProcessedReason.INVAL
 COSIGN_HEDGE_S = 0.25
 
 Item = tuple[StoredRequest, ExecuteResponse]
+
+
+class _NoLongerHeld(Exception):
+    """A result to be sent at once whose request this replica no longer holds: nothing is sent."""
 
 
 def gas_limit(calldata: bytes, execution: int) -> int:
@@ -148,6 +152,39 @@ class Submitter:
             self._submit(chunk)
         return done + len(ready)
 
+    def deliver_now(self, executed: list[Item]) -> bool:
+        """Sends a lone result as soon as its worker answered, when no fulfilment is in flight:
+        stored as executed and submitted in one transaction, with the hash of the transaction
+        that carries it, instead of waiting for the submitter's turn (a hand-off between
+        threads, a claim and a second write: a sixth of an idle request's way to its callback).
+        Returns False when it did not, for the result to be stored and batched as usual: more
+        than one, a fulfilment in flight (the next batch fills up meanwhile), delivery held, a
+        request another operator may still deliver, or one this replica no longer holds."""
+        if len(executed) != 1 or self.sender.in_flight() or self.sender.room() <= 0 or self.is_held():
+            return False
+        [(request, response)] = executed
+        if not self._ours_now(request):
+            return False
+
+        def record(tx_hash: str) -> None:
+            if not self.store.mark_delivering([(request.request_id, response.model_dump())], tx_hash):
+                raise _NoLongerHeld(request.request_id)
+
+        try:
+            self._submit(executed, record)
+        except _NoLongerHeld:
+            return False
+        return True
+
+    def _ours_now(self, request: StoredRequest) -> bool:
+        """What the store's claims check (`_deliverable`): assigned to this transmitter or to
+        nobody, or to another whose window has passed."""
+        transmitter, margin = self._deliverable
+        assignee = request.commitment.assignee.lower()
+        if assignee in (transmitter.lower(), ZERO_ADDRESS):
+            return True
+        return request.commitment.assigned_until < time.time() - margin
+
     def _filling(self, count: int, oldest: float | None) -> bool:
         """Whether to let the next batch fill up: a fulfilment is in flight, and this one is
         neither full nor old."""
@@ -160,7 +197,7 @@ class Submitter:
         chunks: list[list[Item]] = []
         budget = 0
         for item in group:
-            need = self._result_gas(item[0])
+            need = self._result_gas(item)
             if not chunks or len(chunks[-1]) >= self.batch_size or need > budget:
                 chunks.append([])
                 budget = BLOCK_GAS_BUDGET - BASE_GAS
@@ -169,16 +206,19 @@ class Submitter:
         return chunks
 
     @staticmethod
-    def _result_gas(request: StoredRequest) -> int:
+    def _result_gas(item: Item) -> int:
         """An upper bound of one result's gas: its callback, the router's work, and its calldata
         at the EIP-7623 floor price (40 gas a non-zero byte), which a 4 KiB output makes
         larger than all the rest."""
+        request, response = item
         limit = request.commitment.callback_gas_limit
-        output = len(request.row["output"] or b"")
+        output = len(from_hex(response.output))
         calldata = RESULT_CALLDATA_BYTES + output + 32
         return limit + limit // 63 + PER_RESULT_GAS + FLOOR_GAS_PER_NONZERO_BYTE * calldata
 
-    def _submit(self, group: list[Item]) -> None:
+    def _submit(self, group: list[Item], record: Callable[[str], None] | None = None) -> None:
+        """Sends one fulfil transaction for the group; `record` stores its hash before it is
+        sent (by default: the claimed results are submitted in it)."""
         request_ids = [request.request_id for request, _ in group]
         responses = [response for _, response in group]
         signature = self._cosign(responses) if len(responses) > 1 else None
@@ -187,13 +227,13 @@ class Submitter:
             calldata = self._fulfil_batch.encode([results, signature.as_tuple()])
         else:
             calldata = self._fulfil.encode([[r.signed_result().as_tuple() for r in responses]])
-        execution = BASE_GAS + sum(self._result_gas(request) for request, _ in group)
+        execution = BASE_GAS + sum(self._result_gas(item) for item in group)
         try:
             self.sender.send(
                 self.router.address,
                 calldata,
                 gas_limit(calldata, execution),
-                lambda tx_hash: self.store.mark_submitted(request_ids, tx_hash),
+                record or (lambda tx_hash: self.store.mark_submitted(request_ids, tx_hash)),
                 *self._callbacks(request_ids),
             )
         except SEND_ERRORS as err:

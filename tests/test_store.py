@@ -267,6 +267,36 @@ def test_a_fulfilment_in_flight_of_a_dead_replica_goes_back_to_be_sent_again(loc
     second.close()
 
 
+def test_a_result_sent_at_once_is_recorded_with_its_transaction_or_not_at_all(location: str | Path) -> None:
+    """A lone result goes out as soon as its worker answers: executed and submitted, with the
+    transaction's hash and this replica's hold, in one transaction; if the replica no longer
+    holds every request of it, nothing is recorded (and nothing is to be sent)."""
+    first, second = RequestStore(location, owner="0xa"), RequestStore(location, owner="0xb")
+    held, lost = new_request(20), new_request(21)
+    first.record_blocks([held, lost], [], 5, 5)
+    assert len(first.take("pending", "dispatched", 10)) == 2
+    assert first.mark_delivering([(held.request_id, result_of(20))], "0xsent")
+    stored = first.get(held.request_id)
+    assert stored is not None
+    assert (stored.state, stored.fulfil_tx, stored.row["owner"], stored.result) == (
+        "submitted",
+        "0xsent",
+        "0xa",
+        result_of(20),
+    )
+    assert [t["state"] for t in first.transitions(held.request_id)][-2:] == ["executed", "submitted"]
+    assert first.renew_leases([]) == 1, "its hold is renewed while the transaction is in flight"
+
+    _expire_holds(first)  # the first replica paused past its lease; the second took the request back
+    assert second.reclaim_expired() == 2
+    assert not first.mark_delivering([(lost.request_id, result_of(21))], "0xlate")
+    stored = first.get(lost.request_id)
+    assert stored is not None
+    assert (stored.state, stored.fulfil_tx, stored.result) == ("pending", None, None), "nothing of it was recorded"
+    first.close()
+    second.close()
+
+
 def test_one_replica_leads_at_a_time_and_another_takes_over_when_it_dies(location: str | Path) -> None:
     from bridge.leadership import Leadership
 
