@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.backoff import retry_delay
-from bridge.store import RequestStore, StoredRequest
+from bridge.store import NewRequest, RequestStore, StoredRequest, deliverable_now
 from bridge.worker_client import WorkerClient, WorkerError
 from bridge.workers import WorkerPool
 from protocol.hexes import to_hex
@@ -95,11 +95,41 @@ class Dispatcher:
             if not batch:
                 self._slots.release()
                 break
-            with self._running_lock:
-                self._running.update(r.request_id for r in batch)
-            self._pool.submit(self._dispatch, batch).add_done_callback(self._check)
+            self._submit(batch)
             taken += len(batch)
         return taken
+
+    def claim_new(self, requests: list[NewRequest]) -> list[NewRequest]:
+        """Which of the requests a block brought to take at once: the watcher stores them as
+        dispatched, held by this replica, in the transaction that stores the block, and hands
+        them to `dispatch_claimed`; no turn of the dispatcher's thread, no second write. As
+        many as a batch holds of those deliverable now, when dispatch is not held and a slot
+        and a worker's room are free; the slot is kept for them until `dispatch_claimed`."""
+        try:
+            if not requests or self.is_held() or self.workers.room() <= 0:
+                return []
+        except Exception as err:  # noqa: BLE001 - the watcher stores them anyway, for the dispatcher's turn
+            log.info("new requests left to the dispatcher's turn: %s: %s", err.__class__.__name__, err)
+            return []
+        now = time.time()
+        chosen = [r for r in requests if deliverable_now(r.commitment, self._deliverable_by, now)]
+        if not chosen or not self._slots.acquire(blocking=False):
+            return []
+        return chosen[: self.batch_size]
+
+    def dispatch_claimed(self, batch: list[StoredRequest]) -> None:
+        """Sends to a worker what `claim_new` chose and the store claimed (the slot it kept is
+        let go when that is nothing: the requests were stored before, or the store failed)."""
+        if not batch:
+            self._slots.release()
+            return
+        self._submit(batch)
+
+    def _submit(self, batch: list[StoredRequest]) -> None:
+        """Hands a claimed batch, with its slot, to a dispatch thread."""
+        with self._running_lock:
+            self._running.update(r.request_id for r in batch)
+        self._pool.submit(self._dispatch, batch).add_done_callback(self._check)
 
     def _dispatch(self, batch: list[StoredRequest]) -> None:
         try:

@@ -25,7 +25,6 @@ from eth_account.signers.local import LocalAccount
 from eth_keys.datatypes import PrivateKey
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
-from web3.types import RPCEndpoint
 
 from bridge.heads import Recent
 from protocol.hexes import from_hex, to_hex
@@ -75,12 +74,12 @@ class Receipt:
         )
 
 
-def fetch_receipt(w3: Web3, tx_hash: str) -> Receipt | None:
+def fetch_receipt(rpc: JsonRpc, tx_hash: str) -> Receipt | None:
     """The receipt of a mined transaction, or None while it is not mined (or unknown)."""
-    reply = w3.provider.make_request(RPCEndpoint("eth_getTransactionReceipt"), [tx_hash])
-    if "error" in reply:
-        raise Web3RPCError(f"eth_getTransactionReceipt: {reply['error']}")
-    raw = reply.get("result")
+    try:
+        raw = rpc.call("eth_getTransactionReceipt", [tx_hash])
+    except JsonRpcError as err:
+        raise Web3RPCError(str(err)) from err
     return Receipt.from_rpc(raw) if raw else None
 
 
@@ -113,7 +112,8 @@ class Sender:
         rpc_timeout_s: float = 10.0,
     ) -> None:
         self.w3 = w3
-        self._rpc = JsonRpc.of(w3, rpc_timeout_s)
+        # The calls of every fulfilment (send, receipt, nonce), without web3's middleware.
+        self.rpc = JsonRpc.of(w3, rpc_timeout_s)
         self.account = account
         self._key = PrivateKey(bytes(account.key))
         self._known_chain_id: int | None = None
@@ -172,7 +172,7 @@ class Sender:
             return tx_hash
 
     def close(self) -> None:
-        self._rpc.close()
+        self.rpc.close()
 
     def adopt(
         self,
@@ -224,7 +224,7 @@ class Sender:
         ended = self._hand_out_receipts()
         if not self._in_flight:
             return ended
-        confirmed = int(self.w3.eth.get_transaction_count(self.account.address, "latest"))
+        confirmed = self._transaction_count("latest")
         if min(self._in_flight) < confirmed:
             # The receipts are read again after the nonce: one mined in between is not lost.
             ended += self._hand_out_receipts()
@@ -245,7 +245,7 @@ class Sender:
 
     def _receipt(self, sent: Sent) -> Receipt | None:
         for tx_hash in reversed(sent.hashes):
-            if (receipt := fetch_receipt(self.w3, tx_hash)) is not None:
+            if (receipt := fetch_receipt(self.rpc, tx_hash)) is not None:
                 return receipt
         return None
 
@@ -296,7 +296,7 @@ class Sender:
         """eth_sendRawTransaction by the lean client: web3's middleware cost a millisecond of
         every request's way to its callback, and its HTTP library another third of one."""
         try:
-            self._rpc.call("eth_sendRawTransaction", [to_hex(raw)])
+            self.rpc.call("eth_sendRawTransaction", [to_hex(raw)])
         except JsonRpcError as err:
             raise Web3RPCError(str(err)) from err
 
@@ -313,8 +313,14 @@ class Sender:
             self._known_chain_id = int(self.w3.eth.chain_id)
         return self._known_chain_id
 
+    def _transaction_count(self, block: str) -> int:
+        try:
+            return int(str(self.rpc.call("eth_getTransactionCount", [self.account.address, block])), 16)
+        except JsonRpcError as err:
+            raise Web3RPCError(str(err)) from err
+
     def _nonce(self) -> int:
         if self._next_nonce is None:
-            pending = int(self.w3.eth.get_transaction_count(self.account.address, "pending"))
+            pending = self._transaction_count("pending")
             self._next_nonce = max([pending, *(n + 1 for n in self._in_flight)])
         return self._next_nonce

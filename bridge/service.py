@@ -67,7 +67,12 @@ class Bridge:
             batch_size=settings.dispatch_batch_size,
             transmitter=account.address,
         )
-        self.rotation = RotationGate(w3, deployment.contract(w3, "TeeRegistry"), settings.rotation_confirmations)
+        self.rotation = RotationGate(
+            w3,
+            deployment.contract(w3, "TeeRegistry"),
+            settings.rotation_confirmations,
+            rpc_timeout_s=settings.rpc_timeout_s,
+        )
         self.dispatcher.is_held = self.rotation.held
         self.errors: dict[str, str] = {}
         self.metrics = BridgeMetrics(self.store, self.rotation.epoch, lambda: dict(self.errors), self.workers.health)
@@ -105,6 +110,8 @@ class Bridge:
         self._leases_at = 0.0
         # New blocks wake the loops that read the chain; polling stays as the fallback.
         self.heads = HeadSubscription(websocket_url(settings.rpc_url), self._new_head, settings.rpc_timeout_s)
+        self.watcher.claim_new = self.dispatcher.claim_new
+        self.watcher.dispatch_claimed = self.dispatcher.dispatch_claimed
         self.dispatcher.on_executed = self._wake["submitter"].set
         self.dispatcher.deliver_now = self.submitter.deliver_now
         self.dispatcher.on_slot_free = self._wake["dispatcher"].set

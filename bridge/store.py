@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,16 @@ def _deliverable(deliverable_by: tuple[str, float] | None, now: float) -> tuple[
     ]
 
 
+def deliverable_now(commitment: RequestCommitment, deliverable_by: tuple[str, float] | None, now: float) -> bool:
+    """What `_deliverable` asks of a stored request, asked of one in hand."""
+    if deliverable_by is None:
+        return True
+    transmitter, margin = deliverable_by
+    if commitment.assignee.lower() in (transmitter.lower(), ZERO_ADDRESS):
+        return True
+    return commitment.assigned_until < now - margin
+
+
 def _marks(count: int) -> str:
     """An IN list of `count` placeholders: statements built with it carry no values."""
     return ", ".join("?" * count)
@@ -274,6 +284,14 @@ class NewRequest:
     input: bytes
     request_tx: str
     requested_at: float
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What `record_blocks` stored: how many requests were new, and those of them it claimed."""
+
+    added: int
+    claimed: list[StoredRequest]
 
 
 class _NotHeld(Exception):
@@ -352,13 +370,17 @@ class RequestStore:
         last_block_processed: int,
         last_block_hash: str | None = None,
         name: str = "router",
-    ) -> int:
+        claim: Collection[int] = (),
+    ) -> Recorded:
         """Stores new requests and on-chain closures, and moves the cursor, atomically.
 
-        `closed` holds (request id, "fulfilled" | "cancelled", tx hash). Returns how many
-        requests were new.
+        `closed` holds (request id, "fulfilled" | "cancelled", tx hash). The new requests whose
+        ids are in `claim` are stored as dispatched, held by this replica (the dispatcher took
+        them as they were found); the others are pending.
         """
         added = 0
+        now = time.time()
+        claimed: list[StoredRequest] = []
         with self._transaction() as db:
             for req in requests:
                 c = req.commitment
@@ -390,9 +412,17 @@ class RequestStore:
                         time.time(),
                     ),
                 )
-                if cur.rowcount:
-                    added += 1
-                    self._transition(db, req.request_id, "pending", f"seen in tx {req.request_tx}")
+                if not cur.rowcount:
+                    continue
+                added += 1
+                self._transition(db, req.request_id, "pending", f"seen in tx {req.request_tx}")
+                if req.request_id in claim:
+                    db.execute(
+                        "UPDATE requests SET owner = ?, lease_until = ? WHERE request_id = ?",
+                        (self.owner, now + self.lease_s, str(req.request_id)),
+                    )
+                    self._transition(db, req.request_id, "dispatched")
+                    claimed.append(self._claimed(req, now + self.lease_s))
             for request_id, state, tx_hash in closed:
                 row = db.execute("SELECT state FROM requests WHERE request_id = ?", (str(request_id),)).fetchone()
                 if row is None or row["state"] in ("fulfilled", "cancelled"):
@@ -405,7 +435,12 @@ class RequestStore:
                 last_block_processed = excluded.last_block_processed, last_block_hash = excluded.last_block_hash""",
                 (name, last_block_seen, last_block_processed, last_block_hash),
             )
-        return added
+        return Recorded(added, claimed)
+
+    def _claimed(self, request: NewRequest, lease_until: float) -> StoredRequest:
+        """A request just stored as dispatched, as `take` would give it."""
+        row = {"state": "dispatched", "owner": self.owner, "lease_until": lease_until, "attempts": 0}
+        return StoredRequest(request.request_id, request.commitment, request.input, "dispatched", 0, None, None, row)
 
     # -- moving requests along ------------------------------------------------------------------
 

@@ -25,13 +25,13 @@ from web3.contract import Contract
 
 from bridge.backoff import retry_delay
 from bridge.sender import SEND_ERRORS, Receipt, Sender, fetch_receipt
-from bridge.store import Delivery, RequestStore, StoredRequest
+from bridge.store import Delivery, RequestStore, StoredRequest, deliverable_now
 from bridge.worker_client import WorkerClient
 from bridge.workers import WorkerPool
 from protocol.calls import FunctionEncoder
 from protocol.events import EventDecoder
 from protocol.hexes import from_hex, to_hex
-from protocol.results import ZERO_ADDRESS, CompactSignature, NotProcessedReason
+from protocol.results import CompactSignature, NotProcessedReason
 from protocol.wire import ExecuteResponse
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class Submitter:
         for request in self.store.list_in("submitted", own_only=True):
             by_tx[request.fulfil_tx or ""].append(request.request_id)
         for tx_hash, request_ids in by_tx.items():
-            receipt = fetch_receipt(self.w3, tx_hash) if tx_hash else None
+            receipt = fetch_receipt(self.sender.rpc, tx_hash) if tx_hash else None
             if receipt is not None:
                 self._apply(receipt, request_ids)
             elif not (tx_hash and self.sender.adopt(tx_hash, *self._callbacks(request_ids))):
@@ -163,7 +163,7 @@ class Submitter:
         if len(executed) != 1 or self.sender.in_flight() or self.sender.room() <= 0 or self.is_held():
             return False
         [(request, response)] = executed
-        if not self._ours_now(request):
+        if not deliverable_now(request.commitment, self._deliverable, time.time()):
             return False
 
         def record(tx_hash: str) -> None:
@@ -175,15 +175,6 @@ class Submitter:
         except _NoLongerHeld:
             return False
         return True
-
-    def _ours_now(self, request: StoredRequest) -> bool:
-        """What the store's claims check (`_deliverable`): assigned to this transmitter or to
-        nobody, or to another whose window has passed."""
-        transmitter, margin = self._deliverable
-        assignee = request.commitment.assignee.lower()
-        if assignee in (transmitter.lower(), ZERO_ADDRESS):
-            return True
-        return request.commitment.assigned_until < time.time() - margin
 
     def _filling(self, count: int, oldest: float | None) -> bool:
         """Whether to let the next batch fill up: a fulfilment is in flight, and this one is

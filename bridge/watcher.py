@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from web3 import Web3
 from web3.contract import Contract
 
 from bridge.heads import Header, Recent
-from bridge.store import Cursor, NewRequest, RequestStore
+from bridge.store import Cursor, NewRequest, RequestStore, StoredRequest
 from protocol.events import EventDecoder
 from protocol.hexes import from_hex, to_hex
 from protocol.jsonrpc import JsonRpc
@@ -53,6 +54,10 @@ class ChainWatcher:
         self._newest: Recent[Header] = Recent()
         self._heads_lock = threading.Lock()
         self._timestamps: dict[int, float] = {}
+        # The dispatcher's: which new requests it takes as they are stored, and what it is given
+        # of them once stored (`Dispatcher.claim_new`, `Dispatcher.dispatch_claimed`).
+        self.claim_new: Callable[[list[NewRequest]], list[NewRequest]] = lambda requests: []
+        self.dispatch_claimed: Callable[[list[StoredRequest]], None] = lambda batch: None
 
     def new_head(self, header: Header) -> None:
         with self._heads_lock:
@@ -136,12 +141,20 @@ class ChainWatcher:
             else:
                 state = "fulfilled" if name == "RequestFulfilled" else "cancelled"
                 closed.append((int(args["requestId"]), state, tx_hash))
-        added = self.store.record_blocks(requests, closed, head, last, last_hash)
+        chosen = self.claim_new(requests)
+        recorded = None
+        try:
+            recorded = self.store.record_blocks(
+                requests, closed, head, last, last_hash, claim={r.request_id for r in chosen}
+            )
+        finally:
+            if chosen:  # with whatever the store claimed of them, nothing if it failed
+                self.dispatch_claimed(recorded.claimed if recorded is not None else [])
         # Timestamps are only asked of blocks not yet processed: older ones are let go.
         self._timestamps = {block: t for block, t in self._timestamps.items() if block > last}
-        if added:
-            log.info("blocks %d-%d: %d new request(s)", first, last, added)
-        return added
+        if recorded.added:
+            log.info("blocks %d-%d: %d new request(s)", first, last, recorded.added)
+        return recorded.added
 
     def close(self) -> None:
         self._rpc.close()

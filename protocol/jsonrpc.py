@@ -76,6 +76,17 @@ class JsonRpc:
             raise JsonRpcError(f"the node's answer to the batch lacks {len(missing)} of its {len(ids)} replies")
         return [by_id[id_] for id_ in ids]
 
+    def batch_results(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Each call's result, in the order of `calls`, from one HTTP request; raises
+        `JsonRpcError` if any call failed."""
+        replies = self.batch(calls)
+        failed = [
+            (method, reply["error"]) for (method, _), reply in zip(calls, replies, strict=True) if "error" in reply
+        ]
+        if failed:
+            raise JsonRpcError("; ".join(f"{method}: {error}" for method, error in failed))
+        return [reply.get("result") for reply in replies]
+
     def _post(self, payload: Any) -> Any:
         body = json.dumps(payload).encode()
         with self._lock:

@@ -15,6 +15,7 @@ from bridge.agent_timeouts import AgentTimeouts
 from bridge.dispatcher import ASSIST_LEAD_S, Dispatcher
 from bridge.store import NewRequest, RequestStore
 from bridge.workers import WorkerPool
+from protocol.wire import BatchItem
 from tests import samples
 
 INPUT = b"ping"
@@ -99,3 +100,49 @@ def test_another_operators_request_runs_only_as_its_window_is_about_to_end(tmp_p
     assert dispatched == {commitments[1].request_id, commitments[2].request_id}, "its own, and one whose window ends"
     answer.set()
     dispatcher.close()
+
+
+def test_a_block_s_new_requests_are_taken_as_they_are_stored_when_there_is_room(tmp_path: Path) -> None:
+    """The dispatcher takes what a block brings without its own turn, as much as a batch holds
+    and only with a slot, a worker's room and dispatch not held; what it cannot take waits."""
+    store = RequestStore(tmp_path / "bridge.sqlite", owner="0xme")
+    pool = WorkerPool(["http://127.0.0.1:1"], max_in_flight=1)
+    calls: list[list[int]] = []
+    answered = threading.Event()
+
+    def worker(requests: list[Any], *_: Any) -> Any:
+        calls.append([r.commitment.to_commitment().request_id for r in requests])
+        answered.wait(10)
+        return [BatchItem(status_code=503, error="not now") for _ in requests]
+
+    pool.clients[0].execute_batch = worker  # type: ignore[method-assign,assignment]
+    dispatcher = Dispatcher(store, pool, _timeouts(), concurrency=1, batch_size=2)
+    found = [NewRequest(c.request_id, c, INPUT, "0xab", time.time()) for c in map(_numbered, range(3))]
+
+    dispatcher.is_held = lambda: True
+    assert dispatcher.claim_new(found) == [], "dispatch held (a rotation)"
+    dispatcher.is_held = lambda: False
+    chosen = dispatcher.claim_new(found)
+    assert chosen == found[:2], "a batch's worth"
+    assert dispatcher.claim_new(found[2:]) == [], "the one slot is kept for the chosen"
+    recorded = store.record_blocks(found, [], 1, 1, claim={r.request_id for r in chosen})
+    dispatcher.dispatch_claimed(recorded.claimed)
+    deadline = time.monotonic() + 10
+    while not calls:
+        assert time.monotonic() < deadline, "the claimed batch never reached the worker"
+        time.sleep(0.01)
+    assert calls == [[r.request_id for r in chosen]]
+    assert [r.request_id for r in store.list_in("pending")] == [found[2].request_id]
+    answered.set()
+    _wait_for_state(store, found[0].request_id, "pending")
+    deadline = time.monotonic() + 10
+    while not dispatcher.claim_new(found[2:]):  # the slot is let go once the batch is put back
+        assert time.monotonic() < deadline, "the slot was never free again"
+        time.sleep(0.01)
+    dispatcher.dispatch_claimed([])  # nothing stored of it: the slot is let go
+    assert dispatcher.claim_new(found[2:]) == found[2:]
+    dispatcher.close()
+
+
+def _numbered(n: int) -> Any:
+    return samples.commitment(INPUT, nonce=n)

@@ -73,7 +73,8 @@ def result_of(n: int) -> dict[str, object]:
 
 def test_a_request_reads_back_as_it_was_recorded(store: RequestStore) -> None:
     request = new_request(7, Currency.TOKEN)
-    assert store.record_blocks([request], [], last_block_seen=20, last_block_processed=20, last_block_hash="0xab") == 1
+    recorded = store.record_blocks([request], [], last_block_seen=20, last_block_processed=20, last_block_hash="0xab")
+    assert recorded.added == 1
     stored = store.get(request.request_id)
     assert stored is not None
     assert (stored.commitment, stored.input, stored.state) == (request.commitment, request.input, "pending")
@@ -85,8 +86,8 @@ def test_a_request_reads_back_as_it_was_recorded(store: RequestStore) -> None:
 
 def test_a_request_found_twice_is_recorded_once(store: RequestStore) -> None:
     request = new_request(1)
-    assert store.record_blocks([request], [], 5, 5) == 1
-    assert store.record_blocks([request], [], 6, 6) == 0
+    assert store.record_blocks([request], [], 5, 5).added == 1
+    assert store.record_blocks([request], [], 6, 6).added == 0
     assert store.counts()["pending"] == 1
 
 
@@ -265,6 +266,27 @@ def test_a_fulfilment_in_flight_of_a_dead_replica_goes_back_to_be_sent_again(loc
     assert (again.request_id, again.state) == (request.request_id, "executed")
     first.close()
     second.close()
+
+
+def test_requests_the_dispatcher_takes_as_they_are_found_are_stored_held_by_it(store: RequestStore) -> None:
+    """The new requests a block brings that the dispatcher claims are stored as dispatched,
+    held by this replica, in the block's transaction; the rest are pending, and a request
+    stored before (a block processed again) is not claimed twice."""
+    taken, left = new_request(30), new_request(31)
+    recorded = store.record_blocks([taken, left], [], 5, 5, claim={taken.request_id})
+    assert recorded.added == 2
+    assert [r.request_id for r in recorded.claimed] == [taken.request_id]
+    assert (recorded.claimed[0].state, recorded.claimed[0].input) == ("dispatched", taken.input)
+    stored = store.get(taken.request_id)
+    assert stored is not None
+    assert (stored.state, stored.row["owner"]) == ("dispatched", store.owner)
+    assert stored.row["lease_until"] > time.time()
+    assert [t["state"] for t in store.transitions(taken.request_id)] == ["pending", "dispatched"]
+    assert [r.request_id for r in store.list_in("pending")] == [left.request_id]
+
+    again = store.record_blocks([taken, left], [], 5, 5, claim={taken.request_id, left.request_id})
+    assert (again.added, again.claimed) == (0, [])
+    assert [r.request_id for r in store.list_in("pending")] == [left.request_id]
 
 
 def test_a_result_sent_at_once_is_recorded_with_its_transaction_or_not_at_all(location: str | Path) -> None:
