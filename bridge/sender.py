@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import coincurve
 from eth_account.signers.local import LocalAccount
-from eth_keys.datatypes import PrivateKey
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception, Web3RPCError
 
@@ -115,7 +115,7 @@ class Sender:
         # The calls of every fulfilment (send, receipt, nonce), without web3's middleware.
         self.rpc = JsonRpc.of(w3, rpc_timeout_s)
         self.account = account
-        self._key = PrivateKey(bytes(account.key))
+        self._key = coincurve.PrivateKey(bytes(account.key))
         self._known_chain_id: int | None = None
         self._pushed: Recent[int] = Recent()
         self.max_in_flight = max_in_flight

@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import coincurve
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_keys.datatypes import PrivateKey
 from web3 import Web3
 from web3._utils.transactions import fill_transaction_defaults
 
@@ -191,7 +191,7 @@ def test_a_fulfil_transaction_is_signed_to_the_same_bytes_as_eth_account_signs_i
     }
     assert is_plain_dynamic_fee(tx)
     expected = account.sign_transaction(tx)
-    raw, tx_hash = sign_dynamic_fee(PrivateKey(bytes(account.key)), tx)
+    raw, tx_hash = sign_dynamic_fee(coincurve.PrivateKey(bytes(account.key)), tx)
     assert raw == bytes(expected.raw_transaction)
     assert tx_hash == bytes(expected.hash)
     assert not is_plain_dynamic_fee({**tx, "accessList": [], "type": 2}), "anything else goes to eth_account"
