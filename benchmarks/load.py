@@ -21,7 +21,7 @@ from hexbytes import HexBytes
 from websockets.sync.client import connect
 
 from enclave.stack import DEPLOYER_KEY, Stack
-from protocol.subscription import websocket_url
+from protocol.subscription import acknowledge_at_once, websocket_url
 
 
 class Rpc:
@@ -54,6 +54,7 @@ class Subscription:
             message = self._ws.recv(timeout=timeout_s)
         except TimeoutError:
             return None
+        acknowledge_at_once(self._ws.socket)  # as the bridge does: no push held 40 ms by anvil
         result: dict[str, Any] = json.loads(message)["params"]["result"]
         return result
 

@@ -20,6 +20,8 @@ from protocol.results import RequestCommitment
 log = logging.getLogger(__name__)
 
 EVENTS = ("AgentRequested", "RequestFulfilled", "RequestCancelled")
+# Pushed blocks read in one poll at most, so that the loop looks at its stop flag in between.
+MAX_PUSHED_PER_POLL = 100
 
 
 class ChainWatcher:
@@ -66,25 +68,36 @@ class ChainWatcher:
 
     def poll(self) -> int:
         """Processes the next confirmed range of blocks; returns how many requests were new."""
+        __import__("os").write(
+            __import__("os").open("/tmp/tr.log", 0o2101, 0o644), ("h1 %.6f\n" % __import__("time").time()).encode()
+        )
         cursor = self.store.cursor()
         header = self._next_head(cursor)
         if header is not None:
-            # The common case: the block after the last one processed. Its header, from the
-            # subscription, says that no reorg happened below it (its parent is the block
-            # processed last) and when it was made; its logs are asked for by its hash.
-            found = self._rpc.call(
-                "eth_getLogs", [{"address": self.router.address, "topics": self._topics, "blockHash": header.hash}]
-            )
-            self._timestamps[header.number] = float(header.timestamp)
-            return self._record(
-                [_log_of(entry) for entry in found or []], header.number, header.number, header.number, header.hash
-            )
+            # The common case: the blocks after the last one processed, each pushed. A header
+            # from the subscription says that no reorg happened below it (its parent is the
+            # block processed before) and when it was made; its logs are asked for by its hash.
+            # Every pushed block is read now, one after the other: one left for the next wake
+            # waited for the block after it, or for the poll interval.
+            added = 0
+            for _ in range(MAX_PUSHED_PER_POLL):
+                added += self._read_pushed(header)
+                header = self._next_head(Cursor(header.number, header.number, header.hash))
+                if header is None:
+                    break
+            return added
+        __import__("os").write(
+            __import__("os").open("/tmp/tr.log", 0o2101, 0o644), ("hU %.6f\n" % __import__("time").time()).encode()
+        )
         if self._up_to_date(cursor):
             # The head just pushed is the block processed last: nothing new to read, and asking
             # the node (for a reorg, the head, the logs) would only slow the next block's turn.
             return 0
         if cursor is not None and cursor.last_block_hash is not None and self._reorganised(cursor):
             return 0
+        __import__("os").write(
+            __import__("os").open("/tmp/tr.log", 0o2101, 0o644), ("hL %.6f\n" % __import__("time").time()).encode()
+        )
         head = self.w3.eth.block_number
         safe = head - self.confirmations
         first = cursor.last_block_processed + 1 if cursor else self.start_block
@@ -101,6 +114,19 @@ class ChainWatcher:
         )
         last_hash = to_hex(bytes(self.w3.eth.get_block(last)["hash"]))
         return self._record(logs, head, first, last, last_hash)
+
+    def _read_pushed(self, header: Header) -> int:
+        __import__("os").write(
+            __import__("os").open("/tmp/tr.log", 0o2101, 0o644),
+            ("h2 %.6f %d\n" % (__import__("time").time(), header.number)).encode(),
+        )
+        found = self._rpc.call(
+            "eth_getLogs", [{"address": self.router.address, "topics": self._topics, "blockHash": header.hash}]
+        )
+        self._timestamps[header.number] = float(header.timestamp)
+        return self._record(
+            [_log_of(entry) for entry in found or []], header.number, header.number, header.number, header.hash
+        )
 
     def _next_head(self, cursor: Cursor | None) -> Header | None:
         """The pushed head of the block after the cursor's, if it sits on the block processed

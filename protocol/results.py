@@ -36,6 +36,30 @@ RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
 BATCH_TYPEHASH = keccak(text="AgentResultBatch(AgentResult[] results)" + RESULT_TYPE)
 
 
+def encode_static(types: Sequence[str], values: Sequence[Any]) -> bytes:
+    """`abi.encode` of static values (uintN, address, bytes32), a 32-byte word each: what a
+    request's id and a result's struct hash are taken of, on every request's way, at a tenth
+    of `eth_abi.encode`'s cost. Values outside their type raise, as there."""
+    words = []
+    for kind, value in zip(types, values, strict=True):
+        if kind == "bytes32":
+            if not isinstance(value, bytes) or len(value) != 32:
+                raise ValueError(f"not a bytes32: {value!r}")
+            words.append(value)
+        elif kind == "address":
+            raw = bytes.fromhex(str(value).removeprefix("0x"))
+            if len(raw) != 20:
+                raise ValueError(f"not an address: {value!r}")
+            words.append(bytes(12) + raw)
+        elif kind.startswith("uint") and isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value < 1 << int(kind[4:]):
+                raise ValueError(f"{value} is not a {kind}")
+            words.append(value.to_bytes(32, "big"))
+        else:
+            raise ValueError(f"not a static {kind}: {value!r}")
+    return b"".join(words)
+
+
 @dataclass(frozen=True)
 class RequestCommitment:
     """A request's fields; their hash is the request's id (RequestCommitment on-chain).
@@ -115,7 +139,7 @@ class RequestCommitment:
     @cached_property  # a hash the worker and the bridge ask for many times per request
     def request_id(self) -> int:
         """keccak256(abi.encode(commitment)), as `AgentRouter.requestIdOf` computes it."""
-        return int.from_bytes(keccak(encode(COMMITMENT_TYPES, list(self.as_tuple()))), "big")
+        return int.from_bytes(keccak(encode_static(COMMITMENT_TYPES, self.as_tuple())), "big")
 
 
 @dataclass(frozen=True)
@@ -135,7 +159,7 @@ class AgentResult:
 
     def struct_hash(self, epoch: int) -> bytes:
         return keccak(
-            encode(
+            encode_static(
                 ["bytes32", "uint256", "uint256", "bytes32", "bytes32", "uint8", "bytes32", "uint64"],
                 [
                     RESULT_TYPEHASH,
@@ -196,7 +220,7 @@ def result_digest(*, chain_id: int, router: str, result: AgentResult, epoch: int
 def batch_digest(*, chain_id: int, router: str, results: list[AgentResult], epoch: int) -> bytes:
     """The EIP-712 digest of a batch; equals `AgentRouter.batchDigest`."""
     hashes = b"".join(result.struct_hash(epoch) for result in results)
-    return _typed_digest(chain_id, router, keccak(encode(["bytes32", "bytes32"], [BATCH_TYPEHASH, keccak(hashes)])))
+    return _typed_digest(chain_id, router, keccak(BATCH_TYPEHASH + keccak(hashes)))
 
 
 def sign_digest(signing_key: bytes, digest: bytes, epoch: int) -> CompactSignature:

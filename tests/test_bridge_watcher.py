@@ -102,3 +102,31 @@ def test_a_new_head_on_top_of_the_cursor_is_read_by_its_hash_and_any_other_goes_
     assert store.counts()["pending"] == earlier + 2, "the orphaned request stays on record; the new one is found"
     watcher.close()
     store.close()
+
+
+def test_every_block_pushed_since_the_last_turn_is_read_in_one(
+    w3: Web3, deployment: Deployment, tmp_path: Path
+) -> None:
+    """Blocks pushed while the watcher was busy are all read at its next turn: one left over
+    waited for a later block's push, or for the poll interval (~30-200 ms of a request's way)."""
+    router = deployment.contract(w3, "AgentRouter")
+    if router.functions.agentCount().call() == 0:
+        send(w3, Account.from_key(DEV_KEYS[0]), router.functions.registerAgent(CODE, 0, False))
+    store = RequestStore(tmp_path / "bridge.sqlite")
+    watcher = ChainWatcher(w3, router, store, deployment.start_block)
+    while watcher.poll():
+        pass
+    cursor = store.cursor()
+    assert cursor is not None
+    first = cursor.last_block_processed + 1
+    for payload in (b"one", b"two", b"three"):
+        ask(w3, deployment, payload)
+    last = w3.eth.block_number
+    for number in range(first, last + 1):
+        watcher.new_head(_header(w3, number))
+    assert watcher.poll() == 3, "every pushed block in one turn"
+    cursor = store.cursor()
+    assert cursor is not None
+    assert cursor.last_block_processed == last
+    watcher.close()
+    store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from web3 import Web3
@@ -22,10 +24,12 @@ from protocol.deployment import Deployment, send
 from protocol.errors import DeploymentError
 from protocol.events import EventDecoder
 from protocol.results import (
+    COMMITMENT_TYPES,
     AgentResult,
     RequestCommitment,
     Status,
     batch_digest,
+    encode_static,
     recover_result_signer,
     result_digest,
     sign_digest,
@@ -125,6 +129,26 @@ def test_signature_recovers_to_cluster_signer() -> None:
     signer = recover_result_signer(chain_id=1, router="0x" + "33" * 20, signed=signed)
     assert signer == Account.from_key(CLUSTER_KEY).address
     assert recover_result_signer(chain_id=2, router="0x" + "33" * 20, signed=signed) != signer
+
+
+def test_static_encoding_is_eth_abis() -> None:
+    """A request's id and a result's struct hash are taken of words encoded without eth_abi:
+    the same bytes for any value, and what eth_abi refuses is refused."""
+    rng = random.Random(7)  # noqa: S311 - test values, not secrets
+    types = [*COMMITMENT_TYPES, "uint8", "uint64"]
+    for _ in range(200):
+        values: list[Any] = []
+        for kind in types:
+            if kind == "bytes32":
+                values.append(rng.randbytes(32))
+            elif kind == "address":
+                values.append(Web3.to_checksum_address(rng.randbytes(20)))
+            else:
+                values.append(rng.randrange(1 << int(kind[4:])))
+        assert encode_static(types, values) == encode(types, values)
+    for kind, bad in [("uint96", 1 << 96), ("uint8", -1), ("bytes32", b"short"), ("address", "0x1234"), ("bool", True)]:
+        with pytest.raises(ValueError, match="not a"):
+            encode_static([kind], [bad])
 
 
 def test_signatures_are_eth_accounts_byte_for_byte() -> None:
