@@ -183,11 +183,8 @@ class Dispatcher:
         """Stores the batch's results in one transaction; what a worker could not answer is
         tried again later (on whichever worker has room then)."""
         executed = [(r, item.result) for r, item in zip(batch, items, strict=True) if item.result is not None]
-        if executed:
-            if not self.deliver_now(executed):
-                self.store.mark_executed([(request.request_id, result.model_dump()) for request, result in executed])
-            # The submitter batches them, or reads the receipt of what was just sent (the block
-            # may have been pushed while it was being sent, before it counted as in flight).
+        if executed and not self.deliver_now(executed):
+            self.store.mark_executed([(request.request_id, result.model_dump()) for request, result in executed])
             self.on_executed()
         for request, item in zip(batch, items, strict=True):
             if item.result is None:

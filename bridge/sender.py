@@ -162,13 +162,16 @@ class Sender:
             }
             raw, tx_hash = self._sign(tx)
             before_send(tx_hash)
+            # In flight before it is sent: the block that mines it may be pushed while it is being
+            # sent, and that push wakes the receipts' reader only for what is in flight.
+            self._in_flight[nonce] = Sent(nonce, tx, [tx_hash], on_mined, on_lost, on_replaced)
             try:
                 self._send_raw(raw)
             except Exception:
+                del self._in_flight[nonce]
                 self._next_nonce = None
                 raise
             self._next_nonce = nonce + 1
-            self._in_flight[nonce] = Sent(nonce, tx, [tx_hash], on_mined, on_lost, on_replaced)
             return tx_hash
 
     def close(self) -> None:

@@ -68,9 +68,6 @@ class ChainWatcher:
 
     def poll(self) -> int:
         """Processes the next confirmed range of blocks; returns how many requests were new."""
-        __import__("os").write(
-            __import__("os").open("/tmp/tr.log", 0o2101, 0o644), ("h1 %.6f\n" % __import__("time").time()).encode()
-        )
         cursor = self.store.cursor()
         header = self._next_head(cursor)
         if header is not None:
@@ -86,18 +83,12 @@ class ChainWatcher:
                 if header is None:
                     break
             return added
-        __import__("os").write(
-            __import__("os").open("/tmp/tr.log", 0o2101, 0o644), ("hU %.6f\n" % __import__("time").time()).encode()
-        )
         if self._up_to_date(cursor):
             # The head just pushed is the block processed last: nothing new to read, and asking
             # the node (for a reorg, the head, the logs) would only slow the next block's turn.
             return 0
         if cursor is not None and cursor.last_block_hash is not None and self._reorganised(cursor):
             return 0
-        __import__("os").write(
-            __import__("os").open("/tmp/tr.log", 0o2101, 0o644), ("hL %.6f\n" % __import__("time").time()).encode()
-        )
         head = self.w3.eth.block_number
         safe = head - self.confirmations
         first = cursor.last_block_processed + 1 if cursor else self.start_block
@@ -116,10 +107,6 @@ class ChainWatcher:
         return self._record(logs, head, first, last, last_hash)
 
     def _read_pushed(self, header: Header) -> int:
-        __import__("os").write(
-            __import__("os").open("/tmp/tr.log", 0o2101, 0o644),
-            ("h2 %.6f %d\n" % (__import__("time").time(), header.number)).encode(),
-        )
         found = self._rpc.call(
             "eth_getLogs", [{"address": self.router.address, "topics": self._topics, "blockHash": header.hash}]
         )
