@@ -20,13 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from eth_utils.crypto import keccak
 from web3 import Web3
 
 from bridge.database import Connection, PostgresDatabase, SqliteDatabase, open_database
 from bridge.errors import BridgeError
 from protocol import sqlite
 from protocol.hexes import to_hex
+from protocol.keccak import keccak256
 from protocol.results import ZERO_ADDRESS, Currency, RequestCommitment
 
 STATES = ("pending", "dispatched", "executed", "submitted", "fulfilled", "failed", "cancelled")
@@ -748,7 +748,7 @@ class RequestStore:
         commitment = RequestCommitment(
             agent_id=row["agent_id"],
             code_hash=bytes.fromhex(row["code_hash"][2:]),
-            input_hash=keccak(bytes(row["input"])),
+            input_hash=keccak256(bytes(row["input"])),
             consumer=row["consumer"],
             fee=int(row["fee"]),
             callback_gas_limit=row["callback_gas_limit"],

@@ -1,8 +1,8 @@
 """The client of a worker: what the bridge uses, never the internals.
 
-Batches go by the worker's execute stream when it has one (bridge/worker_stream.py: one
-kept-open connection per call in flight, no HTTP on the path an idle chain's request takes),
-else by its HTTP API; everything else by HTTP.
+Batches to run and to co-sign go by the worker's execute stream when it has one
+(bridge/worker_stream.py: one kept-open connection per call in flight, no HTTP on the path an
+idle chain's request takes), else by its HTTP API; everything else by HTTP.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from bridge.errors import BridgeError
 from bridge.worker_stream import StreamConnections
 from protocol.results import CompactSignature
-from protocol.stream import EXECUTE_BATCH
+from protocol.stream import EXECUTE_BATCH, SIGN_BATCH
 from protocol.wire import (
     BatchItem,
     ExecuteBatchRequest,
@@ -111,11 +111,7 @@ class WorkerClient:
     def execute_batch(self, requests: list[ExecuteRequest], timeout_s: float | None = None) -> list[BatchItem]:
         """Each request's result, or why the worker could not give one."""
         body = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id)
-        stream = self._stream_to_use()
-        answer = self._streamed(stream, body, timeout_s if timeout_s is not None else self.timeout) if stream else None
-        if answer is None:
-            answer = self._post("/v1/execute-batch", body, ExecuteBatchResponse, timeout_s)
-        items = answer.results
+        items = self._call(EXECUTE_BATCH, "/v1/execute-batch", body, ExecuteBatchResponse, timeout_s).results
         if len(items) != len(requests):
             raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
         for request, item in zip(requests, items, strict=True):
@@ -124,15 +120,27 @@ class WorkerClient:
                 raise WorkerError(f"{self.url}: an answer to request {item.result.request_id} in another's place")
         return items
 
+    def _call(self, call: int, path: str, body: Wire, answer: type[W], timeout_s: float | None) -> W:
+        """`body` by the stream's `call` if the worker has a stream to use, else by HTTP."""
+        stream = self._stream_to_use()
+        timeout = timeout_s if timeout_s is not None else self.timeout
+        try:
+            streamed = self._streamed(stream, call, body, answer, timeout) if stream else None
+        except WorkerError as err:
+            if err.status_code != 400:
+                raise
+            streamed = None  # a worker of an older release, whose stream has no such call
+        return streamed if streamed is not None else self._post(path, body, answer, timeout_s)
+
     def _streamed(
-        self, stream: StreamConnections, body: ExecuteBatchRequest, timeout_s: float
-    ) -> ExecuteBatchResponse | None:
+        self, stream: StreamConnections, call: int, body: Wire, answer: type[W], timeout_s: float
+    ) -> W | None:
         """The worker's answer by its stream; None when the stream cannot be used now (gone
         with a restart, or no connection to be had), for the HTTP API to be asked instead. A
         worker that does not answer in time has failed, whichever way it was asked."""
         where = f"{self.url} (execute stream, port {stream.port})"
         try:
-            status, payload = stream.call(EXECUTE_BATCH, body.model_dump_json().encode(), timeout_s)
+            status, payload = stream.call(call, body.model_dump_json().encode(), timeout_s)
         except TimeoutError as err:  # a proven connection, and no answer: the worker is slow or hung
             raise WorkerError(f"{where}: no answer within {timeout_s:.1f} s") from err
         except OSError as err:
@@ -145,7 +153,7 @@ class WorkerClient:
         if status != 200:
             raise WorkerError(f"{where}: {status} {payload[:200].decode(errors='replace')}", status)
         try:
-            return ExecuteBatchResponse.model_validate_json(payload)
+            return answer.model_validate_json(payload)
         except ValidationError as err:
             raise WorkerError(f"{where}: an answer of another shape: {err}") from err
 
@@ -175,7 +183,7 @@ class WorkerClient:
 
     def sign_batch(self, results: list[ExecuteResponse], timeout_s: float | None = None) -> CompactSignature:
         body = SignBatchRequest(results=results, chain_id=self.chain_id)
-        return self._post("/v1/sign-batch", body, SignatureModel, timeout_s).to_signature()
+        return self._call(SIGN_BATCH, "/v1/sign-batch", body, SignatureModel, timeout_s).to_signature()
 
     def close(self) -> None:
         self._http.close()

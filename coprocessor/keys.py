@@ -8,6 +8,7 @@ or epochs are independent even though they come from one master key. Key materia
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from eth_account import Account
 from nacl.public import PrivateKey
@@ -35,7 +36,7 @@ class ClusterKey:
     signing_key: bytes = field(repr=False)  # secp256k1: signs results
     encryption_key: bytes = field(repr=False)  # X25519: opens what requesters seal to the cluster
 
-    @property
+    @cached_property  # asked for every batch a worker co-signs; deriving it is a key's worth of work
     def signer_address(self) -> str:
         return str(Account.from_key(self.signing_key).address)
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from eth_abi.abi import decode
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
-from eth_utils.address import to_checksum_address
+
+from protocol.keccak import checksum_address
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class EventDecoder:
 
 def _formatted(item: dict[str, Any], value: Any) -> Any:
     if item["type"] == "address":
-        return to_checksum_address(value)
+        return checksum_address(value)
     if item["type"] == "tuple":
         return {c["name"]: _formatted(c, v) for c, v in zip(item["components"], value, strict=True)}
     return value

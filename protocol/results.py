@@ -13,16 +13,15 @@ from typing import Any
 
 import coincurve
 from eth_abi.abi import encode
-from eth_keys.datatypes import Signature as KeysSignature
-from eth_utils.crypto import keccak
 
+from protocol.keccak import checksum_address, keccak256
 from protocol.status import Currency as Currency
 from protocol.status import NotProcessedReason as NotProcessedReason
 from protocol.status import Status as Status
 
 DOMAIN_NAME = "EnclaveAgents"
 DOMAIN_VERSION = "1"
-DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+DOMAIN_TYPEHASH = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 RESULT_TYPE = (
     "AgentResult(uint256 requestId,uint256 agentId,bytes32 codeHash,bytes32 inputHash,uint8 status,"
     "bytes32 outputHash,uint64 epoch)"
@@ -32,8 +31,8 @@ COMMITMENT_TYPES = [
     "uint64", "address", "uint48", "uint8",
 ]  # fmt: skip
 ZERO_ADDRESS = "0x" + "00" * 20
-RESULT_TYPEHASH = keccak(text=RESULT_TYPE)
-BATCH_TYPEHASH = keccak(text="AgentResultBatch(AgentResult[] results)" + RESULT_TYPE)
+RESULT_TYPEHASH = keccak256(RESULT_TYPE.encode())
+BATCH_TYPEHASH = keccak256(("AgentResultBatch(AgentResult[] results)" + RESULT_TYPE).encode())
 
 
 def encode_static(types: Sequence[str], values: Sequence[Any]) -> bytes:
@@ -121,7 +120,7 @@ class RequestCommitment:
         return cls(
             agent_id=int(args["agentId"]),
             code_hash=bytes(args["codeHash"]),
-            input_hash=keccak(bytes(args["input"])),
+            input_hash=keccak256(bytes(args["input"])),
             consumer=str(args["consumer"]),
             fee=int(charge["fee"]),
             callback_gas_limit=int(args["callbackGasLimit"]),
@@ -139,7 +138,7 @@ class RequestCommitment:
     @cached_property  # a hash the worker and the bridge ask for many times per request
     def request_id(self) -> int:
         """keccak256(abi.encode(commitment)), as `AgentRouter.requestIdOf` computes it."""
-        return int.from_bytes(keccak(encode_static(COMMITMENT_TYPES, self.as_tuple())), "big")
+        return int.from_bytes(keccak256(encode_static(COMMITMENT_TYPES, self.as_tuple())), "big")
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ class AgentResult:
         return (self.commitment.as_tuple(), int(self.status), self.output)
 
     def struct_hash(self, epoch: int) -> bytes:
-        return keccak(
+        return keccak256(
             encode_static(
                 ["bytes32", "uint256", "uint256", "bytes32", "bytes32", "uint8", "bytes32", "uint64"],
                 [
@@ -168,7 +167,7 @@ class AgentResult:
                     self.commitment.code_hash,
                     self.commitment.input_hash,
                     int(self.status),
-                    keccak(self.output),
+                    keccak256(self.output),
                     epoch,
                 ],
             )
@@ -200,27 +199,31 @@ class SignedResult:
 
 @cache  # one per chain and router a process serves; it was a tenth of each signature's time
 def domain_separator(chain_id: int, router: str) -> bytes:
-    return keccak(
+    return keccak256(
         encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [DOMAIN_TYPEHASH, keccak(text=DOMAIN_NAME), keccak(text=DOMAIN_VERSION), chain_id, router],
+            [DOMAIN_TYPEHASH, keccak256(DOMAIN_NAME.encode()), keccak256(DOMAIN_VERSION.encode()), chain_id, router],
         )
     )
 
 
-def _typed_digest(chain_id: int, router: str, struct_hash: bytes) -> bytes:
-    return keccak(b"\x19\x01" + domain_separator(chain_id, router) + struct_hash)
+def typed_digest(chain_id: int, router: str, struct_hash: bytes) -> bytes:
+    return keccak256(b"\x19\x01" + domain_separator(chain_id, router) + struct_hash)
 
 
 def result_digest(*, chain_id: int, router: str, result: AgentResult, epoch: int) -> bytes:
     """The EIP-712 digest the cluster key signs for one result; equals `AgentRouter.resultDigest`."""
-    return _typed_digest(chain_id, router, result.struct_hash(epoch))
+    return typed_digest(chain_id, router, result.struct_hash(epoch))
 
 
 def batch_digest(*, chain_id: int, router: str, results: list[AgentResult], epoch: int) -> bytes:
     """The EIP-712 digest of a batch; equals `AgentRouter.batchDigest`."""
-    hashes = b"".join(result.struct_hash(epoch) for result in results)
-    return _typed_digest(chain_id, router, keccak(BATCH_TYPEHASH + keccak(hashes)))
+    return batch_digest_of(chain_id, router, [result.struct_hash(epoch) for result in results])
+
+
+def batch_digest_of(chain_id: int, router: str, struct_hashes: list[bytes]) -> bytes:
+    """`batch_digest` from its results' struct hashes, for a caller that has them already."""
+    return typed_digest(chain_id, router, keccak256(BATCH_TYPEHASH + keccak256(b"".join(struct_hashes))))
 
 
 def sign_digest(signing_key: bytes, digest: bytes, epoch: int) -> CompactSignature:
@@ -245,6 +248,13 @@ def sign_result(signing_key: bytes, *, chain_id: int, router: str, result: Agent
 def recover_result_signer(*, chain_id: int, router: str, signed: SignedResult) -> str:
     """The address that signed a result (to check a result before co-signing it in a batch)."""
     digest = result_digest(chain_id=chain_id, router=router, result=signed.result, epoch=signed.signature.epoch)
-    vs = int.from_bytes(signed.signature.vs, "big")
-    signature = KeysSignature(vrs=(vs >> 255, int.from_bytes(signed.signature.r, "big"), vs & ((1 << 255) - 1)))
-    return str(signature.recover_public_key_from_msg_hash(digest).to_checksum_address())
+    return recover_digest_signer(digest, signed.signature)
+
+
+def recover_digest_signer(digest: bytes, signature: CompactSignature) -> str:
+    """The checksummed address whose key made `signature` over `digest` (ValueError if none)."""
+    vs = int.from_bytes(signature.vs, "big")
+    s, y_parity = vs & ((1 << 255) - 1), vs >> 255
+    recoverable = signature.r + s.to_bytes(32, "big") + bytes([y_parity])
+    public = coincurve.PublicKey.from_signature_and_message(recoverable, digest, hasher=None)
+    return checksum_address(keccak256(public.format(compressed=False)[1:])[12:])

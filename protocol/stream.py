@@ -23,7 +23,8 @@ port, which the bridge refuses, and cannot make one for the old.
 
 Then EXECUTE_BATCH carries an `ExecuteBatchRequest` as JSON and its answer an
 `ExecuteBatchResponse` (status 200) or `{"detail": ...}` (any other status), exactly what
-`/v1/execute-batch` gives.
+`/v1/execute-batch` gives; SIGN_BATCH a `SignBatchRequest` and a `SignatureModel`, as
+`/v1/sign-batch`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import time
 HELLO = 1
 EXECUTE_BATCH = 2
 PROOF = 3
+SIGN_BATCH = 4
 
 # A batch of the largest inputs with room to spare: a frame carrying more is refused before it is
 # read.

@@ -12,9 +12,9 @@ from typing import Any
 
 import coincurve
 import rlp
-from eth_utils.crypto import keccak
 
 from protocol.hexes import from_hex
+from protocol.keccak import keccak256
 
 DYNAMIC_FEE_TX_TYPE = b"\x02"
 _FIELDS = ("chainId", "nonce", "maxPriorityFeePerGas", "maxFeePerGas", "gas", "to", "value", "data")
@@ -39,7 +39,7 @@ def sign_dynamic_fee(key: coincurve.PrivateKey, tx: dict[str, Any]) -> tuple[byt
         from_hex(data) if isinstance(data, str) else bytes(data),
         [],  # access list
     ]
-    signature = key.sign_recoverable(keccak(DYNAMIC_FEE_TX_TYPE + rlp.encode(fields)), hasher=None)
+    signature = key.sign_recoverable(keccak256(DYNAMIC_FEE_TX_TYPE + rlp.encode(fields)), hasher=None)
     r, s, y_parity = (int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64])
     raw = DYNAMIC_FEE_TX_TYPE + rlp.encode([*fields, y_parity, r, s])
-    return raw, keccak(raw)
+    return raw, keccak256(raw)

@@ -8,6 +8,7 @@ its host (the RPC node going away mid-run) as the agent's fault.
 from __future__ import annotations
 
 import json
+import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -24,8 +25,8 @@ from enclave.stack import DEPLOYER_KEY, Stack
 from enclave.usage import register, request_ids, send_asks, wait_for
 from protocol.manifest import Manifest
 from protocol.private_logs import owner_logs_key
-from protocol.results import RequestCommitment, Status
-from protocol.wire import CommitmentModel, to_hex
+from protocol.results import RequestCommitment, Status, batch_digest, recover_digest_signer
+from protocol.wire import CommitmentModel, ExecuteResponse, SignatureModel, to_hex
 from tests.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.chain
@@ -121,6 +122,43 @@ def test_the_bridge_cannot_choose_the_input_or_make_up_a_request(stack: Stack) -
         assert "signature" not in cross.json()
     [(status, output)] = wait_for(stack, [request_id]).values()
     assert (status, json.loads(output)) == (Status.OK, "echo:honest")
+
+
+def test_a_worker_co_signs_only_results_its_cluster_key_signed_unaltered(stack: Stack) -> None:
+    agent = register(stack, ECHO)
+    assert stack.deployment is not None
+    chain_id, router = stack.deployment.chain_id, stack.deployment.addresses["AgentRouter"]
+    headers = {"Authorization": f"Bearer {stack.execute_token}"}
+    sign_batch_url = f"{stack.services['worker-2'].url}/v1/sign-batch"  # results of worker-1
+    with _bridge_stopped(stack):
+        answers = []
+        for payload in (b"first", b"second"):
+            _, commitment = _opened(stack, agent, payload)
+            answer = _execute(stack, commitment, payload)
+            assert answer.status_code == 200
+            answers.append(answer.json())
+
+        genuine = httpx.post(sign_batch_url, json={"results": answers}, headers=headers, timeout=10)
+        assert genuine.status_code == 200
+        signature = SignatureModel(**genuine.json()).to_signature()
+        results = [ExecuteResponse(**a).signed_result().result for a in answers]
+        digest = batch_digest(chain_id=chain_id, router=router, results=results, epoch=signature.epoch)
+        assert (
+            recover_digest_signer(digest, signature)
+            == httpx.get(f"{stack.services['worker-2'].url}/v1/info", timeout=10).json()["signer"]
+        )
+
+        altered_output = [answers[0], {**answers[1], "output": to_hex(b"echo:forged")}]
+        bad_key = {**answers[1]["signature"], "r": to_hex(secrets.token_bytes(32))}
+        no_signature = {**answers[1]["signature"], "r": to_hex(bytes(32))}
+        for forged in (
+            altered_output,
+            [answers[0], {**answers[1], "signature": bad_key}],
+            [answers[0], {**answers[1], "signature": no_signature}],
+        ):
+            refused = httpx.post(sign_batch_url, json={"results": forged}, headers=headers, timeout=10)
+            assert refused.status_code == 422, refused.text
+            assert "is not signed by" in refused.json()["detail"]
 
 
 def test_a_request_the_node_pushed_runs_without_asking_it_and_the_rest_are_asked(stack: Stack) -> None:

@@ -23,12 +23,14 @@ from bridge.worker_stream import NotTheWorker, StreamConnections, StreamRefused
 from coprocessor.errors import WrongChain
 from coprocessor.worker import stream as worker_stream
 from coprocessor.worker.stream import ExecuteStream
+from protocol.results import CompactSignature
 from protocol.stream import (
     EXECUTE_BATCH,
     HELLO,
     MAX_PAYLOAD_BYTES,
     NONCE_BYTES,
     PROOF,
+    SIGN_BATCH,
     new_nonce,
     read_answer,
     read_call,
@@ -57,6 +59,19 @@ class Chains:
 
     def __init__(self) -> None:
         self.batches = 0
+        self.co_signed: list[int] = []
+
+    def worker_for(self, chain_id: int | None) -> Chains:
+        if chain_id == 999:
+            raise WrongChain("this worker serves chains [31337]: not 999")
+        return self
+
+    def sign_batch(self, results: list[ExecuteResponse]) -> CompactSignature:
+        """Refuses a result whose output is 0xbad, as a worker refuses one its key did not sign."""
+        if any(r.output == "0xbad" for r in results):
+            raise ValueError("result 1 is not signed by chain 31337's epoch 1 key")
+        self.co_signed.append(len(results))
+        return CompactSignature(epoch=len(results), r=b"\x01" * 32, vs=b"\x02" * 32)
 
     def execute_batch(self, body: ExecuteBatchRequest) -> ExecuteBatchResponse:
         if body.chain_id == 999:
@@ -393,3 +408,48 @@ def test_refused_connections_are_counted_in_one_line_not_one_each(
     assert "every handshake slot is taken" in lines[0]
     for sock in strangers:
         sock.close()
+
+
+def _answer(output: str) -> ExecuteResponse:
+    signature = SignatureModel(epoch=1, r="0x" + "01" * 32, vs="0x" + "02" * 32)
+    return ExecuteResponse(
+        request_id="1", commitment=CommitmentModel.of(commitment(b"x")), status="OK", output=output,
+        signature=signature, logs=[], error=None, stats={}, worker="w",
+    )  # fmt: skip
+
+
+def test_a_batch_is_co_signed_on_the_stream_and_a_refusal_keeps_the_apis_status(
+    stream: ExecuteStream, chains: Chains
+) -> None:
+    client = WorkerClient("http://127.0.0.1:1", token=TOKEN)  # no HTTP API: the stream or nothing
+    client._stream = StreamConnections("127.0.0.1", stream.port, TOKEN, connect_timeout_s=5)
+    signature = client.sign_batch([_answer("0x01"), _answer("0x02")], timeout_s=5)
+    assert signature == CompactSignature(epoch=2, r=b"\x01" * 32, vs=b"\x02" * 32)
+    with pytest.raises(WorkerError, match="not signed by") as refused:
+        client.sign_batch([_answer("0x01"), _answer("0xbad")], timeout_s=5)
+    assert refused.value.status_code == 422
+    assert not refused.value.retryable
+    client.chain_id = 999
+    with pytest.raises(WorkerError, match="not 999") as misdirected:
+        client.sign_batch([_answer("0x01")], timeout_s=5)
+    assert misdirected.value.status_code == 421
+    assert chains.co_signed == [2]
+    with _connected(stream) as sock:
+        send_call(sock, SIGN_BATCH, b'{"results": 3}')
+        status, payload = read_answer(sock)
+        assert status == 422
+        assert "not a sign-batch request" in json.loads(payload)["detail"]
+    client.close()
+
+
+def test_a_worker_whose_stream_has_no_co_signing_co_signs_by_http(
+    stream: ExecuteStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_stream, "SIGN_BATCH", -1)  # the stream of an older release
+    with fake_api() as api:
+        api.routes["/v1/sign-batch"] = lambda *_: (200, {"epoch": 7, "r": "0x" + "03" * 32, "vs": "0x" + "04" * 32})
+        client = WorkerClient(api.url, token=TOKEN)
+        client._stream = StreamConnections("127.0.0.1", stream.port, TOKEN, connect_timeout_s=5)
+        assert client.sign_batch([_answer("0x01")], timeout_s=5).epoch == 7
+        assert client._stream is not None, "the stream still carries execute batches"
+        client.close()

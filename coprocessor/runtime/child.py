@@ -12,6 +12,7 @@ from coprocessor.runtime.context import RunContext
 from coprocessor.runtime.engine import Warm, execute
 from coprocessor.runtime.host import HostApi
 from coprocessor.runtime.sandbox import execution_to_wire, read_message, write_message
+from protocol.keccak import keccak256
 from protocol.limits import Limits
 
 PR_SET_PDEATHSIG = 1
@@ -33,6 +34,7 @@ def main() -> None:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     # An agent cannot print (QuickJS has no console here), but keep stray writes off the pipe.
     sys.stdout = sys.stderr
+    keccak256(b"")  # its first use loads the C library's bindings: not on the first run's way
     write_message(stdout, {"ready": True})
     # The next run's context is made while this process waits for its job (engine.Warm).
     warm = Warm()

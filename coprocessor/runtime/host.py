@@ -29,7 +29,6 @@ from typing import Any
 
 from eth_abi.abi import decode, encode
 from eth_abi.exceptions import DecodingError, EncodingError
-from eth_utils.crypto import keccak
 
 from coprocessor.cluster_store import ClusterStore
 from coprocessor.errors import FetchError, HostError, SealingError
@@ -37,6 +36,7 @@ from coprocessor.runtime import http
 from coprocessor.runtime.context import RunContext, StorageGrant
 from protocol.envelope import EnvelopeError, open_for
 from protocol.hexes import to_hex
+from protocol.keccak import keccak256
 from protocol.limits import Limits
 
 BIGINT = "$bigint"
@@ -129,7 +129,7 @@ class HostApi:
         self.handlers.update(
             {
                 "log": self.log,
-                "hash.keccak256": lambda data: to_hex(keccak(hex_to_bytes(data))),
+                "hash.keccak256": lambda data: to_hex(keccak256(hex_to_bytes(data))),
                 "hash.sha256": lambda data: to_hex(hashlib.sha256(hex_to_bytes(data)).digest()),
                 "abi.encode": self.abi_encode,
                 "abi.decode": self.abi_decode,

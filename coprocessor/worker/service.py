@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from eth_utils.crypto import keccak
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 from web3 import Web3
@@ -41,6 +40,7 @@ from protocol.deployment import Deployment
 from protocol.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
 from protocol.errors import ManifestError
 from protocol.jsonrpc import JsonRpc
+from protocol.keccak import keccak256
 from protocol.manifest import Manifest, parse_manifest
 from protocol.private_logs import seal_logs
 from protocol.results import (
@@ -48,10 +48,11 @@ from protocol.results import (
     CompactSignature,
     RequestCommitment,
     Status,
-    batch_digest,
-    recover_result_signer,
+    batch_digest_of,
+    recover_digest_signer,
     sign_digest,
     sign_result,
+    typed_digest,
 )
 from protocol.subscription import websocket_url
 from protocol.wire import CommitmentModel, ExecuteRequest, ExecuteResponse, SignatureModel, from_hex, to_hex
@@ -152,6 +153,13 @@ class Worker:
     def provision_in_background(self, retry_s: float) -> threading.Thread:
         """Provisions, then follows the chain's epoch: after a rotation, provisions again."""
 
+        # Asked every `retry_s` for the worker's life: a lean call, not web3's (under load, a
+        # tenth of the worker's interpreter time went to this one check).
+        epoch_call = {
+            "to": self.registry.address,
+            "data": to_hex(FunctionEncoder.of(self.registry.abi, "currentEpoch").encode([])),
+        }
+
         def loop() -> None:
             node_checked = False
             while True:
@@ -163,7 +171,7 @@ class Worker:
                                 f"the node serves chain {node_chain_id}, the deployment is on chain {self.chain_id}"
                             )
                         node_checked = True
-                    epoch = int(self.registry.functions.currentEpoch().call())
+                    epoch = int(str(self._rpc.call("eth_call", [epoch_call, "latest"])), 16)
                     self.chain_epoch = epoch
                     key = self._cluster_key
                     if key is None or key.epoch < epoch:
@@ -220,9 +228,9 @@ class Worker:
         """Runs a request the chain made, on the input its id names; the same answer on a retry.
         `verdict` is what the chain said of it (None: open, `confirmations` blocks deep)."""
         raw_input = from_hex(request.input)
-        if keccak(raw_input) != commitment.input_hash:
+        if keccak256(raw_input) != commitment.input_hash:
             raise RequestRefused(
-                f"the input's hash {to_hex(keccak(raw_input))} is not the request's input hash "
+                f"the input's hash {to_hex(keccak256(raw_input))} is not the request's input hash "
                 f"{to_hex(commitment.input_hash)}"
             )
         # One answer per request: a retry gets the same signed answer for as long as the chain
@@ -489,16 +497,18 @@ class Worker:
         if key is None:
             raise NotReady("this worker holds no cluster key yet")
         signed = [r.signed_result() for r in results]
+        struct_hashes = []
         for item in signed:
-            signer = recover_result_signer(chain_id=self.chain_id, router=self.router_address, signed=item)
-            if item.signature.epoch != key.epoch or signer != key.signer_address:
+            struct_hash = item.result.struct_hash(key.epoch)
+            digest = typed_digest(self.chain_id, self.router_address, struct_hash)
+            if item.signature.epoch != key.epoch or _signer_or_none(digest, item.signature) != key.signer_address:
                 raise ValueError(
                     f"result {item.result.request_id} is not signed by chain {self.chain_id}'s epoch {key.epoch} key"
                 )
-        digest = batch_digest(
-            chain_id=self.chain_id, router=self.router_address, results=[s.result for s in signed], epoch=key.epoch
+            struct_hashes.append(struct_hash)  # each result hashed once, for its check and the batch
+        return sign_digest(
+            key.signing_key, batch_digest_of(self.chain_id, self.router_address, struct_hashes), key.epoch
         )
-        return sign_digest(key.signing_key, digest, key.epoch)
 
     def chain_info(self) -> dict[str, Any]:
         """Where this worker's keys for its chain stand."""
@@ -529,6 +539,13 @@ class Worker:
             "agentsCached": len(self.code),
             "uptimeS": round(time.time() - self.started_at, 1),
         }
+
+
+def _signer_or_none(digest: bytes, signature: CompactSignature) -> str | None:
+    try:
+        return recover_digest_signer(digest, signature)
+    except ValueError:  # no key makes this signature: not the cluster's either
+        return None
 
 
 def _not_open(commitment: RequestCommitment, block: int) -> RequestRefused:
