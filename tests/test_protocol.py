@@ -13,6 +13,7 @@ import pytest
 from eth_abi.abi import encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from eth_utils.abi import collapse_if_tuple
 from web3 import Web3
 from web3.logs import DISCARD
 
@@ -297,3 +298,57 @@ def test_lean_log_decoding_is_web3s(w3: Web3, deployment: Deployment) -> None:
     assert mine == dict(entry["args"])
     with pytest.raises(ValueError, match="not a RequestFulfilled log"):
         EventDecoder.of(router.abi, "RequestFulfilled").decode(raw[0]["topics"], bytes(raw[0]["data"]))
+
+
+def _abi_value(item: dict[str, Any], rng: random.Random) -> Any:
+    kind = item["type"]
+    if kind == "tuple":
+        return tuple(_abi_value(c, rng) for c in item["components"])
+    if kind.startswith("uint"):
+        return rng.choice([0, 1, (1 << int(kind[4:] or 256)) - 1, rng.getrandbits(int(kind[4:] or 256))])
+    if kind == "address":
+        return Web3.to_checksum_address(rng.randbytes(20))
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "bytes":
+        return rng.randbytes(rng.choice([0, 1, 31, 32, 33, 200]))
+    if kind == "string":
+        return "é" * rng.randrange(40)
+    if kind.startswith("bytes"):
+        return rng.randbytes(int(kind[5:]))
+    raise AssertionError(f"no sample of {kind}")
+
+
+def test_lean_log_decoding_is_eth_abis_for_every_router_event_and_as_strict(deployment: Deployment) -> None:
+    rng = random.Random(7)  # noqa: S311 - samples, not secrets
+    abi = deployment.abis["AgentRouter"]
+    for event in (item for item in abi if item.get("type") == "event"):
+        lean = EventDecoder.of(abi, event["name"])
+        assert lean.lean_data is not None, f"{event['name']} has a type the lean decoder does not read"
+        by_eth_abi = replace(lean, lean_indexed=None, lean_data=None)
+        for _ in range(20):
+            topics = [lean.topic] + [encode([collapse_if_tuple(i)], [_abi_value(i, rng)]) for i in lean.indexed]
+            data = encode([collapse_if_tuple(i) for i in lean.data], [_abi_value(i, rng) for i in lean.data])
+            assert lean.decode(topics, data) == by_eth_abi.decode(topics, data), event["name"]
+
+    requested = EventDecoder.of(abi, "AgentRequested")
+    topics = [requested.topic] + [encode([i["type"]], [_abi_value(i, rng)]) for i in requested.indexed]
+    values = [_abi_value(i, rng) for i in requested.data]
+    values[1] = b"an input of some length"
+    good = encode([collapse_if_tuple(i) for i in requested.data], values)
+    at = 2 * 32  # callbackGasLimit, after codeHash and the input's offset
+    malformed = {
+        "short": good[:-1],
+        "a uint32 with its high bytes set": good[:at] + b"\x01" + good[at + 1 :],
+        "an input past the end": good[:32] + len(good).to_bytes(32, "big") + good[64:],
+        "an input's padding not zero": good[:-1] + b"\x01",
+    }
+    for what, bad in malformed.items():
+        for decoder in (requested, replace(requested, lean_indexed=None, lean_data=None)):
+            try:
+                decoder.decode(topics, bad)
+            except ValueError:
+                continue
+            pytest.fail(f"{what}: decoded by {'eth_abi' if decoder.lean_data is None else 'the lean decoder'}")
+    with pytest.raises(ValueError, match="no address"):
+        requested.decode([*topics[:3], b"\x01" + bytes(topics[3][1:])], good)
