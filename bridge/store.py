@@ -20,13 +20,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from web3 import Web3
-
 from bridge.database import Connection, PostgresDatabase, SqliteDatabase, open_database
 from bridge.errors import BridgeError
 from protocol import sqlite
 from protocol.hexes import to_hex
-from protocol.keccak import keccak256
+from protocol.keccak import checksum_address, keccak256
 from protocol.results import ZERO_ADDRESS, Currency, RequestCommitment
 
 STATES = ("pending", "dispatched", "executed", "submitted", "fulfilled", "failed", "cancelled")
@@ -195,7 +193,7 @@ def _deliverable(deliverable_by: tuple[str, float] | None, now: float) -> tuple[
         return "", []
     transmitter, margin = deliverable_by
     return " AND (assignee = ? OR assignee = ? OR assigned_until < ?)", [
-        Web3.to_checksum_address(transmitter),
+        checksum_address(transmitter),
         ZERO_ADDRESS,
         now - margin,
     ]

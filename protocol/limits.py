@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 KIB = 1024
@@ -23,7 +23,8 @@ class Limits:
     log_bytes: int = 16 * KIB
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        # Not dataclasses.asdict, which deep-copies every field: this is on every run's way.
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Limits:
