@@ -12,17 +12,25 @@ import contextlib
 import json
 import logging
 import socket
+import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from websockets.exceptions import WebSocketException
-from websockets.sync.client import connect
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidState, WebSocketException
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 log = logging.getLogger(__name__)
 
 RECONNECT_MAX_S = 30.0
+# A pushed block header or log is a few KiB; a message past this closes the connection.
+MAX_MESSAGE_BYTES = 1024 * 1024
+READ_BYTES = 256 * 1024
 
 
 def websocket_url(rpc_url: str) -> str:
@@ -79,23 +87,119 @@ class Subscription:
             delay = min(RECONNECT_MAX_S, delay * 2)
 
     def _follow(self) -> None:
-        with connect(self.url, open_timeout=self.timeout_s, close_timeout=1) as ws:
-            ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": self.params}))
-            reply = json.loads(ws.recv(timeout=self.timeout_s))
+        with WebSocket.open(self.url, self.timeout_s) as ws:
+            ws.send_text(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": self.params}))
+            reply = json.loads(ws.next_message(self.timeout_s))
             if "result" not in reply:
                 raise ValueError(f"eth_subscribe refused: {reply.get('error')}")
             self.connected, self.error = True, None
             log.info("following %s at %s", self.params[0], self.url)
             acknowledge_at_once(ws.socket)
             while not self._stop.is_set():
-                try:
-                    message = ws.recv(timeout=1.0)
-                except TimeoutError:
-                    continue  # a quiet chain; look at the stop flag
-                acknowledge_at_once(ws.socket)
-                result = json.loads(message)["params"]["result"]
-                self.received += 1
-                self.on_result(result)
+                messages = ws.messages(timeout_s=1.0)  # none from a quiet chain: look at the stop flag
+                if messages:
+                    acknowledge_at_once(ws.socket)
+                for message in messages:
+                    result = json.loads(message)["params"]["result"]
+                    self.received += 1
+                    self.on_result(result)
+
+
+class WebSocket:
+    """A WebSocket client on the thread that reads it: websockets' protocol (its sans-I/O core)
+    over a blocking socket. Its threaded client parsed each push on a thread of its own and
+    handed it over to the reader's: under load, two thread switches per log were a fifth of a
+    worker's interpreter time. Here one read takes every message that arrived with it. Pings
+    are answered and close frames returned by the protocol as they are read."""
+
+    def __init__(self, sock: socket.socket, protocol: ClientProtocol) -> None:
+        self.socket = sock
+        self._protocol = protocol
+        self._messages: list[str] = []
+        self._fragments: list[bytes] = []
+
+    @classmethod
+    def open(cls, url: str, timeout_s: float) -> WebSocket:
+        """Connected and through the opening handshake within `timeout_s`, or raises."""
+        uri = parse_uri(url)
+        deadline = time.monotonic() + timeout_s
+        sock = socket.create_connection((uri.host, uri.port), timeout=timeout_s)
+        try:
+            if uri.secure:
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=uri.host)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            protocol = ClientProtocol(uri, max_size=MAX_MESSAGE_BYTES)
+            ws = cls(sock, protocol)
+            protocol.send_request(protocol.connect())
+            ws._flush()
+            while protocol.state is State.CONNECTING and protocol.handshake_exc is None:
+                ws._read(deadline)
+            if protocol.handshake_exc is not None:
+                raise protocol.handshake_exc
+        except BaseException:
+            sock.close()
+            raise
+        return ws
+
+    def __enter__(self) -> WebSocket:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def send_text(self, text: str) -> None:
+        self._protocol.send_text(text.encode())
+        self._flush()
+
+    def next_message(self, timeout_s: float) -> str:
+        """The next message; TimeoutError if none comes within `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while not self._messages:
+            self._read(deadline)
+        return self._messages.pop(0)
+
+    def messages(self, timeout_s: float) -> list[str]:
+        """Every message at hand, waiting up to `timeout_s` for one; [] if none came."""
+        if not self._messages:
+            with contextlib.suppress(TimeoutError):
+                self._read(time.monotonic() + timeout_s)
+        messages, self._messages = self._messages, []
+        return messages
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, InvalidState):
+            if self._protocol.state is State.OPEN:
+                self._protocol.send_close()
+                self._flush()
+        self.socket.close()
+
+    def _read(self, deadline: float) -> None:
+        """One read from the socket, what it brought parsed; raises on the connection's end."""
+        left = deadline - time.monotonic()
+        if left <= 0:  # a timeout of 0 would make the socket non-blocking, not time out
+            raise TimeoutError("no message in time")
+        self.socket.settimeout(left)
+        data = self.socket.recv(READ_BYTES)
+        if data:
+            self._protocol.receive_data(data)
+        else:
+            self._protocol.receive_eof()
+        for event in self._protocol.events_received():
+            if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                self._fragments.append(bytes(event.data))
+                if event.fin:
+                    self._messages.append(b"".join(self._fragments).decode())
+                    self._fragments = []
+        self._flush()  # pongs, and the answer to a close
+        if self._protocol.state is State.CLOSED:
+            raise ConnectionError(f"the WebSocket closed: {self._protocol.close_exc}")
+        if not data:
+            raise ConnectionError("the node closed the connection")
+
+    def _flush(self) -> None:
+        for chunk in self._protocol.data_to_send():
+            if chunk:
+                self.socket.sendall(chunk)
 
 
 def acknowledge_at_once(sock: socket.socket) -> None:

@@ -55,6 +55,7 @@ class TcpProxy:
             except OSError:
                 _close(client)
                 continue
+            upstream.settimeout(None)  # the connect's timeout, kept, cut a connection idle for 5 s
             with self._lock:
                 self._connections += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):

@@ -536,6 +536,13 @@ class Worker:
             "ready": self.ready,
             "executions": dict(self.executions),
             "sandboxRestarts": self.sandbox.restarts,
+            # The router's logs the node pushed (the requests known open without asking it).
+            "routerLogs": None
+            if self.open_requests is None
+            else {
+                "connected": self.open_requests.subscription.connected,
+                "received": self.open_requests.subscription.received,
+            },
             "agentsCached": len(self.code),
             "uptimeS": round(time.time() - self.started_at, 1),
         }
