@@ -69,9 +69,8 @@ def _header(w3: Web3, number: int) -> Header:
     )
 
 
-def test_a_new_head_on_top_of_the_cursor_is_read_by_its_hash_and_any_other_goes_the_long_way(
-    w3: Web3, deployment: Deployment, tmp_path: Path
-) -> None:
+def _caught_up(w3: Web3, deployment: Deployment, tmp_path: Path) -> tuple[RequestStore, ChainWatcher]:
+    """A store and a watcher that has read the chain so far (an agent registered to ask)."""
     router = deployment.contract(w3, "AgentRouter")
     if router.functions.agentCount().call() == 0:
         send(w3, Account.from_key(DEV_KEYS[0]), router.functions.registerAgent(CODE, 0, False))
@@ -79,6 +78,13 @@ def test_a_new_head_on_top_of_the_cursor_is_read_by_its_hash_and_any_other_goes_
     watcher = ChainWatcher(w3, router, store, deployment.start_block)
     while watcher.poll():
         pass
+    return store, watcher
+
+
+def test_a_new_head_on_top_of_the_cursor_is_read_by_its_hash_and_any_other_goes_the_long_way(
+    w3: Web3, deployment: Deployment, tmp_path: Path
+) -> None:
+    store, watcher = _caught_up(w3, deployment, tmp_path)
     earlier = store.counts()["pending"]
     ask(w3, deployment, b"on top")
     head = _header(w3, w3.eth.block_number)
@@ -109,13 +115,7 @@ def test_every_block_pushed_since_the_last_turn_is_read_in_one(
 ) -> None:
     """Blocks pushed while the watcher was busy are all read at its next turn: one left over
     waited for a later block's push, or for the poll interval (~30-200 ms of a request's way)."""
-    router = deployment.contract(w3, "AgentRouter")
-    if router.functions.agentCount().call() == 0:
-        send(w3, Account.from_key(DEV_KEYS[0]), router.functions.registerAgent(CODE, 0, False))
-    store = RequestStore(tmp_path / "bridge.sqlite")
-    watcher = ChainWatcher(w3, router, store, deployment.start_block)
-    while watcher.poll():
-        pass
+    store, watcher = _caught_up(w3, deployment, tmp_path)
     cursor = store.cursor()
     assert cursor is not None
     first = cursor.last_block_processed + 1
