@@ -198,6 +198,9 @@ class ExecuteStream:
             return 503, _detail(str(err))
         except ValueError as err:  # a result the cluster's key did not sign as it is
             return 422, _detail(str(err))
+        except Exception:
+            log.exception("execute stream: co-signing a batch of %d failed", len(body.results))
+            return 500, _detail("the worker failed to co-sign the batch")
         return 200, SignatureModel.of(signature).model_dump_json().encode()
 
 
