@@ -8,7 +8,7 @@ or epochs are independent even though they come from one master key. Key materia
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from eth_account import Account
 from nacl.public import PrivateKey
@@ -94,7 +94,6 @@ class AgentKeys:
         return bytes(PrivateKey(self.encryption_key).public_key)
 
 
-@lru_cache(maxsize=4096)  # asked for every run, for each epoch's key the worker holds: two HKDFs each
 def derive_agent_keys(cluster: ClusterKey, agent_id: int) -> AgentKeys:
     """Per-agent keys from the cluster key: any worker holding the cluster key derives them."""
     seed = cluster.signing_key + cluster.encryption_key

@@ -40,7 +40,8 @@ class EventDecoder:
         indexed = [i for i in event["inputs"] if i["indexed"]]
         data = [i for i in event["inputs"] if not i["indexed"]]
         lean_indexed = [_static_reader(i) for i in indexed]
-        lean_data = [_head_reader(i) for i in data]
+        head_bytes = _WORD * sum(len(i["components"]) if i["type"] == "tuple" else 1 for i in data)
+        lean_data = [_head_reader(i, head_bytes) for i in data]
         return cls(
             name=name,
             topic=bytes(event_abi_to_log_topic(event)),
@@ -105,9 +106,13 @@ def _word(data: bytes, offset: int) -> bytes:
 
 def _static_reader(item: dict[str, Any]) -> ValueReader | None:
     """A reader of one word for a static elementary type, or of a tuple of them, whose words
-    then follow each other; None for any other type."""
+    then follow each other; None for any other type (arrays, nested tuples: eth_abi's)."""
     kind: str = item["type"]
+    if kind.endswith("]"):
+        return None
     if kind == "tuple":
+        if any(c["type"] == "tuple" for c in item["components"]):
+            return None
         components = [(c["name"], _static_reader(c)) for c in item["components"]]
         fields = [(name, read) for name, read in components if read is not None]
         if len(fields) != len(components):
@@ -117,7 +122,7 @@ def _static_reader(item: dict[str, Any]) -> ValueReader | None:
             return {name: read(data, offset + i * _WORD) for i, (name, read) in enumerate(fields)}
 
         return read_tuple
-    if kind.startswith("uint"):
+    if kind.startswith("uint") and (kind[4:] == "" or kind[4:].isdigit()):
         limit = 1 << int(kind[4:] or 256)
 
         def read_uint(data: bytes, offset: int) -> int:
@@ -158,9 +163,10 @@ def _static_reader(item: dict[str, Any]) -> ValueReader | None:
     return None
 
 
-def _head_reader(item: dict[str, Any]) -> tuple[ValueReader, int] | None:
+def _head_reader(item: dict[str, Any], head_bytes: int) -> tuple[ValueReader, int] | None:
     """The reader of one argument in the data's head, and the words it takes there: a static
-    value in place; `bytes` or `string` by the offset of its tail. None for any other type."""
+    value in place; `bytes` or `string` by the offset of its tail, which lies past the head's
+    `head_bytes`. None for any other type."""
     static = _static_reader(item)
     if static is not None:
         return static, len(item["components"]) if item["type"] == "tuple" else 1
@@ -170,6 +176,8 @@ def _head_reader(item: dict[str, Any]) -> tuple[ValueReader, int] | None:
 
     def read_dynamic(data: bytes, offset: int) -> bytes | str:
         start = int.from_bytes(_word(data, offset), "big")
+        if start < head_bytes:
+            raise ValueError(f"the value's offset {start} points into the head's {head_bytes} bytes")
         length = int.from_bytes(_word(data, start), "big")
         end = start + _WORD + length
         padded = end + (-length % _WORD)

@@ -28,33 +28,41 @@ except ImportError:  # another pycryptodome layout: the slower path gives the sa
     ffi = None
 
 
-class _State(threading.local):
-    state: Any = None
-    out: Any = None
+class _States(threading.local):
+    """Each thread's idle keccak states, each with its output buffer. A hash takes one out for
+    its time, so one that interrupts it (a signal handler's) makes a state of its own."""
+
+    def __init__(self) -> None:
+        self.idle: list[tuple[Any, Any]] = []
 
 
-_local = _State()
+_states = _States()
+
+
+def _new_state() -> tuple[Any, Any]:
+    pointer = ffi.new("void **")
+    if _raw_keccak_lib.keccak_init(pointer, _KECCAK256_CAPACITY_BYTES, _KECCAK_ROUNDS):
+        raise RuntimeError("keccak state not made")
+    # keccak_destroy frees it when its thread's list goes, with the thread.
+    return ffi.gc(pointer[0], _raw_keccak_lib.keccak_destroy), ffi.new("uint8_t[32]")
 
 
 def keccak256(data: bytes | bytearray | memoryview) -> bytes:
     """keccak256 of `data`, as the EVM computes it."""
     if _raw_keccak_lib is None:
         return bytes(_eth_utils_keccak(bytes(data)))
-    local = _local
-    if local.state is None:
-        pointer = ffi.new("void **")
-        if _raw_keccak_lib.keccak_init(pointer, _KECCAK256_CAPACITY_BYTES, _KECCAK_ROUNDS):
-            raise RuntimeError("keccak state not made")
-        local.state, local.out = pointer[0], ffi.new("uint8_t[32]")  # kept for the thread's life
-    state, out = local.state, local.out
     if type(data) is not bytes:  # cffi passes bytes as they are, and nothing else
         data = bytes(data)
+    idle = _states.idle
+    state, out = idle.pop() if idle else _new_state()
     _raw_keccak_lib.keccak_reset(state)
     if _raw_keccak_lib.keccak_absorb(state, data, len(data)) or _raw_keccak_lib.keccak_digest(
         state, out, 32, _KECCAK_PADDING
     ):
         raise RuntimeError("keccak failed")
-    return bytes(ffi.buffer(out))
+    digest = bytes(ffi.buffer(out))
+    idle.append((state, out))
+    return digest
 
 
 @lru_cache(maxsize=4096)  # a stack sees few accounts: consumers, transmitters, its signers

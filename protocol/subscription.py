@@ -76,7 +76,7 @@ class Subscription:
             try:
                 self._follow()
                 delay = 0.5
-            except (OSError, TimeoutError, WebSocketException, ValueError, KeyError, TypeError) as err:
+            except (OSError, TimeoutError, WebSocketException, ValueError, KeyError, TypeError, RecursionError) as err:
                 self.error = f"{err.__class__.__name__}: {err}"
                 if self.connected or delay == 0.5:
                     log.warning("%s subscription at %s down: %s", self.params[0], self.url, err)
@@ -117,6 +117,7 @@ class WebSocket:
         self._protocol = protocol
         self._messages: list[str] = []
         self._fragments: list[bytes] = []
+        self._ended: ConnectionError | None = None
 
     @classmethod
     def open(cls, url: str, timeout_s: float) -> WebSocket:
@@ -175,6 +176,8 @@ class WebSocket:
 
     def _read(self, deadline: float) -> None:
         """One read from the socket, what it brought parsed; raises on the connection's end."""
+        if self._ended is not None:
+            raise self._ended
         left = deadline - time.monotonic()
         if left <= 0:  # a timeout of 0 would make the socket non-blocking, not time out
             raise TimeoutError("no message in time")
@@ -192,9 +195,16 @@ class WebSocket:
                     self._fragments = []
         self._flush()  # pongs, and the answer to a close
         if self._protocol.state is State.CLOSED:
-            raise ConnectionError(f"the WebSocket closed: {self._protocol.close_exc}")
-        if not data:
-            raise ConnectionError("the node closed the connection")
+            self._ended = ConnectionError(f"the WebSocket closed: {self._protocol.close_exc}")
+        elif self._protocol.state is State.CLOSING:
+            # The node closed it (our answer is sent), or sent what broke the protocol (our
+            # close is sent): nothing more will come, whether or not it ends the connection.
+            received, sent = self._protocol.close_rcvd, self._protocol.close_sent
+            self._ended = ConnectionError(f"the WebSocket is closing: received {received}, sent {sent}")
+        elif not data:
+            self._ended = ConnectionError("the node closed the connection")
+        if self._ended is not None and not self._messages:
+            raise self._ended  # else at the next read, once the messages before the end are taken
 
     def _flush(self) -> None:
         for chunk in self._protocol.data_to_send():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import threading
 
 from eth_utils.address import to_checksum_address
@@ -44,3 +45,24 @@ def test_checksum_address_is_eip55_from_bytes_or_hex() -> None:
     assert checksum_address(raw) == expected
     assert checksum_address("0x" + raw.hex()) == expected
     assert checksum_address(expected.lower()) == expected
+
+
+def test_a_hash_interrupted_by_a_signal_handler_that_hashes_is_still_right() -> None:
+    """A handler runs between the C calls of the hash it interrupts: it must not share its state."""
+    inner: list[bool] = []
+
+    def hashing_handler(_signum: int, _frame: object) -> None:
+        inner.append(keccak256(b"in the handler") == keccak(b"in the handler"))
+
+    previous = signal.signal(signal.SIGALRM, hashing_handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+    try:
+        data = [os.urandom(100) for _ in range(64)]
+        expected = [keccak(d) for d in data]
+        wrong = sum(keccak256(d) != e for _ in range(1500) for d, e in zip(data, expected, strict=True))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert inner, "the handler ran"
+    assert all(inner)
+    assert wrong == 0

@@ -342,6 +342,8 @@ def test_lean_log_decoding_is_eth_abis_for_every_router_event_and_as_strict(depl
         "a uint32 with its high bytes set": good[:at] + b"\x01" + good[at + 1 :],
         "an input past the end": good[:32] + len(good).to_bytes(32, "big") + good[64:],
         "an input's padding not zero": good[:-1] + b"\x01",
+        # the input's offset at callbackGasLimit's word, made 0: an empty input, were it allowed
+        "an input's offset into the head": good[:32] + at.to_bytes(32, "big") + bytes(32) + good[at + 32 :],
     }
     for what, bad in malformed.items():
         for decoder in (requested, replace(requested, lean_indexed=None, lean_data=None)):
@@ -352,3 +354,19 @@ def test_lean_log_decoding_is_eth_abis_for_every_router_event_and_as_strict(depl
             pytest.fail(f"{what}: decoded by {'eth_abi' if decoder.lean_data is None else 'the lean decoder'}")
     with pytest.raises(ValueError, match="no address"):
         requested.decode([*topics[:3], b"\x01" + bytes(topics[3][1:])], good)
+
+
+def test_events_of_types_the_lean_decoder_does_not_read_are_eth_abis() -> None:
+    """Arrays and nested tuples go to eth_abi, and decode as it does."""
+    inner = {
+        "name": "inner",
+        "type": "tuple",
+        "components": [{"name": "c", "type": "uint8"}, {"name": "d", "type": "uint8"}],
+    }
+    outer = {"name": "outer", "type": "tuple", "components": [{"name": "a", "type": "uint8"}, inner]}
+    numbers = {"name": "numbers", "type": "uint256[]", "indexed": False}
+    abi = [{"type": "event", "name": "Odd", "anonymous": False, "inputs": [{**outer, "indexed": False}, numbers]}]
+    decoder = EventDecoder.of(abi, "Odd")
+    assert decoder.lean_data is None
+    data = encode(["(uint8,(uint8,uint8))", "uint256[]"], [(1, (2, 3)), [4, 5]])
+    assert decoder.decode([decoder.topic], data) == {"outer": {"a": 1, "inner": {"c": 2, "d": 3}}, "numbers": (4, 5)}

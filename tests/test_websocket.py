@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -62,7 +66,7 @@ def test_a_closed_connection_raises_and_no_message_times_out() -> None:
         assert ws.next_message(timeout_s=5) == "last words"
         with pytest.raises(TimeoutError):
             ws.next_message(timeout_s=0.1)
-        with pytest.raises(ConnectionError, match="closed"):
+        with pytest.raises(ConnectionError, match="clos"):
             ws.next_message(timeout_s=5)
 
 
@@ -74,3 +78,62 @@ def test_what_is_no_websocket_server_is_refused_at_once() -> None:
         assert time.monotonic() - started < 2
     with pytest.raises(OSError):  # noqa: PT011 - nothing listens: connection refused
         WebSocket.open("ws://127.0.0.1:1", timeout_s=2)
+
+
+def _frame(opcode: int, payload: bytes, length: int | None = None) -> bytes:
+    """A server's frame (unmasked, final); `length` may claim more than the payload."""
+    size = len(payload) if length is None else length
+    head = bytes([0x80 | opcode, 127]) + struct.pack(">Q", size) if size >= 126 else bytes([0x80 | opcode, size])
+    return head + payload
+
+
+@contextmanager
+def _node_that_never_hangs_up(then_send: bytes) -> Iterator[str]:
+    """A WebSocket server that answers the handshake, sends `then_send` and holds the
+    connection open, whatever the client says."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        held.append(connection)
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += connection.recv(4096)
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())  # noqa: S324 - the protocol's
+        connection.sendall(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + then_send
+        )
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"ws://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        thread.join(timeout=5)
+        for sock in [*held, listener]:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    ("what", "then_send"),
+    [
+        ("a close frame", _frame(0x1, b"before the end") + _frame(0x8, struct.pack(">H", 1001) + b"going away")),
+        ("an oversized message", _frame(0x1, b"before the end") + _frame(0x1, b"x" * 10, length=2 * 1024 * 1024)),
+    ],
+)
+def test_a_node_that_ends_the_protocol_but_not_the_connection_is_left_at_once(what: str, then_send: bytes) -> None:
+    """Nothing more can come after a close, sent or received: the client says so rather than
+    waiting for the node to hang up, and hands over what came before it first."""
+    with _node_that_never_hangs_up(then_send) as url, WebSocket.open(url, timeout_s=5) as ws:
+        started = time.monotonic()
+        assert ws.next_message(timeout_s=5) == "before the end", what
+        with pytest.raises(ConnectionError, match="closing"):
+            ws.messages(timeout_s=5)
+        assert time.monotonic() - started < 2

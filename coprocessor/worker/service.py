@@ -62,6 +62,8 @@ log = logging.getLogger(__name__)
 
 # Signed answers kept so that a retry of a request gets the same answer instead of a new run.
 ANSWERS_KEPT = 20_000
+# Agent keys kept derived, over the epoch keys held; past this many they are derived afresh.
+MAX_DERIVED_KEYS = 4096
 
 
 class Worker:
@@ -108,6 +110,9 @@ class Worker:
         self._identity = PrivateKey.generate()
         # The current epoch's key first, then the previous one's (for requests sealed to it).
         self._keys: list[ClusterKey] = []
+        # Per-agent keys of the epoch keys held, by (epoch, agent): every run needs them, two
+        # HKDFs each. Emptied when the keys change, so a retired key's derivations go with it.
+        self._derived: dict[tuple[int, int], AgentKeys] = {}
         self.chain_epoch = 0
         self.store = store
         self.store_path = store_path
@@ -144,7 +149,7 @@ class Worker:
             if unknown or not keys:
                 reasons.append(f"{url}: gave keys for epochs {unknown} that the chain does not know")
                 continue
-            self._keys = keys
+            self._keys, self._derived = keys, {}
             metrics.WORKER_EPOCH.labels(str(self.chain_id)).set(keys[0].epoch)
             log.info("chain %d: provisioned with epoch %d by %s", self.chain_id, keys[0].epoch, url)
             return
@@ -394,7 +399,7 @@ class Worker:
     def _run(self, code: str, manifest: Manifest, commitment: RequestCommitment, raw_input: bytes) -> Execution:
         """Opens the input's sealed secrets and the owner's, applies the agent's manifest, runs it."""
         agent_id = commitment.agent_id
-        agent_keys = {k.epoch: derive_agent_keys(k, agent_id) for k in self._keys}
+        agent_keys = self._agent_keys_of(agent_id)
         try:
             input_, secrets = raw_input, self._owner_secrets(agent_id, agent_keys)
             if is_envelope(raw_input):
@@ -458,7 +463,7 @@ class Worker:
         try:
             code = self.code.get(code_hash)
             manifest = parse_manifest(code)
-            agent_keys = {k.epoch: derive_agent_keys(k, agent_id) for k in self._keys}
+            agent_keys = self._agent_keys_of(agent_id)
             secrets = self._owner_secrets(agent_id, agent_keys)
         except CodeNotFound as err:
             return {"hostError": str(err)}
@@ -474,6 +479,18 @@ class Worker:
             "context": context.to_wire(),
             "privateLogs": manifest.private_logs,
         }
+
+    def _agent_keys_of(self, agent_id: int) -> dict[int, AgentKeys]:
+        """The agent's keys under each epoch key this worker holds."""
+        keys, derived = self._keys, self._derived
+        if len(derived) > MAX_DERIVED_KEYS:
+            derived.clear()
+        found = {}
+        for key in keys:
+            if (key.epoch, agent_id) not in derived:
+                derived[(key.epoch, agent_id)] = derive_agent_keys(key, agent_id)
+            found[key.epoch] = derived[(key.epoch, agent_id)]
+        return found
 
     def _owner_secrets(self, agent_id: int, agent_keys: dict[int, AgentKeys]) -> dict[str, str]:
         stored = self.store.secrets(agent_id) if self.store is not None else None
