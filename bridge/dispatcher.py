@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.backoff import retry_delay
@@ -29,9 +30,6 @@ log = logging.getLogger(__name__)
 # request too: its result is ready when the bridge may deliver it (should the assignee not), and
 # while the assignee is alive, no worker time goes to results the chain will refuse.
 ASSIST_LEAD_S = 1.0
-# Runs a worker does side by side (its sandbox processes): a batch's timeout allows for its
-# requests running this many at a time, each up to its agent's wall time.
-WORKER_PARALLELISM = 2
 
 
 class Dispatcher:
@@ -132,11 +130,12 @@ class Dispatcher:
         self._pool.submit(self._dispatch, batch).add_done_callback(self._check)
 
     def _dispatch(self, batch: list[StoredRequest]) -> None:
+        left = dict(enumerate(batch))  # what has no answer yet, by its place in the batch
         try:
-            self._dispatch_once(batch)
+            self._dispatch_once(batch, left)
         except Exception as err:
             log.exception("the dispatcher failed on a batch of %d", len(batch))
-            for request in batch:
+            for request in left.values():
                 self._later(request, f"the bridge failed on it ({err.__class__.__name__}: {err})")
         finally:
             with self._running_lock:
@@ -149,44 +148,63 @@ class Dispatcher:
         with self._running_lock:
             return list(self._running)
 
-    def _dispatch_once(self, batch: list[StoredRequest]) -> None:
+    def _dispatch_once(self, batch: list[StoredRequest], left: dict[int, StoredRequest]) -> None:
+        """Runs the batch on a worker, each answer stored as it comes; what a worker leaves
+        unanswered (it failed, or went silent for the slowest agent's time) goes to the next."""
         bodies = [ExecuteRequest(commitment=CommitmentModel.of(r.commitment), input=to_hex(r.input)) for r in batch]
-        slowest = max(self.timeouts.for_code(r.commitment.code_hash) for r in batch)
-        timeout_s = slowest * math.ceil(len(batch) / WORKER_PARALLELISM)
+        timeout_s = max(self.timeouts.for_code(r.commitment.code_hash) for r in batch)
         errors: list[str] = []
         retryable, tried = True, set[str]()
-        while (client := self.workers.acquire(exclude=tried)) is not None:
+        while left and (client := self.workers.acquire(exclude=tried)) is not None:
             tried.add(client.url)
+            failure: WorkerError | None = None
             try:
-                items = client.execute_batch(bodies, timeout_s)
-            except WorkerError as err:
-                self.workers.release(client, ok=False)
-                errors.append(str(err))
-                retryable = retryable and err.retryable
-                log.warning("a batch of %d: %s; failing over", len(batch), err)
-                continue
-            except Exception as err:  # noqa: BLE001 - a worker answering nonsense has failed, as any other way
-                self.workers.release(client, ok=False)
-                errors.append(f"{client.url}: {err.__class__.__name__}: {err}")
-                retryable = False
-                continue
-            self.workers.release(client, ok=True)
-            self._record(batch, items, client)
+                failure = self._run_on(client, bodies, left, timeout_s)
+            finally:
+                self.workers.release(client, ok=failure is None)
+            if failure is not None:
+                errors.append(str(failure))
+                retryable = retryable and failure.retryable
+                log.warning("a batch of %d, %d unanswered: %s; failing over", len(batch), len(left), failure)
+        if not left:
             return
         if not errors:
             errors.append("every worker is busy or cooling down")
         kind = "no worker available" if retryable else "no worker could run it"
-        for request in batch:
+        for request in left.values():
             self._later(request, f"{kind}: {'; '.join(errors)}")
 
-    def _record(self, batch: list[StoredRequest], items: list[BatchItem], client: WorkerClient) -> None:
-        """Stores the batch's results in one transaction; what a worker could not answer is
-        tried again later (on whichever worker has room then)."""
-        executed = [(r, item.result) for r, item in zip(batch, items, strict=True) if item.result is not None]
+    def _run_on(
+        self, client: WorkerClient, bodies: list[ExecuteRequest], left: dict[int, StoredRequest], timeout_s: float
+    ) -> WorkerError | None:
+        """Runs what is `left` of a batch on `client`, storing its answers as they come (and
+        taking them out of `left`); what went wrong with the worker, if anything did. The
+        store's own failures are raised: they are not the worker's."""
+        places = list(left)
+        parts = client.execute_each([bodies[place] for place in places], timeout_s)
+        with closing(parts):
+            while True:
+                try:
+                    part = next(parts, None)
+                except WorkerError as err:
+                    return err
+                except Exception as err:  # noqa: BLE001 - a worker answering nonsense has failed, as any other way
+                    return WorkerError(f"{client.url}: {err.__class__.__name__}: {err}", status_code=502)
+                if part is None:
+                    return None
+                answered = [(places[i], item) for i, item in part]
+                self._record([(left[place], item) for place, item in answered], client)
+                for place, _ in answered:
+                    del left[place]
+
+    def _record(self, answered: list[tuple[StoredRequest, BatchItem]], client: WorkerClient) -> None:
+        """Stores results in one transaction; what a worker could not answer is tried again
+        later (on whichever worker has room then)."""
+        executed = [(r, item.result) for r, item in answered if item.result is not None]
         if executed and not self.deliver_now(executed):
             self.store.mark_executed([(request.request_id, result.model_dump()) for request, result in executed])
             self.on_executed()
-        for request, item in zip(batch, items, strict=True):
+        for request, item in answered:
             if item.result is None:
                 self._later(request, f"{client.url}: {item.status_code} {item.error}")
 

@@ -12,9 +12,11 @@ submitted again; the chain refuses a duplicate, which is recorded as such and no
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -26,7 +28,7 @@ from web3.contract import Contract
 from bridge.backoff import retry_delay
 from bridge.sender import SEND_ERRORS, Receipt, Sender, fetch_receipt
 from bridge.store import Delivery, RequestStore, StoredRequest, deliverable_now
-from bridge.worker_client import WorkerClient
+from bridge.worker_client import WorkerClient, WorkerError
 from bridge.workers import WorkerPool
 from protocol.calls import FunctionEncoder
 from protocol.events import EventDecoder
@@ -53,6 +55,8 @@ RETRY_BY_REEXECUTING = {NotProcessedReason.STALE_EPOCH, NotProcessedReason.INVAL
 # A batch co-signature is asked of the next worker too when the first has not answered in this
 # long; none is waited on longer than `cosign_timeout_s`.
 COSIGN_HEDGE_S = 0.25
+# Co-signing calls in flight per worker at most (fulfil transactions being prepared at once).
+COSIGNERS_PER_WORKER = 4
 
 Item = tuple[StoredRequest, ExecuteResponse]
 
@@ -107,7 +111,13 @@ class Submitter:
         self._fulfil_batch = FunctionEncoder.of(router.abi, "fulfillBatch")
         events = ("RequestFulfilled", "RequestNotProcessed", "ConsumerHasNoCode")
         self._decoders = {d.topic: d for d in (EventDecoder.of(router.abi, name) for name in events)}
-        self._cosigners = ThreadPoolExecutor(max_workers=max(1, len(workers.clients)), thread_name_prefix="cosign")
+        # Room for a hung worker's calls to run out their timeout while the others are asked:
+        # a co-signature never queues behind a call to a worker that will not answer.
+        self._cosigners = ThreadPoolExecutor(
+            max_workers=COSIGNERS_PER_WORKER * max(1, len(workers.clients)), thread_name_prefix="cosign"
+        )
+        self._cosigning: Counter[str] = Counter()  # calls in flight, by worker
+        self._cosigning_lock = threading.Lock()
 
     # -- after a restart ------------------------------------------------------------------------
 
@@ -264,15 +274,40 @@ class Submitter:
                     log.info("batch signature from %s failed: %s", client.url, err)
             return None
 
-        for client in self.workers.candidates():
-            future = self._cosigners.submit(client.sign_batch, responses, self.cosign_timeout_s)
-            pending[future] = client
-            if (signature := first_answer(COSIGN_HEDGE_S)) is not None:
-                return signature
-        while pending and (left := self.cosign_timeout_s - (time.monotonic() - started)) > 0:
-            if (signature := first_answer(left)) is not None:
-                return signature
-        return None
+        with self._cosigning_lock:
+            # A worker still silent on an earlier call is asked last, and not at all with its
+            # share of the threads taken: the others never wait behind it.
+            busy = dict(self._cosigning)
+        candidates = [c for c in self.workers.candidates() if busy.get(c.url, 0) < COSIGNERS_PER_WORKER]
+        candidates.sort(key=lambda c: busy.get(c.url, 0) > 0)
+        try:
+            for client in candidates:
+                with self._cosigning_lock:
+                    self._cosigning[client.url] += 1
+                future = self._cosigners.submit(client.sign_batch, responses, self.cosign_timeout_s)
+                future.add_done_callback(functools.partial(self._note_cosigner, client))
+                pending[future] = client
+                if (signature := first_answer(COSIGN_HEDGE_S)) is not None:
+                    return signature
+            while pending and (left := self.cosign_timeout_s - (time.monotonic() - started)) > 0:
+                if (signature := first_answer(left)) is not None:
+                    return signature
+            return None
+        finally:
+            for future in pending:
+                future.cancel()  # not begun: nobody waits for it any more
+
+    def _note_cosigner(self, client: WorkerClient, future: Future[CompactSignature]) -> None:
+        """A worker that did not answer a co-signing at all (hung, stopped, unreachable) rests
+        and is probed, as after a failed dispatch: it is asked first again, and given requests,
+        only once it answers. (A refusal is an answer: the worker is alive.)"""
+        with self._cosigning_lock:
+            self._cosigning[client.url] -= 1
+        if future.cancelled():
+            return
+        err = future.exception()
+        if isinstance(err, WorkerError) and err.status_code is None:
+            self.workers.mark_failed(client)
 
     def close(self) -> None:
         self._cosigners.shutdown(wait=False, cancel_futures=True)

@@ -8,8 +8,10 @@ idle chain's request takes), else by its HTTP API; everything else by HTTP.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
+from collections.abc import Generator
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -19,11 +21,12 @@ from pydantic import ValidationError
 from bridge.errors import BridgeError
 from bridge.worker_stream import StreamConnections
 from protocol.results import CompactSignature
-from protocol.stream import EXECUTE_BATCH, SIGN_BATCH
+from protocol.stream import EXECUTE_BATCH, EXECUTE_EACH, PART, SIGN_BATCH, STILL_RUNNING
 from protocol.wire import (
     BatchItem,
     ExecuteBatchRequest,
     ExecuteBatchResponse,
+    ExecuteEachPart,
     ExecuteRequest,
     ExecuteResponse,
     SignatureModel,
@@ -32,6 +35,8 @@ from protocol.wire import (
 )
 
 W = TypeVar("W", bound=Wire)
+# A batch's answers in parts, each with its place in the batch.
+Parts = Generator[list[tuple[int, BatchItem]], None, None]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,9 @@ def _answers(result: ExecuteResponse, request: ExecuteRequest) -> bool:
     )
 
 
+# Runs a worker does side by side (its sandbox processes): a batch by HTTP, answered whole, is
+# given its requests' time this many at a time.
+WORKER_PARALLELISM = 2
 # How long a worker found without an execute stream (or whose stream went away) is called by
 # HTTP before the bridge asks it again.
 STREAM_RECHECK_S = 10.0
@@ -115,10 +123,91 @@ class WorkerClient:
         if len(items) != len(requests):
             raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
         for request, item in zip(requests, items, strict=True):
-            if item.result is not None and not _answers(item.result, request):
-                # Filed under this request, it would wait for a delivery the chain refuses.
-                raise WorkerError(f"{self.url}: an answer to request {item.result.request_id} in another's place")
+            self._check_answer(request, item)
         return items
+
+    def execute_each(self, requests: list[ExecuteRequest], timeout_s: float) -> Parts:
+        """Each request's result, or why the worker could not give one, with its place in
+        `requests`, in parts as the worker has them: by the execute stream, where the worker
+        must answer or say it is still running at least every `timeout_s` (the slowest agent's
+        time to answer) and answer all within that time per request; by HTTP all at once,
+        within that time per request its processes run side by side. Raises WorkerError for
+        what it did not answer."""
+        answered: set[int] = set()
+        stream = self._stream_to_use()
+        if stream is not None:
+            try:
+                yield from self._each_streamed(stream, requests, timeout_s, answered)
+                return
+            except WorkerError as err:
+                if err.status_code != 400:
+                    raise
+                # A worker of an older release, whose stream has no such call: by HTTP.
+            except OSError as err:
+                # No proven connection, or the one in use broke: as in `_streamed`.
+                where = f"{self.url} (execute stream, port {stream.port})"
+                log.warning("%s: %s: %s; by HTTP for %.0f s", where, err.__class__.__name__, err, STREAM_RECHECK_S)
+                self._forget_stream(stream)
+        rest = [i for i in range(len(requests)) if i not in answered]
+        body = ExecuteBatchRequest(requests=[requests[i] for i in rest], chain_id=self.chain_id)
+        http_timeout_s = timeout_s * math.ceil(len(rest) / WORKER_PARALLELISM)
+        items = self._post("/v1/execute-batch", body, ExecuteBatchResponse, http_timeout_s).results
+        if len(items) != len(rest):
+            raise WorkerError(f"{self.url}: {len(items)} answers to {len(rest)} requests")
+        for place, item in zip(rest, items, strict=True):
+            self._check_answer(requests[place], item)
+        yield list(zip(rest, items, strict=True))
+
+    def _each_streamed(
+        self, stream: StreamConnections, requests: list[ExecuteRequest], timeout_s: float, answered: set[int]
+    ) -> Parts:
+        """`execute_each` by the stream; `answered` grows with each part handed on."""
+        where = f"{self.url} (execute stream, port {stream.port})"
+        payload = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id).model_dump_json().encode()
+        try:
+            parted = stream.call_in_parts(EXECUTE_EACH, payload, timeout_s, timeout_s * len(requests))
+        except TimeoutError as err:  # a proven connection, and no answer: the worker is slow or hung
+            raise WorkerError(f"{where}: no answer within {timeout_s:.1f} s") from err
+        try:
+            status, body = parted.first
+            while True:
+                if status == PART:
+                    part = self._part(where, requests, answered, body)
+                    answered.update(place for place, _ in part)
+                    yield part
+                    if len(answered) == len(requests):
+                        parted.finish()
+                        return
+                elif status != STILL_RUNNING:
+                    raise WorkerError(f"{where}: {status} {body[:200].decode(errors='replace')}", status)
+                try:
+                    status, body = parted.next(timeout_s)
+                except TimeoutError as err:
+                    left = len(requests) - len(answered)
+                    raise WorkerError(f"{where}: {left} of {len(requests)} unanswered in time") from err
+        finally:
+            parted.abandon()  # unless finished: what comes late must not be read as another call's
+
+    def _part(
+        self, where: str, requests: list[ExecuteRequest], answered: set[int], payload: bytes
+    ) -> list[tuple[int, BatchItem]]:
+        """A part's answers, checked whole before any is used: each of a request of the batch
+        not answered before, and of that request."""
+        try:
+            answers = ExecuteEachPart.model_validate_json(payload).answers
+        except ValidationError as err:
+            raise WorkerError(f"{where}: a part of another shape: {err}") from err
+        places = [answer.index for answer in answers]
+        if len(set(places)) != len(places) or any(p >= len(requests) or p in answered for p in places):
+            raise WorkerError(f"{where}: answers to places {places}, of {len(requests)} ({len(answered)} answered)")
+        for answer in answers:
+            self._check_answer(requests[answer.index], answer.item)
+        return [(answer.index, answer.item) for answer in answers]
+
+    def _check_answer(self, request: ExecuteRequest, item: BatchItem) -> None:
+        if item.result is not None and not _answers(item.result, request):
+            # Filed under this request, it would wait for a delivery the chain refuses.
+            raise WorkerError(f"{self.url}: an answer to request {item.result.request_id} in another's place")
 
     def _call(self, call: int, path: str, body: Wire, answer: type[W], timeout_s: float | None) -> W:
         """`body` by the stream's `call` if the worker has a stream to use, else by HTTP."""

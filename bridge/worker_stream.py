@@ -7,6 +7,7 @@ import hmac
 import json
 import socket
 import threading
+import time
 
 from protocol.stream import HELLO, NONCE_BYTES, PROOF, FrameError, new_nonce, proof, read_answer, send_call
 
@@ -62,9 +63,32 @@ class StreamConnections:
         except BaseException:
             connection.close()  # a late answer must never be read as the next call's
             raise
+        self._keep(connection)
+        return answer
+
+    def call_in_parts(self, call: int, payload: bytes, first_within_s: float, within_s: float) -> PartedCall:
+        """Sends a call answered in parts (EXECUTE_EACH) and reads its first part, due within
+        `first_within_s`; the rest are read from the `PartedCall`, all due within `within_s`. A
+        kept connection found closed before the first part is replaced once, as in `call`."""
+        deadline = time.monotonic() + within_s
+        with self._lock:
+            kept = self._idle.pop() if self._idle else None
+        if kept is not None:
+            parted = PartedCall(self, kept, deadline)
+            try:
+                parted.send(call, payload)
+                parted.first = parted.next(first_within_s)
+                return parted
+            except (FrameError, ConnectionError):
+                pass  # closed by the worker while kept
+        parted = PartedCall(self, self._connect(), deadline)
+        parted.send(call, payload)
+        parted.first = parted.next(first_within_s)
+        return parted
+
+    def _keep(self, connection: socket.socket) -> None:
         with self._lock:
             self._idle.append(connection)
-        return answer
 
     def _connect(self) -> socket.socket:
         try:
@@ -111,3 +135,47 @@ class StreamConnections:
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
+
+
+class PartedCall:
+    """A call answered in parts, on a connection of its own until `finish` gives it back for the
+    next call (after the last part) or `abandon` closes it (anything else: a late part must
+    never be read as the next call's)."""
+
+    def __init__(self, owner: StreamConnections, connection: socket.socket, deadline: float) -> None:
+        self._owner = owner
+        self._connection: socket.socket | None = connection
+        self._deadline = deadline
+        self.first: tuple[int, bytes] = (0, b"")
+
+    def send(self, call: int, payload: bytes) -> None:
+        try:
+            if self._connection is None:
+                raise FrameError("the call is over")
+            send_call(self._connection, call, payload)
+        except BaseException:
+            self.abandon()
+            raise
+
+    def next(self, within_s: float) -> tuple[int, bytes]:
+        """The next part's status and payload, due within `within_s` (and the call's time)."""
+        left = min(within_s, self._deadline - time.monotonic())
+        try:
+            if self._connection is None:
+                raise FrameError("the call is over")
+            if left <= 0:
+                raise TimeoutError("the call's time ran out")
+            return read_answer(self._connection, within_s=left)
+        except BaseException:
+            self.abandon()
+            raise
+
+    def finish(self) -> None:
+        if self._connection is not None:
+            self._owner._keep(self._connection)
+            self._connection = None
+
+    def abandon(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

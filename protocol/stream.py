@@ -25,6 +25,15 @@ Then EXECUTE_BATCH carries an `ExecuteBatchRequest` as JSON and its answer an
 `ExecuteBatchResponse` (status 200) or `{"detail": ...}` (any other status), exactly what
 `/v1/execute-batch` gives; SIGN_BATCH a `SignBatchRequest` and a `SignatureModel`, as
 `/v1/sign-batch`.
+
+EXECUTE_EACH carries an `ExecuteBatchRequest` too, but is answered in parts, each request's
+answer as soon as it is ready, so that one slow agent holds none of the others and a hung worker
+shows within one agent's time, not a whole batch's:
+
+    206  ExecuteEachPart    answers ready together ({"answers": [{"index": i, "item": ...}]})
+    102  (empty)            none ready for HEARTBEAT_S: the worker is alive, its runs go on
+    ...                     until every request of the batch has its answer
+    4xx/5xx {"detail": ...} the call ends; the answers sent before it stand
 """
 
 from __future__ import annotations
@@ -40,6 +49,14 @@ HELLO = 1
 EXECUTE_BATCH = 2
 PROOF = 3
 SIGN_BATCH = 4
+EXECUTE_EACH = 5
+
+# The statuses of EXECUTE_EACH's parts: answers, and a heartbeat.
+PART = 206
+STILL_RUNNING = 102
+# How often a worker with no answer ready says it is still running a batch; a peer hears from a
+# live worker at least this often, whatever its agents' time limits.
+HEARTBEAT_S = 1.0
 
 # A batch of the largest inputs with room to spare: a frame carrying more is refused before it is
 # read.

@@ -170,6 +170,20 @@ class ExecuteBatchResponse(Wire):
     results: list[BatchItem]
 
 
+class IndexedItem(Wire):
+    """A request's answer in a part of an execute-each answer: `index` is its place in the batch."""
+
+    index: Annotated[int, Field(ge=0, lt=MAX_EXECUTE_BATCH)]
+    item: BatchItem
+
+
+class ExecuteEachPart(Wire):
+    """The answers of a batch's requests that were ready together (the execute stream's
+    EXECUTE_EACH, protocol/stream.py)."""
+
+    answers: Annotated[list[IndexedItem], Field(min_length=1, max_length=MAX_EXECUTE_BATCH)]
+
+
 class SignBatchRequest(Wire):
     results: list[ExecuteResponse]
     chain_id: int | None = None

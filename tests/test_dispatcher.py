@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +16,7 @@ from web3 import Web3
 from bridge.agent_timeouts import AgentTimeouts
 from bridge.dispatcher import ASSIST_LEAD_S, Dispatcher
 from bridge.store import NewRequest, RequestStore
+from bridge.worker_client import WorkerError
 from bridge.workers import WorkerPool
 from protocol.wire import BatchItem
 from tests import samples
@@ -50,10 +53,11 @@ def test_a_worker_answering_nonsense_counts_as_its_failure_and_the_request_goes_
     store, request_id = _store_with_one_request(tmp_path)
     pool = WorkerPool(["http://127.0.0.1:1"])
 
-    def nonsense(*_: Any) -> Any:
+    def nonsense(*_: Any) -> Iterator[Any]:
         raise KeyError("no 'signature' in the answer")
+        yield
 
-    pool.clients[0].execute_batch = nonsense  # type: ignore[method-assign,assignment]
+    pool.clients[0].execute_each = nonsense  # type: ignore[method-assign,assignment]
     dispatcher = Dispatcher(store, pool, _timeouts())
     assert dispatcher.poll() == 1
     reason = _wait_for_state(store, request_id, "pending")
@@ -88,11 +92,12 @@ def test_another_operators_request_runs_only_as_its_window_is_about_to_end(tmp_p
     pool = WorkerPool(["http://127.0.0.1:1"])
     answer = threading.Event()
 
-    def held_worker(*_: Any) -> Any:
+    def held_worker(*_: Any) -> Iterator[Any]:
         answer.wait(10)
         raise KeyError("released")
+        yield
 
-    pool.clients[0].execute_batch = held_worker  # type: ignore[method-assign,assignment]
+    pool.clients[0].execute_each = held_worker  # type: ignore[method-assign,assignment]
     dispatcher = Dispatcher(store, pool, _timeouts(), transmitter=me)
     assert store.due("pending", (me, -ASSIST_LEAD_S))[0] == 2
     assert dispatcher.poll() == 2
@@ -110,12 +115,12 @@ def test_a_block_s_new_requests_are_taken_as_they_are_stored_when_there_is_room(
     calls: list[list[int]] = []
     answered = threading.Event()
 
-    def worker(requests: list[Any], *_: Any) -> Any:
+    def worker(requests: list[Any], *_: Any) -> Iterator[Any]:
         calls.append([r.commitment.to_commitment().request_id for r in requests])
         answered.wait(10)
-        return [BatchItem(status_code=503, error="not now") for _ in requests]
+        yield [(n, BatchItem(status_code=503, error="not now")) for n in range(len(requests))]
 
-    pool.clients[0].execute_batch = worker  # type: ignore[method-assign,assignment]
+    pool.clients[0].execute_each = worker  # type: ignore[method-assign,assignment]
     dispatcher = Dispatcher(store, pool, _timeouts(), concurrency=1, batch_size=2)
     found = [NewRequest(c.request_id, c, INPUT, "0xab", time.time()) for c in map(_numbered, range(3))]
 
@@ -146,3 +151,40 @@ def test_a_block_s_new_requests_are_taken_as_they_are_stored_when_there_is_room(
 
 def _numbered(n: int) -> Any:
     return samples.commitment(INPUT, nonce=n)
+
+
+def test_answers_are_stored_as_they_come_and_only_the_unanswered_go_to_the_next_worker(tmp_path: Path) -> None:
+    """A worker that answers part of a batch and then fails (or goes silent past the agents'
+    time) costs the answered nothing: the next worker gets only the rest."""
+    store = RequestStore(tmp_path / "bridge.sqlite", owner="0xme")
+    found = [NewRequest(c.request_id, c, INPUT, "0xab", time.time()) for c in map(_numbered, range(3))]
+    pool = WorkerPool(["http://127.0.0.1:1", "http://127.0.0.1:2"])
+    asked: dict[str, list[int]] = {}
+    stored_before_failing: list[str] = []
+
+    def worker(url: str) -> Any:
+        def execute_each(requests: list[Any], timeout_s: float) -> Iterator[Any]:
+            asked[url] = [r.commitment.to_commitment().request_id for r in requests]
+            if url.endswith(":1") and len(requests) == 3:
+                yield [(1, BatchItem(status_code=409, error="not open"))]
+                stored_before_failing.append(store.get(found[1].request_id).state)  # type: ignore[union-attr]
+                raise WorkerError(f"{url}: 2 of 3 unanswered in time")
+            yield [(n, BatchItem(status_code=503, error=f"{url}: later")) for n in range(len(requests))]
+
+        return execute_each
+
+    for client in pool.clients:
+        client.execute_each = worker(client.url)  # type: ignore[method-assign]
+    pool._order = itertools.cycle([0])  # the first worker is asked first
+    dispatcher = Dispatcher(store, pool, _timeouts(), batch_size=3)
+    assert dispatcher.claim_new(found) == found
+    dispatcher.dispatch_claimed(store.record_blocks(found, [], 1, 1, claim={r.request_id for r in found}).claimed)
+    for request in found:
+        _wait_for_state(store, request.request_id, "pending")
+    dispatcher.close()
+    assert asked["http://127.0.0.1:1"] == [r.request_id for r in found]
+    assert asked["http://127.0.0.1:2"] == [found[0].request_id, found[2].request_id], "only the unanswered"
+    assert stored_before_failing == ["pending"], "the answer was stored before the worker failed"
+    assert "409 not open" in _wait_for_state(store, found[1].request_id, "pending")
+    assert pool.health()["http://127.0.0.1:1"]["failuresInARow"] == 1
+    assert pool.health()["http://127.0.0.1:2"]["failuresInARow"] == 0

@@ -14,6 +14,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from bridge.worker_client import WorkerClient, WorkerError
 from bridge.worker_stream import NotTheWorker, StreamConnections, StreamRefused
 from coprocessor.errors import WrongChain
 from coprocessor.worker import stream as worker_stream
+from coprocessor.worker.parts import in_parts
 from coprocessor.worker.stream import ExecuteStream
 from protocol.results import CompactSignature
 from protocol.stream import (
@@ -44,6 +46,7 @@ from protocol.wire import (
     ExecuteBatchResponse,
     ExecuteRequest,
     ExecuteResponse,
+    IndexedItem,
     SignatureModel,
 )
 from tests.http_fixtures import fake_api
@@ -82,6 +85,26 @@ class Chains:
         return ExecuteBatchResponse(
             results=[BatchItem(status_code=409, error=f"not open: {r.input}") for r in body.requests]
         )
+
+    def execute_each(self, body: ExecuteBatchRequest, heartbeat_s: float) -> Iterator[list[IndexedItem]]:
+        """As `execute_batch`, in parts as the worker's own (`in_parts`): an input `sleep:S` runs
+        S seconds, `mute:S` keeps the worker silent S seconds before anything."""
+        if body.chain_id == 999:
+            raise WrongChain("this worker serves chains [31337]: not 999")
+        self.batches += 1
+        inputs = [bytes.fromhex(r.input[2:]).decode() for r in body.requests]
+        for text in inputs:
+            if text.startswith("mute:"):
+                time.sleep(float(text[5:]))
+
+        def run(text: str) -> BatchItem:
+            if text.startswith("sleep:"):
+                time.sleep(float(text[6:]))
+            return BatchItem(status_code=409, error=f"not open: {text}")
+
+        with ThreadPoolExecutor(max_workers=len(inputs)) as runs:
+            for part in in_parts(runs, run, inputs, heartbeat_s):
+                yield [IndexedItem(index=place, item=item) for place, item in part]
 
 
 @pytest.fixture
@@ -452,4 +475,103 @@ def test_a_worker_whose_stream_has_no_co_signing_co_signs_by_http(
         client._stream = StreamConnections("127.0.0.1", stream.port, TOKEN, connect_timeout_s=5)
         assert client.sign_batch([_answer("0x01")], timeout_s=5).epoch == 7
         assert client._stream is not None, "the stream still carries execute batches"
+        client.close()
+
+
+def _requests(*inputs: str) -> list[ExecuteRequest]:
+    return [
+        ExecuteRequest(commitment=CommitmentModel.of(commitment(i.encode())), input="0x" + i.encode().hex())
+        for i in inputs
+    ]
+
+
+def _stream_client(stream: ExecuteStream) -> WorkerClient:
+    client = WorkerClient("http://127.0.0.1:1", token=TOKEN)
+    client._stream = StreamConnections("127.0.0.1", stream.port, TOKEN, connect_timeout_s=5)
+    return client
+
+
+def test_a_batch_is_answered_in_parts_so_a_slow_request_holds_none_of_the_others(stream: ExecuteStream) -> None:
+    client = _stream_client(stream)
+    started, parts = time.monotonic(), []
+    for part in client.execute_each(_requests("a", "sleep:1.0", "b"), timeout_s=5):
+        parts.append((time.monotonic() - started, sorted(place for place, _ in part)))
+    assert [places for _, places in parts] == [[0, 2], [1]]
+    assert parts[0][0] < 0.5, "the fast ones came at once"
+    assert parts[1][0] >= 1.0
+    assert client._stream is not None
+    assert len(client._stream._idle) == 1, "the connection is kept for the next call"
+    [[(place, item)]] = list(client.execute_each(_requests("c"), timeout_s=5))
+    assert (place, item.error) == (0, "not open: c")
+    client.close()
+
+
+def test_a_worker_that_runs_long_says_so_and_one_gone_silent_fails_within_the_agents_time(
+    stream: ExecuteStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run longer than the timeout is fine while the worker says it is still running; a
+    worker that says nothing (hung, stopped) fails within one timeout, not a batch's, and what
+    it answered before stands."""
+    monkeypatch.setattr(worker_stream, "HEARTBEAT_S", 0.1)
+    client = _stream_client(stream)
+    parts = list(client.execute_each(_requests("a", "sleep:1.2", "b", "c"), timeout_s=0.5))
+    assert sorted(place for part in parts for place, _ in part) == [0, 1, 2, 3]
+
+    def answered_before_failing(*inputs: str) -> list[int]:
+        answered: list[int] = []
+        with contextlib.suppress(WorkerError):
+            for part in client.execute_each(_requests(*inputs), timeout_s=0.5):
+                answered.extend(place for place, _ in part)
+            raise AssertionError("no failure")
+        return answered
+
+    started = time.monotonic()
+    assert answered_before_failing("mute:2", "a") == []
+    assert time.monotonic() - started < 1.0, "one timeout, not two requests' worth"
+    client.close()
+
+
+class Malformed(Chains):
+    """Answers the first request, then its part breaks the protocol in the way named."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+
+    def execute_each(self, body: ExecuteBatchRequest, heartbeat_s: float) -> Iterator[list[IndexedItem]]:
+        refused = BatchItem(status_code=409, error="not open")
+        yield [IndexedItem(index=0, item=refused)]
+        if self.how == "twice":
+            yield [IndexedItem(index=0, item=refused)]
+        elif self.how == "beyond the batch":
+            yield [IndexedItem(index=5, item=refused)]
+        else:
+            yield [IndexedItem(index=1, item=Shuffled().execute_batch(body).results[1])]  # request 0's
+
+
+@pytest.mark.parametrize("how", ["twice", "beyond the batch", "in another's place"])
+def test_a_part_that_breaks_the_protocol_is_the_workers_failure(how: str) -> None:
+    with ExecuteStream(Malformed(how), TOKEN, "127.0.0.1") as stream:  # type: ignore[arg-type]
+        client = _stream_client(stream)
+        answered: list[int] = []
+        parts = client.execute_each(_requests("a", "b"), timeout_s=5)
+        answered.extend(place for place, _ in next(parts))
+        with pytest.raises(WorkerError, match=r"answers to places|in another's place"):
+            next(parts)
+        assert answered == [0]
+        assert client._stream is not None
+        assert client._stream._idle == [], "a broken call's connection is not kept"
+        client.close()
+
+
+def test_a_worker_whose_stream_answers_only_whole_batches_gets_them_by_http(
+    stream: ExecuteStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_stream, "EXECUTE_EACH", 99)  # as a worker of an older release
+    with fake_api() as api:
+        api.routes["/v1/execute-batch"] = lambda *_: (200, {"results": [{"status_code": 409, "error": "by http"}] * 2})
+        client = WorkerClient(api.url, token=TOKEN)
+        client._stream = StreamConnections("127.0.0.1", stream.port, TOKEN, connect_timeout_s=5)
+        [part] = list(client.execute_each(_requests("a", "b"), timeout_s=5))
+        assert [(place, item.error) for place, item in part] == [(0, "by http"), (1, "by http")]
         client.close()

@@ -3,6 +3,7 @@ batches (a real store, a real anvil, the submitter's own transactions)."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,10 +16,11 @@ from web3 import Web3
 from bridge.sender import Sender
 from bridge.store import NewRequest, RequestStore, StoredRequest
 from bridge.submitter import Submitter
+from bridge.worker_client import WorkerError
 from bridge.workers import WorkerPool
 from enclave.anvil import DEV_KEYS
 from protocol.deployment import Deployment
-from protocol.results import AgentResult, RequestCommitment, Status, sign_result
+from protocol.results import AgentResult, CompactSignature, RequestCommitment, Status, sign_result
 from protocol.wire import CommitmentModel, ExecuteResponse, SignatureModel, to_hex
 from tests import samples
 
@@ -106,3 +108,49 @@ def test_a_result_the_submitter_must_not_send_yet_is_left_to_it(
     assert not submitter.deliver_now(pair[:1]), "delivery held"
     assert sender.in_flight() == 0
     assert len(store.list_in("dispatched")) == 3, "nothing of them recorded"
+
+
+def test_a_worker_that_does_not_co_sign_rests_and_never_delays_the_others(
+    w3: Web3, deployment: Deployment, tmp_path: Path
+) -> None:
+    """A stopped worker still counted healthy is asked first once: the next worker is asked a
+    quarter of a second later, the stopped one is asked no more while its call hangs, and once
+    the call times out it rests (and gets no requests) until a probe finds it back."""
+    store = RequestStore(tmp_path / "bridge.sqlite", owner=TRANSMITTER.address.lower())
+    sender = Sender(w3, TRANSMITTER)
+    pool = WorkerPool(["http://127.0.0.1:1", "http://127.0.0.1:2"])
+    pool._order = itertools.cycle([0])
+    stopped, healthy = pool.clients
+    asked: list[str] = []
+
+    def hangs(results: list[ExecuteResponse], timeout_s: float) -> CompactSignature:
+        asked.append("stopped")
+        time.sleep(timeout_s)
+        raise WorkerError(f"{stopped.url} (execute stream): no answer within {timeout_s:.1f} s")
+
+    def signs(results: list[ExecuteResponse], timeout_s: float) -> CompactSignature:
+        asked.append("healthy")
+        return CompactSignature(epoch=1, r=b"\x01" * 32, vs=b"\x02" * 32)
+
+    stopped.sign_batch = hangs  # type: ignore[method-assign,assignment]
+    healthy.sign_batch = signs  # type: ignore[method-assign,assignment]
+    submitter = Submitter(w3, deployment.contract(w3, "AgentRouter"), sender, store, pool, cosign_timeout_s=1.5)
+    try:
+        started = time.monotonic()
+        signatures = [submitter._cosign([]) for _ in range(8)]
+        elapsed = time.monotonic() - started
+        assert all(s is not None for s in signatures)
+        assert asked[:2] == ["stopped", "healthy"]
+        assert asked[2:] == ["healthy"] * 7, "the stopped worker is not asked while its call hangs"
+        assert elapsed < 0.25 * 2 + 0.5, f"{elapsed:.2f} s for 8 co-signatures"
+        assert pool.candidates()[0] is stopped, "not known failed before its call times out"
+        deadline = time.monotonic() + 5
+        while pool.health()[stopped.url]["up"]:
+            assert time.monotonic() < deadline, "the silent worker was never marked failed"
+            time.sleep(0.05)
+        assert pool.candidates()[0] is healthy
+        assert pool.acquire() is healthy, "it gets no requests while it rests"
+    finally:
+        submitter.close()
+        sender.close()
+        store.close()

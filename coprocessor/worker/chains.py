@@ -3,9 +3,11 @@ the execute stream) answer the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 from coprocessor.errors import CodeNotFound, CoprocessorError, HostUnavailable, NotReady, RequestRefused, WrongChain
 from coprocessor.worker.service import Worker
-from protocol.wire import BatchItem, ExecuteBatchRequest, ExecuteBatchResponse
+from protocol.wire import BatchItem, ExecuteBatchRequest, ExecuteBatchResponse, ExecuteResponse, IndexedItem
 
 
 class ServedChains:
@@ -28,14 +30,18 @@ class ServedChains:
     def execute_batch(self, body: ExecuteBatchRequest) -> ExecuteBatchResponse:
         """Each request of the batch answered as alone: its result, or why not (as a status)."""
         answers = self.worker_for(body.chain_id).execute_batch(body.requests)
-        return ExecuteBatchResponse(
-            results=[
-                BatchItem(status_code=status_of(answer), error=str(answer))
-                if isinstance(answer, CoprocessorError)
-                else BatchItem(result=answer)
-                for answer in answers
-            ]
-        )
+        return ExecuteBatchResponse(results=[_item(answer) for answer in answers])
+
+    def execute_each(self, body: ExecuteBatchRequest, heartbeat_s: float) -> Generator[list[IndexedItem], None, None]:
+        """The batch's answers as they are ready (`Worker.execute_each`), as batch items."""
+        for part in self.worker_for(body.chain_id).execute_each(body.requests, heartbeat_s):
+            yield [IndexedItem(index=index, item=_item(answer)) for index, answer in part]
+
+
+def _item(answer: ExecuteResponse | CoprocessorError) -> BatchItem:
+    if isinstance(answer, CoprocessorError):
+        return BatchItem(status_code=status_of(answer), error=str(answer))
+    return BatchItem(result=answer)
 
 
 def status_of(err: CoprocessorError) -> int:

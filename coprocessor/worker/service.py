@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from coprocessor.runtime.engine import with_output_types
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.worker.code import CodeStore
 from coprocessor.worker.open_requests import OpenRequests
+from coprocessor.worker.parts import PART_EVERY_S, in_parts
 from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment
 from protocol.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
@@ -204,21 +206,38 @@ class Worker:
         asked of the chain in one round trip, and they run side by side on the sandbox's
         processes. (One request per HTTP call cost the bridge and the worker more CPU than the
         agent's run itself.)"""
-        commitments = [request.commitment.to_commitment() for request in requests]
-        verdicts = self._open_many(commitments)
-
-        def one(
-            item: tuple[ExecuteRequest, RequestCommitment, CoprocessorError | None],
-        ) -> ExecuteResponse | CoprocessorError:
-            try:
-                return self._answer(*item)
-            except CoprocessorError as err:
-                return err
-
-        items = list(zip(requests, commitments, verdicts, strict=True))
+        items = self._checked(requests)
         if len(items) == 1:  # no hop to another thread for a batch of one (an idle chain's)
-            return [one(items[0])]
-        return list(self._batch_runs.map(one, items))
+            return [self._answer_or_refusal(items[0])]
+        return list(self._batch_runs.map(self._answer_or_refusal, items))
+
+    def execute_each(
+        self, requests: list[ExecuteRequest], heartbeat_s: float, part_every_s: float = PART_EVERY_S
+    ) -> Generator[list[tuple[int, ExecuteResponse | CoprocessorError]], None, None]:
+        """As `execute_batch`, but yields the answers as they are ready, with their places in
+        the batch: those ready within `part_every_s` of each other together (a fast batch is one
+        part), and an empty part after each `heartbeat_s` in which none was. Runs not yet begun
+        when the caller stops listening are not run."""
+        items = self._checked(requests)
+        if len(items) == 1:
+            yield [(0, self._answer_or_refusal(items[0]))]
+            return
+        yield from in_parts(self._batch_runs, self._answer_or_refusal, items, heartbeat_s, part_every_s)
+
+    def _checked(
+        self, requests: list[ExecuteRequest]
+    ) -> list[tuple[ExecuteRequest, RequestCommitment, CoprocessorError | None]]:
+        """Each request with its commitment and what the chain says of it (None: open)."""
+        commitments = [request.commitment.to_commitment() for request in requests]
+        return list(zip(requests, commitments, self._open_many(commitments), strict=True))
+
+    def _answer_or_refusal(
+        self, item: tuple[ExecuteRequest, RequestCommitment, CoprocessorError | None]
+    ) -> ExecuteResponse | CoprocessorError:
+        try:
+            return self._answer(*item)
+        except CoprocessorError as err:
+            return err
 
     def execute(self, request: ExecuteRequest) -> ExecuteResponse:
         """One request: a batch of one, its refusal raised."""

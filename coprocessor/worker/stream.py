@@ -26,18 +26,22 @@ from coprocessor.errors import NotReady, WrongChain
 from coprocessor.worker.chains import ServedChains, status_of
 from protocol.stream import (
     EXECUTE_BATCH,
+    EXECUTE_EACH,
     HANDSHAKE_FRAME_BYTES,
+    HEARTBEAT_S,
     HELLO,
     NONCE_BYTES,
+    PART,
     PROOF,
     SIGN_BATCH,
+    STILL_RUNNING,
     FrameError,
     new_nonce,
     proof,
     read_call,
     send_answer,
 )
-from protocol.wire import ExecuteBatchRequest, SignatureModel, SignBatchRequest
+from protocol.wire import ExecuteBatchRequest, ExecuteEachPart, SignatureModel, SignBatchRequest
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +166,10 @@ class ExecuteStream:
             connection.settimeout(IDLE_TIMEOUT_S)
             while not self._stopping.is_set():
                 call, payload = read_call(connection)
-                send_answer(connection, *self._answer(call, payload))
+                if call == EXECUTE_EACH:
+                    self._execute_each(connection, payload)
+                else:
+                    send_answer(connection, *self._answer(call, payload))
         finally:
             self._room.release()
 
@@ -182,6 +189,35 @@ class ExecuteStream:
         except Exception:
             log.exception("execute stream: a batch of %d failed", len(body.requests))
             return 500, _detail("the worker failed on the batch")
+
+    def _execute_each(self, connection: socket.socket, payload: bytes) -> None:
+        """Answers a batch in parts, each request's answer as it is ready (protocol/stream.py);
+        a peer gone meanwhile ends it (the runs not begun are not run)."""
+        try:
+            body = ExecuteBatchRequest.model_validate_json(payload)
+        except ValidationError as err:
+            send_answer(connection, 422, _detail(f"not an execute-batch request: {err.error_count()} errors"))
+            return
+        parts = self.chains.execute_each(body, HEARTBEAT_S)
+        try:
+            while True:
+                try:
+                    part = next(parts, None)
+                except WrongChain as err:
+                    send_answer(connection, status_of(err), _detail(str(err)))
+                    return
+                except Exception:
+                    log.exception("execute stream: a batch of %d failed", len(body.requests))
+                    send_answer(connection, 500, _detail("the worker failed on the batch"))
+                    return
+                if part is None:
+                    return
+                if part:
+                    send_answer(connection, PART, ExecuteEachPart(answers=part).model_dump_json().encode())
+                else:
+                    send_answer(connection, STILL_RUNNING, b"")
+        finally:
+            parts.close()  # a peer gone mid-batch: the runs not begun are not run
 
     def _co_sign(self, payload: bytes) -> tuple[int, bytes]:
         """As `/v1/sign-batch`: under load a fulfil transaction's co-signature by HTTP cost
