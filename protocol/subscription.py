@@ -27,7 +27,13 @@ from websockets.uri import parse_uri
 
 log = logging.getLogger(__name__)
 
-RECONNECT_MAX_S = 30.0
+RECONNECT_MAX_S = 5.0
+# A quiet chain pushes nothing: after this long without a word from the node it is pinged, and a
+# node that then says nothing (not even its pong) by SILENT_AFTER_S is left for a reconnect. A
+# half-open connection (a stalled proxy, a frozen node) would otherwise look connected forever,
+# while every push it should bring is silently missed.
+KEEPALIVE_S = 2.0
+SILENT_AFTER_S = 5.0
 # A pushed block header or log is a few KiB; a message past this closes the connection.
 MAX_MESSAGE_BYTES = 1024 * 1024
 READ_BYTES = 256 * 1024
@@ -96,13 +102,23 @@ class Subscription:
             log.info("following %s at %s", self.params[0], self.url)
             acknowledge_at_once(ws.socket)
             while not self._stop.is_set():
-                messages = ws.messages(timeout_s=1.0)  # none from a quiet chain: look at the stop flag
+                # None from a quiet chain: look at the stop flag, and at whether the node is there.
+                messages = ws.messages(timeout_s=min(1.0, KEEPALIVE_S))
                 if messages:
                     acknowledge_at_once(ws.socket)
                 for message in messages:
                     result = json.loads(message)["params"]["result"]
                     self.received += 1
                     self.on_result(result)
+                self._keep_alive(ws)
+
+    @staticmethod
+    def _keep_alive(ws: WebSocket) -> None:
+        quiet_s = time.monotonic() - ws.heard_at
+        if quiet_s >= SILENT_AFTER_S:
+            raise TimeoutError(f"the node said nothing for {quiet_s:.1f} s, not even to a ping")
+        if quiet_s >= KEEPALIVE_S and not ws.pinged_since_heard:
+            ws.ping()
 
 
 class WebSocket:
@@ -118,6 +134,10 @@ class WebSocket:
         self._messages: list[str] = []
         self._fragments: list[bytes] = []
         self._ended: ConnectionError | None = None
+        # When the node last sent anything (a message, a pong, a ping), and whether it has been
+        # pinged since.
+        self.heard_at = time.monotonic()
+        self.pinged_since_heard = False
 
     @classmethod
     def open(cls, url: str, timeout_s: float) -> WebSocket:
@@ -152,6 +172,12 @@ class WebSocket:
         self._protocol.send_text(text.encode())
         self._flush()
 
+    def ping(self) -> None:
+        """A ping; its pong, as anything else the node sends, moves `heard_at`."""
+        self._protocol.send_ping(b"")
+        self._flush()
+        self.pinged_since_heard = True
+
     def next_message(self, timeout_s: float) -> str:
         """The next message; TimeoutError if none comes within `timeout_s`."""
         deadline = time.monotonic() + timeout_s
@@ -184,6 +210,7 @@ class WebSocket:
         self.socket.settimeout(left)
         data = self.socket.recv(READ_BYTES)
         if data:
+            self.heard_at, self.pinged_since_heard = time.monotonic(), False
             self._protocol.receive_data(data)
         else:
             self._protocol.receive_eof()

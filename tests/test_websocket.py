@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import socket
 import struct
@@ -12,10 +13,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.server import ServerConnection, serve
 
-from protocol.subscription import WebSocket
+from protocol import subscription
+from protocol.subscription import Subscription, WebSocket
 from tests.http_fixtures import fake_api
 
 
@@ -137,3 +139,56 @@ def test_a_node_that_ends_the_protocol_but_not_the_connection_is_left_at_once(wh
         with pytest.raises(ConnectionError, match="closing"):
             ws.messages(timeout_s=5)
         assert time.monotonic() - started < 2
+
+
+SUBSCRIBED = _frame(0x1, b'{"jsonrpc": "2.0", "id": 1, "result": "0x1"}')
+
+
+def _follow(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Subscription, list[float]]:
+    """A subscription at `url` with a keep-alive of a fraction of a second; the times it went down."""
+    monkeypatch.setattr(subscription, "KEEPALIVE_S", 0.3)
+    monkeypatch.setattr(subscription, "SILENT_AFTER_S", 0.8)
+    downs: list[float] = []
+    followed = Subscription(
+        url, ["newHeads"], lambda _: None, timeout_s=5, on_down=lambda: downs.append(time.monotonic())
+    )
+    return followed.start(), downs
+
+
+def test_a_node_that_goes_silent_without_closing_is_left_for_a_reconnect(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A half-open connection (a stalled proxy, a frozen node) answers no ping: the subscription
+    says it is down, so that what relied on its pushes asks the node instead."""
+    with _node_that_never_hangs_up(SUBSCRIBED) as url:
+        followed, downs = _follow(url, monkeypatch)
+        try:
+            deadline = time.monotonic() + 5
+            while not followed.connected:
+                assert time.monotonic() < deadline, f"never subscribed: {followed.error}"
+                time.sleep(0.02)
+            connected_at = time.monotonic()
+            while not downs:
+                assert time.monotonic() < deadline, "a silent node kept the subscription 'connected'"
+                time.sleep(0.02)
+            assert downs[0] - connected_at < 0.8 + 1.0 + 0.5
+            assert not followed.connected
+            assert "said nothing" in (followed.error or "")
+        finally:
+            followed.stop()
+
+
+def test_a_node_that_answers_pings_keeps_a_quiet_subscription(monkeypatch: pytest.MonkeyPatch) -> None:
+    def node(connection: ServerConnection) -> None:  # websockets answers pings by itself
+        connection.recv(timeout=5)
+        connection.send('{"jsonrpc": "2.0", "id": 1, "result": "0x1"}')
+        with contextlib.suppress(ConnectionClosed):
+            connection.recv(timeout=10)  # quiet, until the client leaves
+
+    with _server(node) as url:
+        followed, downs = _follow(url, monkeypatch)
+        try:
+            time.sleep(2.5)  # three times the silence allowed
+            assert followed.connected
+            assert downs == []
+            assert followed.error is None
+        finally:
+            followed.stop()
