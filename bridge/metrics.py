@@ -30,7 +30,7 @@ class StoreCollector(Collector):
     def __init__(
         self,
         store: RequestStore,
-        epoch: Callable[[], int],
+        epoch: Callable[[], int | None],
         failing: Callable[[], dict[str, str]],
         workers: Callable[[], dict[str, dict[str, Any]]],
     ) -> None:
@@ -63,11 +63,10 @@ class StoreCollector(Collector):
         for url, health in self.workers().items():
             up.add_metric([url], 1.0 if health.get("up") else 0.0)
         yield up
-        # Asked last: the one gauge that needs the chain. While the chain is away it is left out
-        # (the loop gauges above say why), so a scrape still answers.
-        try:
-            current = self.epoch()
-        except Exception:  # noqa: BLE001 - any failure to ask the chain: no figure, not a broken scrape
+        # As the bridge last read it from the chain: left out before it has (the loop gauges
+        # above say why), and never asked at scrape time, so a scrape answers at once.
+        current = self.epoch()
+        if current is None:
             return
         epoch = GaugeMetricFamily("enclave_key_epoch", "The key epoch on-chain")
         epoch.add_metric([], current)
@@ -80,7 +79,7 @@ class BridgeMetrics:
     def __init__(
         self,
         store: RequestStore,
-        epoch: Callable[[], int],
+        epoch: Callable[[], int | None],
         failing: Callable[[], dict[str, str]] = dict,
         workers: Callable[[], dict[str, dict[str, Any]]] = dict,
     ) -> None:

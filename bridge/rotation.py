@@ -39,11 +39,14 @@ class RotationGate:
         self._rpc = JsonRpc.of(w3, rpc_timeout_s)
         self._pending_call = to_hex(FunctionEncoder.of(registry.abi, "rotationPending").encode([]))
         self._epoch_call = to_hex(FunctionEncoder.of(registry.abi, "currentEpoch").encode([]))
+        self._epoch: int | None = None
         # The block each epoch was published at, which never changes once it is.
         self._published: dict[int, int] = {}
 
-    def epoch(self) -> int:
-        return int(self.registry.functions.currentEpoch().call())
+    def epoch(self) -> int | None:
+        """The key epoch on-chain as last read (a few times a second while dispatching), without
+        asking the chain: a scrape of the metrics never waits on an unreachable node."""
+        return self._epoch
 
     def held(self) -> bool:
         now = time.monotonic()
@@ -63,6 +66,7 @@ class RotationGate:
                 ]
             )
         )
+        self._epoch = epoch
         if pending:
             return True, "key rotation requested; waiting for the next epoch"
         if epoch <= 1:
