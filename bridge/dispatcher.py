@@ -193,15 +193,18 @@ class Dispatcher:
                 if part is None:
                     return None
                 answered = [(places[i], item) for i, item in part]
-                self._record([(left[place], item) for place, item in answered], client)
+                self._record([(left[place], item) for place, item in answered], client, alone=len(bodies) == 1)
+                with self._running_lock:
+                    self._running.difference_update(left[place].request_id for place, _ in answered)
                 for place, _ in answered:
                     del left[place]
 
-    def _record(self, answered: list[tuple[StoredRequest, BatchItem]], client: WorkerClient) -> None:
+    def _record(self, answered: list[tuple[StoredRequest, BatchItem]], client: WorkerClient, alone: bool) -> None:
         """Stores results in one transaction; what a worker could not answer is tried again
-        later (on whichever worker has room then)."""
+        later (on whichever worker has room then). The result of a batch of one (`alone`) may
+        be sent at once; one answered early in a bigger batch joins the others' fulfilment."""
         executed = [(r, item.result) for r, item in answered if item.result is not None]
-        if executed and not self.deliver_now(executed):
+        if executed and not (alone and self.deliver_now(executed)):
             self.store.mark_executed([(request.request_id, result.model_dump()) for request, result in executed])
             self.on_executed()
         for request, item in answered:

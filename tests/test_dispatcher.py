@@ -18,7 +18,7 @@ from bridge.dispatcher import ASSIST_LEAD_S, Dispatcher
 from bridge.store import NewRequest, RequestStore
 from bridge.worker_client import WorkerError
 from bridge.workers import WorkerPool
-from protocol.wire import BatchItem
+from protocol.wire import BatchItem, CommitmentModel, ExecuteResponse, SignatureModel
 from tests import samples
 
 INPUT = b"ping"
@@ -188,3 +188,40 @@ def test_answers_are_stored_as_they_come_and_only_the_unanswered_go_to_the_next_
     assert "409 not open" in _wait_for_state(store, found[1].request_id, "pending")
     assert pool.health()["http://127.0.0.1:1"]["failuresInARow"] == 1
     assert pool.health()["http://127.0.0.1:2"]["failuresInARow"] == 0
+
+
+def _result(request: NewRequest) -> ExecuteResponse:
+    return ExecuteResponse(
+        request_id=str(request.request_id), commitment=CommitmentModel.of(request.commitment), status="OK",
+        output="0x", signature=SignatureModel(epoch=1, r="0x" + "01" * 32, vs="0x" + "02" * 32), logs=[],
+        error=None, stats={}, worker="w",
+    )  # fmt: skip
+
+
+def test_only_a_batch_of_one_is_sent_alone_at_once_and_early_answers_join_their_batch(tmp_path: Path) -> None:
+    """A lone request's result goes out as the worker answers it; the first answers of a bigger
+    batch are stored for the submitter's batches, not sent one transaction each."""
+    store = RequestStore(tmp_path / "bridge.sqlite", owner="0xme")
+    pool = WorkerPool(["http://127.0.0.1:1"])
+    found = [NewRequest(c.request_id, c, INPUT, "0xab", time.time()) for c in map(_numbered, range(3))]
+
+    def execute_each(requests: list[Any], timeout_s: float) -> Iterator[Any]:
+        for place in range(len(requests)):  # one answer a part
+            yield [(place, BatchItem(result=_result(found[0 if len(requests) == 1 else place + 1])))]
+
+    pool.clients[0].execute_each = execute_each  # type: ignore[method-assign,assignment]
+    sent_alone: list[list[int]] = []
+
+    def deliver_now(executed: list[Any]) -> bool:
+        sent_alone.append([request.request_id for request, _ in executed])
+        return False  # left to the submitter: stored as executed
+
+    dispatcher = Dispatcher(store, pool, _timeouts(), concurrency=1, batch_size=2)
+    dispatcher.deliver_now = deliver_now
+    for batch in ([found[0]], found[1:]):
+        assert dispatcher.claim_new(batch) == batch
+        dispatcher.dispatch_claimed(store.record_blocks(batch, [], 1, 1, claim={r.request_id for r in batch}).claimed)
+        for request in batch:
+            _wait_for_state(store, request.request_id, "executed")
+    dispatcher.close()
+    assert sent_alone == [[found[0].request_id]]
