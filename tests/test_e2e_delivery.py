@@ -14,7 +14,7 @@ import pytest
 from eth_account import Account
 
 from enclave.stack import DEPLOYER_KEY, Stack
-from enclave.usage import ask_many, register, request_ids, results, send_asks, wait_for
+from enclave.usage import ask_many, register, request_ids, results, send_asks, send_request, wait_for
 from protocol.deployment import send
 from protocol.status import Status
 from tests.state import fresh_state_dir
@@ -143,6 +143,35 @@ def test_a_hung_worker_costs_only_its_own_share(stack: Stack) -> None:
         assert health[hung_url]["failuresInARow"] > 0, "the hang was noticed"
     finally:
         os.kill(hung, signal.SIGCONT)
+
+
+SLOW_WHEN_ASKED = """// @enclave {"name": "slow-when-asked", "limits": {"wallTimeMs": 8000}}
+export default async function main(input) {
+  if (input.text === "slow") { const until = Date.now() + 4000; while (Date.now() < until) {} }
+  return input.bytes;
+}"""
+
+
+def test_a_slow_agent_holds_none_of_the_results_made_with_it(stack: Stack) -> None:
+    """One request that runs 4 s made in the same transaction as five quick ones (one block, so
+    one batch to one worker): the quick ones are called back without waiting for it."""
+    agent = register(stack, SLOW_WHEN_ASKED)
+    w3 = stack.web3()
+    assert stack.deployment is not None
+    router = stack.deployment.contract(w3, "AgentRouter")
+    echo = stack.deployment.contract(w3, "EchoConsumer")
+    inputs = [b"slow", *(b"quick %d" % i for i in range(5))]
+    made = send_request(
+        w3, Account.from_key(DEPLOYER_KEY), echo.functions.askMany(agent, inputs, 300_000), router, agent, 300_000, 6
+    )
+    started = time.monotonic()
+    slow, *quick = [int(e["args"]["requestId"]) for e in router.events.AgentRequested().process_receipt(made)]
+    quick_after = _time_to_callbacks(stack, quick, len(quick))
+    assert slow not in results(stack), "the quick ones came before the slow one"
+    assert quick_after < 2.5, f"{quick_after:.1f} s for the quick ones"
+    _time_to_callbacks(stack, [slow], 1)
+    assert time.monotonic() - started >= 3.0
+    assert [results(stack)[i] for i in quick] == [[(Status.OK, b"quick %d" % i)] for i in range(5)]
 
 
 def test_an_unreachable_chain_shows_in_status_within_seconds(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
