@@ -147,7 +147,11 @@ class Load:
 
     def signed(self, count: int) -> str:
         """An askMany of `count` unique inputs, signed at the next nonce."""
-        inputs = [os.urandom(8) + b"%d" % (self.sent + i) for i in range(count)]
+        return self.signed_inputs([os.urandom(8) + b"%d" % (self.sent + i) for i in range(count)])
+
+    def signed_inputs(self, inputs: list[bytes]) -> str:
+        """An askMany of these inputs, signed at the next nonce."""
+        count = len(inputs)
         self.sent += count
         data = self.echo.encode_abi("askMany", [self.agent_id, inputs, self.callback_gas])
         tx = {

@@ -3,7 +3,10 @@
 Every worker has its own in-flight limit, so a hung one holds at most that many requests (for
 as long as their execute timeout) while the others take the rest. A worker that fails cools down
 for a time that doubles with each failure in a row (up to a cap); it is then probed with its
-health check, a short request of its own, and takes work again only once it answers.
+health check, a short request of its own, and takes work again only once it answers. Calls that
+fail while it already rests (made before it was found failing) do not lengthen its rest, and
+while no worker at all is up, every resting one is probed each `cooldown_s`: a worker that comes
+back then takes work within a second, not at the end of a rest grown long during the outage.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class _State:
     failures: int = 0  # in a row
     down_until: float = 0.0  # monotonic; 0: healthy
     probing: bool = False
+    probed_at: float = 0.0  # monotonic
 
 
 class WorkerPool:
@@ -73,7 +77,7 @@ class WorkerPool:
             state.in_flight -= 1
             if ok:
                 state.failures, state.down_until = 0, 0.0
-            else:
+            elif self._up(state):
                 self._cool_down(state)
 
     def candidates(self) -> list[WorkerClient]:
@@ -84,7 +88,9 @@ class WorkerPool:
 
     def mark_failed(self, client: WorkerClient) -> None:
         with self._lock:
-            self._cool_down(self._states[client.url])
+            state = self._states[client.url]
+            if self._up(state):
+                self._cool_down(state)
 
     def mark_ok(self, client: WorkerClient) -> None:
         with self._lock:
@@ -97,9 +103,16 @@ class WorkerPool:
         """Probes each worker whose cool-down is over; returns how many came back."""
         now = time.monotonic()
         with self._lock:
-            due = [s for s in self._states.values() if s.down_until and now >= s.down_until and not s.probing]
+            none_up = not any(self._up(s) for s in self._states.values())
+            due = [
+                s
+                for s in self._states.values()
+                if s.down_until
+                and not s.probing
+                and (now >= s.down_until or (none_up and now - s.probed_at >= self.cooldown_s))
+            ]
             for state in due:
-                state.probing = True
+                state.probing, state.probed_at = True, now
         back = 0
         for state in due:
             healthy = state.client.healthy(self.probe_timeout_s)

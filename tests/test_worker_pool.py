@@ -53,3 +53,35 @@ def test_failures_cool_a_worker_down_for_doubling_times_until_a_probe_answers(mo
     assert pool.health()[URLS[0]]["up"] is True, "back after a probe answered"
     assert pool.acquire() is not None
     assert pool.health()[URLS[0]]["failuresInARow"] == 0
+
+
+def test_calls_failing_while_a_worker_rests_do_not_lengthen_its_rest() -> None:
+    """A hung worker's calls (and co-signings) time out one after another, all begun before it
+    was found failing: one failure, not one per call, or it would rest for the cap."""
+    pool = WorkerPool(URLS[:1], max_in_flight=4, cooldown_s=1.0, max_cooldown_s=60.0)
+    calls = [pool.acquire() for _ in range(4)]
+    for client in calls:
+        assert client is not None
+        pool.release(client, ok=False)
+        pool.mark_failed(client)
+    health = pool.health()[URLS[0]]
+    assert health["failuresInARow"] == 1
+    assert float(health["downForS"]) <= 1.0
+
+
+def test_with_every_worker_down_a_resting_one_is_probed_each_cool_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a long outage a worker's rest has grown long; while no other worker can take the
+    work, it is probed every `cooldown_s` anyway, and takes work as soon as it answers."""
+    pool = WorkerPool(URLS, max_in_flight=1, cooldown_s=0.05, max_cooldown_s=60.0)
+    for client in pool.clients:
+        monkeypatch.setattr(client, "healthy", lambda timeout_s: False)
+        for _ in range(12):  # twelve failed probes in a row: a rest of the cap
+            with pool._lock:
+                pool._cool_down(pool._states[client.url])
+    assert all(float(h["downForS"]) > 30 for h in pool.health().values())
+    back = pool.clients[0]
+    monkeypatch.setattr(back, "healthy", lambda timeout_s: True)
+    time.sleep(0.06)
+    assert pool.probe() == 1
+    assert pool.acquire() is back
+    assert pool.probe() == 0, "one worker up: the other rests out its time"
