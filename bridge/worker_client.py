@@ -69,6 +69,9 @@ def _answers(result: ExecuteResponse, request: ExecuteRequest) -> bool:
 # Runs a worker does side by side (its sandbox processes): a batch by HTTP, answered whole, is
 # given its requests' time this many at a time.
 WORKER_PARALLELISM = 2
+# How long a worker whose stream failed has to answer its health check before a batch goes to it
+# by HTTP.
+HEALTH_CHECK_S = 2.0
 # How long a worker found without an execute stream (or whose stream went away) is called by
 # HTTP before the bridge asks it again.
 STREAM_RECHECK_S = 10.0
@@ -148,6 +151,11 @@ class WorkerClient:
                 where = f"{self.url} (execute stream, port {stream.port})"
                 log.warning("%s: %s: %s; by HTTP for %.0f s", where, err.__class__.__name__, err, STREAM_RECHECK_S)
                 self._forget_stream(stream)
+                # A stream port gone silent may be a hung worker: asked by HTTP, which has no
+                # heartbeat, it would hold the batch for all its requests' time. Only a worker
+                # that answers its health check gets it.
+                if not self.healthy(min(timeout_s, HEALTH_CHECK_S)):
+                    raise WorkerError(f"{where}: no stream, and no answer to a health check") from err
         rest = [i for i in range(len(requests)) if i not in answered]
         body = ExecuteBatchRequest(requests=[requests[i] for i in rest], chain_id=self.chain_id)
         http_timeout_s = timeout_s * math.ceil(len(rest) / WORKER_PARALLELISM)

@@ -575,3 +575,30 @@ def test_a_worker_whose_stream_answers_only_whole_batches_gets_them_by_http(
         [part] = list(client.execute_each(_requests("a", "b"), timeout_s=5))
         assert [(place, item.error) for place, item in part] == [(0, "by http"), (1, "by http")]
         client.close()
+
+
+@pytest.mark.parametrize("kind", ["refuses", "is silent", "relays"])
+def test_whatever_holds_the_stream_port_a_batch_goes_by_http_to_a_worker_that_answers(
+    kind: str, stream: ExecuteStream
+) -> None:
+    with _squatter(kind, stream) as port, fake_api() as api:
+        api.routes["/healthz"] = lambda *_: (200, {"status": "ok"})
+        api.routes["/v1/execute-batch"] = lambda *_: (200, {"results": [{"status_code": 409, "error": "by http"}]})
+        client = WorkerClient(api.url, token=TOKEN)
+        client._stream = StreamConnections("127.0.0.1", port, TOKEN, connect_timeout_s=0.5)
+        [[(place, item)]] = list(client.execute_each(_requests("a"), timeout_s=5))
+        assert (place, item.error) == (0, "by http")
+        client.close()
+
+
+def test_a_worker_with_a_silent_stream_and_no_health_is_failed_not_given_a_batch_by_http() -> None:
+    """A hung worker's stream port and its HTTP API are both silent: asked by HTTP, without a
+    heartbeat, it would hold the batch for all its requests' time."""
+    with socket.create_server(("127.0.0.1", 0)) as silent_stream, socket.create_server(("127.0.0.1", 0)) as silent_api:
+        client = WorkerClient(f"http://127.0.0.1:{silent_api.getsockname()[1]}", token=TOKEN)
+        client._stream = StreamConnections("127.0.0.1", silent_stream.getsockname()[1], TOKEN, connect_timeout_s=0.5)
+        started = time.monotonic()
+        with pytest.raises(WorkerError, match="no answer to a health check"):
+            list(client.execute_each(_requests("a", "b"), timeout_s=60))
+        assert time.monotonic() - started < 0.5 + 2.0 + 1.0
+        client.close()
