@@ -123,6 +123,10 @@ class WorkerClient:
         """Each request's result, or why the worker could not give one."""
         body = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id)
         items = self._call(EXECUTE_BATCH, "/v1/execute-batch", body, ExecuteBatchResponse, timeout_s).results
+        return self._checked(requests, items)
+
+    def _checked(self, requests: list[ExecuteRequest], items: list[BatchItem]) -> list[BatchItem]:
+        """A whole batch's answers, one to each request, in its place."""
         if len(items) != len(requests):
             raise WorkerError(f"{self.url}: {len(items)} answers to {len(requests)} requests")
         for request, item in zip(requests, items, strict=True):
@@ -148,7 +152,7 @@ class WorkerClient:
                 # A worker of an older release, whose stream has no such call: by HTTP.
             except OSError as err:
                 # No proven connection, or the one in use broke: as in `_streamed`.
-                where = f"{self.url} (execute stream, port {stream.port})"
+                where = self._where(stream)
                 log.warning("%s: %s: %s; by HTTP for %.0f s", where, err.__class__.__name__, err, STREAM_RECHECK_S)
                 self._forget_stream(stream)
                 # A stream port gone silent may be a hung worker: asked by HTTP, which has no
@@ -160,17 +164,13 @@ class WorkerClient:
         body = ExecuteBatchRequest(requests=[requests[i] for i in rest], chain_id=self.chain_id)
         http_timeout_s = timeout_s * math.ceil(len(rest) / WORKER_PARALLELISM)
         items = self._post("/v1/execute-batch", body, ExecuteBatchResponse, http_timeout_s).results
-        if len(items) != len(rest):
-            raise WorkerError(f"{self.url}: {len(items)} answers to {len(rest)} requests")
-        for place, item in zip(rest, items, strict=True):
-            self._check_answer(requests[place], item)
-        yield list(zip(rest, items, strict=True))
+        yield list(zip(rest, self._checked(body.requests, items), strict=True))
 
     def _each_streamed(
         self, stream: StreamConnections, requests: list[ExecuteRequest], timeout_s: float, answered: set[int]
     ) -> Parts:
         """`execute_each` by the stream; `answered` grows with each part handed on."""
-        where = f"{self.url} (execute stream, port {stream.port})"
+        where = self._where(stream)
         payload = ExecuteBatchRequest(requests=requests, chain_id=self.chain_id).model_dump_json().encode()
         try:
             parted = stream.call_in_parts(EXECUTE_EACH, payload, timeout_s, timeout_s * len(requests))
@@ -212,6 +212,9 @@ class WorkerClient:
             self._check_answer(requests[answer.index], answer.item)
         return [(answer.index, answer.item) for answer in answers]
 
+    def _where(self, stream: StreamConnections) -> str:
+        return f"{self.url} (execute stream, port {stream.port})"
+
     def _check_answer(self, request: ExecuteRequest, item: BatchItem) -> None:
         if item.result is not None and not _answers(item.result, request):
             # Filed under this request, it would wait for a delivery the chain refuses.
@@ -235,7 +238,7 @@ class WorkerClient:
         """The worker's answer by its stream; None when the stream cannot be used now (gone
         with a restart, or no connection to be had), for the HTTP API to be asked instead. A
         worker that does not answer in time has failed, whichever way it was asked."""
-        where = f"{self.url} (execute stream, port {stream.port})"
+        where = self._where(stream)
         try:
             status, payload = stream.call(call, body.model_dump_json().encode(), timeout_s)
         except TimeoutError as err:  # a proven connection, and no answer: the worker is slow or hung

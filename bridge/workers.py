@@ -77,8 +77,8 @@ class WorkerPool:
             state.in_flight -= 1
             if ok:
                 state.failures, state.down_until = 0, 0.0
-            elif self._up(state):
-                self._cool_down(state)
+            else:
+                self._failed(state)
 
     def candidates(self) -> list[WorkerClient]:
         """Every worker, the healthy ones first (for a batch co-signature)."""
@@ -88,9 +88,7 @@ class WorkerPool:
 
     def mark_failed(self, client: WorkerClient) -> None:
         with self._lock:
-            state = self._states[client.url]
-            if self._up(state):
-                self._cool_down(state)
+            self._failed(self._states[client.url])
 
     def mark_ok(self, client: WorkerClient) -> None:
         with self._lock:
@@ -142,6 +140,12 @@ class WorkerPool:
     @staticmethod
     def _up(state: _State) -> bool:
         return state.down_until == 0.0
+
+    def _failed(self, state: _State) -> None:
+        """A call failed: a worker up rests; one resting already (the call began before it was
+        found failing) rests no longer for it. Only failed probes lengthen a rest."""
+        if self._up(state):
+            self._cool_down(state)
 
     def _cool_down(self, state: _State) -> None:
         state.failures += 1

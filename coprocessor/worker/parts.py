@@ -2,12 +2,10 @@
 
 A batch answered whole waits for its slowest run: one agent that takes its full wall time
 would hold every other result of its batch, and a hung worker would show only after a whole
-batch's time. In parts, a batch done within `FIRST_PART_AFTER_S` is still one part (so the
-bridge's fulfilments stay as full as before under load); past that, what is ready goes at once
-and the rest as it comes, those ready within `PART_EVERY_S` of each other together; so a slow
-run holds the others at most `FIRST_PART_AFTER_S`. A silence longer than a heartbeat is
-broken by an empty part, so that the bridge hears from a live worker whatever its agents' time
-limits.
+batch's time. In parts, answers ready within `PART_EVERY_S` of each other go together (a batch
+that runs fast is one part, so the bridge's fulfilments stay as full as before under load), and
+a slow run holds the others at most that long. A silence longer than a heartbeat is broken by
+an empty part, so that the bridge hears from a live worker whatever its agents' time limits.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from typing import TypeVar
 T = TypeVar("T")
 A = TypeVar("A")
 
-FIRST_PART_AFTER_S = 0.5
 PART_EVERY_S = 0.05
 
 
@@ -29,7 +26,6 @@ def in_parts(
     run: Callable[[T], A],
     items: list[T],
     heartbeat_s: float,
-    first_part_after_s: float = FIRST_PART_AFTER_S,
     part_every_s: float = PART_EVERY_S,
 ) -> Generator[list[tuple[int, A]], None, None]:
     """`run` of each item on `runs`, yielded as (place, answer) parts: every answer once, an
@@ -38,8 +34,7 @@ def in_parts(
     places = {runs.submit(run, item): place for place, item in enumerate(items)}
     pending: set[Future[A]] = set(places)
     ready: list[Future[A]] = []
-    # As if a part had gone out just now, due again once the first part is.
-    last_part = time.monotonic() + min(first_part_after_s, heartbeat_s) - part_every_s
+    last_part = time.monotonic()
     try:
         while pending:
             # Everything, or what is ready when the next part is due.

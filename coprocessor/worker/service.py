@@ -36,7 +36,7 @@ from coprocessor.runtime.engine import with_output_types
 from coprocessor.tee.base import TeeBackend, identity_report_data
 from coprocessor.worker.code import CodeStore
 from coprocessor.worker.open_requests import OpenRequests
-from coprocessor.worker.parts import PART_EVERY_S, in_parts
+from coprocessor.worker.parts import in_parts
 from protocol.calls import FunctionEncoder
 from protocol.deployment import Deployment
 from protocol.envelope import EnvelopeError, envelope_epoch, is_envelope, open_envelope, open_sealed_secrets
@@ -212,17 +212,17 @@ class Worker:
         return list(self._batch_runs.map(self._answer_or_refusal, items))
 
     def execute_each(
-        self, requests: list[ExecuteRequest], heartbeat_s: float, part_every_s: float = PART_EVERY_S
+        self, requests: list[ExecuteRequest], heartbeat_s: float
     ) -> Generator[list[tuple[int, ExecuteResponse | CoprocessorError]], None, None]:
         """As `execute_batch`, but yields the answers as they are ready, with their places in
-        the batch: those ready within `part_every_s` of each other together (a fast batch is one
-        part), and an empty part after each `heartbeat_s` in which none was. Runs not yet begun
-        when the caller stops listening are not run."""
+        the batch (`parts.in_parts`): those ready together in one part, and an empty part after
+        each `heartbeat_s` in which none was. Runs not yet begun when the caller stops listening
+        are not run."""
         items = self._checked(requests)
         if len(items) == 1:
             yield [(0, self._answer_or_refusal(items[0]))]
             return
-        yield from in_parts(self._batch_runs, self._answer_or_refusal, items, heartbeat_s, part_every_s)
+        yield from in_parts(self._batch_runs, self._answer_or_refusal, items, heartbeat_s)
 
     def _checked(
         self, requests: list[ExecuteRequest]
